@@ -1,0 +1,188 @@
+import Type from 'typebox'
+import { defineEvent } from './envelope.ts'
+import { AgentBackend, Pool } from './topology.ts'
+
+/**
+ * Every event of ARCHITECTURE.md. None carries a secret: credentials travel sealed on their own
+ * subject (see subjects.ts), never inside an event.
+ */
+
+const Name = Type.String({ minLength: 1, maxLength: 253 })
+const Account = Type.String({ minLength: 3, maxLength: 32 })
+const Kvno = Type.Integer({ minimum: 0 })
+const Revision = Type.Integer({ minimum: 0 })
+const Backend = Type.Union([Type.Literal(AgentBackend.Iis), Type.Literal(AgentBackend.Keytab)])
+const obj = <P extends Record<string, import('typebox').TSchema>>(p: P) =>
+  Type.Object(p, { additionalProperties: false })
+
+// topology
+export const SiteAdded = defineEvent('topology', 'SiteAdded', 1, obj({ site: Name }))
+export const SiteRemoved = defineEvent('topology', 'SiteRemoved', 1, obj({ site: Name }))
+export const PoolAdded = defineEvent('topology', 'PoolAdded', 1, obj({ pool: Pool }))
+export const PoolChanged = defineEvent('topology', 'PoolChanged', 1, obj({ pool: Pool, previous: Pool }))
+export const PoolRemoved = defineEvent('topology', 'PoolRemoved', 1, obj({ pool: Name, site: Name }))
+export const ServerAddedToSite = defineEvent(
+  'topology',
+  'ServerAddedToSite',
+  1,
+  obj({ server: Name, pool: Name, site: Name, backend: Backend }),
+)
+export const ServerRemovedFromSite = defineEvent(
+  'topology',
+  'ServerRemovedFromSite',
+  1,
+  obj({ server: Name, pool: Name, site: Name }),
+)
+export const KerberosAccountAssigned = defineEvent(
+  'topology',
+  'KerberosAccountAssigned',
+  1,
+  obj({ site: Name, account: Account, previousAccount: Type.Optional(Account) }),
+)
+export const KerberosAccountUnassigned = defineEvent(
+  'topology',
+  'KerberosAccountUnassigned',
+  1,
+  obj({ site: Name, account: Account }),
+)
+export const AgentEnrolled = defineEvent('topology', 'AgentEnrolled', 1, obj({ server: Name }))
+const ChangeCounts = obj({
+  sitesAdded: Type.Array(Name),
+  sitesRemoved: Type.Array(Name),
+  poolsAdded: Type.Array(Name),
+  poolsChanged: Type.Array(Name),
+  poolsRemoved: Type.Array(Name),
+  serversAdded: Type.Array(Name),
+  serversRemoved: Type.Array(Name),
+  assignmentsChanged: Type.Array(Name),
+})
+export const TopologyEnabled = defineEvent(
+  'topology',
+  'TopologyEnabled',
+  1,
+  obj({ revision: Type.Integer({ minimum: 1 }), previousRevision: Revision, summary: ChangeCounts }),
+)
+
+// account
+export const KerberosAccountCreated = defineEvent(
+  'account',
+  'KerberosAccountCreated',
+  1,
+  obj({
+    account: Account,
+    dn: Type.String(),
+    kvno: Kvno,
+    encryptionTypes: Type.Integer(),
+    adopted: Type.Boolean(),
+  }),
+)
+export const KerberosAccountRemoved = defineEvent(
+  'account',
+  'KerberosAccountRemoved',
+  1,
+  obj({ account: Account, dn: Type.String() }),
+)
+export const PasswordReset = defineEvent(
+  'account',
+  'PasswordReset',
+  1,
+  obj({ account: Account, kvno: Kvno, reason: Type.String({ maxLength: 256 }) }),
+)
+export const PasswordRotationStarted = defineEvent(
+  'account',
+  'PasswordRotationStarted',
+  1,
+  obj({ rotationId: Name, account: Account, targets: Type.Array(Name) }),
+)
+export const PasswordRotated = defineEvent(
+  'account',
+  'PasswordRotated',
+  1,
+  obj({ rotationId: Name, account: Account, kvno: Kvno }),
+)
+export const CredentialIssued = defineEvent(
+  'account',
+  'CredentialIssued',
+  1,
+  obj({ rotationId: Name, account: Account, server: Name, kvno: Kvno }),
+)
+export const PasswordRotationFailed = defineEvent(
+  'account',
+  'PasswordRotationFailed',
+  1,
+  obj({ rotationId: Name, account: Account, step: Name, reason: Type.String({ maxLength: 1024 }) }),
+)
+
+// spn
+export const SpnsReconciled = defineEvent(
+  'spn',
+  'SpnsReconciled',
+  1,
+  obj({ account: Account, added: Type.Array(Name), removed: Type.Array(Name), revision: Revision }),
+)
+export const SpnConflictDetected = defineEvent(
+  'spn',
+  'SpnConflictDetected',
+  1,
+  obj({ account: Account, spn: Name, holder: Type.String(), revision: Revision }),
+)
+
+// agent
+export const CredentialApplied = defineEvent(
+  'agent',
+  'CredentialApplied',
+  1,
+  obj({ server: Name, account: Account, kvno: Kvno }),
+)
+export const CredentialApplyFailed = defineEvent(
+  'agent',
+  'CredentialApplyFailed',
+  1,
+  obj({ server: Name, account: Account, kvno: Kvno, reason: Type.String({ maxLength: 1024 }) }),
+)
+export const AgentHeartbeat = defineEvent(
+  'agent',
+  'AgentHeartbeat',
+  1,
+  obj({ server: Name, backend: Backend, kvnos: Type.Array(obj({ account: Account, kvno: Kvno })) }),
+)
+
+// audit: every change made through the console, with its actor
+export const ChangeRecorded = defineEvent(
+  'audit',
+  'ChangeRecorded',
+  1,
+  obj({
+    action: Type.String({ minLength: 1, maxLength: 128 }),
+    target: Type.String({ maxLength: 512 }),
+    outcome: Type.Union([Type.Literal('applied'), Type.Literal('refused'), Type.Literal('dry-run')]),
+    detail: Type.Optional(Type.String({ maxLength: 1024 })),
+  }),
+)
+
+export const allEvents = [
+  SiteAdded,
+  SiteRemoved,
+  PoolAdded,
+  PoolChanged,
+  PoolRemoved,
+  ServerAddedToSite,
+  ServerRemovedFromSite,
+  KerberosAccountAssigned,
+  KerberosAccountUnassigned,
+  AgentEnrolled,
+  TopologyEnabled,
+  KerberosAccountCreated,
+  KerberosAccountRemoved,
+  PasswordReset,
+  PasswordRotationStarted,
+  PasswordRotated,
+  CredentialIssued,
+  PasswordRotationFailed,
+  SpnsReconciled,
+  SpnConflictDetected,
+  CredentialApplied,
+  CredentialApplyFailed,
+  AgentHeartbeat,
+  ChangeRecorded,
+] as const

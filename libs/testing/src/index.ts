@@ -1,0 +1,3 @@
+export * from './nats.ts'
+export * from './processes.ts'
+export * from './system.ts'

@@ -1,0 +1,118 @@
+import { mkdir, mkdtemp, rm } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { type ManagedProcess, startProcess } from './processes.ts'
+import { requireCommands } from './system.ts'
+
+export interface NatsServer {
+  /** `nats://127.0.0.1:<port>` */
+  readonly url: string
+  readonly port: number
+  /** JetStream store folder; survives restart(). */
+  readonly storeDir: string
+  readonly logFile: string
+  /** Stops and starts the same server on the same port with the same store (fault tests). */
+  restart(): Promise<void>
+  /** Stops the server without deleting its store (for a later start()). */
+  kill(): Promise<void>
+  start(): Promise<void>
+  /** Stops it and deletes its folder. */
+  stop(): Promise<void>
+}
+
+export interface StartNatsOptions {
+  /** Parent folder for the store and log; a fresh temp folder by default. */
+  dir?: string
+  port?: number
+  /** Extra nats-server arguments (for example `-c file.conf`). */
+  args?: string[]
+  /** Keep the folder on stop() (the lab keeps its store). */
+  keep?: boolean
+  dieWithParent?: boolean
+}
+
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  return await new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, host, () => {
+      const address = server.address()
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      )
+    })
+  })
+}
+
+/** Resolves once something accepts TCP connections on host:port. */
+export async function waitForPort(
+  host: string,
+  port: number,
+  timeoutMs: number,
+  what: string,
+): Promise<void> {
+  const { connect } = await import('node:net')
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const socket = connect({ host, port })
+      socket.once('connect', () => {
+        socket.destroy()
+        resolve(true)
+      })
+      socket.once('error', () => resolve(false))
+    })
+    if (ok) return
+    if (Date.now() > deadline)
+      throw new Error(`${what} did not accept connections on ${host}:${port} within ${timeoutMs} ms`)
+    await new Promise((r) => setTimeout(r, 25))
+  }
+}
+
+/** A real nats-server with JetStream on a free loopback port, its own store, dying with this process. */
+export async function startNats(options: StartNatsOptions = {}): Promise<NatsServer> {
+  await requireCommands(['nats-server'])
+  const dir = options.dir ?? (await mkdtemp(join(tmpdir(), 'krbfleet-nats-')))
+  const storeDir = join(dir, 'jetstream')
+  await mkdir(storeDir, { recursive: true })
+  const port = options.port ?? (await freePort())
+  const logFile = join(dir, 'nats-server.log')
+  let process: ManagedProcess | undefined
+
+  const start = async () => {
+    if (process && process.child.exitCode === null && process.child.signalCode === null) return
+    process = startProcess({
+      name: 'nats-server',
+      command: 'nats-server',
+      args: ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', storeDir, ...(options.args ?? [])],
+      logFile,
+      dieWithParent: options.dieWithParent ?? true,
+    })
+    const exitedEarly = process.exited.then((code) => {
+      throw new Error(`nats-server exited with code ${code} during start-up; see ${logFile}`)
+    })
+    await Promise.race([waitForPort('127.0.0.1', port, 10_000, 'nats-server'), exitedEarly])
+    exitedEarly.catch(() => {})
+  }
+  const kill = async () => {
+    await process?.stop()
+  }
+  await start()
+  return {
+    url: `nats://127.0.0.1:${port}`,
+    port,
+    storeDir,
+    logFile,
+    start,
+    kill,
+    async restart() {
+      await kill()
+      await start()
+    },
+    async stop() {
+      await kill()
+      if (!options.keep && !options.dir) await rm(dir, { recursive: true, force: true })
+    },
+  }
+}
