@@ -1,3 +1,6 @@
+export * from './addresses.ts'
+export * from './dc.ts'
+export * from './locks.ts'
 export * from './nats.ts'
 export * from './processes.ts'
 export * from './system.ts'

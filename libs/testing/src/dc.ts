@@ -1,0 +1,475 @@
+import { execFile } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { existsSync } from 'node:fs'
+import { chmod, mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { connect as tlsConnect } from 'node:tls'
+import { promisify } from 'node:util'
+import { type LoopbackLease, leaseLoopbackAddress } from './addresses.ts'
+import { lock, unlock } from './locks.ts'
+import { waitForPort } from './nats.ts'
+import { type ManagedProcess, startProcess } from './processes.ts'
+import { requireCommands } from './system.ts'
+
+const run = promisify(execFile)
+
+/** The fixed identity of every test DC (lab/NOTES.md). */
+export const testDomain = {
+  realm: 'CORP.EXAMPLE.COM',
+  netbiosDomain: 'CORP',
+  dnsDomain: 'corp.example.com',
+  baseDn: 'DC=corp,DC=example,DC=com',
+  hostName: 'dc1',
+  /** The DC's certificate has this CN and no subjectAltName: pass it as TLS servername. */
+  tlsServername: 'DC1.corp.example.com',
+  adminDn: 'CN=Administrator,CN=Users,DC=corp,DC=example,DC=com',
+} as const
+
+/** Ports a Samba DC with "ldap cldap kdc rpc" listens on; any of them answering means the address is taken. */
+const dcPorts = [88, 389, 636]
+
+/** Bump when the provisioning recipe changes, so that old cached templates are not reused. */
+const templateFormat = 1
+
+export interface TestDc {
+  /** The loopback address this DC alone listens on, 127.0.0.N. */
+  readonly address: string
+  readonly realm: 'CORP.EXAMPLE.COM'
+  readonly netbiosDomain: 'CORP'
+  readonly dnsDomain: 'corp.example.com'
+  readonly baseDn: 'DC=corp,DC=example,DC=com'
+  /** `ldaps://<address>:636` */
+  readonly ldapsUrl: string
+  /** `ldap://<address>:389` (StartTLS; a simple bind without TLS is refused). */
+  readonly ldapUrl: string
+  /** The DC's self-signed CA certificate (PEM). */
+  readonly caFile: string
+  readonly tlsServername: 'DC1.corp.example.com'
+  readonly adminDn: string
+  readonly adminPassword: string
+  /** A krb5.conf pointing at this DC only (use through KRB5_CONFIG; see kerberosEnv). */
+  readonly krb5Conf: string
+  /** The folder holding this DC: `dc/` (Samba's files), krb5.conf, the ticket cache, samba.log. */
+  readonly dir: string
+  readonly smbConf: string
+  readonly samLdb: string
+  readonly logFile: string
+  /** The pid of the running samba process (undefined while killed). */
+  readonly pid: number | undefined
+  /**
+   * Runs samba-tool for this DC. `-s <smb.conf>` is always added; `-H <sam.ldb>` (the local
+   * database, which Samba itself uses while running) is added unless the arguments name a URL
+   * already or the subcommand takes none. Resolves with stdout; rejects with stderr in the message.
+   */
+  sambaTool(args: string[]): Promise<string>
+  /** Stops and starts Samba on the same address with the same data. */
+  restart(): Promise<void>
+  /** Stops Samba, keeping its folder and address (fault tests; start() brings it back). */
+  kill(): Promise<void>
+  start(): Promise<void>
+  /** Stops Samba, deletes the folder (unless keep or a caller-given dir) and frees the address. */
+  stop(): Promise<void>
+}
+
+export interface StartDcOptions {
+  /** Folder for this DC; a fresh temp folder by default. An existing DC in it is reused (lab). */
+  dir?: string
+  /** Keep the folder on stop(). */
+  keep?: boolean
+  /** A specific 127.0.0.N (the lab wants a stable one); leased like any other. */
+  address?: string
+  /** Template cache folder; default $KRBFLEET_CACHE_DIR or /var/tmp/krbfleet. */
+  cacheDir?: string
+}
+
+export interface Timings {
+  provisionMs?: number
+  copyMs?: number
+  startMs?: number
+}
+
+/** Timings of the last startDc() in this process (reported by the tests). */
+export const lastDcTimings: Timings = {}
+
+async function sambaVersion(): Promise<string> {
+  const { stdout } = await run('samba', ['--version'])
+  return stdout.replace(/^Version\s+/i, '').trim()
+}
+
+function cacheRoot(options: StartDcOptions): string {
+  return options.cacheDir ?? process.env.KRBFLEET_CACHE_DIR ?? '/var/tmp/krbfleet'
+}
+
+/** A strong random password meeting AD complexity (upper, lower, digit, symbol). */
+export function strongPassword(): string {
+  return `Kf7!${randomBytes(18).toString('base64url')}`
+}
+
+/**
+ * Points a copied DC at its own folder and address: every absolute path in smb.conf names the
+ * folder it was provisioned in, and the database files hold only relative paths (checked on 4.17).
+ */
+async function rewriteSmbConf(
+  smbConf: string,
+  fromRoot: string,
+  toRoot: string,
+  address: string,
+): Promise<void> {
+  const text = await readFile(smbConf, 'utf8')
+  const moved = text.split(fromRoot).join(toRoot)
+  const rewritten = moved.replace(/^(\s*interfaces\s*=).*$/m, `$1 ${address}`)
+  if (!/^\s*interfaces\s*=/m.test(rewritten)) throw new Error(`no interfaces line in ${smbConf}`)
+  await writeFile(smbConf, rewritten)
+}
+
+/** Finds the root recorded in smb.conf (`private dir = <root>/private`). */
+async function recordedRoot(smbConf: string): Promise<string> {
+  const text = await readFile(smbConf, 'utf8')
+  const match = /^\s*private dir\s*=\s*(.+)\/private\s*$/m.exec(text)
+  if (!match?.[1]) throw new Error(`no "private dir" in ${smbConf}`)
+  return match[1]
+}
+
+function krb5ConfText(address: string): string {
+  // MIT krb5 client tools against this DC alone: no DNS (the test domain is not in DNS), no
+  // reverse lookups (loopback names would become part of service principals).
+  return `[libdefaults]
+	default_realm = ${testDomain.realm}
+	dns_lookup_kdc = false
+	dns_lookup_realm = false
+	dns_canonicalize_hostname = false
+	rdns = false
+	udp_preference_limit = 0
+
+[realms]
+	${testDomain.realm} = {
+		kdc = ${address}:88
+		admin_server = ${address}
+		kpasswd_server = ${address}:464
+	}
+
+[domain_realm]
+	.${testDomain.dnsDomain} = ${testDomain.realm}
+	${testDomain.dnsDomain} = ${testDomain.realm}
+`
+}
+
+function spawnSamba(root: string, logFile: string): ManagedProcess {
+  // `samba -i` exits by itself when its stdin pipe closes (lab/NOTES.md), so it dies with the test
+  // process even on SIGKILL; no watchdog shell is needed. `-M single`: one process, ~60 MB.
+  return startProcess({
+    name: 'samba',
+    command: 'samba',
+    args: ['-i', '-M', 'single', '--debug-stdout', '-s', join(root, 'etc', 'smb.conf')],
+    logFile,
+    dieWithParent: false,
+  })
+}
+
+/** True once a TLS handshake with the DC's CA and servername succeeds on 636. */
+async function ldapsAnswers(address: string, ca: Buffer): Promise<boolean> {
+  return await new Promise((resolve) => {
+    const socket = tlsConnect({ host: address, port: 636, ca, servername: testDomain.tlsServername })
+    socket.setTimeout(2000, () => {
+      socket.destroy()
+      resolve(false)
+    })
+    socket.once('secureConnect', () => {
+      socket.destroy()
+      resolve(socket.authorized)
+    })
+    socket.once('error', () => resolve(false))
+  })
+}
+
+async function waitForDc(
+  address: string,
+  root: string,
+  samba: ManagedProcess,
+  logFile: string,
+  timeoutMs: number,
+) {
+  const exited = samba.exited.then((code) => {
+    throw new Error(`samba exited with code ${code} during start-up; see ${logFile}`)
+  })
+  exited.catch(() => {})
+  const ready = (async () => {
+    await waitForPort(address, 636, timeoutMs, 'samba (LDAPS)')
+    // The CA is created at first start; the template already has it, a fresh provision not yet.
+    const caFile = join(root, 'private', 'tls', 'ca.pem')
+    const deadline = Date.now() + timeoutMs
+    for (;;) {
+      if (existsSync(caFile) && (await ldapsAnswers(address, await readFile(caFile)))) break
+      if (Date.now() > deadline)
+        throw new Error(`samba LDAPS on ${address}:636 never completed a TLS handshake`)
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+    await waitForPort(address, 88, timeoutMs, 'samba (KDC)')
+  })()
+  await Promise.race([ready, exited])
+}
+
+interface Template {
+  /** Folder holding `dc/` and `admin-password`. */
+  readonly dir: string
+  readonly adminPassword: string
+}
+
+/**
+ * Provisions the template once per machine (per Samba version and recipe). Parallel callers wait
+ * on a lock; the template appears by an atomic rename, so its existence means it is complete.
+ */
+async function ensureTemplate(options: StartDcOptions): Promise<Template> {
+  const root = cacheRoot(options)
+  const version = (await sambaVersion()).replace(/[^A-Za-z0-9.+-]/g, '_')
+  const dir = join(root, `dc-template-${version}-f${templateFormat}`)
+  const readTemplate = async (): Promise<Template> => ({
+    dir,
+    adminPassword: (await readFile(join(dir, 'admin-password'), 'utf8')).trim(),
+  })
+  if (existsSync(join(dir, 'dc', 'etc', 'smb.conf'))) return await readTemplate()
+  await mkdir(root, { recursive: true, mode: 0o755 })
+  const lockDir = `${dir}.lock`
+  await lock(lockDir, 300_000, 'another process provisioning the Samba DC template')
+  try {
+    if (existsSync(join(dir, 'dc', 'etc', 'smb.conf'))) return await readTemplate()
+    const began = Date.now()
+    const work = await mkdtemp(`${dir}.tmp-`)
+    try {
+      await provisionInto(work, dir)
+      await rename(work, dir)
+    } catch (error) {
+      await rm(work, { recursive: true, force: true })
+      throw error
+    }
+    lastDcTimings.provisionMs = Date.now() - began
+    return await readTemplate()
+  } finally {
+    await unlock(lockDir)
+  }
+}
+
+/** Provisions a DC in `work/dc`, starts it once (TLS certificates), stops it, aims it at `finalDir`. */
+async function provisionInto(work: string, finalDir: string): Promise<void> {
+  const root = join(work, 'dc')
+  const adminPassword = strongPassword()
+  const passwordFile = join(work, 'admin-password')
+  await writeFile(passwordFile, adminPassword, { mode: 0o600 })
+  await chmod(passwordFile, 0o600)
+  const run_ = join(root, 'run')
+  const provisionLog = join(work, 'provision.log')
+  try {
+    await run(
+      'samba-tool',
+      [
+        'domain',
+        'provision',
+        `--targetdir=${root}`,
+        `--realm=${testDomain.realm}`,
+        `--domain=${testDomain.netbiosDomain}`,
+        '--server-role=dc',
+        '--dns-backend=NONE',
+        `--host-name=${testDomain.hostName}`,
+        `--adminpass=${adminPassword}`,
+        '--option=interfaces=127.0.0.1',
+        '--option=bind interfaces only=yes',
+        '--option=server services=ldap cldap kdc rpc',
+        `--option=pid directory=${run_}`,
+        `--option=ncalrpc dir=${join(run_, 'ncalrpc')}`,
+        `--option=winbindd socket directory=${join(run_, 'winbindd')}`,
+        `--option=ntp signd socket directory=${join(run_, 'ntp_signd')}`,
+        `--option=log file=${join(root, 'log', '%m.log')}`,
+      ],
+      { maxBuffer: 64 * 1024 * 1024 },
+    )
+  } catch (error) {
+    const { stdout = '', stderr = '' } = error as { stdout?: string; stderr?: string }
+    await writeFile(provisionLog, `${stdout}\n${stderr}`)
+    // The admin password is on the command line, never in the message: samba-tool does not echo it.
+    throw new Error(`samba-tool domain provision failed; see ${provisionLog}:\n${stderr.slice(-2000)}`)
+  }
+  await mkdir(run_, { recursive: true })
+  await mkdir(join(root, 'log'), { recursive: true })
+  const smbConf = join(root, 'etc', 'smb.conf')
+  await run('samba-tool', [
+    'user',
+    'setexpiry',
+    'Administrator',
+    '--noexpiry',
+    '-H',
+    join(root, 'private', 'sam.ldb'),
+    '-s',
+    smbConf,
+  ])
+  // First start creates the TLS key and self-signed CA (CN=DC1.corp.example.com), which takes
+  // 1-2 s; doing it here makes every copy start in a fraction of a second.
+  const lease = await leaseLoopbackAddress({ busyPorts: dcPorts })
+  try {
+    await rewriteSmbConf(smbConf, root, root, lease.address)
+    const logFile = join(work, 'first-start.log')
+    const samba = spawnSamba(root, logFile)
+    try {
+      await waitForDc(lease.address, root, samba, logFile, 60_000)
+    } finally {
+      await samba.stop()
+    }
+  } finally {
+    await lease.release()
+  }
+  await rewriteSmbConf(smbConf, root, join(finalDir, 'dc'), '127.0.0.1')
+  await rm(join(root, 'run'), { recursive: true, force: true })
+  await mkdir(run_, { recursive: true })
+}
+
+/**
+ * Starts a Samba AD DC (realm CORP.EXAMPLE.COM) on its own loopback address: a copy of the
+ * machine's cached, provisioned template, dying with this process.
+ */
+export async function startDc(options: StartDcOptions = {}): Promise<TestDc> {
+  await requireCommands(['samba', 'samba-tool', 'ip'])
+  const template = await ensureTemplate(options)
+  const dir = options.dir ?? (await mkdtemp(join(tmpdir(), 'krbfleet-dc-')))
+  await mkdir(dir, { recursive: true })
+  const root = join(dir, 'dc')
+  const smbConf = join(root, 'etc', 'smb.conf')
+  const samLdb = join(root, 'private', 'sam.ldb')
+  const logFile = join(dir, 'samba.log')
+  const krb5Conf = join(dir, 'krb5.conf')
+  const deleteOnStop = !options.keep && !options.dir
+
+  let lease: LoopbackLease | undefined
+  let samba: ManagedProcess | undefined
+  try {
+    lease = await leaseLoopbackAddress({
+      busyPorts: dcPorts,
+      ...(options.address ? { address: options.address } : {}),
+    })
+    const copyBegan = Date.now()
+    if (existsSync(smbConf)) {
+      await rewriteSmbConf(smbConf, await recordedRoot(smbConf), root, lease.address)
+    } else {
+      // cp -a keeps ownership, modes and the NT ACL xattrs Samba put on sysvol.
+      await run('cp', ['-a', join(template.dir, 'dc'), root])
+      await rewriteSmbConf(smbConf, join(template.dir, 'dc'), root, lease.address)
+    }
+    await writeFile(join(dir, 'admin-password'), template.adminPassword, { mode: 0o600 })
+    await writeFile(krb5Conf, krb5ConfText(lease.address))
+    lastDcTimings.copyMs = Date.now() - copyBegan
+  } catch (error) {
+    await lease?.release()
+    if (deleteOnStop) await rm(dir, { recursive: true, force: true })
+    throw error
+  }
+  const address = lease.address
+
+  const start = async () => {
+    if (samba && samba.child.exitCode === null && samba.child.signalCode === null) return
+    const began = Date.now()
+    samba = spawnSamba(root, logFile)
+    try {
+      await waitForDc(address, root, samba, logFile, 30_000)
+    } catch (error) {
+      await samba.stop()
+      throw error
+    }
+    lastDcTimings.startMs = Date.now() - began
+  }
+  const kill = async () => {
+    await samba?.stop()
+  }
+
+  try {
+    await start()
+  } catch (error) {
+    await lease.release()
+    if (deleteOnStop) await rm(dir, { recursive: true, force: true })
+    throw error
+  }
+
+  return {
+    address,
+    realm: testDomain.realm,
+    netbiosDomain: testDomain.netbiosDomain,
+    dnsDomain: testDomain.dnsDomain,
+    baseDn: testDomain.baseDn,
+    ldapsUrl: `ldaps://${address}:636`,
+    ldapUrl: `ldap://${address}:389`,
+    caFile: join(root, 'private', 'tls', 'ca.pem'),
+    tlsServername: testDomain.tlsServername,
+    adminDn: testDomain.adminDn,
+    adminPassword: template.adminPassword,
+    krb5Conf,
+    dir,
+    smbConf,
+    samLdb,
+    logFile,
+    get pid() {
+      return samba && samba.child.exitCode === null && samba.child.signalCode === null
+        ? samba.child.pid
+        : undefined
+    },
+    sambaTool: (args) => runSambaTool(args, { smbConf, samLdb }),
+    start,
+    kill,
+    async restart() {
+      await kill()
+      await start()
+    },
+    async stop() {
+      await kill()
+      await lease.release()
+      if (deleteOnStop) await rm(dir, { recursive: true, force: true })
+    },
+  }
+}
+
+/** samba-tool subcommands that take no -H option. */
+const withoutUrl = new Set(['testparm', 'processes', 'time', 'ntacl', 'visualize'])
+
+async function runSambaTool(args: string[], paths: { smbConf: string; samLdb: string }): Promise<string> {
+  const named = args.some((arg) => arg === '-H' || arg.startsWith('--URL') || arg.startsWith('-H'))
+  const extra = ['-s', paths.smbConf]
+  if (!named && !withoutUrl.has(args[0] ?? '')) extra.push('-H', paths.samLdb)
+  try {
+    const { stdout } = await run('samba-tool', [...args, ...extra], { maxBuffer: 64 * 1024 * 1024 })
+    return stdout
+  } catch (error) {
+    const { stderr = '', code } = error as { stderr?: string; code?: number }
+    throw new Error(
+      `samba-tool ${args.slice(0, 2).join(' ')} failed (exit ${code}): ${stderr.trim().slice(-2000)}`,
+    )
+  }
+}
+
+/** Environment for child processes using MIT Kerberos tools against this DC (kinit, kvno, curl --negotiate). */
+export function kerberosEnv(dc: Pick<TestDc, 'krb5Conf' | 'dir'>): {
+  KRB5_CONFIG: string
+  KRB5CCNAME: string
+} {
+  return { KRB5_CONFIG: dc.krb5Conf, KRB5CCNAME: `FILE:${join(dc.dir, 'krb5cc')}` }
+}
+
+/** Creates a user account (password never expires) and returns its DN. */
+export async function createUser(dc: TestDc, name: string, password: string): Promise<string> {
+  await dc.sambaTool(['user', 'create', name, password])
+  await dc.sambaTool(['user', 'setexpiry', name, '--noexpiry'])
+  return `CN=${name},CN=Users,${dc.baseDn}`
+}
+
+/** Runs kinit for a principal with a password (stdin), using kerberosEnv(dc). */
+export async function kinit(dc: TestDc, principal: string, password: string): Promise<void> {
+  const { spawn } = await import('node:child_process')
+  const child = spawn('kinit', [principal], {
+    env: { ...process.env, ...kerberosEnv(dc) },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  })
+  let stderr = ''
+  child.stderr.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString()
+  })
+  child.stdout.resume()
+  child.stdin.end(`${password}\n`)
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve))
+  if (code !== 0) throw new Error(`kinit ${principal} failed (exit ${code}): ${stderr.trim()}`)
+}
