@@ -1,0 +1,115 @@
+import type { Pool, Server, TopologyDiff, TopologyDocument } from '@krbfleet/contracts'
+import type { TopologyEvent } from './events.ts'
+
+/**
+ * Differences between two topologies: by name (`diffTopology`, the TopologyEnabled summary and the
+ * plan) and as the events that turn one into the other (`eventsBetween`, declarative apply).
+ */
+
+const siteOf = (doc: TopologyDocument, pool: string) => doc.pools.find((p) => p.fqdn === pool)?.site ?? ''
+
+/** A server "moves" when its pool, backend or the site of its pool changes: it leaves and is added again. */
+function serverKey(doc: TopologyDocument, s: Server): string {
+  return `${s.pool}\u0000${s.backend}\u0000${siteOf(doc, s.pool)}`
+}
+
+const samePool = (a: Pool, b: Pool) => JSON.stringify(a) === JSON.stringify(b)
+
+export function diffTopology(a: TopologyDocument, b: TopologyDocument): TopologyDiff {
+  const sitesA = new Set(a.sites.map((s) => s.name))
+  const sitesB = new Set(b.sites.map((s) => s.name))
+  const poolsA = new Map(a.pools.map((p) => [p.fqdn, p]))
+  const poolsB = new Map(b.pools.map((p) => [p.fqdn, p]))
+  const serversA = new Map(a.servers.map((s) => [s.fqdn, serverKey(a, s)]))
+  const serversB = new Map(b.servers.map((s) => [s.fqdn, serverKey(b, s)]))
+  const accountsA = new Map(a.assignments.map((x) => [x.site, x.account]))
+  const accountsB = new Map(b.assignments.map((x) => [x.site, x.account]))
+  const poolMoved = (fqdn: string) => poolsA.get(fqdn)?.site !== poolsB.get(fqdn)?.site
+  return {
+    sitesAdded: [...sitesB].filter((s) => !sitesA.has(s)),
+    sitesRemoved: [...sitesA].filter((s) => !sitesB.has(s)),
+    poolsAdded: [...poolsB.keys()].filter((p) => !poolsA.has(p) || poolMoved(p)),
+    poolsChanged: [...poolsB.keys()].filter((p) => {
+      const before = poolsA.get(p)
+      const after = poolsB.get(p)
+      return before && after && !poolMoved(p) && !samePool(before, after)
+    }),
+    poolsRemoved: [...poolsA.keys()].filter((p) => !poolsB.has(p) || poolMoved(p)),
+    serversAdded: [...serversB].filter(([s, key]) => serversA.get(s) !== key).map(([s]) => s),
+    serversRemoved: [...serversA].filter(([s, key]) => serversB.get(s) !== key).map(([s]) => s),
+    assignmentsChanged: [...new Set([...accountsA.keys(), ...accountsB.keys()])]
+      .filter((site) => accountsA.get(site) !== accountsB.get(site))
+      .sort(),
+  }
+}
+
+export function isEmptyDiff(diff: TopologyDiff): boolean {
+  return Object.values(diff).every((names) => names.length === 0)
+}
+
+/** True when both documents describe the same topology (lists are kept sorted by `evolve`). */
+export function sameTopology(a: TopologyDocument, b: TopologyDocument): boolean {
+  return JSON.stringify(a) === JSON.stringify(b)
+}
+
+/**
+ * The events that turn `a` into `b` (`b` already checked against the rules): removals first,
+ * innermost out (assignments, servers, pools, sites), then additions outermost in, so that every
+ * intermediate step is a valid topology and each event makes sense to its consumers.
+ */
+export function eventsBetween(a: TopologyDocument, b: TopologyDocument): TopologyEvent[] {
+  const events: TopologyEvent[] = []
+  const d = diffTopology(a, b)
+  const accountsB = new Map(b.assignments.map((x) => [x.site, x.account]))
+  for (const x of a.assignments) {
+    if (!accountsB.has(x.site))
+      events.push({ type: 'KerberosAccountUnassigned', site: x.site, account: x.account })
+  }
+  for (const fqdn of d.serversRemoved) {
+    const s = a.servers.find((x) => x.fqdn === fqdn)!
+    events.push({ type: 'ServerRemovedFromSite', server: fqdn, pool: s.pool, site: siteOf(a, s.pool) })
+  }
+  for (const fqdn of d.poolsRemoved) {
+    events.push({ type: 'PoolRemoved', pool: fqdn, site: siteOf(a, fqdn) })
+  }
+  for (const site of d.sitesRemoved) events.push({ type: 'SiteRemoved', site })
+  for (const site of d.sitesAdded) events.push({ type: 'SiteAdded', site })
+  for (const fqdn of d.poolsAdded)
+    events.push({ type: 'PoolAdded', pool: b.pools.find((p) => p.fqdn === fqdn)! })
+  for (const fqdn of d.poolsChanged) {
+    events.push({
+      type: 'PoolChanged',
+      pool: b.pools.find((p) => p.fqdn === fqdn)!,
+      previous: a.pools.find((p) => p.fqdn === fqdn)!,
+    })
+  }
+  for (const fqdn of d.serversAdded) {
+    const s = b.servers.find((x) => x.fqdn === fqdn)!
+    events.push({
+      type: 'ServerAddedToSite',
+      server: fqdn,
+      pool: s.pool,
+      site: siteOf(b, s.pool),
+      backend: s.backend,
+    })
+  }
+  const accountsA = new Map(a.assignments.map((x) => [x.site, x.account]))
+  for (const x of b.assignments) {
+    const previous = accountsA.get(x.site)
+    if (previous === x.account) continue
+    events.push({
+      type: 'KerberosAccountAssigned',
+      site: x.site,
+      account: x.account,
+      ...(previous !== undefined ? { previousAccount: previous } : {}),
+    })
+  }
+  const agentsA = new Map(a.agents.map((x) => [x.server, JSON.stringify(x)]))
+  for (const agent of b.agents) {
+    // An agent whose server left and came back lost its enrolment on the way (see evolve).
+    const kept =
+      !d.serversRemoved.includes(agent.server) && agentsA.get(agent.server) === JSON.stringify(agent)
+    if (!kept) events.push({ type: 'AgentEnrolled', agent })
+  }
+  return events
+}

@@ -1,0 +1,12 @@
+export {
+  buildDocument,
+  decide,
+  execute,
+  findSite,
+  type TopologyCommand,
+  type TopologyCommandType,
+  webNames,
+} from './decide.ts'
+export { diffTopology, eventsBetween, isEmptyDiff, sameTopology } from './diff.ts'
+export type { TopologyEvent, TopologyEventType } from './events.ts'
+export { evolve } from './evolve.ts'
