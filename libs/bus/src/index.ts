@@ -1,0 +1,33 @@
+export { type BackoffPolicy, backoffDelay, sleep } from './backoff.ts'
+export {
+  type Bus,
+  type ConnectBusOptions,
+  connectBus,
+  type PublishResult,
+  streamConfig,
+  streamDrift,
+} from './connect.ts'
+export {
+  type ConsumeEventsOptions,
+  consumeEvents,
+  consumerConfig,
+  consumerDrift,
+  defaultRedeliveryBackoff,
+  type EnvelopeOf,
+  type EventConsumer,
+  type EventContext,
+} from './consume.ts'
+export { isTransientNatsError, toBusError } from './errors.ts'
+export { ReconcileQueue, type ReconcileQueueOptions, type ReconcileQueueStats } from './reconcile-queue.ts'
+export {
+  ActorHeader,
+  type CallRpcOptions,
+  CorrelationIdHeader,
+  callRpc,
+  type RpcContext,
+  type RpcReply,
+  type RpcServer,
+  type ServeRpcOptions,
+  serveRpc,
+} from './rpc.ts'
+export type { KV } from '@nats-io/kv'

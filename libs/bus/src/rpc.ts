@@ -1,0 +1,203 @@
+import { randomUUID } from 'node:crypto'
+import {
+  asKrbfleetError,
+  type Codec,
+  ErrorCode,
+  errorFromWire,
+  KrbfleetError,
+  type ServiceName,
+  subjects,
+  ValidationError,
+  type WireError,
+} from '@krbfleet/contracts'
+import {
+  headers as natsHeaders,
+  type Msg,
+  NoRespondersError,
+  RequestError,
+  TimeoutError,
+} from '@nats-io/nats-core'
+import type { Logger } from 'pino'
+import type { Static, TSchema } from 'typebox'
+import type { Bus } from './connect.ts'
+import { toBusError } from './errors.ts'
+
+/** Header carrying who asked (`user:alice`, `service:console`); audited by the handler. */
+export const ActorHeader = 'krbfleet-actor'
+/** Header carrying the correlation id shared by all events of one operator action. */
+export const CorrelationIdHeader = 'krbfleet-correlation-id'
+
+export type RpcReply<R = unknown> = { ok: true; result: R } | { ok: false; error: WireError }
+
+export interface RpcContext {
+  actor: string
+  correlationId: string
+  /** Child logger with service, operation, actor and correlationId. */
+  logger: Logger
+}
+
+export interface ServeRpcOptions<S extends TSchema, R> {
+  service: ServiceName
+  /** Dotted operation name (`site.add`); becomes part of the subject. */
+  operation: string
+  /** Decodes the request body; a failure is answered as an `invalid` error, the handler never sees it. */
+  request: Codec<S>
+  handle(body: Static<S>, ctx: RpcContext): Promise<R> | R
+  /** Defaults to the bus logger. */
+  logger?: Logger
+}
+
+export interface RpcServer {
+  readonly subject: string
+  /** Stops taking requests and waits for the ones in progress to be answered. */
+  stop(): Promise<void>
+}
+
+const encoder = new TextEncoder()
+
+/**
+ * Answers one operation with core NATS request/reply. Replicas share the queue group named after
+ * the service, so each request is handled once. Every failure becomes a {@link WireError} reply:
+ * invalid input -> `invalid`, KrbfleetError -> its code, anything else -> `internal` (its text is
+ * logged, never sent: it may hold details the caller must not see).
+ */
+export function serveRpc<S extends TSchema, R>(bus: Bus, options: ServeRpcOptions<S, R>): RpcServer {
+  const subject = subjects.rpc(options.service, options.operation)
+  const logger = (options.logger ?? bus.logger).child({
+    component: 'rpc',
+    service: options.service,
+    operation: options.operation,
+  })
+  const inFlight = new Set<Promise<void>>()
+  const sub = bus.nc.subscribe(subject, { queue: options.service })
+
+  async function answer(m: Msg): Promise<void> {
+    if (!m.reply) {
+      logger.warn('ignored a request without a reply subject')
+      return
+    }
+    const actor = m.headers?.get(ActorHeader) ?? ''
+    const correlationId = m.headers?.get(CorrelationIdHeader) || randomUUID()
+    const ctxLogger = logger.child({ actor, correlationId })
+    let reply: RpcReply<R>
+    try {
+      if (!actor) {
+        throw new ValidationError([{ field: ActorHeader, rule: 'header is required' }], 'request')
+      }
+      let raw: unknown
+      try {
+        raw = m.data.length === 0 ? undefined : JSON.parse(new TextDecoder().decode(m.data))
+      } catch {
+        throw new ValidationError([{ field: '', rule: 'body must be JSON' }], `${options.operation} request`)
+      }
+      const body = options.request.decode(raw)
+      const result = await options.handle(body, { actor, correlationId, logger: ctxLogger })
+      reply = { ok: true, result }
+    } catch (err) {
+      const error = asKrbfleetError(err)
+      if (err instanceof KrbfleetError) {
+        ctxLogger.info({ code: error.code, field: error.field }, `refused: ${error.message}`)
+      } else {
+        ctxLogger.error({ err }, 'request failed with an unexpected error')
+      }
+      reply = { ok: false, error: error.toWire() }
+    }
+    let payload: Uint8Array
+    try {
+      payload = encoder.encode(JSON.stringify(reply))
+    } catch (err) {
+      ctxLogger.error({ err }, 'result could not be serialised')
+      payload = encoder.encode(JSON.stringify({ ok: false, error: asKrbfleetError(err).toWire() }))
+    }
+    m.respond(payload)
+  }
+
+  const loop = (async () => {
+    for await (const m of sub) {
+      const work = answer(m).catch((err) => logger.error({ err }, 'could not answer a request'))
+      inFlight.add(work)
+      void work.finally(() => inFlight.delete(work))
+    }
+  })()
+
+  logger.debug({ subject }, 'serving')
+  return {
+    subject,
+    async stop() {
+      if (!sub.isClosed() && !bus.nc.isClosed()) await sub.drain().catch(() => {})
+      await loop
+      await Promise.all([...inFlight])
+    },
+  }
+}
+
+export interface CallRpcOptions<R extends TSchema = TSchema> {
+  actor: string
+  correlationId?: string
+  /** Default 10 000 ms. */
+  timeoutMs?: number
+  /** Decodes the result; without it the result is returned as received. */
+  response?: Codec<R>
+}
+
+/**
+ * Calls an operation and returns its result, or throws the KrbfleetError the service answered
+ * with. No service listening -> `unavailable`; no answer in time -> `timeout` (both retryable).
+ */
+export async function callRpc<T = unknown>(
+  bus: Bus,
+  service: ServiceName,
+  operation: string,
+  body: unknown,
+  options: CallRpcOptions,
+): Promise<T> {
+  const subject = subjects.rpc(service, operation)
+  const h = natsHeaders()
+  h.set(ActorHeader, options.actor)
+  if (options.correlationId) h.set(CorrelationIdHeader, options.correlationId)
+  const timeoutMs = options.timeoutMs ?? 10_000
+  let m: Msg
+  try {
+    m = await bus.nc.request(subject, encoder.encode(JSON.stringify(body ?? null)), {
+      timeout: timeoutMs,
+      headers: h,
+    })
+  } catch (err) {
+    if (isNoResponders(err)) {
+      throw new KrbfleetError(ErrorCode.Unavailable, `the ${service} service is not answering ${operation}`, {
+        cause: err,
+      })
+    }
+    if (err instanceof TimeoutError || (err instanceof RequestError && err.cause instanceof TimeoutError)) {
+      throw new KrbfleetError(
+        ErrorCode.Timeout,
+        `the ${service} service did not answer ${operation} within ${timeoutMs} ms`,
+        { cause: err },
+      )
+    }
+    throw toBusError(err, `${service} ${operation}`)
+  }
+  let reply: RpcReply
+  try {
+    reply = JSON.parse(new TextDecoder().decode(m.data)) as RpcReply
+  } catch (err) {
+    throw new KrbfleetError(ErrorCode.Internal, `the ${service} service sent a reply that is not JSON`, {
+      cause: err,
+      retryable: false,
+    })
+  }
+  if (reply?.ok === true) {
+    return (options.response ? options.response.decode(reply.result) : reply.result) as T
+  }
+  if (reply?.ok === false && reply.error && typeof reply.error.code === 'string') {
+    throw errorFromWire(reply.error)
+  }
+  throw new KrbfleetError(ErrorCode.Internal, `the ${service} service sent a malformed reply`, {
+    retryable: false,
+  })
+}
+
+function isNoResponders(err: unknown): boolean {
+  if (err instanceof NoRespondersError) return true
+  return err instanceof RequestError && (err.isNoResponders() || err.cause instanceof NoRespondersError)
+}

@@ -1,0 +1,106 @@
+import assert from 'node:assert/strict'
+import { after, before, describe, test } from 'node:test'
+import { buckets, SiteAdded, streams } from '@krbfleet/contracts'
+import { type NatsServer, startNats } from '@krbfleet/testing'
+import { type Bus, connectBus } from '../src/index.ts'
+import { captureLogs } from './helpers.ts'
+
+describe('connectBus against a real nats-server', () => {
+  let nats: NatsServer
+  let bus: Bus
+  before(async () => {
+    nats = await startNats()
+    bus = await connectBus({ servers: nats.url, name: 'bus-test', logger: captureLogs().logger })
+  })
+  after(async () => {
+    await bus?.close()
+    await nats?.stop()
+  })
+
+  test('ensureStreams creates the events stream and is idempotent', async () => {
+    await bus.ensureStreams()
+    await bus.ensureStreams()
+    const info = await bus.jsm.streams.info(streams.events.name)
+    assert.deepEqual(info.config.subjects, [...streams.events.subjects])
+    assert.equal(info.config.storage, 'file')
+    assert.equal(info.config.duplicate_window, streams.events.duplicateWindowMs * 1_000_000)
+    assert.equal(info.config.max_age, streams.events.maxAgeMs * 1_000_000)
+  })
+
+  test('ensureStreams repairs a stream whose settings drifted', async () => {
+    await bus.ensureStreams()
+    const info = await bus.jsm.streams.info(streams.events.name)
+    await bus.jsm.streams.update(streams.events.name, {
+      ...info.config,
+      max_age: 3_600_000_000_000,
+      description: 'changed by hand',
+    })
+    await bus.ensureStreams()
+    const repaired = await bus.jsm.streams.info(streams.events.name)
+    assert.equal(repaired.config.max_age, streams.events.maxAgeMs * 1_000_000)
+    assert.equal(repaired.config.description, streams.events.description)
+  })
+
+  test('a duplicate publish is stored once', async () => {
+    await bus.ensureStreams()
+    const before = (await bus.jsm.streams.info(streams.events.name)).state.messages
+    const event = SiteAdded.create({ site: 'dedupe' }, { actor: 'user:test' })
+    const first = await bus.publish(event)
+    const second = await bus.publish(event)
+    assert.equal(first.duplicate, false)
+    assert.equal(second.duplicate, true)
+    assert.equal(second.seq, first.seq)
+    const afterwards = (await bus.jsm.streams.info(streams.events.name)).state.messages
+    assert.equal(afterwards, before + 1)
+    const stored = await bus.jsm.streams.getMessage(streams.events.name, { seq: first.seq })
+    assert.equal(stored?.subject, SiteAdded.subject)
+    assert.deepEqual(stored?.json(), event)
+  })
+
+  test('publish refuses an unknown type or an invalid envelope and stores nothing', async () => {
+    await bus.ensureStreams()
+    const before = (await bus.jsm.streams.info(streams.events.name)).state.messages
+    const event = SiteAdded.create({ site: 'x' }, { actor: 'user:test' })
+    await assert.rejects(bus.publish({ ...event, type: 'krbfleet.nope.Nothing.v1' }), {
+      code: 'invalid',
+      message: /not a known event type/,
+    })
+    await assert.rejects(bus.publish({ ...event, data: { site: '' } }), {
+      code: 'invalid',
+      message: /data\.site/,
+    })
+    assert.equal((await bus.jsm.streams.info(streams.events.name)).state.messages, before)
+  })
+
+  test('kv opens or creates a bucket idempotently', async () => {
+    const kv = await bus.kv(buckets.topology)
+    await kv.put('draft', '{}')
+    const again = await bus.kv(buckets.topology)
+    assert.equal((await again.get('draft'))?.string(), '{}')
+    const status = await kv.status()
+    assert.equal(status.history, buckets.topology.history)
+    // A second connection (another replica) opens the existing bucket without error.
+    const other = await connectBus({ servers: nats.url, name: 'bus-test-2', logger: captureLogs().logger })
+    try {
+      const kv2 = await other.kv(buckets.topology)
+      assert.equal((await kv2.get('draft'))?.string(), '{}')
+    } finally {
+      await other.close()
+    }
+  })
+
+  test('isConnected reflects the connection and close drains it', async () => {
+    const other = await connectBus({ servers: nats.url, name: 'bus-test-3', logger: captureLogs().logger })
+    assert.equal(other.isConnected(), true)
+    await other.close()
+    assert.equal(other.isConnected(), false)
+    assert.equal(other.nc.isClosed(), true)
+  })
+
+  test('connecting to a server that is not there fails as unavailable, naming the server', async () => {
+    await assert.rejects(
+      connectBus({ servers: 'nats://127.0.0.1:1', name: 'nobody', logger: captureLogs().logger }),
+      { code: 'unavailable', message: /nats:\/\/127\.0\.0\.1:1/ },
+    )
+  })
+})
