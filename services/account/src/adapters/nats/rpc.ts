@@ -1,0 +1,100 @@
+import { type Bus, callRpc, type RpcServer, serveRpc } from '@krbfleet/bus'
+import {
+  AccountCreateRequest,
+  AccountListRequest,
+  AccountRemoveRequest,
+  AccountShowRequest,
+  AccountTestRequest,
+  accountOperations,
+  KrbfleetError,
+  PasswordResetRequest,
+  ServiceName,
+  spnOperations,
+} from '@krbfleet/contracts'
+import type { Logger } from 'pino'
+import type { DesiredSpnSource } from '../../ports.ts'
+import type { AccountService } from '../../service.ts'
+
+/** The six operations of service `account` on core NATS request/reply (queue group per service). */
+export function serveAccountRpc(bus: Bus, service: AccountService, logger: Logger): RpcServer[] {
+  const s = ServiceName.Account
+  return [
+    serveRpc(bus, {
+      service: s,
+      operation: accountOperations.create,
+      request: AccountCreateRequest,
+      logger,
+      handle: (body, ctx) => service.create(body, ctx),
+    }),
+    serveRpc(bus, {
+      service: s,
+      operation: accountOperations.list,
+      // `krbfleet account list` may send no body at all.
+      request: { ...AccountListRequest, decode: (v: unknown) => AccountListRequest.decode(v ?? {}) },
+      logger,
+      handle: async () => ({ accounts: await service.list() }),
+    }),
+    serveRpc(bus, {
+      service: s,
+      operation: accountOperations.show,
+      request: AccountShowRequest,
+      logger,
+      handle: (body) => service.show(body.account),
+    }),
+    serveRpc(bus, {
+      service: s,
+      operation: accountOperations.remove,
+      request: AccountRemoveRequest,
+      logger,
+      handle: (body, ctx) => service.remove(body, ctx),
+    }),
+    serveRpc(bus, {
+      service: s,
+      operation: accountOperations.test,
+      request: AccountTestRequest,
+      logger,
+      handle: (body, ctx) => service.test(body.account, ctx),
+    }),
+    serveRpc(bus, {
+      service: s,
+      operation: accountOperations.passwordReset,
+      request: PasswordResetRequest,
+      logger,
+      handle: (body, ctx) => service.resetPassword(body, ctx),
+    }),
+  ]
+}
+
+/**
+ * spn-sync's `spn.desired`: the SPNs the enabled topology wants on the account. When spn-sync is
+ * not running or does not answer in time, `test account` reports the SPN check as unknown.
+ */
+export class RpcDesiredSpnSource implements DesiredSpnSource {
+  readonly #bus: Bus
+  readonly #logger: Logger
+  readonly #timeoutMs: number
+  constructor(bus: Bus, logger: Logger, timeoutMs = 3000) {
+    this.#bus = bus
+    this.#logger = logger
+    this.#timeoutMs = timeoutMs
+  }
+
+  async desiredSpns(account: string, actor: string): Promise<string[] | null> {
+    try {
+      const result = await callRpc<{ spns?: unknown }>(
+        this.#bus,
+        ServiceName.SpnSync,
+        spnOperations.desired,
+        { account },
+        { actor, timeoutMs: this.#timeoutMs },
+      )
+      const spns = result?.spns
+      if (!Array.isArray(spns) || !spns.every((s) => typeof s === 'string')) return null
+      return spns
+    } catch (err) {
+      const code = err instanceof KrbfleetError ? err.code : 'internal'
+      this.#logger.info({ code, account }, 'spn-sync did not give the desired SPNs')
+      return null
+    }
+  }
+}

@@ -1,0 +1,71 @@
+import type { EventEnvelope } from '@krbfleet/contracts'
+import type { AccountRecord } from './domain/record.ts'
+
+/**
+ * What the account service needs from the outside world. The adapters implement these over
+ * @krbfleet/directory (LDAP), JetStream KV and the bus; the service itself only sees the ports.
+ */
+
+/** One computer account as AD reports it. */
+export interface DirectoryAccount {
+  dn: string
+  samAccountName: string
+  dnsHostName: string | null
+  description: string | null
+  userAccountControl: number | null
+  encryptionTypes: number | null
+  /** msDS-KeyVersionNumber (constructed: the adapter asks for it by name). */
+  kvno: number | null
+  passwordLastSet: Date | null
+  servicePrincipalNames: string[]
+}
+
+export interface AccountDirectory {
+  /** True when the connection is LDAPS or StartTLS: password writes are refused otherwise. */
+  readonly encrypted: boolean
+  /** Finds a computer (or any user) object by sAMAccountName anywhere under the base DN. */
+  findAccount(samAccountName: string): Promise<DirectoryAccount | null>
+  containerExists(dn: string): Promise<boolean>
+  /** Every object whose description carries the krbfleet marker. */
+  listMarked(): Promise<DirectoryAccount[]>
+  /** One LDAP add with unicodePwd (MS-ADTS 3.1.1.3.1.5.1). */
+  createAccount(dn: string, attributes: Record<string, string | string[]>, password: string): Promise<void>
+  /** Replaces attributes of an existing object (adopt: the description marker, encryption types). */
+  modifyAccount(dn: string, attributes: Record<string, string>): Promise<void>
+  setPassword(dn: string, password: string): Promise<void>
+  readKvno(dn: string): Promise<number | null>
+  deleteAccount(dn: string): Promise<void>
+  /** A cheap round trip for /readyz. */
+  ping(): Promise<boolean>
+}
+
+export interface StoredRecord {
+  record: AccountRecord
+  revision: number
+}
+
+/** The accounts KV bucket (records keyed by accountKey). Writes are compare-and-set on the revision. */
+export interface AccountStore {
+  get(account: string): Promise<StoredRecord | null>
+  /** Creates the record; fails with already_exists/conflict if a record appeared meanwhile. */
+  create(record: AccountRecord): Promise<number>
+  /** Replaces the record if it is still at `revision`; a conflict error otherwise. */
+  update(record: AccountRecord, revision: number): Promise<number>
+  delete(account: string): Promise<void>
+  list(): Promise<AccountRecord[]>
+}
+
+/** The current secret, sealed at rest with the key-encryption key (@krbfleet/sealing). */
+export interface SecretBox {
+  seal(password: string): string
+  open(sealed: string): string
+}
+
+export interface EventSink {
+  publish(envelope: EventEnvelope): Promise<unknown>
+}
+
+/** spn-sync's answer to `spn.desired`: null when it does not answer. */
+export interface DesiredSpnSource {
+  desiredSpns(account: string, actor: string): Promise<string[] | null>
+}
