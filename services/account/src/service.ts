@@ -5,7 +5,6 @@ import {
   type AccountRemoveRequest,
   type AccountTestReport,
   type AccountView,
-  accountKey,
   ErrorCode,
   KerberosAccountCreated,
   KerberosAccountRemoved,
