@@ -1,13 +1,14 @@
 import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import { chmod, mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { basename, join } from 'node:path'
 import { connect as tlsConnect } from 'node:tls'
 import { promisify } from 'node:util'
+import { Attribute, Change, Client } from 'ldapts'
 import { type LoopbackLease, leaseLoopbackAddress } from './addresses.ts'
-import { lock, unlock } from './locks.ts'
+import { isProcessAlive, lock, unlock } from './locks.ts'
 import { waitForPort } from './nats.ts'
 import { type ManagedProcess, startProcess } from './processes.ts'
 import { requireCommands } from './system.ts'
@@ -30,7 +31,7 @@ export const testDomain = {
 const dcPorts = [88, 389, 636]
 
 /** Bump when the provisioning recipe changes, so that old cached templates are not reused. */
-const templateFormat = 1
+const templateFormat = 2
 
 export interface TestDc {
   /** The loopback address this DC alone listens on, 127.0.0.N. */
@@ -60,9 +61,11 @@ export interface TestDc {
   /**
    * Runs samba-tool for this DC. `-s <smb.conf>` is always added; `-H <sam.ldb>` (the local
    * database, which Samba itself uses while running) is added unless the arguments name a URL
-   * already or the subcommand takes none. Resolves with stdout; rejects with stderr in the message.
+   * already or the subcommand takes none (`domain info`, `testparm`, ...). Resolves with stdout;
+   * rejects with samba-tool's stderr in the message.
    */
-  sambaTool(args: string[]): Promise<string>
+  sambaTool(args: string[], options?: SambaToolOptions): Promise<string>
+  readonly timings: DcTimings
   /** Stops and starts Samba on the same address with the same data. */
   restart(): Promise<void>
   /** Stops Samba, keeping its folder and address (fault tests; start() brings it back). */
@@ -83,14 +86,24 @@ export interface StartDcOptions {
   cacheDir?: string
 }
 
-export interface Timings {
+export interface DcTimings {
+  /** Set when this call provisioned the machine's template (once per machine). */
   provisionMs?: number
-  copyMs?: number
-  startMs?: number
+  /** Copying the template and rewriting its configuration. */
+  copyMs: number
+  /** The last start until LDAPS and the KDC answer. */
+  startMs: number
 }
 
-/** Timings of the last startDc() in this process (reported by the tests). */
-export const lastDcTimings: Timings = {}
+export interface SambaToolOptions {
+  /**
+   * `sam.ldb` (default): the DC's local database, as on a real DC; works while Samba runs.
+   * `ldap`: over the network as Administrator (`-H ldap://<address>`, SASL-sealed; credentials by
+   * environment, never on the command line). Samba 4.17's samba-tool cannot use ldaps:// (it
+   * insists on GSS-SPNEGO sealing inside TLS, which the server refuses).
+   */
+  via?: 'sam.ldb' | 'ldap'
+}
 
 async function sambaVersion(): Promise<string> {
   const { stdout } = await run('samba', ['--version'])
@@ -214,6 +227,8 @@ interface Template {
   /** Folder holding `dc/` and `admin-password`. */
   readonly dir: string
   readonly adminPassword: string
+  /** Set when this call provisioned it. */
+  readonly provisionMs?: number
 }
 
 /**
@@ -234,6 +249,11 @@ async function ensureTemplate(options: StartDcOptions): Promise<Template> {
   await lock(lockDir, 300_000, 'another process provisioning the Samba DC template')
   try {
     if (existsSync(join(dir, 'dc', 'etc', 'smb.conf'))) return await readTemplate()
+    // Work folders of a provisioner that died: we hold the lock, so nobody is using them.
+    const prefix = `${basename(dir)}.tmp-`
+    for (const entry of await readdir(root)) {
+      if (entry.startsWith(prefix)) await rm(join(root, entry), { recursive: true, force: true })
+    }
     const began = Date.now()
     const work = await mkdtemp(`${dir}.tmp-`)
     try {
@@ -243,8 +263,7 @@ async function ensureTemplate(options: StartDcOptions): Promise<Template> {
       await rm(work, { recursive: true, force: true })
       throw error
     }
-    lastDcTimings.provisionMs = Date.now() - began
-    return await readTemplate()
+    return { ...(await readTemplate()), provisionMs: Date.now() - began }
   } finally {
     await unlock(lockDir)
   }
@@ -253,10 +272,10 @@ async function ensureTemplate(options: StartDcOptions): Promise<Template> {
 /** Provisions a DC in `work/dc`, starts it once (TLS certificates), stops it, aims it at `finalDir`. */
 async function provisionInto(work: string, finalDir: string): Promise<void> {
   const root = join(work, 'dc')
+  // samba-tool takes the password only on its command line, which any local user can read in
+  // /proc while it runs: provision with a throwaway password, then set the real one over LDAPS.
+  const bootstrapPassword = strongPassword()
   const adminPassword = strongPassword()
-  const passwordFile = join(work, 'admin-password')
-  await writeFile(passwordFile, adminPassword, { mode: 0o600 })
-  await chmod(passwordFile, 0o600)
   const run_ = join(root, 'run')
   const provisionLog = join(work, 'provision.log')
   try {
@@ -271,7 +290,7 @@ async function provisionInto(work: string, finalDir: string): Promise<void> {
         '--server-role=dc',
         '--dns-backend=NONE',
         `--host-name=${testDomain.hostName}`,
-        `--adminpass=${adminPassword}`,
+        `--adminpass=${bootstrapPassword}`,
         '--option=interfaces=127.0.0.1',
         '--option=bind interfaces only=yes',
         '--option=server services=ldap cldap kdc rpc',
@@ -286,7 +305,7 @@ async function provisionInto(work: string, finalDir: string): Promise<void> {
   } catch (error) {
     const { stdout = '', stderr = '' } = error as { stdout?: string; stderr?: string }
     await writeFile(provisionLog, `${stdout}\n${stderr}`)
-    // The admin password is on the command line, never in the message: samba-tool does not echo it.
+    // samba-tool does not echo the password, so stderr is safe to quote.
     throw new Error(`samba-tool domain provision failed; see ${provisionLog}:\n${stderr.slice(-2000)}`)
   }
   await mkdir(run_, { recursive: true })
@@ -311,15 +330,49 @@ async function provisionInto(work: string, finalDir: string): Promise<void> {
     const samba = spawnSamba(root, logFile)
     try {
       await waitForDc(lease.address, root, samba, logFile, 60_000)
+      await resetPasswordOverLdaps(lease.address, root, bootstrapPassword, adminPassword)
     } finally {
       await samba.stop()
     }
   } finally {
     await lease.release()
   }
+  const passwordFile = join(work, 'admin-password')
+  await writeFile(passwordFile, adminPassword, { mode: 0o600 })
+  await chmod(passwordFile, 0o600)
   await rewriteSmbConf(smbConf, root, join(finalDir, 'dc'), '127.0.0.1')
   await rm(join(root, 'run'), { recursive: true, force: true })
   await mkdir(run_, { recursive: true })
+}
+
+/** Administrator's new password, set over LDAPS (MS-ADTS 3.1.1.3.1.5: unicodePwd = UTF-16LE of the quoted password). */
+async function resetPasswordOverLdaps(
+  address: string,
+  root: string,
+  oldPassword: string,
+  newPassword: string,
+) {
+  const tlsOptions = {
+    ca: await readFile(join(root, 'private', 'tls', 'ca.pem')),
+    servername: testDomain.tlsServername,
+  }
+  const client = new Client({ url: `ldaps://${address}:636`, tlsOptions })
+  try {
+    await client.bind(testDomain.adminDn, oldPassword)
+    const unicodePwd = Buffer.from(`"${newPassword}"`, 'utf16le')
+    await client.modify(
+      testDomain.adminDn,
+      new Change({
+        operation: 'replace',
+        modification: new Attribute({ type: 'unicodePwd', values: [unicodePwd] }),
+      }),
+    )
+  } finally {
+    await client.unbind()
+  }
+  const check = new Client({ url: `ldaps://${address}:636`, tlsOptions })
+  await check.bind(testDomain.adminDn, newPassword)
+  await check.unbind()
 }
 
 /**
@@ -327,18 +380,32 @@ async function provisionInto(work: string, finalDir: string): Promise<void> {
  * machine's cached, provisioned template, dying with this process.
  */
 export async function startDc(options: StartDcOptions = {}): Promise<TestDc> {
+  // Samba binds the privileged Kerberos and LDAP ports, and only root may add loopback addresses.
+  if (process.getuid?.() !== 0) {
+    throw new Error('startDc needs root: Samba binds ports 88/389/636 and the harness adds 127.0.0.N to lo')
+  }
   await requireCommands(['samba', 'samba-tool', 'ip'])
+  await removeAbandonedDcFolders()
   const template = await ensureTemplate(options)
-  const dir = options.dir ?? (await mkdtemp(join(tmpdir(), 'krbfleet-dc-')))
+  const dir = options.dir ?? (await mkdtemp(join(tmpdir(), abandonedPrefix)))
   await mkdir(dir, { recursive: true })
   const root = join(dir, 'dc')
   const smbConf = join(root, 'etc', 'smb.conf')
   const samLdb = join(root, 'private', 'sam.ldb')
   const logFile = join(dir, 'samba.log')
   const krb5Conf = join(dir, 'krb5.conf')
+  const passwordFile = join(dir, 'admin-password')
   const deleteOnStop = !options.keep && !options.dir
+  const timings: DcTimings = {
+    ...(template.provisionMs === undefined ? {} : { provisionMs: template.provisionMs }),
+    copyMs: 0,
+    startMs: 0,
+  }
+  // Marks a temp folder as ours while we live; removeAbandonedDcFolders() reclaims it after a crash.
+  if (!options.dir && !options.keep) await writeFile(join(dir, 'owner'), String(process.pid))
 
   let lease: LoopbackLease | undefined
+  let adminPassword: string
   let samba: ManagedProcess | undefined
   try {
     lease = await leaseLoopbackAddress({
@@ -347,24 +414,29 @@ export async function startDc(options: StartDcOptions = {}): Promise<TestDc> {
     })
     const copyBegan = Date.now()
     if (existsSync(smbConf)) {
+      // A DC kept from an earlier run (the lab): same data, maybe another folder or address.
       await rewriteSmbConf(smbConf, await recordedRoot(smbConf), root, lease.address)
+      adminPassword = (await readFile(passwordFile, 'utf8')).trim()
     } else {
       // cp -a keeps ownership, modes and the NT ACL xattrs Samba put on sysvol.
       await run('cp', ['-a', join(template.dir, 'dc'), root])
       await rewriteSmbConf(smbConf, join(template.dir, 'dc'), root, lease.address)
+      adminPassword = template.adminPassword
+      await writeFile(passwordFile, adminPassword, { mode: 0o600 })
     }
-    await writeFile(join(dir, 'admin-password'), template.adminPassword, { mode: 0o600 })
     await writeFile(krb5Conf, krb5ConfText(lease.address))
-    lastDcTimings.copyMs = Date.now() - copyBegan
+    timings.copyMs = Date.now() - copyBegan
   } catch (error) {
     await lease?.release()
     if (deleteOnStop) await rm(dir, { recursive: true, force: true })
     throw error
   }
   const address = lease.address
+  const running = () =>
+    samba !== undefined && samba.child.exitCode === null && samba.child.signalCode === null
 
   const start = async () => {
-    if (samba && samba.child.exitCode === null && samba.child.signalCode === null) return
+    if (running()) return
     const began = Date.now()
     samba = spawnSamba(root, logFile)
     try {
@@ -373,7 +445,7 @@ export async function startDc(options: StartDcOptions = {}): Promise<TestDc> {
       await samba.stop()
       throw error
     }
-    lastDcTimings.startMs = Date.now() - began
+    timings.startMs = Date.now() - began
   }
   const kill = async () => {
     await samba?.stop()
@@ -387,6 +459,8 @@ export async function startDc(options: StartDcOptions = {}): Promise<TestDc> {
     throw error
   }
 
+  const sambaToolContext = { smbConf, samLdb, address, krb5Conf, adminPassword }
+  let stopped = false
   return {
     address,
     realm: testDomain.realm,
@@ -398,18 +472,17 @@ export async function startDc(options: StartDcOptions = {}): Promise<TestDc> {
     caFile: join(root, 'private', 'tls', 'ca.pem'),
     tlsServername: testDomain.tlsServername,
     adminDn: testDomain.adminDn,
-    adminPassword: template.adminPassword,
+    adminPassword,
     krb5Conf,
     dir,
     smbConf,
     samLdb,
     logFile,
+    timings,
     get pid() {
-      return samba && samba.child.exitCode === null && samba.child.signalCode === null
-        ? samba.child.pid
-        : undefined
+      return running() ? samba?.child.pid : undefined
     },
-    sambaTool: (args) => runSambaTool(args, { smbConf, samLdb }),
+    sambaTool: (args, toolOptions) => runSambaTool(args, sambaToolContext, toolOptions),
     start,
     kill,
     async restart() {
@@ -417,6 +490,8 @@ export async function startDc(options: StartDcOptions = {}): Promise<TestDc> {
       await start()
     },
     async stop() {
+      if (stopped) return
+      stopped = true
       await kill()
       await lease.release()
       if (deleteOnStop) await rm(dir, { recursive: true, force: true })
@@ -424,16 +499,71 @@ export async function startDc(options: StartDcOptions = {}): Promise<TestDc> {
   }
 }
 
-/** samba-tool subcommands that take no -H option. */
-const withoutUrl = new Set(['testparm', 'processes', 'time', 'ntacl', 'visualize'])
+const abandonedPrefix = 'krbfleet-dc-'
 
-async function runSambaTool(args: string[], paths: { smbConf: string; samLdb: string }): Promise<string> {
-  const named = args.some((arg) => arg === '-H' || arg.startsWith('--URL') || arg.startsWith('-H'))
-  const extra = ['-s', paths.smbConf]
-  if (!named && !withoutUrl.has(args[0] ?? '')) extra.push('-H', paths.samLdb)
+/**
+ * Temp DC folders (36 MB each) of test processes that died without stop(): their Samba died with
+ * them, so the folder is garbage once its owner pid is gone.
+ */
+async function removeAbandonedDcFolders(): Promise<void> {
+  const parent = tmpdir()
+  for (const entry of await readdir(parent).catch(() => [] as string[])) {
+    if (!entry.startsWith(abandonedPrefix)) continue
+    const folder = join(parent, entry)
+    try {
+      const owner = Number.parseInt(await readFile(join(folder, 'owner'), 'utf8'), 10)
+      if (isProcessAlive(owner)) continue
+    } catch {
+      // No owner file: kept on purpose (keep: true), or an owner between mkdtemp and writeFile.
+      continue
+    }
+    if ((await stat(folder).catch(() => undefined))?.isDirectory())
+      await rm(folder, { recursive: true, force: true })
+  }
+}
+
+interface SambaToolContext {
+  smbConf: string
+  samLdb: string
+  address: string
+  krb5Conf: string
+  adminPassword: string
+}
+
+function namesUrl(args: string[]): boolean {
+  return args.some((arg) => arg === '-H' || arg.startsWith('--URL') || /^-H./.test(arg))
+}
+
+async function runSambaTool(
+  args: string[],
+  context: SambaToolContext,
+  options: SambaToolOptions = {},
+): Promise<string> {
+  const env: NodeJS.ProcessEnv = { ...process.env, KRB5_CONFIG: context.krb5Conf }
+  const extra = ['-s', context.smbConf]
+  let url: string | undefined
+  if (options.via === 'ldap') {
+    url = `ldap://${context.address}`
+    // Samba's credentials read USER and PASSWD from the environment (cli_credentials_guess),
+    // which keeps the password off the command line.
+    env.USER = 'Administrator'
+    env.PASSWD = context.adminPassword
+  } else if (!namesUrl(args)) {
+    url = context.samLdb
+  }
+  const attempt = async (withUrl: boolean) => {
+    const full = [...args, ...extra, ...(withUrl && url ? ['-H', url] : [])]
+    return (await run('samba-tool', full, { env, maxBuffer: 64 * 1024 * 1024 })).stdout
+  }
   try {
-    const { stdout } = await run('samba-tool', [...args, ...extra], { maxBuffer: 64 * 1024 * 1024 })
-    return stdout
+    try {
+      return await attempt(true)
+    } catch (error) {
+      // A few subcommands (domain info, testparm, ntacl ...) have no -H: run them without it.
+      const stderr = (error as { stderr?: string }).stderr ?? ''
+      if (url && options.via !== 'ldap' && /no such option: -H/.test(stderr)) return await attempt(false)
+      throw error
+    }
   } catch (error) {
     const { stderr = '', code } = error as { stderr?: string; code?: number }
     throw new Error(

@@ -15,7 +15,6 @@ import {
   isProcessAlive,
   kerberosEnv,
   kinit,
-  lastDcTimings,
   startDc,
   type TestDc,
 } from '../src/index.ts'
@@ -57,7 +56,7 @@ test('a DC starts from the template and answers LDAPS with its own CA', async (t
   const began = Date.now()
   const dc = await startDc()
   t.after(() => dc.stop())
-  t.diagnostic(`startDc ${Date.now() - began} ms; ${JSON.stringify(lastDcTimings)}`)
+  t.diagnostic(`startDc ${Date.now() - began} ms; ${JSON.stringify(dc.timings)}`)
   assert.match(dc.address, /^127\.0\.0\.(\d+)$/)
   assert.equal(dc.realm, 'CORP.EXAMPLE.COM')
   assert.equal(dc.ldapsUrl, `ldaps://${dc.address}:636`)
@@ -180,4 +179,21 @@ test('samba dies when the process that started it is SIGKILLed', async (t) => {
   const dc = await startDc({ address: started.address })
   t.after(() => dc.stop())
   assert.equal(dc.address, started.address)
+})
+
+test('sambaTool runs against the local sam.ldb, over LDAP as Administrator, and without -H where none is taken', async (t) => {
+  const dc = await startDc()
+  t.after(() => dc.stop())
+  await dc.sambaTool(['ou', 'create', `OU=Harness,${dc.baseDn}`])
+  // Written to sam.ldb while Samba runs; Samba's LDAP server sees it.
+  const client = await ldapsClient(dc)
+  try {
+    const { searchEntries } = await client.search(`OU=Harness,${dc.baseDn}`, { scope: 'base' })
+    assert.equal(searchEntries.length, 1)
+  } finally {
+    await client.unbind()
+  }
+  assert.match(await dc.sambaTool(['user', 'list'], { via: 'ldap' }), /^Administrator$/m)
+  assert.match(await dc.sambaTool(['domain', 'info', dc.address]), /Domain\s*:\s*corp\.example\.com/)
+  await assert.rejects(dc.sambaTool(['user', 'show', 'nobody-here']), /samba-tool user show failed/)
 })
