@@ -51,8 +51,11 @@ export interface AccountEntry {
 export interface SpnDirectory {
   /** The computer account with this sAMAccountName (`KERBAUTH$`), or null. */
   findAccount(samAccountName: string): Promise<AccountEntry | null>
-  /** Every object in the directory holding any of `spns` (compared case-insensitively). */
-  findHolders(spns: string[]): Promise<SpnHolderEntry[]>
+  /**
+   * For each of `spns` (the key is the string passed), every object holding it or an alias of it
+   * (HOST/x for HTTP/x, per the forest's sPNMappings), compared case-insensitively.
+   */
+  findHolders(spns: string[]): Promise<Map<string, SpnHolderEntry[]>>
   /** One LDAP modify: add and delete value lists of servicePrincipalName together. */
   writeSpns(dn: string, change: { add: string[]; remove: string[] }): Promise<void>
   /** Every (object, SPN) pair of the directory, for setspn -X. */

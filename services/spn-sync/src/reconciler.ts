@@ -22,7 +22,6 @@ import {
   accountsOf,
   applyDiff,
   canonicalSpn,
-  clashingSpns,
   desiredSpnsOf,
   diff,
   managedSpns,
@@ -252,7 +251,7 @@ export class SpnReconciler {
     }
     version = await this.#ownership.write(account, intent, version)
     this.#failpoint('after-intent')
-    await this.#directory.writeSpns(state.entry.dn, write)
+    await this.#write(state.entry.dn, write)
     this.#failpoint('after-modify')
     logger.info({ added: write.add, removed: write.remove, revision: revision.revision }, 'SPNs reconciled')
     await this.#publishReconciled(account, write.add, write.remove, revision.revision, writeId)
@@ -269,6 +268,33 @@ export class SpnReconciler {
     )
     this.#metrics?.changed(write.add.length, write.remove.length)
     return { account, outcome: 'changed', added: write.add, removed: write.remove, conflicts }
+  }
+
+  /**
+   * The one modify of this account. When AD changed between our read and the write (an SPN taken by
+   * another object meanwhile, a value added or removed by hand), the DC refuses the whole modify;
+   * that is retried from fresh state, whose pre-check then reports the conflict properly.
+   */
+  async #write(dn: string, change: { add: string[]; remove: string[] }): Promise<void> {
+    try {
+      await this.#directory.writeSpns(dn, change)
+    } catch (err) {
+      const raced =
+        err instanceof KrbfleetError &&
+        (err.code === ErrorCode.SpnConflict ||
+          err.code === ErrorCode.Conflict ||
+          err.code === ErrorCode.NotFound)
+      if (!raced) throw err
+      throw new KrbfleetError(
+        ErrorCode.Conflict,
+        `${err.message}; the directory changed during the reconcile`,
+        {
+          cause: err,
+          retryable: true,
+          ...(err.details ? { details: err.details } : {}),
+        },
+      )
+    }
   }
 
   async #publishReconciled(
@@ -298,14 +324,14 @@ export class SpnReconciler {
   }
 
   /**
-   * Looks every SPN to add up across the directory (and the HOST SPN it aliases). An SPN held by
+   * Looks every SPN to add up across the directory (and the aliases AD maps it to). An SPN held by
    * another object is a conflict, unless the holder is a krbfleet account that owns it and no
    * longer wants it (a site moving between accounts): then that account is to release it.
    */
   async #checkAdditions(account: string, state: AccountState, add: string[]): Promise<ConflictCheck> {
     if (add.length === 0) return { writable: [], conflicts: [], release: [] }
-    const holders = await this.#directory.findHolders(add.flatMap(clashingSpns))
-    const others = holders.filter((h) => h.dn.toLowerCase() !== state.entry.dn.toLowerCase())
+    const holders = await this.#directory.findHolders(add)
+    const ownDn = state.entry.dn.toLowerCase()
     // Holders live in the directory this service is bound to, i.e. in the account's own domain.
     const netbiosDomain = parseAccountName(account).domain
     const writable: string[] = []
@@ -313,8 +339,7 @@ export class SpnReconciler {
     const release = new Set<string>()
     const ownershipCache = new Map<string, SpnSet>()
     for (const spn of add) {
-      const clashing = new SpnSet(clashingSpns(spn))
-      const holding = others.filter((h) => clashing.has(h.spn))
+      const holding = (holders.get(spn) ?? []).filter((h) => h.dn.toLowerCase() !== ownDn)
       if (holding.length === 0) {
         writable.push(spn)
         continue
@@ -416,11 +441,9 @@ export class SpnReconciler {
   /** spn.query (setspn -Q): every object holding the SPN. */
   async query(spn: string): Promise<SpnQueryResult> {
     const canonical = canonicalSpn(spn, 'spn')
+    // Alias holders are listed too (HOST/x answers for HTTP/x): they block the SPN just the same.
     const holders = await this.#directory.findHolders([canonical])
-    return {
-      spn: canonical,
-      holders: sortHolders(holders.filter((h) => spnKey(h.spn) === spnKey(canonical))),
-    }
+    return { spn: canonical, holders: sortHolders(holders.get(canonical) ?? []) }
   }
 
   /** spn.duplicates (setspn -X): SPNs held by more than one object, compared case-insensitively. */

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { KrbfleetError } from '@krbfleet/contracts'
-import { canonicalSpn, clashingSpns, SpnSet } from '../src/domain/index.ts'
+import { canonicalSpn, SpnSet } from '../src/domain/index.ts'
 
 describe('SPN names', () => {
   it('canonicalSpn lower-cases the host and keeps port and service name', () => {
@@ -19,11 +19,6 @@ describe('SPN names', () => {
         bad,
       )
     }
-  })
-
-  it('HTTP SPNs clash with HOST SPNs of the same host; others only with themselves', () => {
-    assert.deepEqual(clashingSpns('HTTP/web.corp'), ['HTTP/web.corp', 'HOST/web.corp'])
-    assert.deepEqual(clashingSpns('ldap/dc1'), ['ldap/dc1'])
   })
 
   it('SpnSet compares case-insensitively and keeps the first spelling', () => {

@@ -10,13 +10,6 @@ import { ErrorCode, KrbfleetError } from '@krbfleet/contracts'
 /** The service class krbfleet writes for web pools (browsers ask for HTTP/<host>, RFC 4559). */
 export const HTTP = 'HTTP'
 
-/**
- * Service classes that Active Directory maps onto HOST through sPNMappings (MS-ADTS 6.1.1.2.4.1.2):
- * a HOST/<name> on another object makes HTTP/<name> ambiguous, and Samba refuses the write
- * (lab/NOTES.md: "Samba treats HTTP as an alias of HOST").
- */
-export const HOST = 'HOST'
-
 /** The comparison key of an SPN: lower case, as AD compares. */
 export function spnKey(spn: string): string {
   return spn.toLowerCase()
@@ -73,18 +66,6 @@ export function formatSpn(spn: ParsedSpn): string {
 /** The canonical form of an SPN string: the operator's service class, lower-case host. */
 export function canonicalSpn(value: string, field = 'spn'): string {
   return formatSpn(parseSpn(value, field))
-}
-
-/**
- * SPNs whose holder would make `spn` ambiguous: the SPN itself and, for the HOST-mapped HTTP class,
- * HOST/<same host>. Used for the forest-wide pre-check before a write.
- */
-export function clashingSpns(spn: string): string[] {
-  const slash = spn.indexOf('/')
-  if (slash < 0) return [spn]
-  const serviceClass = spn.slice(0, slash)
-  if (serviceClass.toUpperCase() === HTTP) return [spn, `${HOST}${spn.slice(slash)}`]
-  return [spn]
 }
 
 /**

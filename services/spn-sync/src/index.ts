@@ -1,0 +1,22 @@
+export * from './domain/index.ts'
+export { spnDirectory } from './adapters/ldap/spn-directory.ts'
+export { ownershipFromKv } from './adapters/nats/ownership-kv.ts'
+export { serveSpnRpc } from './adapters/nats/rpc.ts'
+export { ENABLED_KEY, revisionKey, topologyFromKv } from './adapters/nats/topology-kv.ts'
+export { durables, startTriggers } from './adapters/nats/triggers.ts'
+export { createSpnMetrics } from './metrics.ts'
+export type * from './ports.ts'
+export {
+  type AccountOutcome,
+  conflictEventId,
+  type ReconcileMetrics,
+  SERVICE_ACTOR,
+  SpnReconciler,
+  type SpnReconcilerOptions,
+} from './reconciler.ts'
+export {
+  DEFAULT_RESYNC_INTERVAL_MS,
+  type SpnSync,
+  type StartSpnSyncOptions,
+  startSpnSync,
+} from './service.ts'

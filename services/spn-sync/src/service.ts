@@ -1,0 +1,81 @@
+import { buckets } from '@krbfleet/contracts'
+import { type Bus, type EventConsumer, ReconcileQueue, type RpcServer } from '@krbfleet/bus'
+import type { Directory } from '@krbfleet/directory'
+import type { Logger } from '@krbfleet/logging'
+import { spnDirectory } from './adapters/ldap/spn-directory.ts'
+import { ownershipFromKv } from './adapters/nats/ownership-kv.ts'
+import { serveSpnRpc } from './adapters/nats/rpc.ts'
+import { topologyFromKv } from './adapters/nats/topology-kv.ts'
+import { startTriggers } from './adapters/nats/triggers.ts'
+import type { Failpoint } from './ports.ts'
+import { type ReconcileMetrics, SpnReconciler } from './reconciler.ts'
+
+/** Default of the periodic resync: the 5 minutes. */
+export const DEFAULT_RESYNC_INTERVAL_MS = 5 * 60 * 1000
+
+export interface StartSpnSyncOptions {
+  bus: Bus
+  directory: Directory
+  logger: Logger
+  /** Periodic resync of every account (drift repair); 0 turns it off. */
+  resyncIntervalMs?: number
+  metrics?: ReconcileMetrics
+  failpoint?: (point: Failpoint) => void
+}
+
+export interface SpnSync {
+  readonly reconciler: SpnReconciler
+  readonly queue: ReconcileQueue
+  /** Stops in order: event consumers, RPC, then the queue (waits for the reconcile in progress). */
+  stop(): Promise<void>
+}
+
+/**
+ * Wires spn-sync on a connected bus and directory: the reconciler, its queue keyed by account,
+ * the event triggers (TopologyEnabled, KerberosAccountCreated), the periodic resync and the RPCs.
+ * main.ts owns the connections and the process; tests call this in-process.
+ */
+export async function startSpnSync(options: StartSpnSyncOptions): Promise<SpnSync> {
+  const { bus, logger } = options
+  await bus.ensureStreams()
+  const topology = topologyFromKv(await bus.kv(buckets.topology))
+  const ownership = ownershipFromKv(await bus.kv(buckets.spnOwnership))
+  const reconciler = new SpnReconciler({
+    topology,
+    ownership,
+    directory: spnDirectory(options.directory),
+    events: {
+      async publish(envelope) {
+        await bus.publish(envelope)
+      },
+    },
+    logger,
+    ...(options.metrics ? { metrics: options.metrics } : {}),
+    ...(options.failpoint ? { failpoint: options.failpoint } : {}),
+  })
+  const queue = new ReconcileQueue({
+    name: 'spn-sync accounts',
+    logger,
+    resyncIntervalMs: options.resyncIntervalMs ?? DEFAULT_RESYNC_INTERVAL_MS,
+    listKeys: () => reconciler.accounts(),
+    async reconcile(account) {
+      await reconciler.reconcile(account)
+    },
+  })
+  const rpc: RpcServer[] = serveSpnRpc(bus, reconciler, logger)
+  const consumers: EventConsumer[] = startTriggers(bus, queue, topology, logger)
+  queue.start()
+  logger.info(
+    { resyncIntervalMs: options.resyncIntervalMs ?? DEFAULT_RESYNC_INTERVAL_MS },
+    'spn-sync started',
+  )
+  return {
+    reconciler,
+    queue,
+    async stop() {
+      await Promise.all(consumers.map((c) => c.stop()))
+      await Promise.all(rpc.map((r) => r.stop()))
+      await queue.stop()
+    },
+  }
+}
