@@ -1,0 +1,49 @@
+/**
+ * @krbfleet/directory: Active Directory over LDAP (ldapts), encrypted, with escaped filters and
+ * DNs and LDAP result codes mapped once to krbfleet errors.
+ */
+export {
+  type AttributeChange,
+  type AttributeValue,
+  type ConnectDirectoryOptions,
+  connectDirectory,
+  type Directory,
+  DirectoryEntry,
+  type RootDse,
+  type SearchOptions,
+  type SpnHolder,
+} from './adapters/ldap/directory.ts'
+export { toLdaptsFilter } from './adapters/ldap/filter.ts'
+export {
+  childDn,
+  type DnAttribute,
+  dnEquals,
+  formatDn,
+  isDnUnder,
+  normalizeDn,
+  parentDn,
+  parseDn,
+  type Rdn,
+  rdnValue,
+} from './domain/dn.ts'
+export {
+  LdapResultCode,
+  type LdapErrorContext,
+  mapLdapError,
+  SpnConflictError,
+  spnFromConflictMessage,
+} from './domain/errors.ts'
+export { escapeDnValue, escapeFilterValue } from './domain/escape.ts'
+export { checkAttributeName, type Filter, filter, matchingRule, renderFilter } from './domain/filter.ts'
+export { encodeUnicodePwd, passwordAttributes } from './domain/password.ts'
+export {
+  defaultSpnMappings,
+  defaultSpnMappingValues,
+  parseSpn,
+  parseSpnMappings,
+  type SpnMappings,
+  type SpnParts,
+  spnConflictCandidates,
+} from './domain/spn.ts'
+/** ldapts's change classes, so callers of modify() need no ldapts import of their own. */
+export { Attribute, Change } from 'ldapts'
