@@ -1,0 +1,352 @@
+import { existsSync } from 'node:fs'
+import { readFile, rm } from 'node:fs/promises'
+import { homedir } from 'node:os'
+import { relative, resolve } from 'node:path'
+import { requireCommands } from '@krbfleet/testing'
+import { cli, cliPresent } from './cli.ts'
+import {
+  dcReady,
+  labDc,
+  labDomain,
+  labUser,
+  prepareDcFolder,
+  prepareDirectory,
+  releaseDcAddress,
+  startDetachedDc,
+} from './dc.ts'
+import { ensureFolders, type LabLayout, labLayout, repoRoot, writeFileAtomic } from './layout.ts'
+import { natsReady, natsUrl, startLabNats } from './nats.ts'
+import { isAlive, listPidRecords, type PidRecord, readPidRecord, stopProcess } from './processes.ts'
+import { expectedSpns, labAccount, sampleTopology, serversFile } from './sample.ts'
+import { ensureSecrets, type LabTokens } from './secrets.ts'
+import {
+  presentServices,
+  type ServiceContext,
+  type ServiceSpec,
+  serviceReady,
+  startService,
+} from './services.ts'
+import { allocatePorts, type LabState, port, readState, writeState } from './state.ts'
+import { LabPartError } from './wait.ts'
+
+/** Where progress lines go (stdout in lab.ts, a buffer in tests). */
+export type Print = (line: string) => void
+
+export interface LabOptions {
+  /** The lab folder; `LAB_DIR` or `<repo>/.lab`. */
+  root: string
+  print: Print
+}
+
+export function defaultLabRoot(env: NodeJS.ProcessEnv): string {
+  return resolve(env.LAB_DIR ?? resolve(repoRoot, '.lab'))
+}
+
+/** The parts of the lab in start order; `down` stops them in reverse. */
+function partNames(services: ServiceSpec[]): string[] {
+  return ['nats', 'dc', ...services.map((s) => s.name)]
+}
+
+export interface PartStatus {
+  name: string
+  record: PidRecord | undefined
+  alive: boolean
+  ready: boolean
+  where: string
+}
+
+const show = (path: string) => {
+  const rel = relative(process.cwd(), path)
+  return rel.startsWith('..') ? path : rel
+}
+
+async function partStatuses(
+  layout: LabLayout,
+  state: LabState,
+  services: ServiceSpec[],
+): Promise<PartStatus[]> {
+  const out: PartStatus[] = []
+  const dc = labDc(layout, state)
+  for (const name of partNames(services)) {
+    const record = await readPidRecord(layout.run, name)
+    const alive = record ? await isAlive(record) : false
+    let ready = false
+    let where = ''
+    if (name === 'nats') {
+      where = state.ports.nats ? natsUrl(state) : ''
+      ready = alive && (await natsReady(state))
+    } else if (name === 'dc') {
+      where = state.dcAddress ? dc.ldapsUrl : ''
+      ready = alive && (await dcReady(dc))
+    } else {
+      const spec = services.find((s) => s.name === name)
+      if (spec && state.ports[`${name}.health`]) {
+        where = name === 'console' && state.ports.console ? consoleUrl(state) : spec.readyUrl(state)
+        ready = alive && (await serviceReady(spec, state))
+      }
+    }
+    out.push({ name, record, alive, ready, where })
+  }
+  return out
+}
+
+function printStatuses(print: Print, statuses: PartStatus[], layout: LabLayout): void {
+  for (const s of statuses) {
+    const pid = s.record ? `pid ${s.record.pid}` : 'no pid file'
+    const state = s.alive ? (s.ready ? 'running, ready' : 'running, NOT ready') : 'not running'
+    print(`  ${s.name.padEnd(9)} ${state.padEnd(18)} ${pid.padEnd(11)} ${s.where}`.trimEnd())
+    if (s.alive && !s.ready) print(`            log: ${show(`${layout.logs}/${s.name}.log`)}`)
+  }
+}
+
+export function consoleUrl(state: LabState): string {
+  return `http://127.0.0.1:${port(state, 'console')}`
+}
+
+/** `lab status`: one line per part. Resolves true when every part runs and is ready. */
+export async function status(options: LabOptions): Promise<boolean> {
+  const layout = labLayout(options.root)
+  if (!existsSync(layout.root)) {
+    options.print(`krbfleet lab: nothing in ${show(layout.root)} (run: npm run lab)`)
+    return false
+  }
+  const state = await readState(layout)
+  const statuses = await partStatuses(layout, state, presentServices())
+  options.print(`krbfleet lab in ${show(layout.root)}:`)
+  printStatuses(options.print, statuses, layout)
+  return statuses.every((s) => s.alive && s.ready)
+}
+
+/**
+ * `npm run lab`: starts what is not running, in order, waiting for each to be ready; loads the
+ * sample topology; writes .lab/env and .lab/servers.json; prints a summary. When everything is
+ * already up it only prints the status. On a failure it stops what THIS run started and throws a
+ * LabPartError naming the part and its log.
+ */
+export async function up(options: LabOptions): Promise<void> {
+  const { print } = options
+  const layout = labLayout(options.root)
+  const began = Date.now()
+  const step = (line: string) => print(`lab: ${line} (${((Date.now() - began) / 1000).toFixed(1)} s)`)
+  print(`krbfleet lab in ${show(layout.root)}`)
+  step('checking the Debian packages')
+  await requireCommands(['nats-server', 'samba', 'samba-tool', 'kinit', 'ip'])
+  await ensureFolders(layout)
+  const state = await readState(layout)
+  const services = presentServices()
+  const statuses = await partStatuses(layout, state, services)
+  const running = statuses.filter((s) => s.alive)
+  if (running.length === statuses.length) {
+    print('krbfleet lab is already up:')
+    printStatuses(print, statuses, layout)
+    if (existsSync(layout.envFile)) print(`  source ${show(layout.envFile)} to use the CLI against it`)
+    return
+  }
+  if (running.length > 0) {
+    print('krbfleet lab is partly up:')
+    printStatuses(print, statuses, layout)
+    print('starting the parts that are not running')
+  } else {
+    await allocatePorts(state, ['nats', 'natsMonitor', ...services.flatMap((s) => s.ports)])
+  }
+
+  const isRunning = (name: string) => running.some((s) => s.name === name)
+  const started: PidRecord[] = []
+  try {
+    if (!isRunning('nats')) {
+      step(`starting nats-server with JetStream on ${natsUrl(state)}`)
+      started.push(await startLabNats(layout, state))
+    }
+
+    if (!isRunning('dc')) {
+      const first = !existsSync(labDc(layout, state).smbConf)
+      step(first ? 'copying the Samba AD DC from the harness template' : 'checking the Samba AD DC')
+      await prepareDcFolder(layout, state, async (dc) => {
+        if (state.directoryPrepared) return
+        step(
+          `preparing the directory: ${labDomain.accountsOu}, least-privilege service identities, ${labUser.sam}`,
+        )
+        await prepareDirectory(layout, dc)
+        state.directoryPrepared = true
+      })
+      await writeState(layout, state)
+      const dc = labDc(layout, state)
+      step(`starting the Samba AD DC on ${dc.address} (realm ${labDomain.realm})`)
+      started.push(await startDetachedDc(layout, dc))
+    }
+    await writeState(layout, state)
+
+    const tokens = await ensureSecrets(layout)
+    const context: ServiceContext = { layout, state, dc: labDc(layout, state) }
+    for (const spec of services) {
+      if (isRunning(spec.name)) continue
+      step(`starting ${spec.name}`)
+      started.push(await startService(spec, context))
+    }
+    const missing = ['topology', 'account', 'spn-sync', 'console'].filter(
+      (n) => !services.some((s) => s.name === n),
+    )
+    if (missing.length > 0) print(`lab: not in this checkout yet, skipped: ${missing.join(', ')}`)
+
+    await writeEnvFile(layout, state, tokens)
+    await writeFileAtomic(layout.serversFile, `${JSON.stringify(serversFile(), null, 2)}\n`)
+
+    if (services.some((s) => s.name === 'console') && cliPresent()) {
+      await loadSample(layout, state, tokens, step)
+      await printSummary(layout, state, tokens, print)
+    } else {
+      print('lab: the console or the CLI is missing in this checkout: the sample topology was not loaded')
+    }
+    step('ready')
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error)
+    const part = error instanceof LabPartError ? error.part : 'lab'
+    let stopped = ''
+    if (started.length > 0) {
+      print(`lab: FAILED; stopping what this run started: ${started.map((r) => r.name).join(', ')}`)
+      for (const record of [...started].reverse()) await stopPart(layout, state, record)
+      stopped = `\n  stopped what this run had started: ${started.map((r) => r.name).join(', ')}`
+    }
+    throw new LabPartError(part, `${message.replace(new RegExp(`^${part}: `), '')}${stopped}`)
+  }
+}
+
+async function stopPart(layout: LabLayout, state: LabState, record: PidRecord): Promise<string> {
+  const outcome = await stopProcess(layout.run, record)
+  if (record.name === 'dc' && state.dcAddress) await releaseDcAddress(state.dcAddress, record.pid)
+  return outcome
+}
+
+function envLine(name: string, value: string): string {
+  return `export ${name}='${value.replaceAll("'", "'\\''")}'`
+}
+
+async function writeEnvFile(layout: LabLayout, state: LabState, tokens: LabTokens): Promise<void> {
+  const labPassword = (await readFile(`${layout.secrets}/${labUser.secret}`, 'utf8')).trim()
+  const dc = labDc(layout, state)
+  const lines = [
+    '# krbfleet lab: `source .lab/env`, then use cli/bin/krbfleet (written by npm run lab; mode 0600).',
+    ...(state.ports.console ? [envLine('KRBFLEET_URL', consoleUrl(state))] : []),
+    `# admin token: topology and account changes; KRBFLEET_OPERATOR_TOKEN and KRBFLEET_VIEWER_TOKEN show the other roles.`,
+    envLine('KRBFLEET_TOKEN', tokens.admin),
+    envLine('KRBFLEET_OPERATOR_TOKEN', tokens.operator),
+    envLine('KRBFLEET_VIEWER_TOKEN', tokens.viewer),
+    envLine('KRB5_CONFIG', dc.krb5Conf),
+    envLine('KRB5CCNAME', `FILE:${layout.root}/krb5cc`),
+    envLine('LAB_USER', `${labUser.sam}@${labDomain.realm}`),
+    envLine('LAB_PASSWORD', labPassword),
+    envLine('LAB_DC_ADDRESS', dc.address),
+    envLine('LAB_NATS_URL', natsUrl(state)),
+    `export PATH=${JSON.stringify(`${repoRoot}/cli/bin`)}:"$PATH"`,
+    '',
+  ]
+  await writeFileAtomic(layout.envFile, lines.join('\n'), 0o600)
+}
+
+async function loadSample(
+  layout: LabLayout,
+  state: LabState,
+  tokens: LabTokens,
+  step: (line: string) => void,
+): Promise<void> {
+  const env = { KRBFLEET_URL: consoleUrl(state), KRBFLEET_TOKEN: tokens.admin }
+  const file = `${layout.root}/topology.json`
+  await writeFileAtomic(file, `${JSON.stringify(sampleTopology, null, 2)}\n`)
+  const shown = JSON.parse(await cli(['account', 'list', '--json'], env)) as unknown
+  const exists = JSON.stringify(shown).toUpperCase().includes('KERBAUTH')
+  if (!exists) {
+    step(`creating the Kerberos account ${labAccount} in ${labDomain.accountsOu}`)
+    await cli(['account', 'new', labAccount, '--container-dn', labDomain.accountsOu], env)
+  }
+  step('loading the sample topology (2 sites, 3 pools, 6 servers, 2 assignments)')
+  await cli(['topology', 'apply', '-f', file], env)
+  step('enabling the topology')
+  await cli(['topology', 'enable'], env)
+  step('waiting for spn-sync to write the SPNs')
+  const want = expectedSpns()
+  const deadline = Date.now() + 60_000
+  for (;;) {
+    const have = await accountSpns(env)
+    const missing = want.filter((spn) => !have.includes(spn.toLowerCase()))
+    if (missing.length === 0) return
+    if (Date.now() > deadline) {
+      throw new LabPartError(
+        'spn-sync',
+        `after 60 s ${labAccount} still lacks ${missing.length} SPN(s): ${missing.join(', ')}`,
+        `${layout.logs}/spn-sync.log`,
+      )
+    }
+    await new Promise((r) => setTimeout(r, 500))
+  }
+}
+
+/** The SPNs on the lab account, lower-cased, through `krbfleet spn list --json`. */
+async function accountSpns(env: { KRBFLEET_URL: string; KRBFLEET_TOKEN: string }): Promise<string[]> {
+  const out = JSON.parse(await cli(['spn', 'list', labAccount, '--json'], env)) as unknown
+  const found = JSON.stringify(out).match(/HTTP\/[A-Za-z0-9.-]+/gi) ?? []
+  return [...new Set(found.map((s) => s.toLowerCase()))].sort()
+}
+
+async function printSummary(
+  layout: LabLayout,
+  state: LabState,
+  tokens: LabTokens,
+  print: Print,
+): Promise<void> {
+  const spns = await accountSpns({ KRBFLEET_URL: consoleUrl(state), KRBFLEET_TOKEN: tokens.admin })
+  print('')
+  print('krbfleet lab is up')
+  print(`  sites     ${sampleTopology.sites.map((s) => s.name).join(', ')}`)
+  for (const pool of sampleTopology.pools) {
+    const servers = sampleTopology.servers.filter((s) => s.pool === pool.fqdn)
+    print(
+      `  pool      ${pool.fqdn} (site ${pool.site}): ${servers.map((s) => `${s.fqdn} [${s.backend}]`).join(', ')}`,
+    )
+  }
+  print(
+    `  account   ${labAccount} in ${labDomain.accountsOu}, assigned to ${sampleTopology.sites.map((s) => s.name).join(', ')}`,
+  )
+  print(`  SPNs      ${spns.length} on ${labAccount}: ${spns.join(' ')}`)
+  print(`  console   ${consoleUrl(state)}  (OpenAPI: ${consoleUrl(state)}/docs)`)
+  print(`  token     operator: ${tokens.operator}`)
+  print(`            admin:    ${tokens.admin}   (exported as KRBFLEET_TOKEN)`)
+  print(
+    `  DC        ${labDc(layout, state).ldapsUrl}, realm ${labDomain.realm}, lab user ${labUser.sam}@${labDomain.realm}`,
+  )
+  print(`  logs      ${show(layout.logs)}/<part>.log`)
+  print('')
+  print(`  source ${show(layout.envFile)} && cli/bin/krbfleet spn list '${labAccount}'`)
+}
+
+/** `npm run lab:down`: stops every process the lab started (by pid file), services first. */
+export async function down(options: LabOptions): Promise<void> {
+  const layout = labLayout(options.root)
+  const state = existsSync(layout.stateFile) ? await readState(layout) : { ports: {} }
+  const records = await listPidRecords(layout.run)
+  if (records.length === 0) {
+    options.print('krbfleet lab: nothing running')
+    return
+  }
+  const order = partNames(presentServices())
+  // Unknown names (a service removed from the checkout) first, then the known ones in reverse.
+  const rank = (r: PidRecord) => {
+    const index = order.indexOf(r.name)
+    return index === -1 ? Number.MAX_SAFE_INTEGER : index
+  }
+  records.sort((a, b) => rank(b) - rank(a))
+  for (const record of records) {
+    const outcome = await stopPart(layout, state, record)
+    options.print(`lab: ${record.name.padEnd(9)} ${outcome} (pid ${record.pid})`)
+  }
+}
+
+/** `npm run lab:reset`: down, then deletes the lab folder (the DC, NATS store, secrets and logs). */
+export async function reset(options: LabOptions): Promise<void> {
+  await down(options)
+  const root = resolve(options.root)
+  if (root === '/' || root === repoRoot || root === homedir()) {
+    throw new Error(`refusing to delete ${root}: LAB_DIR must be a folder of its own`)
+  }
+  await rm(root, { recursive: true, force: true })
+  options.print(`krbfleet lab: removed ${show(root)}`)
+}

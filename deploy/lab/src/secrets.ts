@@ -1,0 +1,36 @@
+import { createHash, randomBytes } from 'node:crypto'
+import { type LabLayout, secretFile, secretPath, writeFileAtomic } from './layout.ts'
+
+/** The console roles (issue 3): viewer reads, operator rotates and tests, admin changes topology and accounts. */
+export const labRoles = ['viewer', 'operator', 'admin'] as const
+export type LabRole = (typeof labRoles)[number]
+
+export type LabTokens = Record<LabRole, string>
+
+/**
+ * The lab's secrets, each in `.lab/secrets/` with mode 0600, created once and kept until `reset`:
+ * the key-encryption key of the account service and one console bearer token per role. The console
+ * is given only the SHA-256 of each token, never the token itself.
+ */
+export async function ensureSecrets(layout: LabLayout): Promise<LabTokens> {
+  await secretFile(layout, 'kek', () => randomBytes(32).toString('base64'))
+  const tokens = {} as LabTokens
+  for (const role of labRoles) {
+    tokens[role] = await secretFile(
+      layout,
+      `${role}.token`,
+      () => `kf_${role}_${randomBytes(24).toString('base64url')}`,
+    )
+  }
+  const hashed = labRoles.map((role) => ({
+    name: `lab-${role}`,
+    role,
+    sha256: createHash('sha256').update(tokens[role]).digest('hex'),
+  }))
+  await writeFileAtomic(
+    secretPath(layout, 'console-tokens.json'),
+    `${JSON.stringify(hashed, null, 2)}\n`,
+    0o600,
+  )
+  return tokens
+}

@@ -1,0 +1,68 @@
+import { connect } from 'node:net'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { isAlive, type PidRecord } from './processes.ts'
+
+/** A part of the lab that failed: names the part and where its log is. */
+export class LabPartError extends Error {
+  readonly part: string
+  readonly log: string | undefined
+  constructor(part: string, message: string, log?: string) {
+    super(`${part}: ${message}${log ? `\n  see its log: ${log}` : ''}`)
+    this.name = 'LabPartError'
+    this.part = part
+    this.log = log
+  }
+}
+
+export async function tcpAnswers(host: string, port: number, timeoutMs = 500): Promise<boolean> {
+  return await new Promise((resolve) => {
+    const socket = connect({ host, port })
+    socket.setTimeout(timeoutMs, () => {
+      socket.destroy()
+      resolve(false)
+    })
+    socket.once('connect', () => {
+      socket.destroy()
+      resolve(true)
+    })
+    socket.once('error', () => resolve(false))
+  })
+}
+
+/** The HTTP status of a GET, or undefined when nothing answers. */
+export async function httpStatus(url: string, timeoutMs = 2000): Promise<number | undefined> {
+  try {
+    const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) })
+    await response.body?.cancel()
+    return response.status
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Polls `probe` until it returns true. Fails early, naming the part and its log, when the process
+ * exits; fails after `timeoutMs` otherwise.
+ */
+export async function waitUntil(
+  part: string,
+  what: string,
+  probe: () => Promise<boolean>,
+  options: { timeoutMs: number; process?: PidRecord; log?: string },
+): Promise<void> {
+  const deadline = Date.now() + options.timeoutMs
+  for (;;) {
+    if (await probe()) return
+    if (options.process && !(await isAlive(options.process))) {
+      throw new LabPartError(part, `exited before ${what}`, options.log ?? options.process.log)
+    }
+    if (Date.now() > deadline) {
+      throw new LabPartError(
+        part,
+        `not ${what} after ${Math.round(options.timeoutMs / 1000)} s`,
+        options.log ?? options.process?.log,
+      )
+    }
+    await sleep(100)
+  }
+}
