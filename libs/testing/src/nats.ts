@@ -2,6 +2,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { containersRequested, natsContainer } from './nats-container.ts'
 import { type ManagedProcess, startProcess } from './processes.ts'
 import { requireCommands } from './system.ts'
 
@@ -30,6 +31,11 @@ export interface StartNatsOptions {
   /** Keep the folder on stop() (the lab keeps its store). */
   keep?: boolean
   dieWithParent?: boolean
+  /**
+   * Run the official nats image instead of the Debian binary (needs a Docker engine).
+   * Default: true when KRBFLEET_HARNESS=containers, else false.
+   */
+  containers?: boolean
 }
 
 export async function freePort(host = '127.0.0.1'): Promise<number> {
@@ -72,15 +78,18 @@ export async function waitForPort(
 
 /** A real nats-server with JetStream on a free loopback port, its own store, dying with this process. */
 export async function startNats(options: StartNatsOptions = {}): Promise<NatsServer> {
-  await requireCommands(['nats-server'])
+  const useContainer = options.containers ?? containersRequested()
+  if (!useContainer) await requireCommands(['nats-server'])
   const dir = options.dir ?? (await mkdtemp(join(tmpdir(), 'krbfleet-nats-')))
   const storeDir = join(dir, 'jetstream')
   await mkdir(storeDir, { recursive: true })
   const port = options.port ?? (await freePort())
   const logFile = join(dir, 'nats-server.log')
   let process: ManagedProcess | undefined
+  const container = useContainer ? natsContainer({ port, storeDir, args: options.args ?? [] }) : undefined
 
   const start = async () => {
+    if (container) return await container.start()
     if (process && process.child.exitCode === null && process.child.signalCode === null) return
     process = startProcess({
       name: 'nats-server',
@@ -96,9 +105,16 @@ export async function startNats(options: StartNatsOptions = {}): Promise<NatsSer
     exitedEarly.catch(() => {})
   }
   const kill = async () => {
+    await container?.kill()
     await process?.stop()
   }
-  await start()
+  try {
+    await start()
+  } catch (error) {
+    await kill().catch(() => {})
+    if (!options.keep && !options.dir) await rm(dir, { recursive: true, force: true })
+    throw error
+  }
   return {
     url: `nats://127.0.0.1:${port}`,
     port,
