@@ -175,10 +175,12 @@ test('samba dies when the process that started it is SIGKILLed', async (t) => {
   await once(child, 'exit')
   await eventually(() => !isProcessAlive(started.pid), `samba pid ${started.pid} to exit`)
 
-  // Its address is leased to a dead process now, so the next DC may take it.
+  // Its address is leased to a dead process now, so the next DC may take it, and the next
+  // startDc() deletes the folder the dead process left behind.
   const dc = await startDc({ address: started.address })
   t.after(() => dc.stop())
   assert.equal(dc.address, started.address)
+  assert.equal(existsSync(started.dir), false)
 })
 
 test('sambaTool runs against the local sam.ldb, over LDAP as Administrator, and without -H where none is taken', async (t) => {
