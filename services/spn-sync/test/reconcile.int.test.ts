@@ -1,0 +1,219 @@
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import { SpnConflictDetected, SpnsReconciled } from '@krbfleet/contracts'
+import { desiredSpns } from '../src/index.ts'
+import { startWorld, type World, webPool } from './world.ts'
+
+const lower = (values: Iterable<string>) => [...values].map((v) => v.toLowerCase()).sort()
+
+describe('spn-sync against a real DC and NATS', { timeout: 300_000 }, () => {
+  let world: World
+  before(async () => {
+    world = await startWorld()
+  })
+  after(async () => {
+    await world?.close()
+  })
+
+  it('given an enabled topology, then exactly the desired SPNs appear on the account', async (t) => {
+    const dn = await world.createComputer('KWEB1')
+    const sync = await world.startService()
+    t.after(() => sync.stop())
+    const revision = await world.enable(
+      [
+        webPool('pool01', 'dublin', {
+          internalWebFqdn: 'web-int.corp.example.com',
+          externalWebFqdn: 'web.example.com',
+          loadBalancerNames: ['lb01.corp.example.com'],
+          aliases: ['meet.corp.example.com'],
+          shortNameSpns: true,
+        }),
+      ],
+      { dublin: 'CORP\\KWEB1' },
+    )
+    await world.eventually(
+      () => world.eventsOf(SpnsReconciled.type, 'CORP\\KWEB1').length > 0,
+      'SpnsReconciled for CORP\\KWEB1',
+    )
+    const desired = desiredSpns(revision).get('CORP\\KWEB1')!.sorted()
+    assert.equal(desired.length, 10)
+    assert.deepEqual(lower(await world.spnsOf(dn)), lower(desired))
+    assert.deepEqual(lower((await world.ownedSpns('CORP\\KWEB1')) ?? []), lower(desired))
+    const event = world.eventsOf(SpnsReconciled.type, 'CORP\\KWEB1')[0]!
+    assert.deepEqual(event.data, {
+      account: 'CORP\\KWEB1',
+      added: desired,
+      removed: [],
+      revision: revision.revision,
+    })
+
+    // Level-triggered and idempotent: reconciling again writes nothing and publishes nothing.
+    const again = await sync.reconciler.reconcile('CORP\\KWEB1')
+    assert.equal(again.outcome, 'unchanged')
+    assert.equal(world.eventsOf(SpnsReconciled.type, 'CORP\\KWEB1').length, 1)
+  })
+
+  it('given a pool removed, then its SPNs go and an SPN added by hand stays', async (t) => {
+    const dn = await world.createComputer('KWEB2')
+    const sync = await world.startService()
+    t.after(() => sync.stop())
+    const keep = webPool('pool02a', 'cork')
+    const drop = webPool('pool02b', 'cork', { aliases: ['legacy.corp.example.com'] })
+    await world.enable([keep, drop], { cork: 'CORP\\KWEB2' })
+    await world.eventually(async () => (await world.spnsOf(dn)).length === 3, 'three SPNs on KWEB2')
+    await world.directory.modifySpns(dn, { add: ['HTTP/manual.corp.example.com'] })
+
+    await world.enable([keep], { cork: 'CORP\\KWEB2' })
+    await world.eventually(
+      () =>
+        world
+          .eventsOf(SpnsReconciled.type, 'CORP\\KWEB2')
+          .some((e) => (e.data as { removed: string[] }).removed.length > 0),
+      'a removal on KWEB2',
+    )
+    assert.deepEqual(lower(await world.spnsOf(dn)), [
+      'http/manual.corp.example.com',
+      'http/pool02a.corp.example.com',
+    ])
+    assert.deepEqual(await world.ownedSpns('CORP\\KWEB2'), ['HTTP/pool02a.corp.example.com'])
+    const listing = await sync.reconciler.list('CORP\\KWEB2')
+    assert.deepEqual(
+      listing.spns.map((s) => [s.spn.toLowerCase(), s.managed]),
+      [
+        ['http/manual.corp.example.com', false],
+        ['http/pool02a.corp.example.com', true],
+      ],
+    )
+  })
+
+  it('given an SPN held by another computer, then SpnConflictDetected names it and the rest is applied', async (t) => {
+    const dn = await world.createComputer('KWEB3')
+    const otherDn = await world.createComputer('OTHER3')
+    await world.directory.modifySpns(otherDn, {
+      add: ['HTTP/taken.corp.example.com', 'HOST/hostonly.corp.example.com'],
+    })
+    const sync = await world.startService()
+    t.after(() => sync.stop())
+    const revision = await world.enable(
+      [webPool('pool03', 'limerick', { aliases: ['Taken.corp.example.com', 'hostonly.corp.example.com'] })],
+      { limerick: 'CORP\\KWEB3' },
+    )
+    await world.eventually(
+      () =>
+        world.eventsOf(SpnsReconciled.type, 'CORP\\KWEB3').length > 0 &&
+        world.eventsOf(SpnConflictDetected.type, 'CORP\\KWEB3').length === 2,
+      'conflicts and the reconcile of KWEB3',
+    )
+    assert.deepEqual(await world.spnsOf(dn), ['HTTP/pool03.corp.example.com'])
+    assert.deepEqual(await world.spnsOf(otherDn), [
+      'HOST/hostonly.corp.example.com',
+      'HTTP/taken.corp.example.com',
+    ])
+    const conflicts = world
+      .eventsOf(SpnConflictDetected.type, 'CORP\\KWEB3')
+      .map((e) => e.data)
+      .sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)))
+    assert.deepEqual(conflicts, [
+      {
+        account: 'CORP\\KWEB3',
+        spn: 'HTTP/hostonly.corp.example.com',
+        holder: otherDn,
+        revision: revision.revision,
+      },
+      {
+        account: 'CORP\\KWEB3',
+        spn: 'HTTP/taken.corp.example.com',
+        holder: otherDn,
+        revision: revision.revision,
+      },
+    ])
+    // A repeat reports nothing new (the record remembers what was reported).
+    await sync.reconciler.reconcile('CORP\\KWEB3')
+    assert.equal(world.eventsOf(SpnConflictDetected.type, 'CORP\\KWEB3').length, 2)
+
+    // Once the holder lets go, the next reconcile writes the SPN.
+    await world.directory.modifySpns(otherDn, { remove: ['HTTP/taken.corp.example.com'] })
+    const outcome = await sync.reconciler.reconcile('CORP\\KWEB3')
+    assert.deepEqual(outcome.added, ['HTTP/taken.corp.example.com'])
+    assert.deepEqual(lower(await world.spnsOf(dn)), [
+      'http/pool03.corp.example.com',
+      'http/taken.corp.example.com',
+    ])
+  })
+
+  it('given a site moved from account A to B, then B takes its SPNs in one reconcile without a conflict', async () => {
+    const aDn = await world.createComputer('KMOVEA')
+    const bDn = await world.createComputer('KMOVEB')
+    const sync = await world.startService()
+    const pool = webPool('pool04', 'galway', { loadBalancerNames: ['lb04.corp.example.com'] })
+    await world.enable([pool, webPool('pool04x', 'sligo')], { galway: 'CORP\\KMOVEA', sligo: 'CORP\\KMOVEA' })
+    await world.eventually(async () => (await world.spnsOf(aDn)).length === 3, 'A holds the SPNs')
+    await sync.stop()
+
+    // Enabled without an event and without a queue: reconcile B first, the order that needs A to let go.
+    await world.enable(
+      [pool, webPool('pool04x', 'sligo')],
+      { galway: 'CORP\\KMOVEB', sligo: 'CORP\\KMOVEA' },
+      {
+        publish: false,
+      },
+    )
+    const outcome = await sync.reconciler.reconcile('CORP\\KMOVEB')
+    assert.equal(outcome.outcome, 'changed')
+    assert.deepEqual(outcome.added, ['HTTP/lb04.corp.example.com', 'HTTP/pool04.corp.example.com'])
+    assert.deepEqual(outcome.conflicts, [])
+    assert.deepEqual(await world.spnsOf(bDn), ['HTTP/lb04.corp.example.com', 'HTTP/pool04.corp.example.com'])
+    assert.deepEqual(await world.spnsOf(aDn), ['HTTP/pool04x.corp.example.com'])
+    assert.equal(world.eventsOf(SpnConflictDetected.type, 'CORP\\KMOVEB').length, 0)
+    const aEvents = world
+      .eventsOf(SpnsReconciled.type, 'CORP\\KMOVEA')
+      .map((e) => e.data as { removed: string[] })
+    assert.deepEqual(aEvents.at(-1)?.removed, ['HTTP/lb04.corp.example.com', 'HTTP/pool04.corp.example.com'])
+    assert.deepEqual(await world.ownedSpns('CORP\\KMOVEA'), ['HTTP/pool04x.corp.example.com'])
+
+    // And back again through the event path: A takes them back, nothing conflicts.
+    const sync2 = await world.startService()
+    try {
+      await world.enable([pool, webPool('pool04x', 'sligo')], {
+        galway: 'CORP\\KMOVEA',
+        sligo: 'CORP\\KMOVEA',
+      })
+      await world.eventually(async () => (await world.spnsOf(aDn)).length === 3, 'A holds the SPNs again')
+      await world.eventually(async () => (await world.spnsOf(bDn)).length === 0, 'B holds none')
+      assert.equal(world.eventsOf(SpnConflictDetected.type, 'CORP\\KMOVEA').length, 0)
+    } finally {
+      await sync2.stop()
+    }
+  })
+
+  it('given an SPN deleted by hand, then the periodic resync restores it', async (t) => {
+    const dn = await world.createComputer('KWEB5')
+    const sync = await world.startService({ resyncIntervalMs: 200 })
+    t.after(() => sync.stop())
+    await world.enable([webPool('pool05', 'cobh')], { cobh: 'CORP\\KWEB5' })
+    await world.eventually(async () => (await world.spnsOf(dn)).length === 1, 'pool05 SPN written')
+    const before = world.eventsOf(SpnsReconciled.type, 'CORP\\KWEB5').length
+    await world.directory.modifySpns(dn, { remove: ['HTTP/pool05.corp.example.com'] })
+    // No event announces the drift: only the resync can find it.
+    await world.eventually(
+      () => world.eventsOf(SpnsReconciled.type, 'CORP\\KWEB5').length > before,
+      'a resync repaired KWEB5',
+    )
+    assert.deepEqual(await world.spnsOf(dn), ['HTTP/pool05.corp.example.com'])
+  })
+
+  it('given no enabled revision, then nothing is stripped', async () => {
+    // A fresh reader over an empty bucket would see no revision; the reconciler must not act on it.
+    const dn = await world.createComputer('KNONE')
+    await world.directory.modifySpns(dn, { add: ['HTTP/none.corp.example.com'] })
+    await world.topologyKv.delete('enabled')
+    const sync = await world.startService()
+    try {
+      const outcome = await sync.reconciler.reconcile('CORP\\KNONE')
+      assert.equal(outcome.outcome, 'unchanged')
+      assert.deepEqual(await world.spnsOf(dn), ['HTTP/none.corp.example.com'])
+    } finally {
+      await sync.stop()
+    }
+  })
+})

@@ -1,0 +1,173 @@
+import assert from 'node:assert/strict'
+import {
+  type AnyEnvelope,
+  accountKey,
+  buckets,
+  type Pool,
+  subjects,
+  TopologyEnabled,
+  type TopologyRevision,
+} from '@krbfleet/contracts'
+import { type Bus, connectBus, type KV } from '@krbfleet/bus'
+import { connectDirectory, type Directory } from '@krbfleet/directory'
+import { createLogger, type Logger, silentLogger } from '@krbfleet/logging'
+import { type NatsServer, startDc, startNats, type TestDc } from '@krbfleet/testing'
+import { ENABLED_KEY, ownershipRecordCodec, revisionKey, type SpnSync, startSpnSync } from '../src/index.ts'
+import { revision as makeRevision } from './fixtures.ts'
+
+/**
+ * Real servers for the integration tests: one nats-server with JetStream and one Samba AD DC per
+ * test file, an admin LDAPS connection to arrange AD by hand, and the topology written to KV the way
+ * the topology service writes it (`revision.<n>` then `enabled`), followed by TopologyEnabled.
+ */
+export interface World {
+  nats: NatsServer
+  dc: TestDc
+  bus: Bus
+  directory: Directory
+  logger: Logger
+  topologyKv: KV
+  ownershipKv: KV
+  /** Every spn-domain event seen since the world started. */
+  events: AnyEnvelope[]
+  /** The spn-domain events of one type for one account. */
+  eventsOf(type: string, account: string): AnyEnvelope[]
+  /** spn-sync in this process on the world's bus and an admin directory connection. */
+  startService(options?: { resyncIntervalMs?: number }): Promise<SpnSync>
+  /** Creates a computer account `NAME$` in CN=Computers and returns its DN. */
+  createComputer(name: string): Promise<string>
+  spnsOf(dn: string): Promise<string[]>
+  /** Writes revision n+1 (pools, site -> account) and publishes TopologyEnabled; returns n+1. */
+  enable(
+    pools: Pool[],
+    assignments: Record<string, string>,
+    options?: { publish?: boolean },
+  ): Promise<TopologyRevision>
+  /** Waits (bounded) until `condition` holds. */
+  eventually(condition: () => boolean | Promise<boolean>, what: string): Promise<void>
+  ownedSpns(account: string): Promise<string[] | null>
+  close(): Promise<void>
+}
+
+export async function startWorld(): Promise<World> {
+  const logger = process.env.TEST_LOG
+    ? createLogger({ name: 'spn-sync-test', level: 'debug' })
+    : silentLogger()
+  const [nats, dc] = await Promise.all([startNats(), startDc()])
+  const bus = await connectBus({ servers: nats.url, name: 'spn-sync-test', logger })
+  await bus.ensureStreams()
+  const directory = await connectDirectory({
+    url: dc.ldapsUrl,
+    caFile: dc.caFile,
+    servername: dc.tlsServername,
+    bindDn: dc.adminDn,
+    password: dc.adminPassword,
+  })
+  const topologyKv = await bus.kv(buckets.topology)
+  const ownershipKv = await bus.kv(buckets.spnOwnership)
+  const events: AnyEnvelope[] = []
+  const sub = bus.nc.subscribe(subjects.domainEvents('spn'))
+  void (async () => {
+    for await (const m of sub) events.push(m.json<AnyEnvelope>())
+  })()
+  let current = 0
+  const services: SpnSync[] = []
+
+  const world: World = {
+    nats,
+    dc,
+    bus,
+    directory,
+    logger,
+    topologyKv,
+    ownershipKv,
+    events,
+    eventsOf(type, account) {
+      return events.filter((e) => e.type === type && (e.data as { account?: string }).account === account)
+    },
+    async startService(options = {}) {
+      const sync = await startSpnSync({
+        bus,
+        directory,
+        logger,
+        resyncIntervalMs: options.resyncIntervalMs ?? 0,
+      })
+      services.push(sync)
+      return sync
+    },
+    async createComputer(name) {
+      const dn = `CN=${name},CN=Computers,${dc.baseDn}`
+      await directory.add(dn, {
+        objectClass: ['top', 'person', 'organizationalPerson', 'user', 'computer'],
+        sAMAccountName: `${name}$`,
+        userAccountControl: 4096,
+        dNSHostName: `${name.toLowerCase()}.${dc.dnsDomain}`,
+      })
+      return dn
+    },
+    async spnsOf(dn) {
+      return (await directory.getSpns(dn)).sort()
+    },
+    async enable(pools, assignments, options = {}) {
+      const previous = current
+      current += 1
+      const revision = makeRevision(current, pools, assignments)
+      await topologyKv.put(revisionKey(current), JSON.stringify(revision))
+      await topologyKv.put(ENABLED_KEY, JSON.stringify(current))
+      if (options.publish === false) return revision
+      await bus.publish(
+        TopologyEnabled.create(
+          {
+            revision: current,
+            previousRevision: previous,
+            summary: {
+              sitesAdded: [],
+              sitesRemoved: [],
+              poolsAdded: [],
+              poolsChanged: [],
+              poolsRemoved: [],
+              serversAdded: [],
+              serversRemoved: [],
+              assignmentsChanged: [],
+            },
+          },
+          { actor: 'user:test' },
+        ),
+      )
+      return revision
+    },
+    async eventually(condition, what) {
+      const deadline = Date.now() + 60_000
+      while (!(await condition())) {
+        if (Date.now() > deadline) assert.fail(`never happened: ${what}`)
+        await new Promise((resolve) => setTimeout(resolve, 50))
+      }
+    },
+    async ownedSpns(account) {
+      const entry = await ownershipKv.get(accountKey(account))
+      if (entry === null || entry.operation !== 'PUT') return null
+      return ownershipRecordCodec.decode(entry.json()).spns
+    },
+    async close() {
+      for (const service of services) await service.stop().catch(() => {})
+      sub.unsubscribe()
+      await directory.close().catch(() => {})
+      await bus.close().catch(() => {})
+      await Promise.all([nats.stop(), dc.stop()])
+    },
+  }
+  return world
+}
+
+/** A web pool of `site` named `<name>.corp.example.com`. */
+export function webPool(name: string, site: string, fields: Partial<Pool> = {}): Pool {
+  return {
+    fqdn: `${name}.corp.example.com`,
+    site,
+    webServices: true,
+    loadBalancerNames: [],
+    aliases: [],
+    shortNameSpns: false,
+    ...fields,
+  }
+}
