@@ -1,0 +1,125 @@
+/** The console's REST API over fetch. Every failure is an {@link ApiError} with the console's error body. */
+
+export interface ApiClientOptions {
+  /** Console address (`http://127.0.0.1:8080`). */
+  url: string
+  token?: string | undefined
+  timeoutMs?: number
+}
+
+export class ApiError extends Error {
+  readonly status: number
+  readonly code: string
+  readonly field: string | undefined
+  readonly details: Record<string, unknown> | undefined
+
+  constructor(
+    status: number,
+    code: string,
+    message: string,
+    field?: string,
+    details?: Record<string, unknown>,
+  ) {
+    super(message)
+    this.name = 'ApiError'
+    this.status = status
+    this.code = code
+    this.field = field
+    this.details = details
+  }
+
+  toJSON() {
+    return {
+      status: this.status,
+      code: this.code,
+      message: this.message,
+      ...(this.field !== undefined ? { field: this.field } : {}),
+      ...(this.details !== undefined ? { details: this.details } : {}),
+    }
+  }
+}
+
+export type Query = Record<string, string | number | boolean | undefined>
+
+export class ApiClient {
+  readonly #base: URL
+  readonly #token: string | undefined
+  readonly #timeoutMs: number
+
+  constructor(options: ApiClientOptions) {
+    try {
+      this.#base = new URL(options.url)
+    } catch {
+      throw new ApiError(0, 'invalid', `KRBFLEET_URL '${options.url}' is not a URL`)
+    }
+    this.#token = options.token
+    this.#timeoutMs = options.timeoutMs ?? 30_000
+  }
+
+  get<T = unknown>(path: string, query?: Query): Promise<T> {
+    return this.request<T>('GET', path, { query })
+  }
+  post<T = unknown>(path: string, body?: unknown, query?: Query): Promise<T> {
+    return this.request<T>('POST', path, { body, query })
+  }
+  put<T = unknown>(path: string, body?: unknown, query?: Query): Promise<T> {
+    return this.request<T>('PUT', path, { body, query })
+  }
+  patch<T = unknown>(path: string, body?: unknown, query?: Query): Promise<T> {
+    return this.request<T>('PATCH', path, { body, query })
+  }
+  delete<T = unknown>(path: string, query?: Query): Promise<T> {
+    return this.request<T>('DELETE', path, { query })
+  }
+
+  async request<T>(
+    method: string,
+    path: string,
+    options: { body?: unknown; query?: Query | undefined } = {},
+  ): Promise<T> {
+    const url = new URL(
+      path.replace(/^\//, ''),
+      this.#base.href.endsWith('/') ? this.#base : `${this.#base.href}/`,
+    )
+    for (const [k, v] of Object.entries(options.query ?? {})) {
+      if (v !== undefined) url.searchParams.set(k, String(v))
+    }
+    const headers: Record<string, string> = { accept: 'application/json' }
+    if (this.#token) headers.authorization = `Bearer ${this.#token}`
+    if (options.body !== undefined) headers['content-type'] = 'application/json'
+    let response: Response
+    try {
+      response = await fetch(url, {
+        method,
+        headers,
+        ...(options.body !== undefined ? { body: JSON.stringify(options.body) } : {}),
+        signal: AbortSignal.timeout(this.#timeoutMs),
+      })
+    } catch (err) {
+      const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message
+      throw new ApiError(0, 'unavailable', `cannot reach the console at ${this.#base.origin} (${cause})`)
+    }
+    const text = await response.text()
+    let body: unknown
+    try {
+      body = text ? JSON.parse(text) : undefined
+    } catch {
+      body = undefined
+    }
+    if (!response.ok) {
+      const e = (
+        body as {
+          error?: { code?: string; message?: string; field?: string; details?: Record<string, unknown> }
+        }
+      )?.error
+      throw new ApiError(
+        response.status,
+        e?.code ?? `http_${response.status}`,
+        e?.message ?? `${method} ${url.pathname} answered ${response.status}`,
+        e?.field,
+        e?.details,
+      )
+    }
+    return body as T
+  }
+}

@@ -1,0 +1,75 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { EventEnvelope, ServiceName } from '@krbfleet/contracts'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import type { FastifyBaseLogger, FastifyInstance, FastifyRequest, RawServerDefault } from 'fastify'
+import type { Logger } from 'pino'
+import type { Registry } from 'prom-client'
+import type { Principal, Role, TokenRecord } from './domain/auth.ts'
+
+/** Calls an operation of a krbfleet service (libs/bus callRpc in production). */
+export type RpcCaller = <T = unknown>(
+  service: ServiceName,
+  operation: string,
+  body: unknown,
+  options: { actor: string; correlationId?: string; timeoutMs?: number },
+) => Promise<T>
+
+export interface ConsoleDeps {
+  logger: Logger
+  /** Configured tokens (hashed). */
+  tokens: TokenRecord[]
+  rpc: RpcCaller
+  /** Publishes an event (the ChangeRecorded audit trail); libs/bus publish in production. */
+  publish: (envelope: EventEnvelope) => Promise<unknown>
+  /** Readiness checks for /readyz (for example `nats: () => bus.isConnected()`). */
+  checks?: Record<string, () => boolean | Promise<boolean>>
+  /** prom-client registry for /metrics; a fresh one by default. */
+  registry?: Registry
+  /** Anything a route module needs beyond RPC (a Bus for event streams, ...), typed by that module. */
+  extras?: Record<string, unknown>
+}
+
+export type ConsoleApp = FastifyInstance<
+  RawServerDefault,
+  IncomingMessage,
+  ServerResponse,
+  FastifyBaseLogger,
+  TypeBoxTypeProvider
+>
+
+export interface ChangeAudit {
+  /** Dotted verb, as in the CLI (`site.add`, `account.new`). */
+  action: string
+  /** What it acts on (`site:Redmond`, `pool:pool01.corp.example.com`). */
+  target: string
+  dryRun?: boolean
+}
+
+export interface RouteContext {
+  deps: ConsoleDeps
+  /** The authenticated caller of a /v1 route (set by the auth hook before any handler runs). */
+  principal(req: FastifyRequest): Principal
+  /** callRpc with the caller as actor and the request id as correlation id. */
+  call<T = unknown>(req: FastifyRequest, service: ServiceName, operation: string, body: unknown): Promise<T>
+  /**
+   * Runs a change and records it (ChangeRecorded: applied, dry-run, or refused with the reason),
+   * then returns its result or rethrows its error.
+   */
+  change<T>(req: FastifyRequest, audit: ChangeAudit, run: () => Promise<T>): Promise<T>
+}
+
+/** A console route module: a fastify plugin registering its routes under /v1. */
+export type RouteModule = (app: ConsoleApp, ctx: RouteContext) => Promise<void>
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Least role allowed; default viewer for GET/HEAD, admin for everything else. */
+    role?: Role
+    /** Audit action of a change route; set it on every route that changes something. */
+    action?: string
+  }
+  interface FastifyRequest {
+    principal?: Principal
+    audited?: boolean
+  }
+}

@@ -1,0 +1,13 @@
+export { type BuildAppOptions, buildApp } from './app.ts'
+export type { ChangeAudit, ConsoleApp, ConsoleDeps, RouteContext, RouteModule, RpcCaller } from './context.ts'
+export {
+  hashToken,
+  type Principal,
+  parseTokenRecords,
+  Role,
+  roleAllows,
+  TokenRecord,
+  TokenRecords,
+  TokenVerifier,
+} from './domain/auth.ts'
+export { routeModules } from './routes/index.ts'

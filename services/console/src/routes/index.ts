@@ -1,0 +1,11 @@
+import type { RouteModule } from '../context.ts'
+import { topologyRoutes } from './topology.ts'
+
+/**
+ * Every route module of the console, registered under /v1 in this order. To add an area, write
+ * `routes/<area>.ts` exporting a RouteModule and add ONE line (import + entry) here (see README.md).
+ */
+// biome-ignore format: one module per line, so that each area adds one line
+export const routeModules: RouteModule[] = [
+  topologyRoutes,
+]
