@@ -62,6 +62,8 @@ export interface Bus {
   readonly logger: Logger
   /** The server's version (`2.9.10`), to guard features newer servers add. */
   readonly serverVersion: string
+  /** True when the connected server is at least `version` (`2.10.0`). */
+  serverAtLeast(version: string): boolean
   /** Creates or updates every stream of `streams` from @krbfleet/contracts; safe to call from every replica. */
   ensureStreams(): Promise<void>
   /** Opens the bucket, creating it first if needed; safe to call concurrently. */
@@ -203,6 +205,7 @@ export async function connectBus(options: ConnectBusOptions): Promise<Bus> {
     jsm,
     logger,
     serverVersion,
+    serverAtLeast: (version) => compareVersions(nc.info?.version ?? '0.0.0', version) >= 0,
     async ensureStreams() {
       for (const def of Object.values(streams)) await ensureStream(def)
     },
@@ -298,6 +301,23 @@ async function watchStatus(nc: NatsConnection, logger: Logger): Promise<void> {
         break
     }
   }
+}
+
+/** Compares dotted versions numerically (`2.9.10` < `2.10.0`); a pre-release suffix is ignored. */
+export function compareVersions(a: string, b: string): number {
+  const parse = (v: string) =>
+    v
+      .replace(/^v/, '')
+      .split(/[-+]/)[0]!
+      .split('.')
+      .map((p) => Number(p) || 0)
+  const x = parse(a)
+  const y = parse(b)
+  for (let i = 0; i < Math.max(x.length, y.length); i++) {
+    const d = (x[i] ?? 0) - (y[i] ?? 0)
+    if (d !== 0) return Math.sign(d)
+  }
+  return 0
 }
 
 function describe(err: unknown): string {

@@ -61,7 +61,11 @@ export interface ConsumeEventsOptions<E extends readonly AnyEventDefinition[]> {
   maxDeliver?: number
   /** Waits between naks of a retryable failure (default 500 ms doubling up to 60 s). */
   retryBackoff?: BackoffPolicy
-  /** Redelivery waits after missed acks, set on the consumer (`backoff`, ms); default doubles from ackWaitMs. */
+  /**
+   * Redelivery waits after missed acks, set on the consumer (`backoff`, ms). Default none: on
+   * nats-server 2.9 a consumer backoff overrides the delay of every nak after the first (observed
+   * on 2.9.10), which would turn a 500 ms retry into a full backoff step.
+   */
   redeliveryBackoffMs?: number[]
   /** Messages pulled ahead (default 64). */
   prefetch?: number
@@ -96,8 +100,8 @@ export function consumerConfig(options: {
   }
 }
 
-/** Default redelivery waits: ackWait, then doubling, five steps capped at 10 minutes. */
-export function defaultRedeliveryBackoff(ackWaitMs: number, maxDeliver: number): number[] {
+/** Redelivery waits for `redeliveryBackoffMs`: ackWait, then doubling, five steps capped at 10 minutes. */
+export function doublingRedeliveryBackoff(ackWaitMs: number, maxDeliver: number): number[] {
   const steps = Math.min(5, maxDeliver - 1)
   return Array.from({ length: Math.max(0, steps) }, (_, i) => Math.min(ackWaitMs * 2 ** i, 600_000))
 }
@@ -116,7 +120,7 @@ export function consumeEvents<const E extends readonly AnyEventDefinition[]>(
   const ackWaitMs = options.ackWaitMs ?? 30_000
   const maxDeliver = options.maxDeliver ?? 20
   const retryBackoff = options.retryBackoff ?? defaultRetryBackoff
-  const redeliveryBackoffMs = options.redeliveryBackoffMs ?? defaultRedeliveryBackoff(ackWaitMs, maxDeliver)
+  const redeliveryBackoffMs = options.redeliveryBackoffMs ?? []
   if (redeliveryBackoffMs.length >= maxDeliver) {
     throw new KrbfleetError(ErrorCode.Invalid, 'redeliveryBackoffMs: must have fewer steps than maxDeliver', {
       field: 'redeliveryBackoffMs',
@@ -131,6 +135,10 @@ export function consumeEvents<const E extends readonly AnyEventDefinition[]>(
   })
   const byType = new Map<string, AnyEventDefinition>(options.events.map((e) => [e.type, e]))
   const logger = options.logger.child({ component: 'consumer', durable: options.durable })
+  // nats-server < 2.10 only knows a bare `+TERM`: with a reason appended it ignores the term
+  // (observed on 2.9.10), and the message would come back after ack_wait.
+  const termTakesReason = bus.serverAtLeast('2.10.0')
+  const term = (m: JsMsg, reason: string) => (termTakesReason ? m.term(reason.slice(0, 256)) : m.term())
   const abort = new AbortController()
   let messages: ConsumerMessages | undefined
   let stopped = false
@@ -170,7 +178,7 @@ export function consumeEvents<const E extends readonly AnyEventDefinition[]>(
   }
 
   function terminate(m: JsMsg, reason: string, extra: Record<string, unknown> = {}): void {
-    m.term(reason.slice(0, 256))
+    term(m, reason)
     logger.error(
       { seq: m.seq, subject: m.subject, deliveryCount: m.info.deliveryCount, reason, ...extra },
       'event terminated',
@@ -246,12 +254,12 @@ export function consumeEvents<const E extends readonly AnyEventDefinition[]>(
       err instanceof TerminalError ||
       (err instanceof KrbfleetError && !err.retryable)
     if (permanent) {
-      m.term(describe(err).slice(0, 256))
+      term(m, describe(err))
       ctx.logger.error({ err }, 'event handling failed permanently; terminated')
       return
     }
     if (ctx.deliveryCount >= maxDeliver) {
-      m.term(`gave up after ${ctx.deliveryCount} deliveries`)
+      term(m, `gave up after ${ctx.deliveryCount} deliveries`)
       ctx.logger.error({ err, maxDeliver }, 'event handling kept failing; gave up and terminated')
       return
     }

@@ -12,7 +12,7 @@ export {
   consumeEvents,
   consumerConfig,
   consumerDrift,
-  defaultRedeliveryBackoff,
+  doublingRedeliveryBackoff,
   type EnvelopeOf,
   type EventConsumer,
   type EventContext,
