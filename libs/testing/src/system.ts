@@ -14,6 +14,7 @@ export const debianPackageOf: Record<string, string> = {
   kvno: 'krb5-user',
   ldapsearch: 'ldap-utils',
   apache2: 'apache2',
+  ip: 'iproute2',
 }
 
 /** Every package the harness and the lab may need, in one apt-get line. */
@@ -27,6 +28,7 @@ export const allDebianPackages = [
   'apache2',
   'libapache2-mod-auth-gssapi',
   'libkrb5-dev',
+  'iproute2',
 ]
 
 export const aptInstallLine = `apt-get update && apt-get install -y --no-install-recommends ${allDebianPackages.join(' ')}`

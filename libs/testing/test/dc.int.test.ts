@@ -100,6 +100,15 @@ test('a DC starts from the template and answers LDAPS with its own CA', async (t
   // ldapts, as the product uses it.
   assert.deepEqual(await findAccount(dc, 'Administrator'), [dc.adminDn])
 
+  // StartTLS on 389 with the same CA; a simple bind without TLS is refused (strong auth required).
+  const plain = new Client({ url: dc.ldapUrl })
+  await assert.rejects(plain.bind(dc.adminDn, dc.adminPassword), { name: 'StrongAuthRequiredError' })
+  await plain.unbind()
+  const upgraded = new Client({ url: dc.ldapUrl })
+  await upgraded.startTLS({ ca, servername: dc.tlsServername })
+  await upgraded.bind(dc.adminDn, dc.adminPassword)
+  await upgraded.unbind()
+
   // Secrets stay private to root.
   assert.equal((await stat(join(dc.dir, 'admin-password'))).mode & 0o077, 0)
 })
