@@ -1,4 +1,6 @@
 import type { CommandModule } from '../framework.ts'
+import { accountCommands } from './account.ts'
+import { testCommands } from './test.ts'
 import { tokenCommands } from './token.ts'
 import {
   assignmentCommands,
@@ -19,5 +21,7 @@ export const commandModules: CommandModule[] = [
   serverCommands,
   assignmentCommands,
   topologyCommands,
+  accountCommands,
+  testCommands,
   tokenCommands,
 ]

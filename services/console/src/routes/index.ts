@@ -1,4 +1,5 @@
 import type { RouteModule } from '../context.ts'
+import { accountRoutes } from './accounts.ts'
 import { topologyRoutes } from './topology.ts'
 
 /**
@@ -8,4 +9,5 @@ import { topologyRoutes } from './topology.ts'
 // biome-ignore format: one module per line, so that each area adds one line
 export const routeModules: RouteModule[] = [
   topologyRoutes,
+  accountRoutes,
 ]
