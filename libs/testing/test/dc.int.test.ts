@@ -2,7 +2,8 @@ import assert from 'node:assert/strict'
 import { execFile, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { existsSync } from 'node:fs'
-import { readFile, rm, stat } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { test } from 'node:test'
@@ -207,4 +208,18 @@ test('sambaTool runs against the local sam.ldb, over LDAP as Administrator, and 
   assert.match(await dc.sambaTool(['user', 'list'], { via: 'ldap' }), /^Administrator$/m)
   assert.match(await dc.sambaTool(['domain', 'info', dc.address]), /Domain\s*:\s*corp\.example\.com/)
   await assert.rejects(dc.sambaTool(['user', 'show', 'nobody-here']), /samba-tool user show failed/)
+})
+
+test('a DC in a caller-given folder is kept by stop() and comes back with its data (the lab)', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'krbfleet-kept-dc-'))
+  t.after(() => rm(dir, { recursive: true, force: true }))
+  const first = await startDc({ dir, keep: true })
+  await createUser(first, 'kept', 'Kept-User-1!pw')
+  await first.stop()
+  assert.equal(existsSync(join(dir, 'dc', 'private', 'sam.ldb')), true)
+
+  const again = await startDc({ dir, keep: true })
+  t.after(() => again.stop())
+  assert.equal(again.adminPassword, first.adminPassword)
+  assert.equal((await findAccount(again, 'kept')).length, 1)
 })
