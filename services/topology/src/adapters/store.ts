@@ -1,0 +1,118 @@
+import type { KV } from '@krbfleet/bus'
+import {
+  buckets,
+  codec,
+  ErrorCode,
+  KrbfleetError,
+  TerminalError,
+  TopologyDocument,
+  TopologyRevision,
+  emptyTopology,
+} from '@krbfleet/contracts'
+import Type from 'typebox'
+
+/**
+ * The topology in the JetStream KV bucket `buckets.topology`:
+ *   `draft`        the TopologyDocument being edited
+ *   `enabled`      the number of the latest enabled revision (absent before the first enable)
+ *   `revision.<n>` TopologyRevision snapshots, written once with create()
+ * Every write is a compare-and-set on the KV revision (STYLE rule 5), so two writers never lose
+ * an update: the loser gets a {@link StaleRevision} and starts over from fresh state.
+ */
+
+export const TopologyKeys = {
+  draft: 'draft',
+  enabled: 'enabled',
+  revision: (n: number) => `revision.${n}`,
+} as const
+
+/** The compare-and-set lost: someone wrote the key since it was read. */
+export class StaleRevision extends Error {
+  constructor(key: string, cause?: unknown) {
+    super(`${key} changed since it was read`, cause === undefined ? undefined : { cause })
+    this.name = 'StaleRevision'
+  }
+}
+
+const draftCodec = codec(TopologyDocument, 'stored topology draft')
+const revisionCodec = codec(TopologyRevision, 'stored topology revision')
+const pointerCodec = codec(Type.Integer({ minimum: 1 }), 'stored enabled revision number')
+const encoder = new TextEncoder()
+const decoder = new TextDecoder()
+
+/** JetStream "wrong last sequence" (10071) on update, or "key exists" on create. */
+function isCasFailure(err: unknown): boolean {
+  const code = (err as { code?: unknown; api_error?: { err_code?: number } })?.code
+  if (code === 10071 || code === '10071') return true
+  if ((err as { api_error?: { err_code?: number } })?.api_error?.err_code === 10071) return true
+  return err instanceof Error && /wrong last sequence|key exists/i.test(err.message)
+}
+
+export class TopologyStore {
+  readonly kv: KV
+
+  constructor(kv: KV) {
+    this.kv = kv
+  }
+
+  static readonly bucket = buckets.topology
+
+  async #get(key: string): Promise<{ value: unknown; revision: number } | undefined> {
+    const entry = await this.kv.get(key)
+    if (!entry || entry.operation !== 'PUT' || entry.value.length === 0) return undefined
+    let value: unknown
+    try {
+      value = JSON.parse(decoder.decode(entry.value))
+    } catch (err) {
+      throw new TerminalError(`the stored ${key} is not JSON`, { cause: err })
+    }
+    return { value, revision: entry.revision }
+  }
+
+  async #write(key: string, value: unknown, expectedRevision: number): Promise<number> {
+    const data = encoder.encode(JSON.stringify(value))
+    try {
+      return expectedRevision === 0
+        ? await this.kv.create(key, data)
+        : await this.kv.update(key, data, expectedRevision)
+    } catch (err) {
+      if (isCasFailure(err)) throw new StaleRevision(key, err)
+      throw new KrbfleetError(ErrorCode.Unavailable, `could not write the topology ${key}`, { cause: err })
+    }
+  }
+
+  /** The draft and its KV revision (0: never written, the empty topology). */
+  async readDraft(): Promise<{ topology: TopologyDocument; revision: number }> {
+    const found = await this.#get(TopologyKeys.draft)
+    return found
+      ? { topology: draftCodec.decode(found.value), revision: found.revision }
+      : { topology: emptyTopology(), revision: 0 }
+  }
+
+  /** Writes the draft if it is still at `expectedRevision`; returns the new revision. */
+  writeDraft(topology: TopologyDocument, expectedRevision: number): Promise<number> {
+    return this.#write(TopologyKeys.draft, topology, expectedRevision)
+  }
+
+  /** The latest enabled revision number (0: none yet) and the KV revision of the pointer. */
+  async readEnabled(): Promise<{ enabled: number; revision: number }> {
+    const found = await this.#get(TopologyKeys.enabled)
+    return found
+      ? { enabled: pointerCodec.decode(found.value), revision: found.revision }
+      : { enabled: 0, revision: 0 }
+  }
+
+  writeEnabled(enabled: number, expectedRevision: number): Promise<number> {
+    return this.#write(TopologyKeys.enabled, enabled, expectedRevision)
+  }
+
+  async readRevision(n: number): Promise<TopologyRevision | undefined> {
+    const found = await this.#get(TopologyKeys.revision(n))
+    return found ? revisionCodec.decode(found.value) : undefined
+  }
+
+  /** Writes a revision snapshot once; StaleRevision when `revision.<n>` already exists. */
+  async createRevision(revision: TopologyRevision): Promise<void> {
+    await this.#write(TopologyKeys.revision(revision.revision), revision, 0)
+  }
+}

@@ -1,0 +1,11 @@
+export { toEnvelope } from './adapters/events.ts'
+export { serveTopologyRpc, topologyHandlers } from './adapters/rpc.ts'
+export { StaleRevision, TopologyKeys, TopologyStore } from './adapters/store.ts'
+export * from './domain/index.ts'
+export {
+  type ChangeMeta,
+  TopologyService,
+  type TopologyServiceOptions,
+  type TopologyView,
+} from './service.ts'
+export { startTopology, type TopologyInstance, type StartTopologyOptions } from './start.ts'

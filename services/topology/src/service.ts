@@ -1,0 +1,300 @@
+import {
+  type ChangeResult,
+  type EventEnvelope,
+  emptyTopology,
+  ErrorCode,
+  KrbfleetError,
+  normalizeFqdn,
+  type Pool,
+  TopologyEnabled,
+  type TopologyDocument,
+  type TopologyDocumentInput,
+  ValidationError,
+} from '@krbfleet/contracts'
+import type { Logger } from 'pino'
+import { toEnvelope } from './adapters/events.ts'
+import { StaleRevision, type TopologyStore } from './adapters/store.ts'
+import { decide, diffTopology, evolve, findSite, isEmptyDiff, type TopologyCommand } from './domain/index.ts'
+
+export interface ChangeMeta {
+  actor: string
+  correlationId?: string
+  dryRun?: boolean
+}
+
+export interface TopologyServiceOptions {
+  store: TopologyStore
+  /** Publishes an event with msgID = envelope.id (libs/bus `bus.publish`). */
+  publish: (envelope: EventEnvelope) => Promise<unknown>
+  logger: Logger
+  /** Enable every change at once (no separate `topology enable`). */
+  autoEnable?: boolean
+  /** Attempts of one compare-and-set before answering 409 (default 5). */
+  casAttempts?: number
+  now?: () => Date
+}
+
+export interface TopologyView {
+  source: 'draft' | 'enabled' | 'revision'
+  /** The draft's KV revision, or the enabled revision number shown. */
+  revision: number
+  enabledRevision: number
+  topology: TopologyDocument
+  enabledAt?: string
+  enabledBy?: string
+}
+
+/**
+ * The topology service's use cases: read the draft, decide, write with compare-and-set (retrying
+ * a few times on a stale revision, then 409), and publish the events after the write with ids
+ * derived from the new draft revision, so that a retried publish is dropped as a duplicate.
+ */
+export class TopologyService {
+  readonly #store: TopologyStore
+  readonly #publish: (envelope: EventEnvelope) => Promise<unknown>
+  readonly #logger: Logger
+  readonly #autoEnable: boolean
+  readonly #attempts: number
+  readonly #now: () => Date
+
+  constructor(options: TopologyServiceOptions) {
+    this.#store = options.store
+    this.#publish = options.publish
+    this.#logger = options.logger.child({ component: 'topology' })
+    this.#autoEnable = options.autoEnable ?? false
+    this.#attempts = options.casAttempts ?? 5
+    this.#now = options.now ?? (() => new Date())
+  }
+
+  get autoEnable(): boolean {
+    return this.#autoEnable
+  }
+
+  /** Decides a command against the draft and, unless a dry run, writes and publishes it. */
+  async change(command: TopologyCommand, meta: ChangeMeta): Promise<ChangeResult> {
+    for (let attempt = 1; attempt <= this.#attempts; attempt++) {
+      const { topology, revision } = await this.#store.readDraft()
+      const events = decide(topology, command)
+      const next = events.reduce(evolve, topology)
+      const diff = command.type === 'applyDocument' ? { diff: diffTopology(topology, next) } : {}
+      if (meta.dryRun || events.length === 0) {
+        const changes = events.map((e, i) => summary(toEnvelope(e, this.#meta(meta, `dry-${i}`))))
+        return { dryRun: meta.dryRun === true, changes, draftRevision: revision, ...diff }
+      }
+      let written: number
+      try {
+        written = await this.#store.writeDraft(next, revision)
+      } catch (err) {
+        if (err instanceof StaleRevision) {
+          this.#logger.debug({ attempt, command: command.type }, 'draft changed concurrently; deciding again')
+          continue
+        }
+        throw err
+      }
+      const envelopes = events.map((e, i) => toEnvelope(e, this.#meta(meta, `topology-${written}-${i}`)))
+      for (const envelope of envelopes) await this.#publish(envelope)
+      this.#logger.info(
+        {
+          actor: meta.actor,
+          command: command.type,
+          draftRevision: written,
+          events: envelopes.map((e) => e.type),
+        },
+        'draft changed',
+      )
+      const result: ChangeResult = {
+        dryRun: false,
+        changes: envelopes.map(summary),
+        draftRevision: written,
+        ...diff,
+      }
+      if (this.#autoEnable)
+        result.enabledRevision = (await this.enable({ ...meta, dryRun: false })).enabledRevision
+      return result
+    }
+    throw this.#conflict('draft')
+  }
+
+  /** What applying a document would change (never writes). */
+  plan(document: TopologyDocumentInput, meta: ChangeMeta): Promise<ChangeResult> {
+    return this.change({ type: 'applyDocument', document }, { ...meta, dryRun: true })
+  }
+
+  /**
+   * Publishes the draft as revision n+1: create `revision.<n+1>`, then move `enabled` from n to n+1
+   * with compare-and-set, then publish TopologyEnabled (id derived from n+1). An enable that died
+   * between the two writes left `revision.<n+1>` behind: the next enable finishes it first.
+   */
+  async enable(meta: ChangeMeta): Promise<ChangeResult> {
+    for (let attempt = 1; attempt <= this.#attempts; attempt++) {
+      const { topology, revision: draftRevision } = await this.#store.readDraft()
+      const pointer = await this.#store.readEnabled()
+      const n = pointer.enabled
+      const previous =
+        n > 0 ? ((await this.#store.readRevision(n))?.topology ?? emptyTopology()) : emptyTopology()
+      const diff = diffTopology(previous, topology)
+      const unchanged = n > 0 && isEmptyDiff(diff) && JSON.stringify(previous) === JSON.stringify(topology)
+      if (unchanged) {
+        return { dryRun: meta.dryRun === true, changes: [], draftRevision, enabledRevision: n, diff }
+      }
+      const data = { revision: n + 1, previousRevision: n, summary: diff }
+      if (meta.dryRun) {
+        const would = TopologyEnabled.create(data, this.#meta(meta, 'dry-enable'))
+        return { dryRun: true, changes: [summary(would)], draftRevision, enabledRevision: n, diff }
+      }
+      let snapshot = topology
+      try {
+        await this.#store.createRevision({
+          revision: n + 1,
+          enabledAt: this.#now().toISOString(),
+          enabledBy: meta.actor,
+          topology,
+        })
+      } catch (err) {
+        if (!(err instanceof StaleRevision)) throw err
+        // revision.<n+1> exists: another enable is between its writes, or died there. Finish it.
+        const orphan = await this.#store.readRevision(n + 1)
+        if (!orphan) continue
+        snapshot = orphan.topology
+      }
+      try {
+        await this.#store.writeEnabled(n + 1, pointer.revision)
+      } catch (err) {
+        if (!(err instanceof StaleRevision)) throw err
+        const now = await this.#store.readEnabled()
+        // Someone else moved the pointer to our revision (finishing it): it is enabled all the same.
+        if (now.enabled !== n + 1 || snapshot !== topology) continue
+      }
+      const summaryDiff = diffTopology(previous, snapshot)
+      const event = TopologyEnabled.create(
+        { revision: n + 1, previousRevision: n, summary: summaryDiff },
+        this.#meta(meta, `topology-enabled-${n + 1}`),
+      )
+      await this.#publish(event)
+      this.#logger.info({ actor: meta.actor, revision: n + 1, summary: summaryDiff }, 'topology enabled')
+      if (snapshot !== topology) continue // we finished someone else's enable; now enable this draft
+      return {
+        dryRun: false,
+        changes: [summary(event)],
+        draftRevision,
+        enabledRevision: n + 1,
+        diff: summaryDiff,
+      }
+    }
+    throw this.#conflict('enabled revision')
+  }
+
+  /** `draft` (default), `enabled`, or a revision number. */
+  async get(source: string | undefined): Promise<TopologyView> {
+    const wanted = source?.trim() || 'draft'
+    const { enabled } = await this.#store.readEnabled()
+    if (wanted === 'draft') {
+      const { topology, revision } = await this.#store.readDraft()
+      return { source: 'draft', revision, enabledRevision: enabled, topology }
+    }
+    let n: number
+    if (wanted === 'enabled') n = enabled
+    else if (/^[0-9]{1,9}$/.test(wanted) && Number(wanted) >= 1) n = Number(wanted)
+    else {
+      throw new ValidationError(
+        [{ field: 'source', rule: `'${source}' must be draft, enabled or a revision number (1 or more)` }],
+        'request',
+      )
+    }
+    if (n === 0) return { source: 'enabled', revision: 0, enabledRevision: 0, topology: emptyTopology() }
+    const found = await this.#store.readRevision(n)
+    if (!found)
+      throw new KrbfleetError(ErrorCode.NotFound, `source: revision ${n} does not exist`, { field: 'source' })
+    return {
+      source: wanted === 'enabled' ? 'enabled' : 'revision',
+      revision: n,
+      enabledRevision: enabled,
+      topology: found.topology,
+      enabledAt: found.enabledAt,
+      enabledBy: found.enabledBy,
+    }
+  }
+
+  async listSites(source?: string) {
+    const { topology: t } = await this.get(source)
+    return {
+      sites: t.sites.map((s) => {
+        const pools = t.pools.filter((p) => p.site === s.name).map((p) => p.fqdn)
+        const account = t.assignments.find((a) => a.site === s.name)?.account
+        return {
+          name: s.name,
+          pools: pools.length,
+          servers: t.servers.filter((x) => pools.includes(x.pool)).length,
+          ...(account ? { account } : {}),
+        }
+      }),
+    }
+  }
+
+  async listPools(filter: { site?: string; source?: string }): Promise<{ pools: Pool[] }> {
+    const { topology: t } = await this.get(filter.source)
+    const site = filter.site === undefined ? undefined : siteFilter(t, filter.site)
+    return { pools: t.pools.filter((p) => site === undefined || p.site === site) }
+  }
+
+  /** Get-CsService -WebServer: every server with its pool, site, backend and enrolment. */
+  async listServers(filter: { site?: string; pool?: string; source?: string }) {
+    const { topology: t } = await this.get(filter.source)
+    const site = filter.site === undefined ? undefined : siteFilter(t, filter.site)
+    let pool: string | undefined
+    if (filter.pool !== undefined) {
+      pool = normalizeFqdn(filter.pool, 'pool')
+      if (!t.pools.some((p) => p.fqdn === pool)) {
+        throw new KrbfleetError(ErrorCode.NotFound, `pool: pool '${pool}' does not exist`, { field: 'pool' })
+      }
+    }
+    const siteOf = (p: string) => t.pools.find((x) => x.fqdn === p)?.site ?? ''
+    return {
+      servers: t.servers
+        .filter(
+          (s) => (pool === undefined || s.pool === pool) && (site === undefined || siteOf(s.pool) === site),
+        )
+        .map((s) => ({
+          fqdn: s.fqdn,
+          pool: s.pool,
+          site: siteOf(s.pool),
+          backend: s.backend,
+          enrolled: t.agents.some((a) => a.server === s.fqdn),
+        })),
+    }
+  }
+
+  async getAssignments(filter: { site?: string; source?: string }) {
+    const { topology: t } = await this.get(filter.source)
+    const site = filter.site === undefined ? undefined : siteFilter(t, filter.site)
+    return { assignments: t.assignments.filter((a) => site === undefined || a.site === site) }
+  }
+
+  #meta(meta: ChangeMeta, id: string) {
+    return {
+      id,
+      actor: meta.actor,
+      ...(meta.correlationId ? { correlationId: meta.correlationId } : {}),
+      occurredAt: this.#now().toISOString(),
+    }
+  }
+
+  #conflict(what: string): KrbfleetError {
+    return new KrbfleetError(
+      ErrorCode.Conflict,
+      `the topology ${what} changed concurrently ${this.#attempts} times in a row; nothing was written by this request, retry it`,
+      { retryable: true },
+    )
+  }
+}
+
+function siteFilter(t: TopologyDocument, name: string): string {
+  const site = findSite(t, name)
+  if (site === undefined)
+    throw new KrbfleetError(ErrorCode.NotFound, `site: site '${name}' does not exist`, { field: 'site' })
+  return site
+}
+
+function summary(envelope: EventEnvelope): { type: string; data: unknown } {
+  return { type: envelope.type.split('.')[2] ?? envelope.type, data: envelope.data }
+}
