@@ -40,7 +40,8 @@ export async function ensureLoopbackAddress(address: string): Promise<void> {
   }
 }
 
-async function answers(host: string, port: number): Promise<boolean> {
+/** True when something accepts a TCP connection on host:port (within half a second). */
+export async function portAnswers(host: string, port: number): Promise<boolean> {
   return await new Promise((resolve) => {
     const socket = connect({ host, port })
     socket.setTimeout(500, () => {
@@ -72,7 +73,7 @@ export async function leaseLoopbackAddress(
     const lockDir = join(root, address)
     if (!(await tryLock(lockDir))) continue
     let inUse = false
-    for (const port of options.busyPorts ?? []) if (await answers(address, port)) inUse = true
+    for (const port of options.busyPorts ?? []) if (await portAnswers(address, port)) inUse = true
     if (inUse) {
       await unlock(lockDir)
       continue

@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { chmod, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
@@ -7,9 +7,8 @@ import { basename, join } from 'node:path'
 import { connect as tlsConnect } from 'node:tls'
 import { promisify } from 'node:util'
 import { Attribute, Change, Client } from 'ldapts'
-import { type LoopbackLease, leaseLoopbackAddress } from './addresses.ts'
+import { type LoopbackLease, leaseLoopbackAddress, portAnswers } from './addresses.ts'
 import { isProcessAlive, lock, unlock } from './locks.ts'
-import { waitForPort } from './nats.ts'
 import { type ManagedProcess, startProcess } from './processes.ts'
 import { requireCommands } from './system.ts'
 
@@ -196,31 +195,43 @@ async function ldapsAnswers(address: string, ca: Buffer): Promise<boolean> {
   })
 }
 
+/**
+ * Waits until the DC serves: a TLS handshake on 636 verifies against its CA and name (the CA
+ * file appears at first start) and the KDC port answers. Stops waiting as soon as samba exits.
+ */
 async function waitForDc(
   address: string,
   root: string,
   samba: ManagedProcess,
   logFile: string,
   timeoutMs: number,
-) {
-  const exited = samba.exited.then((code) => {
-    throw new Error(`samba exited with code ${code} during start-up; see ${logFile}`)
+): Promise<void> {
+  let exit: { code: number | null } | undefined
+  void samba.exited.then((code) => {
+    exit = { code }
   })
-  exited.catch(() => {})
-  const ready = (async () => {
-    await waitForPort(address, 636, timeoutMs, 'samba (LDAPS)')
-    // The CA is created at first start; the template already has it, a fresh provision not yet.
-    const caFile = join(root, 'private', 'tls', 'ca.pem')
-    const deadline = Date.now() + timeoutMs
-    for (;;) {
-      if (existsSync(caFile) && (await ldapsAnswers(address, await readFile(caFile)))) break
-      if (Date.now() > deadline)
-        throw new Error(`samba LDAPS on ${address}:636 never completed a TLS handshake`)
-      await new Promise((resolve) => setTimeout(resolve, 50))
+  const caFile = join(root, 'private', 'tls', 'ca.pem')
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    if (exit) throw new Error(`samba exited with code ${exit.code} during start-up${await logTail(logFile)}`)
+    if (
+      existsSync(caFile) &&
+      (await ldapsAnswers(address, await readFile(caFile))) &&
+      (await portAnswers(address, 88))
+    )
+      return
+    if (Date.now() > deadline) {
+      throw new Error(
+        `samba did not serve LDAPS and Kerberos on ${address} within ${timeoutMs} ms${await logTail(logFile)}`,
+      )
     }
-    await waitForPort(address, 88, timeoutMs, 'samba (KDC)')
-  })()
-  await Promise.race([ready, exited])
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}
+
+async function logTail(logFile: string): Promise<string> {
+  const text = await readFile(logFile, 'utf8').catch(() => '')
+  return `; see ${logFile}${text ? `:\n${text.slice(-1500)}` : ''}`
 }
 
 interface Template {
@@ -589,7 +600,6 @@ export async function createUser(dc: TestDc, name: string, password: string): Pr
 
 /** Runs kinit for a principal with a password (stdin), using kerberosEnv(dc). */
 export async function kinit(dc: TestDc, principal: string, password: string): Promise<void> {
-  const { spawn } = await import('node:child_process')
   const child = spawn('kinit', [principal], {
     env: { ...process.env, ...kerberosEnv(dc) },
     stdio: ['pipe', 'pipe', 'pipe'],

@@ -223,3 +223,17 @@ test('a DC in a caller-given folder is kept by stop() and comes back with its da
   assert.equal(again.adminPassword, first.adminPassword)
   assert.equal((await findAccount(again, 'kept')).length, 1)
 })
+
+test('a DC that cannot start fails at once with samba log lines and gives its address back', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'krbfleet-broken-dc-'))
+  t.after(() => rm(dir, { recursive: true, force: true }))
+  const dc = await startDc({ dir, keep: true })
+  const { address } = dc
+  await dc.stop()
+  await rm(join(dir, 'dc', 'private', 'sam.ldb'))
+  await assert.rejects(
+    startDc({ dir, keep: true, address }),
+    /samba exited with code 1 during start-up.*failed to prime database/s,
+  )
+  assert.equal(existsSync(join(addressLockRoot, address)), false)
+})
