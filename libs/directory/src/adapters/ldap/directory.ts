@@ -5,7 +5,7 @@ import * as tls from 'node:tls'
 import { ErrorCode, KrbfleetError, ValidationError } from '@krbfleet/contracts'
 import type { Logger } from '@krbfleet/logging'
 import { Attribute, Change, Client, type Entry } from 'ldapts'
-import { parseDn } from '../../domain/dn.ts'
+import { normalizeDn, parseDn } from '../../domain/dn.ts'
 import { mapLdapError, SpnConflictError } from '../../domain/errors.ts'
 import { checkAttributeName, type Filter, filter } from '../../domain/filter.ts'
 import { encodeUnicodePwd, passwordAttributes } from '../../domain/password.ts'
@@ -615,12 +615,41 @@ class LdapDirectory implements Directory {
     try {
       await this.#run('modify SPNs of', dn, (c) => c.modify(dn, changes))
     } catch (err) {
-      // A DC that does not name the SPN: when only one was added, it is that one.
-      if (err instanceof SpnConflictError && err.spn === undefined && add.length === 1) {
-        throw new SpnConflictError(add[0], err.message, { cause: err.cause, details: err.details ?? {} })
-      }
-      throw err
+      throw await this.#explainSpnFailure(dn, add, err)
     }
+  }
+
+  /**
+   * Turns a refused SPN add into a SpnConflictError that names the SPN and its holder. Samba
+   * names the SPN for a direct duplicate (0000202F) but answers a bare constraint violation for
+   * an alias collision (HOST/x held elsewhere blocks HTTP/x), so the holders are looked up.
+   */
+  async #explainSpnFailure(dn: string, add: string[], err: unknown): Promise<unknown> {
+    const refused =
+      err instanceof SpnConflictError ||
+      (err instanceof KrbfleetError && err.code === ErrorCode.RuleViolation && err.details?.ldapCode === 19)
+    if (!refused || add.length === 0) return err
+    const known = err instanceof SpnConflictError ? err.spn?.toLowerCase() : undefined
+    let holders: Map<string, SpnHolder[]>
+    try {
+      holders = await this.findSpnHolders(known ? add.filter((s) => s.toLowerCase() === known) : add)
+    } catch {
+      return err
+    }
+    const self = normalizeDn(dn)
+    for (const [spn, list] of holders) {
+      const holder = list.find((h) => normalizeDn(h.dn) !== self)
+      if (!holder) continue
+      return new SpnConflictError(
+        spn,
+        `LDAP modify SPNs of ${dn}: ${spn} conflicts with ${holder.spn} held by ${holder.samAccountName || holder.dn}`,
+        { cause: err, details: { ...(err as KrbfleetError).details, spn, holder } },
+      )
+    }
+    if (err instanceof SpnConflictError && err.spn === undefined && add.length === 1) {
+      return new SpnConflictError(add[0], err.message, { cause: err.cause, details: err.details ?? {} })
+    }
+    return err
   }
 
   async #mappings(): Promise<SpnMappings> {

@@ -1,0 +1,55 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { connectDirectory, encodeUnicodePwd } from '../src/index.ts'
+
+// Option checks happen before any socket is opened: no server is needed (or touched).
+const base = { bindDn: 'CN=Administrator,CN=Users,DC=corp,DC=example,DC=com', password: 'x' }
+
+describe('connectDirectory options', () => {
+  it('refuses plain ldap:// unless StartTLS or allowInsecure', async () => {
+    await assert.rejects(
+      connectDirectory({ ...base, url: 'ldap://127.0.0.254:389' }),
+      (err: Error & { field?: string }) => {
+        assert.equal(err.field, 'url')
+        assert.match(err.message, /startTls: true, or allowInsecure: true/)
+        return true
+      },
+    )
+  })
+
+  it('requires a pinned CA for TLS and a servername for an IP address', async () => {
+    await assert.rejects(connectDirectory({ ...base, url: 'ldaps://127.0.0.254' }), { field: 'ca' })
+    await assert.rejects(connectDirectory({ ...base, url: 'ldaps://127.0.0.254', ca: 'PEM' }), {
+      field: 'servername',
+    })
+    await assert.rejects(
+      connectDirectory({ ...base, url: 'ldaps://127.0.0.254', caFile: '/nonexistent/ca.pem' }),
+      {
+        field: 'caFile',
+      },
+    )
+  })
+
+  it('refuses nonsense URLs, StartTLS on ldaps:// and a missing password', async () => {
+    await assert.rejects(connectDirectory({ ...base, url: 'http://dc1' }), { field: 'url' })
+    await assert.rejects(connectDirectory({ ...base, url: 'ldaps://dc1', startTls: true, ca: 'x' }), {
+      field: 'startTls',
+    })
+    await assert.rejects(connectDirectory({ ...base, password: '', url: 'ldaps://dc1', ca: 'x' }), {
+      field: 'password',
+    })
+    await assert.rejects(connectDirectory({ ...base, bindDn: 'junk', url: 'ldaps://dc1', ca: 'x' }), {
+      field: 'bindDn',
+    })
+  })
+})
+
+describe('encodeUnicodePwd (MS-ADTS 3.1.1.3.1.5.1)', () => {
+  it('is the quoted password in UTF-16LE', () => {
+    assert.deepEqual(
+      encodeUnicodePwd('Ab1!é'),
+      Buffer.from([0x22, 0, 0x41, 0, 0x62, 0, 0x31, 0, 0x21, 0, 0xe9, 0, 0x22, 0]),
+    )
+    assert.throws(() => encodeUnicodePwd(''), { field: 'password' })
+  })
+})

@@ -1,0 +1,44 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { defaultSpnMappings, parseSpn, parseSpnMappings, spnConflictCandidates } from '../src/index.ts'
+
+describe('SPNs', () => {
+  it('parses serviceclass/host[:port][/servicename]', () => {
+    assert.deepEqual(parseSpn('HTTP/pool01.corp.example.com'), {
+      serviceClass: 'HTTP',
+      host: 'pool01.corp.example.com',
+    })
+    assert.deepEqual(parseSpn('HTTP/pool01:8443'), { serviceClass: 'HTTP', host: 'pool01', port: 8443 })
+    assert.deepEqual(parseSpn('ldap/dc1.corp/corp.example.com'), {
+      serviceClass: 'ldap',
+      host: 'dc1.corp',
+      serviceName: 'corp.example.com',
+    })
+  })
+
+  it('refuses malformed SPNs naming the field', () => {
+    for (const bad of ['', 'HTTP', '/host', 'HTTP/', 'HTTP/a b', 'HTTP/x:0', 'HTTP/x:99999', 'HTTP/x\n']) {
+      assert.throws(() => parseSpn(bad, 'spns.3'), { code: 'invalid', field: 'spns.3' }, JSON.stringify(bad))
+    }
+  })
+
+  it('HTTP/x conflicts with HOST/x and HOST/x with every alias', () => {
+    assert.deepEqual(spnConflictCandidates('HTTP/pool01.corp.example.com'), [
+      'HTTP/pool01.corp.example.com',
+      'HOST/pool01.corp.example.com',
+    ])
+    const host = spnConflictCandidates('host/pool01:8080').map((s) => s.toLowerCase())
+    assert.equal(host[0], 'host/pool01:8080')
+    assert.ok(host.includes('http/pool01:8080'))
+    assert.ok(host.includes('cifs/pool01:8080'))
+    assert.equal(new Set(host).size, host.length)
+    assert.deepEqual(spnConflictCandidates('MSSQLSvc/db1:1433'), ['MSSQLSvc/db1:1433'])
+  })
+
+  it('reads sPNMappings values', () => {
+    const m = parseSpnMappings(['host=alerter,HTTP,www', 'junk', 'x=y'])
+    assert.deepEqual(m.get('host'), ['alerter', 'http', 'www'])
+    assert.deepEqual(m.get('x'), ['y'])
+    assert.ok(defaultSpnMappings.get('host')?.includes('http'))
+  })
+})
