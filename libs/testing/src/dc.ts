@@ -591,11 +591,48 @@ export function kerberosEnv(dc: Pick<TestDc, 'krb5Conf' | 'dir'>): {
   return { KRB5_CONFIG: dc.krb5Conf, KRB5CCNAME: `FILE:${join(dc.dir, 'krb5cc')}` }
 }
 
-/** Creates a user account (password never expires) and returns its DN. */
+/** An ldapts client bound as Administrator over LDAPS, verifying the DC's CA and name. Unbind it. */
+export async function adminClient(dc: TestDc): Promise<Client> {
+  const client = new Client({
+    url: dc.ldapsUrl,
+    tlsOptions: { ca: await readFile(dc.caFile), servername: dc.tlsServername },
+  })
+  try {
+    await client.bind(dc.adminDn, dc.adminPassword)
+  } catch (error) {
+    await client.unbind().catch(() => {})
+    throw error
+  }
+  return client
+}
+
+/** userAccountControl: NORMAL_ACCOUNT | DONT_EXPIRE_PASSWORD (MS-ADTS 2.2.16). */
+const normalAccountNoExpiry = 0x200 | 0x10000
+
+/**
+ * Creates an enabled user in CN=Users whose password never expires and returns its DN. Done over
+ * LDAPS (unicodePwd in the add, MS-ADTS 3.1.1.3.1.5) so the password is never on a command line.
+ * The name is restricted to letters, digits, '.', '_' and '-' so that it needs no DN escaping.
+ */
 export async function createUser(dc: TestDc, name: string, password: string): Promise<string> {
-  await dc.sambaTool(['user', 'create', name, password])
-  await dc.sambaTool(['user', 'setexpiry', name, '--noexpiry'])
-  return `CN=${name},CN=Users,${dc.baseDn}`
+  if (!/^[A-Za-z0-9._-]{1,20}$/.test(name)) {
+    throw new Error(`createUser: name "${name}" must be 1-20 letters, digits, '.', '_' or '-'`)
+  }
+  const dn = `CN=${name},CN=Users,${dc.baseDn}`
+  const client = await adminClient(dc)
+  try {
+    const attribute = (type: string, values: string[] | Buffer[]) => new Attribute({ type, values })
+    await client.add(dn, [
+      attribute('objectClass', ['top', 'person', 'organizationalPerson', 'user']),
+      attribute('sAMAccountName', [name]),
+      attribute('userPrincipalName', [`${name}@${dc.realm}`]),
+      attribute('unicodePwd', [Buffer.from(`"${password}"`, 'utf16le')]),
+      attribute('userAccountControl', [String(normalAccountNoExpiry)]),
+    ])
+  } finally {
+    await client.unbind()
+  }
+  return dn
 }
 
 /** Runs kinit for a principal with a password (stdin), using kerberosEnv(dc). */

@@ -11,6 +11,7 @@ import { connect as tlsConnect } from 'node:tls'
 import { promisify } from 'node:util'
 import { Client } from 'ldapts'
 import {
+  adminClient,
   addressLockRoot,
   createUser,
   isProcessAlive,
@@ -22,17 +23,8 @@ import {
 
 const run = promisify(execFile)
 
-async function ldapsClient(dc: TestDc): Promise<Client> {
-  const client = new Client({
-    url: dc.ldapsUrl,
-    tlsOptions: { ca: await readFile(dc.caFile), servername: dc.tlsServername },
-  })
-  await client.bind(dc.adminDn, dc.adminPassword)
-  return client
-}
-
 async function findAccount(dc: TestDc, name: string): Promise<string[]> {
-  const client = await ldapsClient(dc)
+  const client = await adminClient(dc)
   try {
     const { searchEntries } = await client.search(dc.baseDn, {
       filter: `(sAMAccountName=${name})`,
@@ -198,7 +190,7 @@ test('sambaTool runs against the local sam.ldb, over LDAP as Administrator, and 
   t.after(() => dc.stop())
   await dc.sambaTool(['ou', 'create', `OU=Harness,${dc.baseDn}`])
   // Written to sam.ldb while Samba runs; Samba's LDAP server sees it.
-  const client = await ldapsClient(dc)
+  const client = await adminClient(dc)
   try {
     const { searchEntries } = await client.search(`OU=Harness,${dc.baseDn}`, { scope: 'base' })
     assert.equal(searchEntries.length, 1)
@@ -236,4 +228,18 @@ test('a DC that cannot start fails at once with samba log lines and gives its ad
     /samba exited with code 1 during start-up.*failed to prime database/s,
   )
   assert.equal(existsSync(join(addressLockRoot, address)), false)
+})
+
+test('createUser makes an enabled user who can kinit, and refuses names that would need escaping', async (t) => {
+  const dc = await startDc()
+  t.after(() => dc.stop())
+  const dn = await createUser(dc, 'alice', 'Alice-Password-1!')
+  assert.equal(dn, `CN=alice,CN=Users,${dc.baseDn}`)
+  assert.deepEqual(await findAccount(dc, 'alice'), [dn])
+  await kinit(dc, 'alice', 'Alice-Password-1!')
+  const { stdout } = await run('klist', [], { env: { ...process.env, ...kerberosEnv(dc) } })
+  assert.match(stdout, /Default principal: alice@CORP\.EXAMPLE\.COM/)
+  await assert.rejects(createUser(dc, 'bad,name', 'Alice-Password-1!'), /createUser: name "bad,name" must be/)
+  await assert.rejects(createUser(dc, 'weak', 'short'))
+  assert.deepEqual(await findAccount(dc, 'weak'), [])
 })
