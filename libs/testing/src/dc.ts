@@ -635,6 +635,23 @@ export async function createUser(dc: TestDc, name: string, password: string): Pr
   return dn
 }
 
+/** Resets an account's password over LDAPS as Administrator (MS-ADTS 3.1.1.3.1.5: replace unicodePwd). */
+export async function setPassword(dc: TestDc, dn: string, password: string): Promise<void> {
+  const client = await adminClient(dc)
+  try {
+    const unicodePwd = Buffer.from(`"${password}"`, 'utf16le')
+    await client.modify(
+      dn,
+      new Change({
+        operation: 'replace',
+        modification: new Attribute({ type: 'unicodePwd', values: [unicodePwd] }),
+      }),
+    )
+  } finally {
+    await client.unbind()
+  }
+}
+
 /** Runs kinit for a principal with a password (stdin), using kerberosEnv(dc). */
 export async function kinit(dc: TestDc, principal: string, password: string): Promise<void> {
   const child = spawn('kinit', [principal], {

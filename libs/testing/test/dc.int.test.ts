@@ -17,6 +17,7 @@ import {
   isProcessAlive,
   kerberosEnv,
   kinit,
+  setPassword,
   startDc,
   type TestDc,
 } from '../src/index.ts'
@@ -230,7 +231,7 @@ test('a DC that cannot start fails at once with samba log lines and gives its ad
   assert.equal(existsSync(join(addressLockRoot, address)), false)
 })
 
-test('createUser makes an enabled user who can kinit, and refuses names that would need escaping', async (t) => {
+test('createUser makes an enabled user who can kinit, setPassword changes it, and refuses names that would need escaping', async (t) => {
   const dc = await startDc()
   t.after(() => dc.stop())
   const dn = await createUser(dc, 'alice', 'Alice-Password-1!')
@@ -239,6 +240,9 @@ test('createUser makes an enabled user who can kinit, and refuses names that wou
   await kinit(dc, 'alice', 'Alice-Password-1!')
   const { stdout } = await run('klist', [], { env: { ...process.env, ...kerberosEnv(dc) } })
   assert.match(stdout, /Default principal: alice@CORP\.EXAMPLE\.COM/)
+  await setPassword(dc, dn, 'Alice-Password-2!')
+  await kinit(dc, 'alice', 'Alice-Password-2!')
+  await assert.rejects(kinit(dc, 'alice', 'Alice-Password-1!'), /kinit alice failed/)
   await assert.rejects(createUser(dc, 'bad,name', 'Alice-Password-1!'), /createUser: name "bad,name" must be/)
   await assert.rejects(createUser(dc, 'weak', 'short'))
   assert.deepEqual(await findAccount(dc, 'weak'), [])
