@@ -23,6 +23,7 @@ export {
   wipeKeytabEntries,
 } from './domain/keytab.ts'
 export { nfold } from './domain/nfold.ts'
+export { exportAccountKeys, importAccountKeys, type PortableAccountKeys } from './domain/portable-keys.ts'
 export {
   adComputerSalt,
   checkComputerAccountName,
