@@ -57,8 +57,9 @@ export interface AccountStore {
 
 /** The current secret, sealed at rest with the key-encryption key (@krbfleet/sealing). */
 export interface SecretBox {
-  seal(password: string): string
-  open(sealed: string): string
+  /** `account` is bound to the ciphertext (AAD): a sealed value moved to another record does not open. */
+  seal(account: string, password: string): string
+  open(account: string, sealed: string): string
 }
 
 export interface EventSink {

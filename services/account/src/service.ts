@@ -389,7 +389,7 @@ export class AccountService {
     const pending = beginSecret(
       before?.record ?? null,
       input,
-      secrets.seal(password),
+      secrets.seal(account.id, password),
       operation,
       previousKvno,
       this.#now(),

@@ -1,13 +1,14 @@
 import { accountKey, ErrorCode, KrbfleetError } from '@krbfleet/contracts'
 import { JetStreamApiError } from '@nats-io/jetstream'
 import type { KV, KvEntry } from '@nats-io/kv'
+import type { KeyObject } from 'node:crypto'
 import { toBusError } from '@krbfleet/bus'
+import { createKeyCheck, decryptAtRest, encryptAtRest, verifyKeyCheck } from '@krbfleet/sealing'
 import { type AccountRecord, AccountRecordCodec } from '../../domain/record.ts'
 import type { AccountStore, SecretBox, StoredRecord } from '../../ports.ts'
 
 /** KV key of the value that proves the key-encryption key is the one the records were sealed with. */
 export const KEK_CHECK_KEY = 'kek-check'
-const KEK_CHECK_PLAINTEXT = 'krbfleet account service key-encryption key check v1'
 
 /** JetStream's "wrong last sequence" (10071): the compare-and-set lost a race. */
 function isStale(err: unknown): boolean {
@@ -84,39 +85,57 @@ export class KvAccountStore implements AccountStore {
 }
 
 /**
- * Start-up check of the key-encryption key: the first start stores a value sealed with it; every
- * later start must open that value, or it stops (a wrong KEK would seal new secrets that nothing
- * else could open, and fail to open the stored ones).
+ * Start-up check of the key-encryption key: the first start stores a check value made with it
+ * (@krbfleet/sealing createKeyCheck); every later start must verify against that value, or it
+ * stops: a wrong KEK would seal new secrets that nothing else can open, and fail on the stored ones.
  */
 export async function verifyKeyEncryptionKey(
   kv: KV,
-  secrets: SecretBox,
+  kek: KeyObject,
   bucket: string,
   firstAttempt = true,
 ): Promise<'created' | 'verified'> {
   const entry = await kv.get(KEK_CHECK_KEY)
   if (!live(entry)) {
     try {
-      await kv.create(KEK_CHECK_KEY, secrets.seal(KEK_CHECK_PLAINTEXT))
+      await kv.create(KEK_CHECK_KEY, createKeyCheck(kek))
       return 'created'
     } catch (err) {
       // Another replica stored it first: check against theirs.
       if (!firstAttempt) throw toBusError(err, `${bucket} ${KEK_CHECK_KEY}`)
-      return await verifyKeyEncryptionKey(kv, secrets, bucket, false)
+      return await verifyKeyEncryptionKey(kv, kek, bucket, false)
     }
   }
-  let opened: string | undefined
   try {
-    opened = secrets.open(entry.string())
-  } catch {
-    opened = undefined
-  }
-  if (opened !== KEK_CHECK_PLAINTEXT) {
+    verifyKeyCheck(kek, entry.string())
+  } catch (err) {
     throw new KrbfleetError(
       ErrorCode.Invalid,
-      `the key-encryption key is wrong: it does not open the check value stored under '${KEK_CHECK_KEY}' in KV bucket ${bucket} by the first start; the secrets sealed at rest cannot be read with it (set KRBFLEET_ACCOUNT_KEK_FILE to the key the service was set up with)`,
-      { field: 'KRBFLEET_ACCOUNT_KEK_FILE', retryable: false },
+      `the key-encryption key is wrong: it does not match the check value stored under '${KEK_CHECK_KEY}' in KV bucket ${bucket} when the service first started, so the secrets sealed at rest cannot be opened with it (configure the key the service was set up with: KRBFLEET_ACCOUNT_KEK_FILE or KRBFLEET_KEK)`,
+      { field: 'KRBFLEET_ACCOUNT_KEK_FILE', retryable: false, cause: err },
     )
   }
   return 'verified'
+}
+
+/** The current secret sealed at rest with the KEK; the account id is the AAD (RFC 5116). */
+export class KekSecretBox implements SecretBox {
+  readonly #kek: KeyObject
+  constructor(kek: KeyObject) {
+    this.#kek = kek
+  }
+  seal(account: string, password: string): string {
+    return encryptAtRest(password, this.#kek, aadOf(account))
+  }
+  open(account: string, sealed: string): string {
+    const plain = decryptAtRest(sealed, this.#kek, aadOf(account))
+    const text = plain.toString('utf8')
+    plain.fill(0)
+    return text
+  }
+}
+
+/** What a sealed secret is bound to: a value copied to another account's record does not open. */
+export function aadOf(account: string): string {
+  return `accounts/${accountKey(account)}/secret`
 }

@@ -16,15 +16,33 @@ import type { DesiredSpnSource } from '../../ports.ts'
 import type { AccountService } from '../../service.ts'
 
 /** The six operations of service `account` on core NATS request/reply (queue group per service). */
-export function serveAccountRpc(bus: Bus, service: AccountService, logger: Logger): RpcServer[] {
+export function serveAccountRpc(
+  bus: Bus,
+  service: AccountService,
+  logger: Logger,
+  observe: (operation: string, outcome: string) => void = () => {},
+): RpcServer[] {
   const s = ServiceName.Account
+  /** Counts each answer by outcome (`ok` or the error code) for /metrics. */
+  const counted =
+    <A extends unknown[], R>(operation: string, fn: (...args: A) => Promise<R>) =>
+    async (...args: A): Promise<R> => {
+      try {
+        const result = await fn(...args)
+        observe(operation, 'ok')
+        return result
+      } catch (err) {
+        observe(operation, err instanceof KrbfleetError ? err.code : 'internal')
+        throw err
+      }
+    }
   return [
     serveRpc(bus, {
       service: s,
       operation: accountOperations.create,
       request: AccountCreateRequest,
       logger,
-      handle: (body, ctx) => service.create(body, ctx),
+      handle: counted(accountOperations.create, (body, ctx) => service.create(body, ctx)),
     }),
     serveRpc(bus, {
       service: s,
@@ -32,35 +50,35 @@ export function serveAccountRpc(bus: Bus, service: AccountService, logger: Logge
       // `krbfleet account list` may send no body at all.
       request: { ...AccountListRequest, decode: (v: unknown) => AccountListRequest.decode(v ?? {}) },
       logger,
-      handle: async () => ({ accounts: await service.list() }),
+      handle: counted(accountOperations.list, async () => ({ accounts: await service.list() })),
     }),
     serveRpc(bus, {
       service: s,
       operation: accountOperations.show,
       request: AccountShowRequest,
       logger,
-      handle: (body) => service.show(body.account),
+      handle: counted(accountOperations.show, (body) => service.show(body.account)),
     }),
     serveRpc(bus, {
       service: s,
       operation: accountOperations.remove,
       request: AccountRemoveRequest,
       logger,
-      handle: (body, ctx) => service.remove(body, ctx),
+      handle: counted(accountOperations.remove, (body, ctx) => service.remove(body, ctx)),
     }),
     serveRpc(bus, {
       service: s,
       operation: accountOperations.test,
       request: AccountTestRequest,
       logger,
-      handle: (body, ctx) => service.test(body.account, ctx),
+      handle: counted(accountOperations.test, (body, ctx) => service.test(body.account, ctx)),
     }),
     serveRpc(bus, {
       service: s,
       operation: accountOperations.passwordReset,
       request: PasswordResetRequest,
       logger,
-      handle: (body, ctx) => service.resetPassword(body, ctx),
+      handle: counted(accountOperations.passwordReset, (body, ctx) => service.resetPassword(body, ctx)),
     }),
   ]
 }

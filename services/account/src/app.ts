@@ -1,0 +1,167 @@
+import type { KeyObject } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
+import { type Bus, connectBus, type RpcServer } from '@krbfleet/bus'
+import { buckets, ErrorCode, KrbfleetError } from '@krbfleet/contracts'
+import { connectDirectory, type Directory } from '@krbfleet/directory'
+import type { Logger } from 'pino'
+import { Counter, type Registry } from 'prom-client'
+import { baseDnOfDnsDomain, type DomainInfo } from './domain/account.ts'
+import { LdapAccountDirectory } from './adapters/ldap/account-directory.ts'
+import { KekSecretBox, KvAccountStore, verifyKeyEncryptionKey } from './adapters/nats/account-store.ts'
+import { RpcDesiredSpnSource, serveAccountRpc } from './adapters/nats/rpc.ts'
+import { AccountService } from './service.ts'
+
+export interface AccountServiceSettings {
+  nats: {
+    servers: string | string[]
+    user?: string
+    pass?: string
+    token?: string
+    waitOnFirstConnect?: boolean
+  }
+  ldap: {
+    /** `ldaps://dc:636`, or `ldap://dc:389` with startTls. */
+    url: string
+    startTls?: boolean
+    caFile: string
+    /** The name in the DC's certificate (Samba: DC1.corp.example.com). */
+    servername?: string
+    bindDn: string
+    password: string
+    timeoutMs?: number
+  }
+  domain: {
+    /** NetBIOS domain name (CORP). */
+    netbiosDomain: string
+    /** DNS domain (corp.example.com). */
+    dnsDomain: string
+    /** Defaults to the DC's defaultNamingContext. */
+    baseDn?: string
+  }
+  /** The key-encryption key (loadKeyEncryptionKey from @krbfleet/sealing). */
+  keyEncryptionKey: KeyObject
+  defaultContainerDn?: string
+  defaultEncryptionTypes?: number
+  maxPasswordAgeDays: number
+  /** How long `test account` waits for spn-sync (default 3000 ms). */
+  spnTimeoutMs?: number
+}
+
+export interface RunningAccountService {
+  service: AccountService
+  bus: Bus
+  directory: Directory
+  /** Readiness checks: NATS connected and the DC answering. */
+  checks: { nats: () => boolean; ldap: () => Promise<boolean> }
+  /** Stops RPC, drains NATS, unbinds LDAP (STYLE rule 8 order). */
+  stop(): Promise<void>
+}
+
+/**
+ * Connects to AD and NATS, checks the key-encryption key against KV, settles secrets left pending
+ * by a crash, and starts answering the `account` operations. Any failure stops start-up with a
+ * message that says what is wrong (unreachable DC, wrong KEK, ...).
+ */
+export async function startAccountService(options: {
+  settings: AccountServiceSettings
+  logger: Logger
+  registry?: Registry
+}): Promise<RunningAccountService> {
+  const { settings, logger } = options
+  let directory: Directory
+  try {
+    directory = await connectDirectory({
+      url: settings.ldap.url,
+      startTls: settings.ldap.startTls ?? false,
+      caFile: settings.ldap.caFile,
+      ...(settings.ldap.servername ? { servername: settings.ldap.servername } : {}),
+      bindDn: settings.ldap.bindDn,
+      password: settings.ldap.password,
+      ...(settings.ldap.timeoutMs ? { timeoutMs: settings.ldap.timeoutMs } : {}),
+      logger: logger.child({ component: 'directory' }),
+    })
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : String(err)
+    throw new KrbfleetError(
+      err instanceof KrbfleetError ? err.code : ErrorCode.Unavailable,
+      `cannot use the directory at ${settings.ldap.url}: ${reason}`,
+      { cause: err },
+    )
+  }
+  if (!directory.encrypted) {
+    await directory.close()
+    throw new KrbfleetError(
+      ErrorCode.InsecureConnection,
+      `the directory connection to ${settings.ldap.url} is not encrypted; use ldaps:// or StartTLS`,
+    )
+  }
+  let bus: Bus | undefined
+  let servers: RpcServer[] = []
+  try {
+    bus = await connectBus({
+      servers: settings.nats.servers,
+      name: 'krbfleet-account',
+      logger,
+      ...(settings.nats.user !== undefined ? { user: settings.nats.user } : {}),
+      ...(settings.nats.pass !== undefined ? { pass: settings.nats.pass } : {}),
+      ...(settings.nats.token !== undefined ? { token: settings.nats.token } : {}),
+      ...(settings.nats.waitOnFirstConnect ? { waitOnFirstConnect: true } : {}),
+    })
+    await bus.ensureStreams()
+    const kv = await bus.kv(buckets.accounts)
+    const kekState = await verifyKeyEncryptionKey(kv, settings.keyEncryptionKey, buckets.accounts.bucket)
+    logger.info({ kek: kekState }, 'key-encryption key checked')
+
+    const domain: DomainInfo = {
+      netbiosDomain: settings.domain.netbiosDomain.toUpperCase(),
+      dnsDomain: settings.domain.dnsDomain.toLowerCase(),
+      baseDn: settings.domain.baseDn ?? directory.baseDn ?? baseDnOfDnsDomain(settings.domain.dnsDomain),
+    }
+    const service = new AccountService({
+      domain,
+      directory: new LdapAccountDirectory(directory, domain.baseDn),
+      store: new KvAccountStore(kv),
+      secrets: new KekSecretBox(settings.keyEncryptionKey),
+      events: bus,
+      spns: new RpcDesiredSpnSource(bus, logger, settings.spnTimeoutMs),
+      logger,
+      randomBytes,
+      ...(settings.defaultContainerDn ? { defaultContainerDn: settings.defaultContainerDn } : {}),
+      ...(settings.defaultEncryptionTypes ? { defaultEncryptionTypes: settings.defaultEncryptionTypes } : {}),
+      maxPasswordAgeDays: settings.maxPasswordAgeDays,
+    })
+    const settled = await service.recoverPending()
+    if (settled > 0) logger.warn({ settled }, 'settled secrets left pending by an earlier run')
+
+    const operations = options.registry
+      ? new Counter({
+          name: 'krbfleet_account_operations_total',
+          help: 'Account service operations by operation and outcome',
+          labelNames: ['operation', 'outcome'],
+          registers: [options.registry],
+        })
+      : undefined
+    servers = serveAccountRpc(bus, service, logger, (operation, outcome) =>
+      operations?.inc({ operation, outcome }),
+    )
+    const ldapDirectory = new LdapAccountDirectory(directory, domain.baseDn)
+    const runningBus = bus
+    logger.info({ domain: domain.netbiosDomain, baseDn: domain.baseDn }, 'account service started')
+    return {
+      service,
+      bus,
+      directory,
+      checks: { nats: () => runningBus.isConnected(), ldap: () => ldapDirectory.ping() },
+      async stop() {
+        await Promise.all(servers.map((s) => s.stop()))
+        await runningBus.close()
+        await directory.close()
+      },
+    }
+  } catch (err) {
+    await Promise.all(servers.map((s) => s.stop().catch(() => {})))
+    await bus?.close().catch(() => {})
+    await directory.close().catch(() => {})
+    throw err
+  }
+}
