@@ -87,6 +87,7 @@ export class TopologyService {
       } catch (err) {
         if (err instanceof StaleRevision) {
           this.#logger.debug({ attempt, command: command.type }, 'draft changed concurrently; deciding again')
+          await backoff(attempt)
           continue
         }
         throw err
@@ -286,6 +287,11 @@ export class TopologyService {
       { retryable: true },
     )
   }
+}
+
+/** A short random wait, so that writers who lost a race do not collide again at once. */
+function backoff(attempt: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, Math.random() * 10 * attempt))
 }
 
 function siteFilter(t: TopologyDocument, name: string): string {
