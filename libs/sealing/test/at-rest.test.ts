@@ -173,9 +173,12 @@ describe('loadKeyEncryptionKey', () => {
       /set only one/,
     )
 
+    // A symlink (as Kubernetes mounts secrets) is followed; the target's mode is what counts.
     const link = join(dir, 'link')
     await symlink(loose, link)
-    await rejectsWith(() => loadKeyEncryptionKey({ file: link }), SealingFailure.KeyMissing, /symbolic link/)
+    await rejectsWith(() => loadKeyEncryptionKey({ file: link }), SealingFailure.KeyInsecure, /mode 0640/)
+    await chmod(loose, 0o400)
+    await loadKeyEncryptionKey({ file: link })
     await rejectsWith(
       () => loadKeyEncryptionKey({ file: dir }),
       SealingFailure.KeyMalformed,

@@ -54,7 +54,9 @@ export async function loadKeyEncryptionKey(options: LoadKeyEncryptionKeyOptions)
 async function readKeyFile(path: string): Promise<string> {
   let handle: Awaited<ReturnType<typeof open>>
   try {
-    handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW)
+    // Symbolic links are followed (Kubernetes mounts secrets through them); the mode checked
+    // below is the mode of the file actually opened.
+    handle = await open(path, constants.O_RDONLY)
   } catch (cause) {
     const code = (cause as NodeJS.ErrnoException).code
     const why =
