@@ -53,3 +53,30 @@ describe('encodeUnicodePwd (MS-ADTS 3.1.1.3.1.5.1)', () => {
     assert.throws(() => encodeUnicodePwd(''), { field: 'password' })
   })
 })
+
+describe('DirectoryEntry', () => {
+  it('reads attributes case-insensitively, as text, bytes or integers', async () => {
+    const { DirectoryEntry } = await import('../src/index.ts')
+    const e = new DirectoryEntry('CN=x,DC=corp', {
+      sAMAccountName: 'X$',
+      'msDS-KeyVersionNumber': '7',
+      servicePrincipalName: ['HTTP/a', 'HTTP/b'],
+      objectGUID: Buffer.from([1, 2, 3]),
+      empty: [],
+    })
+    assert.equal(e.value('samaccountname'), 'X$')
+    assert.equal(e.integer('MSDS-KEYVERSIONNUMBER'), 7)
+    assert.equal(e.integer('sAMAccountName'), undefined)
+    assert.deepEqual(e.values('servicePrincipalName'), ['HTTP/a', 'HTTP/b'])
+    assert.deepEqual(e.buffers('objectguid')[0], Buffer.from([1, 2, 3]))
+    assert.equal(e.has('empty'), false)
+    assert.equal(e.value('missing'), undefined)
+    assert.deepEqual(e.names().sort(), [
+      'msDS-KeyVersionNumber',
+      'objectGUID',
+      'sAMAccountName',
+      'servicePrincipalName',
+    ])
+    assert.equal(e.toJSON().attributes.objectGUID?.[0], 'AQID')
+  })
+})

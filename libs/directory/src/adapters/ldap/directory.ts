@@ -381,10 +381,13 @@ class LdapDirectory implements Directory {
     return session
   }
 
+  /**
+   * Drops a session whose connection failed. No unbind: after StartTLS ldapts may still think a
+   * dead connection is up, and an unbind written to it would wait for the operation timeout.
+   */
   #discard(session: Session): void {
     session.state.alive = false
     if (this.#session === session) this.#session = undefined
-    session.client.unbind().catch(() => {})
     for (const socket of session.sockets) socket.destroy()
   }
 
@@ -723,11 +726,18 @@ class LdapDirectory implements Directory {
     const session = this.#session ?? (await this.#opening?.catch(() => undefined))
     this.#session = undefined
     if (!session) return
-    try {
-      await session.client.unbind()
-    } catch {
-      // The connection is going away either way.
+    if (session.state.alive) {
+      // A polite unbind (RFC 4511 4.3), but never waiting long for a DC that does not answer.
+      let timer: NodeJS.Timeout | undefined
+      await Promise.race([
+        session.client.unbind().catch(() => {}),
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, 1000)
+        }),
+      ])
+      clearTimeout(timer)
     }
+    session.state.alive = false
     for (const socket of session.sockets) socket.destroy()
     this.#logger?.debug('LDAP connection closed')
   }
