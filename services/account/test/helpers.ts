@@ -139,7 +139,7 @@ export async function readComputer(directory: Directory, baseDn: string, sam: st
 export async function currentPassword(bus: Bus, kek: KeyObject, account: string) {
   const kv = await bus.kv(buckets.accounts)
   const entry = await kv.get(accountKey(account))
-  if (!entry || entry.operation !== 'PUT') throw new Error(`no record for ${account}`)
+  if (entry?.operation !== 'PUT') throw new Error(`no record for ${account}`)
   const record = AccountRecordCodec.decode(entry.json())
   if (!record.secret) throw new Error(`no confirmed secret for ${account}`)
   return {
