@@ -215,10 +215,7 @@ describe('topology service against a real nats-server', () => {
     assert.equal(enabled, before + 1)
     const events = await storedEvents(world.bus)
     const enabledEvents = events.filter((e) => e.type.endsWith('TopologyEnabled.v1'))
-    assert.equal(
-      enabledEvents.at(-1)?.data && (enabledEvents.at(-1)?.data as { revision: number }).revision,
-      enabled,
-    )
+    assert.equal((enabledEvents.at(-1)?.data as { revision: number } | undefined)?.revision, enabled)
     assert.equal(new Set(enabledEvents.map((e) => e.id)).size, enabledEvents.length, 'one event per revision')
   })
 })

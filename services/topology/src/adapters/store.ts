@@ -59,7 +59,7 @@ export class TopologyStore {
 
   async #get(key: string): Promise<{ value: unknown; revision: number } | undefined> {
     const entry = await this.kv.get(key)
-    if (!entry || entry.operation !== 'PUT' || entry.value.length === 0) return undefined
+    if (entry?.operation !== 'PUT' || entry.value.length === 0) return undefined
     let value: unknown
     try {
       value = JSON.parse(decoder.decode(entry.value))
