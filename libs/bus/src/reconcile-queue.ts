@@ -93,7 +93,11 @@ export class ReconcileQueue {
   resync(): Promise<void> {
     if (this.#stopped) return Promise.resolve()
     // One listing at a time; a slow listKeys() does not pile up.
-    this.#resyncing ??= (async () => {
+    if (this.#resyncing) return this.#resyncing
+    const current: { promise?: Promise<void> } = {}
+    const listing: Promise<void> = (async (): Promise<void> => {
+      // Yield first: a listKeys() that throws synchronously must not settle before #resyncing is set.
+      await undefined
       try {
         const keys = await this.#options.listKeys()
         this.#logger.debug({ keys: keys.length }, 'resync')
@@ -101,10 +105,12 @@ export class ReconcileQueue {
       } catch (err) {
         this.#logger.warn({ err }, 'resync could not list keys; trying again at the next interval')
       } finally {
-        this.#resyncing = undefined
+        if (this.#resyncing === current.promise) this.#resyncing = undefined
         this.#checkIdle()
       }
     })()
+    current.promise = listing
+    this.#resyncing = listing
     return this.#resyncing
   }
 

@@ -49,6 +49,8 @@ export interface ServeRpcOptions<S extends TSchema, R> {
 
 export interface RpcServer {
   readonly subject: string
+  /** Resolves once the server has registered the subscription (a request sent before may find no responder). */
+  readonly ready: Promise<void>
   /** Stops taking requests and waits for the ones in progress to be answered. */
   stop(): Promise<void>
 }
@@ -121,8 +123,14 @@ export function serveRpc<S extends TSchema, R>(bus: Bus, options: ServeRpcOption
   })()
 
   logger.debug({ subject }, 'serving')
+  const ready = bus.nc.flush().catch((err) => {
+    throw toBusError(err, `serving ${subject}`)
+  })
+  // Callers that never await `ready` must not crash the process with an unhandled rejection.
+  ready.catch(() => {})
   return {
     subject,
+    ready,
     async stop() {
       if (!sub.isClosed() && !bus.nc.isClosed()) await sub.drain().catch(() => {})
       await loop

@@ -1,0 +1,215 @@
+import assert from 'node:assert/strict'
+import { after, before, describe, test } from 'node:test'
+import { codec, ErrorCode, KrbfleetError, ServiceName } from '@krbfleet/contracts'
+import { type NatsServer, startNats } from '@krbfleet/testing'
+import { headers } from '@nats-io/nats-core'
+import Type from 'typebox'
+import { ActorHeader, type Bus, callRpc, connectBus, type RpcContext, serveRpc } from '../src/index.ts'
+import { captureLogs } from './helpers.ts'
+
+const AddSite = codec(
+  Type.Object({ name: Type.String({ minLength: 1, maxLength: 64 }) }, { additionalProperties: false }),
+  'site.add request',
+)
+
+describe('serveRpc / callRpc against a real nats-server', () => {
+  let nats: NatsServer
+  let server: Bus
+  let client: Bus
+  const logs = captureLogs()
+  before(async () => {
+    nats = await startNats()
+    server = await connectBus({ servers: nats.url, name: 'rpc-server', logger: logs.logger })
+    client = await connectBus({ servers: nats.url, name: 'rpc-client', logger: captureLogs().logger })
+  })
+  after(async () => {
+    await client?.close()
+    await server?.close()
+    await nats?.stop()
+  })
+
+  test('round trip carries the body, the actor and the correlation id', async () => {
+    const contexts: RpcContext[] = []
+    const rpc = serveRpc(server, {
+      service: ServiceName.Topology,
+      operation: 'site.add',
+      request: AddSite,
+      handle(body, ctx) {
+        contexts.push(ctx)
+        return { added: body.name }
+      },
+    })
+    await rpc.ready
+    try {
+      const result = await callRpc<{ added: string }>(
+        client,
+        ServiceName.Topology,
+        'site.add',
+        { name: 'paris' },
+        {
+          actor: 'user:alice',
+          correlationId: 'corr-1',
+        },
+      )
+      assert.deepEqual(result, { added: 'paris' })
+      assert.equal(contexts[0]?.actor, 'user:alice')
+      assert.equal(contexts[0]?.correlationId, 'corr-1')
+      // Without a correlation id the server makes one.
+      await callRpc(client, ServiceName.Topology, 'site.add', { name: 'lyon' }, { actor: 'user:alice' })
+      assert.ok((contexts[1]?.correlationId.length ?? 0) > 0)
+    } finally {
+      await rpc.stop()
+    }
+  })
+
+  test('invalid input is answered as invalid, naming the field; the handler never sees it', async () => {
+    let calls = 0
+    const rpc = serveRpc(server, {
+      service: ServiceName.Topology,
+      operation: 'site.add',
+      request: AddSite,
+      handle() {
+        calls++
+        return null
+      },
+    })
+    await rpc.ready
+    try {
+      await assert.rejects(
+        callRpc(client, ServiceName.Topology, 'site.add', { name: '' }, { actor: 'user:alice' }),
+        (err: unknown) =>
+          err instanceof KrbfleetError && err.code === ErrorCode.Invalid && err.field === 'name',
+      )
+      await assert.rejects(
+        callRpc(client, ServiceName.Topology, 'site.add', { name: 'x', extra: 1 }, { actor: 'user:alice' }),
+        { code: 'invalid', message: /extra: is not an allowed property/ },
+      )
+      // Bytes that are not JSON, and a request without an actor, sent by hand.
+      const raw = await client.nc.request('krbfleet.rpc.topology.site.add', 'not json', {
+        timeout: 5000,
+        headers: (() => {
+          const h = headers()
+          h.set(ActorHeader, 'user:alice')
+          return h
+        })(),
+      })
+      assert.equal(raw.json<{ ok: boolean; error: { code: string } }>().error.code, 'invalid')
+      const anonymous = await client.nc.request(
+        'krbfleet.rpc.topology.site.add',
+        JSON.stringify({ name: 'x' }),
+        {
+          timeout: 5000,
+        },
+      )
+      assert.match(anonymous.json<{ error: { message: string } }>().error.message, /krbfleet-actor/)
+      assert.equal(calls, 0)
+    } finally {
+      await rpc.stop()
+    }
+  })
+
+  test('handler errors become wire errors; unknown errors become internal without their text', async () => {
+    const rpc = serveRpc(server, {
+      service: ServiceName.Account,
+      operation: 'account.new',
+      request: AddSite,
+      handle(body) {
+        if (body.name === 'taken') {
+          throw new KrbfleetError(ErrorCode.AlreadyExists, 'account CORP\\TAKEN exists', {
+            field: 'name',
+            details: { dn: 'CN=TAKEN' },
+          })
+        }
+        throw new Error('ldap password=hunter2 leaked')
+      },
+    })
+    await rpc.ready
+    try {
+      await assert.rejects(
+        callRpc(client, ServiceName.Account, 'account.new', { name: 'taken' }, { actor: 'user:bob' }),
+        (err: unknown) =>
+          err instanceof KrbfleetError &&
+          err.code === 'already_exists' &&
+          err.field === 'name' &&
+          (err.details as { dn: string }).dn === 'CN=TAKEN' &&
+          err.retryable === false,
+      )
+      await assert.rejects(
+        callRpc(client, ServiceName.Account, 'account.new', { name: 'boom' }, { actor: 'user:bob' }),
+        (err: unknown) =>
+          err instanceof KrbfleetError && err.code === 'internal' && !err.message.includes('hunter2'),
+      )
+      const logged = await logs.waitFor((r) => r.msg === 'request failed with an unexpected error')
+      assert.equal(logged.operation, 'account.new')
+    } finally {
+      await rpc.stop()
+    }
+  })
+
+  test('no responders -> unavailable; no answer in time -> timeout', async () => {
+    await assert.rejects(
+      callRpc(client, ServiceName.SpnSync, 'plan', {}, { actor: 'user:alice' }),
+      (err: unknown) => err instanceof KrbfleetError && err.code === ErrorCode.Unavailable && err.retryable,
+    )
+    let release!: () => void
+    const rpc = serveRpc(server, {
+      service: ServiceName.SpnSync,
+      operation: 'plan',
+      request: codec(Type.Object({})),
+      handle: () => new Promise<null>((resolve) => (release = () => resolve(null))),
+    })
+    await rpc.ready
+    try {
+      await assert.rejects(
+        callRpc(client, ServiceName.SpnSync, 'plan', {}, { actor: 'user:alice', timeoutMs: 200 }),
+        (err: unknown) => err instanceof KrbfleetError && err.code === ErrorCode.Timeout && err.retryable,
+      )
+    } finally {
+      release()
+      await rpc.stop()
+    }
+  })
+
+  test('replicas share the queue group: each request is answered once', async () => {
+    const answeredBy: string[] = []
+    const replicas = ['a', 'b'].map((name) =>
+      serveRpc(server, {
+        service: ServiceName.Topology,
+        operation: 'ping',
+        request: codec(Type.Null()),
+        handle() {
+          answeredBy.push(name)
+          return name
+        },
+      }),
+    )
+    await Promise.all(replicas.map((r) => r.ready))
+    try {
+      for (let i = 0; i < 20; i++)
+        await callRpc(client, ServiceName.Topology, 'ping', null, { actor: 'user:a' })
+      assert.equal(answeredBy.length, 20)
+    } finally {
+      await Promise.all(replicas.map((r) => r.stop()))
+    }
+  })
+
+  test('stop waits for requests in progress to be answered', async () => {
+    let started!: () => void
+    const inHandler = new Promise<void>((r) => (started = r))
+    const rpc = serveRpc(server, {
+      service: ServiceName.Topology,
+      operation: 'slow',
+      request: codec(Type.Null()),
+      async handle() {
+        started()
+        await new Promise((r) => setImmediate(r))
+        return 'done'
+      },
+    })
+    await rpc.ready
+    const call = callRpc(client, ServiceName.Topology, 'slow', null, { actor: 'user:a' })
+    await inHandler
+    await rpc.stop()
+    assert.equal(await call, 'done')
+  })
+})
