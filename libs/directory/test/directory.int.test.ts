@@ -187,6 +187,32 @@ describe('directory against a real Samba AD DC', () => {
     assert.equal((await dir.findSpnHolders([spn])).get(spn)?.[0]?.samAccountName, 'SPNB$')
   })
 
+  it('reads every SPN of a large account through range retrieval, and searches a global catalog', async () => {
+    const dn = await createComputer(dir, 'MANYSPN', newPassword())
+    const spns = Array.from({ length: 10 }, (_, i) => `HTTP/web${i}.corp.example.com`)
+    await dir.modifySpns(dn, { add: spns })
+    assert.deepEqual(
+      (await dir.readValues(dn, 'servicePrincipalName', { rangeSize: 3 })).sort(),
+      [...spns].sort(),
+    )
+    assert.deepEqual(
+      (await dir.readValues(dn, 'servicePrincipalName', { rangeSize: 5 })).sort(),
+      [...spns].sort(),
+    )
+    assert.deepEqual((await dir.getSpns(dn)).sort(), [...spns].sort())
+
+    const gc = await connectDirectory({
+      url: `ldaps://${dc.address}:3269`,
+      caFile: dc.caFile,
+      servername: dc.tlsServername,
+      bindDn: dc.adminDn,
+      password: dc.adminPassword,
+    })
+    opened.push(gc)
+    const holders = await gc.findSpnHolders(['HTTP/web7.corp.example.com'], { base: '' })
+    assert.equal(holders.get('HTTP/web7.corp.example.com')?.[0]?.samAccountName, 'MANYSPN$')
+  })
+
   it('a failed modifySpns changes nothing (one modify is atomic)', async () => {
     const c = await createComputer(dir, 'SPNC', newPassword())
     await dir.modifySpns(c, { add: ['HTTP/mine.corp.example.com'] })

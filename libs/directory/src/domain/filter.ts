@@ -22,8 +22,12 @@ export type Filter =
   | { readonly kind: 'and' | 'or'; readonly filters: readonly Filter[] }
   | { readonly kind: 'not'; readonly filter: Filter }
 
-/** RFC 4512 section 1.4: `descr` (a name) or `numericoid`, optionally with options (`;binary`). */
-const attributeDescription = /^(?:[A-Za-z][A-Za-z0-9-]*|[0-9]+(?:\.[0-9]+)+)(?:;[A-Za-z0-9-]+)*$/
+/**
+ * RFC 4512 section 1.4: `descr` (a name) or `numericoid`, optionally with options (`;binary`, and
+ * AD's `;range=0-1499` of range retrieval).
+ */
+const attributeDescription =
+  /^(?:[A-Za-z][A-Za-z0-9-]*|[0-9]+(?:\.[0-9]+)+)(?:;(?:[A-Za-z0-9-]+|range=[0-9]+-(?:[0-9]+|\*)))*$/
 
 /** Throws a ValidationError unless `name` is an attribute description. */
 export function checkAttributeName(name: string, field = 'attribute'): string {

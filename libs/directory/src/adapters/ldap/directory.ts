@@ -126,6 +126,26 @@ export class DirectoryEntry {
     )
   }
 
+  /**
+   * Values returned under a ranged name (`member;range=0-1499`, MS-ADTS 3.1.1.3.1.3.3): AD sends
+   * large multi-valued attributes in slices. `last` is undefined when this slice is the final one
+   * (`range=1500-*`).
+   */
+  ranged(name: string): { values: string[]; first: number; last: number | undefined } | undefined {
+    const prefix = `${name.toLowerCase()};range=`
+    for (const [key, attribute] of this.#attributes) {
+      if (!key.startsWith(prefix)) continue
+      const m = /^(\d+)-(\d+|\*)$/.exec(key.slice(prefix.length))
+      if (!m) continue
+      return {
+        values: attribute.values.map((v) => (typeof v === 'string' ? v : v.toString('utf8'))),
+        first: Number(m[1]),
+        last: m[2] === '*' ? undefined : Number(m[2]),
+      }
+    }
+    return undefined
+  }
+
   /** The first value as an integer, or undefined when absent or not a number. */
   integer(name: string): number | undefined {
     const raw = this.value(name)
@@ -170,6 +190,11 @@ export interface Directory {
   /** For each SPN, every account that holds it or an alias of it (HOST/ for HTTP/), searched case-insensitively. */
   findSpnHolders(spns: readonly string[], options?: { base?: string }): Promise<Map<string, SpnHolder[]>>
   getSpns(dn: string): Promise<string[]>
+  /**
+   * Every value of a multi-valued attribute, following AD's range retrieval when the DC slices it
+   * (more than MaxValRange, 1500, values). `rangeSize` asks for slices of that size from the start.
+   */
+  readValues(dn: string, attribute: string, options?: { rangeSize?: number }): Promise<string[]>
   /** Adds and removes SPNs of one account in ONE modify (atomic on the DC). */
   modifySpns(dn: string, change: { add?: readonly string[]; remove?: readonly string[] }): Promise<void>
   /** Unbinds; further calls fail. */
@@ -577,12 +602,36 @@ class LdapDirectory implements Directory {
   }
 
   async getSpns(dn: string): Promise<string[]> {
-    const entry = await this.read(dn, ['servicePrincipalName'])
-    if (!entry)
-      throw new KrbfleetError(ErrorCode.NotFound, `LDAP read SPNs of ${dn}: no such entry`, {
-        details: { dn },
-      })
-    return entry.values('servicePrincipalName')
+    return await this.readValues(dn, 'servicePrincipalName')
+  }
+
+  async readValues(dn: string, attribute: string, options: { rangeSize?: number } = {}): Promise<string[]> {
+    checkAttributeName(attribute)
+    const size = options.rangeSize
+    if (size !== undefined && !(Number.isInteger(size) && size > 0)) {
+      throw new ValidationError([{ field: 'rangeSize', rule: 'must be a positive integer' }], 'read')
+    }
+    const values: string[] = []
+    let next = 0
+    let ask = size === undefined ? attribute : `${attribute};range=0-${size - 1}`
+    for (;;) {
+      const entry = await this.read(dn, [ask])
+      if (!entry)
+        throw new KrbfleetError(ErrorCode.NotFound, `LDAP read ${attribute} of ${dn}: no such entry`, {
+          details: { dn },
+        })
+      const slice = entry.ranged(attribute)
+      if (!slice) {
+        // Not sliced: everything came at once (or, past the first slice, nothing more is left).
+        if (next === 0) return entry.values(attribute)
+        return values
+      }
+      values.push(...slice.values)
+      if (slice.last === undefined) return values
+      next = slice.last + 1
+      ask =
+        size === undefined ? `${attribute};range=${next}-*` : `${attribute};range=${next}-${next + size - 1}`
+    }
   }
 
   async modifySpns(
@@ -707,7 +756,11 @@ class LdapDirectory implements Directory {
       )
       for (const entry of entries) {
         const samAccountName = entry.value('sAMAccountName') ?? ''
-        for (const value of entry.values('servicePrincipalName')) {
+        // An account with more SPNs than MaxValRange gets them in slices: read them all.
+        const held = entry.ranged('servicePrincipalName')
+          ? await this.readValues(entry.dn, 'servicePrincipalName')
+          : entry.values('servicePrincipalName')
+        for (const value of held) {
           for (const spn of wantedBy.get(value.toLowerCase()) ?? []) {
             const key = `${spn}\u0000${entry.dn.toLowerCase()}\u0000${value.toLowerCase()}`
             if (seen.has(key)) continue
