@@ -45,6 +45,13 @@ export interface AccountServiceSettings {
   maxPasswordAgeDays: number
   /** How long `test account` waits for spn-sync (default 3000 ms). */
   spnTimeoutMs?: number
+  /**
+   * A pending secret older than this is a crash's leftover and is settled from AD (default
+   * 120 000 ms: far longer than one LDAP write, so a replica's write in flight is never touched).
+   */
+  pendingGraceMs?: number
+  /** How often leftovers are looked for (default 60 000 ms). */
+  pendingSweepMs?: number
 }
 
 export interface RunningAccountService {
@@ -97,6 +104,7 @@ export async function startAccountService(options: {
   }
   let bus: Bus | undefined
   let servers: RpcServer[] = []
+  let sweeper: NodeJS.Timeout | undefined
   try {
     bus = await connectBus({
       servers: settings.nats.servers,
@@ -130,8 +138,18 @@ export async function startAccountService(options: {
       ...(settings.defaultEncryptionTypes ? { defaultEncryptionTypes: settings.defaultEncryptionTypes } : {}),
       maxPasswordAgeDays: settings.maxPasswordAgeDays,
     })
-    const settled = await service.recoverPending()
-    if (settled > 0) logger.warn({ settled }, 'settled secrets left pending by an earlier run')
+    const grace = settings.pendingGraceMs ?? 120_000
+    const sweep = async () => {
+      try {
+        const settled = await service.recoverPending(grace)
+        if (settled > 0) logger.warn({ settled }, 'settled secrets left pending by an interrupted run')
+      } catch (err) {
+        logger.warn({ err }, 'could not settle pending secrets; will try again')
+      }
+    }
+    await sweep()
+    sweeper = setInterval(() => void sweep(), settings.pendingSweepMs ?? 60_000)
+    sweeper.unref()
 
     const operations = options.registry
       ? new Counter({
@@ -153,12 +171,14 @@ export async function startAccountService(options: {
       directory,
       checks: { nats: () => runningBus.isConnected(), ldap: () => ldapDirectory.ping() },
       async stop() {
+        clearInterval(sweeper)
         await Promise.all(servers.map((s) => s.stop()))
         await runningBus.close()
         await directory.close()
       },
     }
   } catch (err) {
+    clearInterval(sweeper)
     await Promise.all(servers.map((s) => s.stop().catch(() => {})))
     await bus?.close().catch(() => {})
     await directory.close().catch(() => {})

@@ -345,14 +345,19 @@ export class AccountService {
 
   /**
    * Settles secrets left pending by a crash between the KV write and the AD write (run at
-   * start-up): AD's kvno tells whether the write happened.
+   * start-up and periodically): AD's kvno tells whether the write happened. The CAS on the
+   * record's revision keeps two replicas from settling the same one twice.
    */
-  async recoverPending(): Promise<number> {
+  async recoverPending(olderThanMs = 0): Promise<number> {
     let settled = 0
+    const cutoff = this.#now().getTime() - olderThanMs
     for (const record of await this.#o.store.list()) {
       if (!record.pending) continue
       const stored = await this.#o.store.get(record.account)
       if (!stored?.record.pending) continue
+      // Another replica may be between its KV step and its AD write right now: leave young
+      // pending secrets alone (abandoning one in flight would lose the password AD is about to get).
+      if (Date.parse(stored.record.pending.startedAt) > cutoff) continue
       const ad = await this.#o.directory.findAccount(stored.record.samAccountName)
       const resolution = resolvePending(stored.record, ad?.kvno ?? null)
       const now = this.#now()

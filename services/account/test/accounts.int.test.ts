@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { randomUUID } from 'node:crypto'
 import { chmod, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -18,7 +19,9 @@ import {
 import type { Directory } from '@krbfleet/directory'
 import { deriveAccountKeys, writeKeytabFile } from '@krbfleet/kerberos'
 import { kerberosEnv, type NatsServer, startDc, startNats, type TestDc } from '@krbfleet/testing'
+import { KekSecretBox } from '../src/adapters/nats/account-store.ts'
 import type { RunningAccountService } from '../src/app.ts'
+import { AccountRecordCodec, type PendingSecret } from '../src/domain/record.ts'
 import {
   accountsStream,
   adminDirectory,
@@ -357,6 +360,67 @@ describe('account service against a real Samba DC and NATS', { timeout: 300_000 
     // And the service works again once the DC is back.
     await call(Op.create, { account: 'CORP\\DOWN01' })
     await remember('CORP\\DOWN01')
+  })
+
+  it('after a crash between the KV step and the AD write, start-up settles each pending secret from AD', async () => {
+    // Three crashes, staged by hand: a reset whose AD write happened, a reset whose AD write did
+    // not, and a create that never reached AD. Then the service starts again with the same KEK.
+    await service.stop()
+    const kv = await bus.kv(buckets.accounts)
+    const box = new KekSecretBox(kek.key)
+    const stage = async (account: string, pending: PendingSecret) => {
+      const entry = await kv.get(accountKey(account))
+      const record = entry?.operation === 'PUT' ? AccountRecordCodec.decode(entry.json()) : undefined
+      const base = record ?? {
+        account,
+        dn: `CN=${account.split('\\')[1]},CN=Computers,DC=corp,DC=example,DC=com`,
+        samAccountName: `${account.split('\\')[1]}$`,
+        dnsHostName: `${account.split('\\')[1]?.toLowerCase()}.corp.example.com`,
+        encryptionTypes: 24,
+        adopted: false,
+        createdAt: new Date().toISOString(),
+        updatedAt: new Date().toISOString(),
+        secret: null,
+      }
+      await kv.put(accountKey(account), JSON.stringify({ ...base, pending }))
+    }
+    const written = `${randomUUID()}${randomUUID()}`
+    const notWritten = `${randomUUID()}${randomUUID()}`
+    seenPasswords.add(written).add(notWritten)
+    const kerbauth = await currentPassword(bus, kek.key, 'CORP\\KERBAUTH')
+    const handmade = await currentPassword(bus, kek.key, 'CORP\\HANDMADE')
+    const startedAt = new Date().toISOString()
+    await stage('CORP\\KERBAUTH', {
+      sealed: box.seal('CORP\\KERBAUTH', written),
+      operation: 'reset',
+      previousKvno: kerbauth.kvno,
+      startedAt,
+    })
+    await admin.setPassword(kerbauth.record.dn, written)
+    await stage('CORP\\HANDMADE', {
+      sealed: box.seal('CORP\\HANDMADE', notWritten),
+      operation: 'reset',
+      previousKvno: handmade.kvno,
+      startedAt,
+    })
+    await stage('CORP\\GHOST', {
+      sealed: box.seal('CORP\\GHOST', notWritten),
+      operation: 'create',
+      previousKvno: null,
+      startedAt,
+    })
+
+    service = await startService(dc, nats, kek.key, logs.logger())
+    const afterKerbauth = await currentPassword(bus, kek.key, 'CORP\\KERBAUTH')
+    assert.equal(afterKerbauth.password, written)
+    assert.equal(afterKerbauth.kvno, kerbauth.kvno + 1)
+    assert.equal(afterKerbauth.record.pending, null)
+    assert.equal((await readComputer(admin, dc.baseDn, 'KERBAUTH$'))?.kvno, afterKerbauth.kvno)
+    const afterHandmade = await currentPassword(bus, kek.key, 'CORP\\HANDMADE')
+    assert.equal(afterHandmade.password, handmade.password)
+    assert.equal(afterHandmade.record.pending, null)
+    const ghost = await kv.get(accountKey('CORP\\GHOST'))
+    assert.ok(ghost === null || ghost.operation !== 'PUT')
   })
 
   it('never holds a password in clear: KV history, events and logs', async () => {

@@ -58,6 +58,8 @@ export function settingsFor(
     keyEncryptionKey: kek,
     maxPasswordAgeDays: 30,
     spnTimeoutMs: 1000,
+    // The tests stage crashes and restart at once: no grace period.
+    pendingGraceMs: 0,
   }
 }
 
