@@ -13,6 +13,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyError,
+  type FastifyReply,
   type FastifyRequest,
   type FastifySchemaCompiler,
 } from 'fastify'
@@ -56,6 +57,13 @@ export async function buildApp(deps: ConsoleDeps, options: BuildAppOptions = {})
     loggerInstance: deps.logger.child({ component: 'http' }) as FastifyBaseLogger,
     genReqId: () => randomUUID(),
     bodyLimit: options.bodyLimit ?? 1024 * 1024,
+    // Errors found before routing (malformed URL, overlong path parameter) answer in our format too.
+    frameworkErrors: (err, _req, reply) => {
+      const status = typeof err.statusCode === 'number' && err.statusCode < 500 ? err.statusCode : 400
+      void (reply as FastifyReply)
+        .status(status)
+        .send({ error: { code: ErrorCode.Invalid, message: err.message } })
+    },
   }).withTypeProvider<TypeBoxTypeProvider>()
   app.setValidatorCompiler(validatorCompiler)
 
