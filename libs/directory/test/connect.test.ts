@@ -79,4 +79,18 @@ describe('DirectoryEntry', () => {
     ])
     assert.equal(e.toJSON().attributes.objectGUID?.[0], 'AQID')
   })
+
+  it('recognises range-retrieval slices and takes the complete values in their place', async () => {
+    const { DirectoryEntry } = await import('../src/index.ts')
+    const e = new DirectoryEntry('CN=g,DC=corp', { 'member;range=0-1': ['CN=a', 'CN=b'], cn: 'g' })
+    assert.deepEqual(e.slicedNames(), ['member'])
+    assert.deepEqual(e.ranged('member'), { values: ['CN=a', 'CN=b'], first: 0, last: 1 })
+    assert.deepEqual(e.values('member'), [])
+    e.completeSliced('member', ['CN=a', 'CN=b', 'CN=c'])
+    assert.deepEqual(e.values('member'), ['CN=a', 'CN=b', 'CN=c'])
+    assert.deepEqual(e.slicedNames(), [])
+    assert.equal(e.ranged('member'), undefined)
+    const last = new DirectoryEntry('CN=g,DC=corp', { 'member;range=1500-*': ['CN=z'] })
+    assert.deepEqual(last.ranged('member'), { values: ['CN=z'], first: 1500, last: undefined })
+  })
 })

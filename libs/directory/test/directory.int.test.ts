@@ -200,6 +200,9 @@ describe('directory against a real Samba AD DC', () => {
       [...spns].sort(),
     )
     assert.deepEqual((await dir.getSpns(dn)).sort(), [...spns].sort())
+    // A slice asked for by name stays a slice.
+    const slice = await dir.read(dn, ['servicePrincipalName;range=0-3'])
+    assert.equal(slice?.ranged('servicePrincipalName')?.values.length, 4)
 
     const gc = await connectDirectory({
       url: `ldaps://${dc.address}:3269`,

@@ -146,6 +146,23 @@ export class DirectoryEntry {
     return undefined
   }
 
+  /** Names of the attributes that came as a range slice only (without the `;range=` part). */
+  slicedNames(): string[] {
+    const out: string[] = []
+    for (const [key, attribute] of this.#attributes) {
+      const m = /^(.*);range=\d+-(?:\d+|\*)$/.exec(key)
+      if (m?.[1] && !this.has(m[1])) out.push(attribute.name.slice(0, m[1].length))
+    }
+    return out
+  }
+
+  /** @internal Replaces the slices of a ranged attribute by all its values (read by the directory). */
+  completeSliced(name: string, values: string[]): void {
+    const prefix = `${name.toLowerCase()};range=`
+    for (const key of [...this.#attributes.keys()]) if (key.startsWith(prefix)) this.#attributes.delete(key)
+    this.#attributes.set(name.toLowerCase(), { name, values })
+  }
+
   /** The first value as an integer, or undefined when absent or not a number. */
   integer(name: string): number | undefined {
     const raw = this.value(name)
@@ -483,6 +500,22 @@ class LdapDirectory implements Directory {
   }
 
   async search(base: string, f: Filter, options: SearchOptions = {}): Promise<DirectoryEntry[]> {
+    const entries = await this.#search(base, f, options)
+    // AD sends attributes with more than MaxValRange (1500) values in slices (MS-ADTS
+    // 3.1.1.3.1.3.3): fetch the rest so that callers always see every value.
+    // A slice the caller asked for by name stays as asked.
+    const asked = new Set(
+      (options.attributes ?? []).filter((a) => /;range=/i.test(a)).map((a) => a.split(';')[0]?.toLowerCase()),
+    )
+    for (const entry of entries) {
+      for (const name of entry.slicedNames()) {
+        if (!asked.has(name.toLowerCase())) entry.completeSliced(name, await this.readValues(entry.dn, name))
+      }
+    }
+    return entries
+  }
+
+  async #search(base: string, f: Filter, options: SearchOptions): Promise<DirectoryEntry[]> {
     parseDn(base, 'base')
     const attributes = options.attributes?.map((a, i) => checkAttributeName(a, `attributes.${i}`))
     const binary = options.binaryAttributes?.map((a, i) => checkAttributeName(a, `binaryAttributes.${i}`))
@@ -518,11 +551,19 @@ class LdapDirectory implements Directory {
   }
 
   async read(dn: string, attributes?: string[]): Promise<DirectoryEntry | undefined> {
+    return await this.#read(dn, attributes, true)
+  }
+
+  async #read(
+    dn: string,
+    attributes: string[] | undefined,
+    completeSlices: boolean,
+  ): Promise<DirectoryEntry | undefined> {
     try {
-      const entries = await this.search(dn, filter.any(), {
-        scope: 'base',
-        ...(attributes ? { attributes } : {}),
-      })
+      const options: SearchOptions = { scope: 'base', ...(attributes ? { attributes } : {}) }
+      const entries = completeSlices
+        ? await this.search(dn, filter.any(), options)
+        : await this.#search(dn, filter.any(), options)
       return entries[0]
     } catch (err) {
       if (err instanceof KrbfleetError && err.code === ErrorCode.NotFound) return undefined
@@ -615,7 +656,7 @@ class LdapDirectory implements Directory {
     let next = 0
     let ask = size === undefined ? attribute : `${attribute};range=0-${size - 1}`
     for (;;) {
-      const entry = await this.read(dn, [ask])
+      const entry = await this.#read(dn, [ask], false)
       if (!entry)
         throw new KrbfleetError(ErrorCode.NotFound, `LDAP read ${attribute} of ${dn}: no such entry`, {
           details: { dn },
@@ -756,11 +797,7 @@ class LdapDirectory implements Directory {
       )
       for (const entry of entries) {
         const samAccountName = entry.value('sAMAccountName') ?? ''
-        // An account with more SPNs than MaxValRange gets them in slices: read them all.
-        const held = entry.ranged('servicePrincipalName')
-          ? await this.readValues(entry.dn, 'servicePrincipalName')
-          : entry.values('servicePrincipalName')
-        for (const value of held) {
+        for (const value of entry.values('servicePrincipalName')) {
           for (const spn of wantedBy.get(value.toLowerCase()) ?? []) {
             const key = `${spn}\u0000${entry.dn.toLowerCase()}\u0000${value.toLowerCase()}`
             if (seen.has(key)) continue
