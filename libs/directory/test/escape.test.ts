@@ -124,6 +124,14 @@ describe('escapeFilterValue (RFC 4515)', () => {
     assert.doesNotThrow(() => filter.eq('userCertificate;binary', 'x'))
   })
 
+  it('accepts no raw filter string, even from untyped callers', () => {
+    assert.throws(() => toLdaptsFilter('(cn=*)' as never), { code: 'invalid', field: 'filter' })
+    assert.throws(() => toLdaptsFilter({ kind: 'raw', text: '(cn=*)' } as never), {
+      code: 'invalid',
+      field: 'filter',
+    })
+  })
+
   it('renders the AD bitwise matching rule', () => {
     assert.equal(
       renderFilter(filter.bitAnd('userAccountControl', 4096)),

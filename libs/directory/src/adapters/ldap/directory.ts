@@ -374,9 +374,10 @@ class LdapDirectory implements Directory {
       const dead = () => {
         state.alive = false
       }
-      socket.once('close', dead)
-      socket.once('end', dead)
-      socket.once('error', dead)
+      // \`on\`, not \`once\`: a socket that errors twice must never find no 'error' listener.
+      socket.on('close', dead)
+      socket.on('end', dead)
+      socket.on('error', dead)
       return socket
     }
     // ldapts reconnects on its own when a socket closed, but in clear and without StartTLS or

@@ -10,6 +10,7 @@ import {
   PresenceFilter,
   SubstringFilter,
 } from 'ldapts'
+import { ValidationError } from '@krbfleet/contracts'
 import { type Filter, matchingRule } from '../../domain/filter.ts'
 
 /**
@@ -17,6 +18,8 @@ import { type Filter, matchingRule } from '../../domain/filter.ts'
  * as octet strings and are never parsed from text, so nothing in them can act as filter syntax.
  */
 export function toLdaptsFilter(f: Filter): LdaptsFilter {
+  // Types stop TypeScript callers; this stops a raw string (or anything else) from plain JS.
+  if (typeof f !== 'object' || f === null) throw notAFilter()
   switch (f.kind) {
     case 'eq':
       return new EqualityFilter({
@@ -56,5 +59,19 @@ export function toLdaptsFilter(f: Filter): LdaptsFilter {
       return new OrFilter({ filters: f.filters.map(toLdaptsFilter) })
     case 'not':
       return new NotFilter({ filter: toLdaptsFilter(f.filter) })
+    default:
+      throw notAFilter()
   }
+}
+
+function notAFilter(): ValidationError {
+  return new ValidationError(
+    [
+      {
+        field: 'filter',
+        rule: 'must be built with filter.eq/and/or/...; raw filter strings are not accepted',
+      },
+    ],
+    'search',
+  )
 }
