@@ -8,4 +8,5 @@ export {
   type TopologyServiceOptions,
   type TopologyView,
 } from './service.ts'
+export { TopologyConfig } from './config.ts'
 export { startTopology, type TopologyInstance, type StartTopologyOptions } from './start.ts'
