@@ -1,0 +1,386 @@
+/**
+ * The whole krbfleet system for end-to-end tests, against ONE real nats-server and ONE real Samba
+ * AD DC (@krbfleet/testing): topology, account and the console (listening on a loopback port, so
+ * that the real `krbfleet` CLI talks to it over HTTP) run in this process, each on its own NATS
+ * connection as in production; spn-sync runs as a child process so that a test can SIGKILL it.
+ *
+ * Nothing here mocks NATS, LDAP or the KDC. Waits are bounded polls of the final state of the world
+ * (AD attributes, stream contents), never sleeps that a test's outcome depends on.
+ */
+import assert from 'node:assert/strict'
+import { type ChildProcess, execFile, spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { createWriteStream } from 'node:fs'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { Writable } from 'node:stream'
+import { type Bus, callRpc, connectBus } from '@krbfleet/bus'
+import { buildApp, type ConsoleApp, hashToken, type TokenRecord } from '@krbfleet/console'
+import { accountKey, buckets, type EventEnvelope, streams } from '@krbfleet/contracts'
+import { createLogger, type Logger } from '@krbfleet/logging'
+import { decryptAtRest, generateKeyEncryptionKey, parseKeyEncryptionKey } from '@krbfleet/sealing'
+import { adminClient, type NatsServer, startDc, startNats, type TestDc } from '@krbfleet/testing'
+import { startTopology, type TopologyInstance } from '@krbfleet/topology'
+// The account workspace has no public src/index.ts yet; its composition root is imported directly.
+import { type RunningAccountService, startAccountService } from '../../services/account/src/app.ts'
+
+export const repoRoot = resolve(import.meta.dirname, '..', '..')
+export const cliBin = join(repoRoot, 'cli', 'bin', 'krbfleet')
+export const nodeBin = process.execPath
+
+/** Console tokens of the system, one per role; the actor of a change is `token:<name>`. */
+export const tokens = {
+  admin: { name: 'ops-admin', secret: 'e2e-admin-token-4f0b9c1d2e3a', role: 'admin' },
+  operator: { name: 'ops-operator', secret: 'e2e-operator-token-7a6b5c4d3e2f', role: 'operator' },
+  viewer: { name: 'ops-viewer', secret: 'e2e-viewer-token-1a2b3c4d5e6f', role: 'viewer' },
+} as const
+export type Role = keyof typeof tokens
+
+/** Everything the in-process services logged (JSON lines), to scan for secrets. */
+export class LogCapture {
+  readonly lines: string[] = []
+  readonly stream = new Writable({
+    write: (chunk, _encoding, done) => {
+      this.lines.push(String(chunk))
+      if (process.env.TEST_LOG) process.stderr.write(chunk)
+      done()
+    },
+  })
+  logger(name: string): Logger {
+    return createLogger({ name, level: 'info', destination: this.stream })
+  }
+  text(): string {
+    return this.lines.join('')
+  }
+}
+
+export interface CliResult {
+  code: number
+  stdout: string
+  stderr: string
+}
+
+export interface ApiResult<T = unknown> {
+  status: number
+  body: T
+}
+
+/** spn-sync as a child process (test/fixtures/spn-sync-process.ts). */
+export class SpnSyncProcess {
+  #child: ChildProcess | undefined
+  #exited: Promise<unknown> = Promise.resolve()
+  readonly #env: NodeJS.ProcessEnv
+  readonly #logFile: string
+
+  constructor(env: NodeJS.ProcessEnv, logFile: string) {
+    this.#env = env
+    this.#logFile = logFile
+  }
+
+  get pid(): number | undefined {
+    return this.#child?.pid
+  }
+
+  get running(): boolean {
+    return this.#child !== undefined && this.#child.exitCode === null && this.#child.signalCode === null
+  }
+
+  /** Starts it and resolves once it consumes events (it prints `ready`). */
+  async start(): Promise<void> {
+    assert.equal(this.running, false, 'spn-sync is already running')
+    const child = spawn(nodeBin, [join(import.meta.dirname, '..', 'fixtures', 'spn-sync-process.ts')], {
+      env: this.#env,
+      stdio: ['pipe', 'pipe', 'pipe'],
+      cwd: repoRoot,
+    })
+    this.#child = child
+    this.#exited = once(child, 'exit')
+    child.stdin?.on('error', () => {})
+    child.stderr?.pipe(createWriteStream(this.#logFile, { flags: 'a' }))
+    let out = ''
+    await new Promise<void>((resolveReady, reject) => {
+      child.stdout?.on('data', (chunk: Buffer) => {
+        out += chunk.toString()
+        if (out.includes('ready\n')) resolveReady()
+      })
+      child.once('exit', (code, signal) =>
+        reject(new Error(`spn-sync exited before it was ready (${code ?? signal}); see ${this.#logFile}`)),
+      )
+    })
+  }
+
+  /** SIGKILL: no shutdown, no drain, no ack of anything in flight. */
+  async kill(): Promise<void> {
+    if (!this.running) return
+    this.#child?.kill('SIGKILL')
+    await this.#exited
+  }
+
+  /** SIGTERM: the orderly stop. */
+  async stop(): Promise<void> {
+    if (!this.running) return
+    this.#child?.kill('SIGTERM')
+    const timer = setTimeout(() => this.#child?.kill('SIGKILL'), 5000)
+    await this.#exited
+    clearTimeout(timer)
+    this.#child?.stdin?.destroy()
+  }
+}
+
+export interface System {
+  nats: NatsServer
+  dc: TestDc
+  /** The key-encryption key the account service runs with (the test may open sealed secrets). */
+  kek: ReturnType<typeof parseKeyEncryptionKey>
+  work: string
+  logs: LogCapture
+  spnSyncLog: string
+  /** A client connection of the test itself (reads streams and KV). */
+  bus: Bus
+  topology: TopologyInstance
+  account: RunningAccountService
+  console: ConsoleApp
+  consoleUrl: string
+  spnSync: SpnSyncProcess
+  /** Runs the real `krbfleet` bin against the console with the token of `role`. */
+  cli(args: string[], role?: Role): Promise<CliResult>
+  /** One HTTP request to the console with the token of `role`. */
+  api<T = unknown>(
+    method: string,
+    path: string,
+    options?: { role?: Role; body?: unknown },
+  ): Promise<ApiResult<T>>
+  /** The servicePrincipalName values of `sAMAccountName` read by an admin ldapts client, sorted. */
+  spnsOf(samAccountName: string): Promise<string[]>
+  /** msDS-KeyVersionNumber of `sAMAccountName` read by an admin ldapts client. */
+  kvnoOf(samAccountName: string): Promise<number>
+  /** Every event stored in the events stream, in order. */
+  events(): Promise<EventEnvelope[]>
+  /** Every raw message of a stream, as text (`KV_<bucket>` for a bucket). */
+  streamText(stream: string): Promise<string>
+  /** The account's current password and kvno, opened from its KV record with the KEK. */
+  accountSecret(account: string): Promise<{ password: string; kvno: number }>
+  /** Polls until `condition` holds (bounded: fails with `what` after `timeoutMs`). */
+  eventually(condition: () => boolean | Promise<boolean>, what: string, timeoutMs?: number): Promise<void>
+  stop(): Promise<void>
+}
+
+export async function startSystem(options: { resyncIntervalMs?: number } = {}): Promise<System> {
+  const work = await mkdtemp(join(tmpdir(), 'krbfleet-e2e-'))
+  const [nats, dc] = await Promise.all([startNats({ dir: work }), startDc()])
+  const logs = new LogCapture()
+  const kek = parseKeyEncryptionKey(generateKeyEncryptionKey(), 'e2e test')
+  const started: Array<() => Promise<unknown>> = []
+  const cleanup = async () => {
+    for (const stop of started.reverse()) await stop().catch(() => {})
+    await Promise.all([nats.stop(), dc.stop()])
+    await rm(work, { recursive: true, force: true })
+  }
+  try {
+    const connect = (name: string) =>
+      connectBus({
+        servers: nats.url,
+        name,
+        logger: logs.logger(name),
+        reconnectTimeWaitMs: 250,
+        reconnectJitterMs: 100,
+      })
+
+    const topologyBus = await connect('krbfleet-topology')
+    started.push(() => topologyBus.close())
+    const topology = await startTopology({ bus: topologyBus, logger: logs.logger('topology') })
+    started.push(() => topology.stop())
+
+    const account = await startAccountService({
+      settings: {
+        nats: { servers: nats.url },
+        ldap: {
+          url: dc.ldapsUrl,
+          caFile: dc.caFile,
+          servername: dc.tlsServername,
+          bindDn: dc.adminDn,
+          password: dc.adminPassword,
+          timeoutMs: 10_000,
+        },
+        domain: { netbiosDomain: dc.netbiosDomain, dnsDomain: dc.dnsDomain },
+        keyEncryptionKey: kek,
+        maxPasswordAgeDays: 30,
+        spnTimeoutMs: 5000,
+      },
+      logger: logs.logger('account'),
+    })
+    started.push(() => account.stop())
+
+    const spnSyncLog = join(work, 'spn-sync.log')
+    const spnSync = new SpnSyncProcess(
+      {
+        ...process.env,
+        KRBFLEET_TEST_SPN_SYNC: JSON.stringify({
+          natsUrl: nats.url,
+          ldapsUrl: dc.ldapsUrl,
+          caFile: dc.caFile,
+          servername: dc.tlsServername,
+          bindDn: dc.adminDn,
+          password: dc.adminPassword,
+          resyncIntervalMs: options.resyncIntervalMs ?? 0,
+        }),
+      },
+      spnSyncLog,
+    )
+    await spnSync.start()
+    started.push(() => spnSync.stop())
+
+    const consoleBus = await connect('krbfleet-console')
+    started.push(() => consoleBus.close())
+    const records: TokenRecord[] = Object.values(tokens).map((t) => ({
+      name: t.name,
+      role: t.role,
+      sha256: hashToken(t.secret),
+    }))
+    const app = await buildApp({
+      logger: logs.logger('console'),
+      tokens: records,
+      rpc: (service, operation, body, rpcOptions) =>
+        callRpc(consoleBus, service, operation, body, { timeoutMs: 30_000, ...rpcOptions }),
+      publish: (e) => consoleBus.publish(e),
+      checks: { nats: () => consoleBus.isConnected() },
+    })
+    started.push(() => app.close())
+    await app.listen({ host: '127.0.0.1', port: 0 })
+    const address = app.server.address()
+    if (address === null || typeof address === 'string') throw new Error('the console has no TCP address')
+    const consoleUrl = `http://127.0.0.1:${address.port}`
+
+    const bus = await connect('e2e-test-client')
+    started.push(() => bus.close())
+    const ldap = await adminClient(dc)
+    started.push(() => ldap.unbind())
+
+    const readAccount = async (samAccountName: string, attributes: string[]) => {
+      const { searchEntries } = await ldap.search(dc.baseDn, {
+        scope: 'sub',
+        filter: `(sAMAccountName=${samAccountName.replace(/[\\*()\0]/g, (c) => `\\${c.charCodeAt(0).toString(16).padStart(2, '0')}`)})`,
+        attributes,
+      })
+      assert.equal(searchEntries.length, 1, `exactly one ${samAccountName} in AD`)
+      return searchEntries[0]!
+    }
+
+    const system: System = {
+      nats,
+      dc,
+      kek,
+      work,
+      logs,
+      spnSyncLog,
+      bus,
+      topology,
+      account,
+      console: app,
+      consoleUrl,
+      spnSync,
+      async cli(args, role = 'admin') {
+        return await new Promise<CliResult>((resolveCli) => {
+          execFile(
+            cliBin,
+            args,
+            {
+              env: { ...process.env, KRBFLEET_URL: consoleUrl, KRBFLEET_TOKEN: tokens[role].secret },
+              timeout: 60_000,
+            },
+            (error, stdout, stderr) => {
+              const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0
+              resolveCli({ code, stdout, stderr })
+            },
+          )
+        })
+      },
+      async api(method, path, apiOptions = {}) {
+        const headers: Record<string, string> = {
+          authorization: `Bearer ${tokens[apiOptions.role ?? 'admin'].secret}`,
+        }
+        if (apiOptions.body !== undefined) headers['content-type'] = 'application/json'
+        const response = await fetch(`${consoleUrl}${path}`, {
+          method,
+          headers,
+          ...(apiOptions.body !== undefined ? { body: JSON.stringify(apiOptions.body) } : {}),
+        })
+        const text = await response.text()
+        let body: unknown = text
+        try {
+          body = JSON.parse(text)
+        } catch {
+          // not JSON (metrics); keep the text
+        }
+        return { status: response.status, body: body as never }
+      },
+      async spnsOf(samAccountName) {
+        const entry = await readAccount(samAccountName, ['servicePrincipalName'])
+        const value = entry.servicePrincipalName
+        const values = value === undefined ? [] : Array.isArray(value) ? value : [value]
+        return values.map((v) => (Buffer.isBuffer(v) ? v.toString('utf8') : String(v))).sort()
+      },
+      async kvnoOf(samAccountName) {
+        // Constructed attribute: returned only when asked for by name (lab/NOTES.md).
+        const entry = await readAccount(samAccountName, ['msDS-KeyVersionNumber'])
+        return Number(entry['msDS-KeyVersionNumber'])
+      },
+      async events() {
+        const info = await bus.jsm.streams.info(streams.events.name)
+        const out: EventEnvelope[] = []
+        for (let seq = info.state.first_seq; seq <= info.state.last_seq; seq++) {
+          const message = await bus.jsm.streams.getMessage(streams.events.name, { seq }).catch(() => null)
+          if (message) out.push(message.json<EventEnvelope>())
+        }
+        return out
+      },
+      async streamText(stream) {
+        const info = await bus.jsm.streams.info(stream)
+        const out: string[] = []
+        for (let seq = info.state.first_seq; seq <= info.state.last_seq; seq++) {
+          const message = await bus.jsm.streams.getMessage(stream, { seq }).catch(() => null)
+          if (message) out.push(new TextDecoder().decode(message.data))
+        }
+        return out.join('\n')
+      },
+      async accountSecret(accountId) {
+        const kv = await bus.kv(buckets.accounts)
+        const entry = await kv.get(accountKey(accountId))
+        assert.ok(entry && entry.operation === 'PUT', `a KV record for ${accountId}`)
+        const record = entry.json<{ secret: { sealed: string; kvno: number } | null }>()
+        assert.ok(record.secret, `a confirmed secret for ${accountId}`)
+        // The account service binds each sealed secret to its record key (additional data), so a
+        // value copied into another record does not open.
+        const plain = decryptAtRest(record.secret.sealed, kek, `accounts/${accountKey(accountId)}/secret`)
+        const password = plain.toString('utf8')
+        plain.fill(0)
+        return { password, kvno: record.secret.kvno }
+      },
+      async eventually(condition, what, timeoutMs = 60_000) {
+        const deadline = Date.now() + timeoutMs
+        for (;;) {
+          if (
+            await Promise.resolve()
+              .then(condition)
+              .catch(() => false)
+          )
+            return
+          if (Date.now() > deadline) assert.fail(`never happened within ${timeoutMs} ms: ${what}`)
+          await new Promise((r) => setTimeout(r, 100))
+        }
+      },
+      stop: cleanup,
+    }
+    return system
+  } catch (err) {
+    await cleanup()
+    throw err
+  }
+}
+
+/** The spn-sync child's log, for failure messages. */
+export async function tail(file: string, lines = 40): Promise<string> {
+  const text = await readFile(file, 'utf8').catch(() => '')
+  return text.split('\n').slice(-lines).join('\n')
+}
