@@ -1,0 +1,19 @@
+export { ConfigError, envName, type LoadConfigOptions, loadConfig, settingsOf } from './config.ts'
+export {
+  buildHealthApp,
+  createMetricsRegistry,
+  type HealthAppOptions,
+  type HealthServer,
+  type ReadinessCheck,
+  type StartHealthServerOptions,
+  startHealthServer,
+} from './health.ts'
+export {
+  type RunServiceOptions,
+  runService,
+  type ServiceContext,
+  type ServiceParts,
+  type StoppablePart,
+  shutdownPhases,
+  stopParts,
+} from './service.ts'
