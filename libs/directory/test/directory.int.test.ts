@@ -4,6 +4,7 @@ import { readFile, writeFile } from 'node:fs/promises'
 import { after, before, describe, it } from 'node:test'
 import { ErrorCode, KrbfleetError } from '@krbfleet/contracts'
 import { kinit, startDc, type TestDc } from '@krbfleet/testing'
+import fc from 'fast-check'
 import {
   childDn,
   connectDirectory,
@@ -239,6 +240,22 @@ describe('directory against a real Samba AD DC', () => {
       })
       assert.deepEqual(prefixed, [], hostile)
     }
+    // Property: whatever the value, the DC matches it literally (BER values are never parsed as syntax).
+    await fc.assert(
+      fc.asyncProperty(
+        fc.string({
+          unit: fc.constantFrom('*', '(', ')', '\\', '\0', '|', '&', '!', '=', 'a', 'K', 'é', ' '),
+          minLength: 1,
+        }),
+        async (value) => {
+          const found = await dir.search(dc.baseDn, filter.eq('sAMAccountName', value), {
+            attributes: ['sAMAccountName'],
+          })
+          for (const e of found) assert.equal(e.value('sAMAccountName')?.toLowerCase(), value.toLowerCase())
+        },
+      ),
+      { numRuns: 100 },
+    )
     // The literal prefix still works as a prefix.
     const kerb = await dir.search(dc.baseDn, filter.startsWith('sAMAccountName', 'KERB'), {
       attributes: ['sAMAccountName'],
@@ -268,6 +285,34 @@ describe('directory against a real Samba AD DC', () => {
       await dir.delete(dn)
       assert.equal(await dir.exists(dn), false)
     }
+  })
+
+  it('property: any OU name built from DN special characters round-trips on the DC', async () => {
+    const parent = childDn('OU', 'escaping property', dc.baseDn)
+    await dir.add(parent, { objectClass: ['top', 'organizationalUnit'] })
+    const seen = new Set<string>()
+    await fc.assert(
+      fc.asyncProperty(
+        fc.string({
+          unit: fc.constantFrom(',', '+', '"', '\\', '<', '>', ';', '=', '#', ' ', 'a', 'Z', '1', 'ü'),
+          minLength: 1,
+          maxLength: 12,
+        }),
+        async (name) => {
+          // AD compares names case-insensitively; skip ones already made by an earlier run.
+          if (seen.has(name.toLowerCase()) || name.trim() === '') return
+          seen.add(name.toLowerCase())
+          const dn = childDn('OU', name, parent)
+          await dir.add(dn, { objectClass: ['top', 'organizationalUnit'] })
+          const entry = await dir.read(dn, ['ou'])
+          assert.equal(entry?.value('ou'), name)
+          assert.equal(parseDn(entry?.dn ?? '')[0]?.[0]?.value, name)
+          await dir.delete(dn)
+        },
+      ),
+      { numRuns: 40 },
+    )
+    await dir.delete(parent)
   })
 
   it('maps not found, already exists and wrong credentials', async () => {
