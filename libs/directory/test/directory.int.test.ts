@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { readFile, writeFile } from 'node:fs/promises'
+import { PassThrough } from 'node:stream'
 import { after, before, describe, it } from 'node:test'
 import { ErrorCode, KrbfleetError } from '@krbfleet/contracts'
+import { createLogger } from '@krbfleet/logging'
 import { kinit, startDc, type TestDc } from '@krbfleet/testing'
 import fc from 'fast-check'
 import {
@@ -313,6 +315,36 @@ describe('directory against a real Samba AD DC', () => {
       { numRuns: 40 },
     )
     await dir.delete(parent)
+  })
+
+  it('logs operations at debug level without any password', async () => {
+    const sink = new PassThrough()
+    let logged = ''
+    sink.on('data', (chunk: Buffer) => {
+      logged += chunk.toString()
+    })
+    const logger = createLogger({ name: 'directory-test', level: 'debug', destination: sink })
+    const options = {
+      url: dc.ldapUrl,
+      startTls: true,
+      caFile: dc.caFile,
+      servername: dc.tlsServername,
+      bindDn: dc.adminDn,
+    }
+    const logged1 = await connectDirectory({ ...options, password: dc.adminPassword, logger })
+    opened.push(logged1)
+    const dn = await createComputer(logged1, 'LOGGED1', newPassword())
+    const password = newPassword()
+    await logged1.setPassword(dn, password)
+    const wrong = `Wrong-${newPassword()}`
+    await assert.rejects(
+      connectDirectory({ ...options, password: wrong, logger }),
+      isCode(ErrorCode.Unauthorized),
+    )
+    await assert.rejects(logged1.setPassword(`CN=NOPE,${dc.baseDn}`, password), isCode(ErrorCode.NotFound))
+    assert.match(logged, /LDAP connection bound/)
+    assert.match(logged, /set password of/)
+    for (const secret of [password, wrong, dc.adminPassword]) assert.ok(!logged.includes(secret))
   })
 
   it('maps not found, already exists and wrong credentials', async () => {
