@@ -143,7 +143,9 @@ export async function buildApp(deps: ConsoleDeps, options: BuildAppOptions = {})
 
   // Authentication and roles for every /v1 route (STYLE: authenticated, role-checked).
   app.addHook('onRequest', async (req) => {
-    if (!req.url.startsWith('/v1/') && req.url !== '/v1') return
+    // By the matched route pattern, not the raw URL: `/%761/sites` routes to /v1/sites too.
+    const pattern = req.routeOptions.url ?? ''
+    if (!pattern.startsWith('/v1/') && !req.url.startsWith('/v1/')) return
     const principal: Principal | undefined = verifier.verify(req.headers.authorization)
     if (!principal) {
       throw new KrbfleetError(

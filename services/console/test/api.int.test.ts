@@ -25,6 +25,11 @@ describe('console API (app.inject) with real NATS and a topology service', () =>
     assert.equal(wrong.statusCode, 401)
     const basic = await inject({ method: 'GET', url: '/v1/sites', headers: { authorization: 'Basic eDp5' } })
     assert.equal(basic.statusCode, 401)
+    for (const url of ['/%761/sites', '/v1//sites', '/./v1/sites', '/v1/sites/']) {
+      const encoded = await inject({ method: 'GET', url })
+      assert.equal(encoded.statusCode, 401, url)
+      assert.match(encoded.json().error.message, /bearer token is required/, url)
+    }
     const from = await lastSeq(world.bus)
     for (const role of ['viewer', 'operator'] as const) {
       const r = await inject({
