@@ -60,7 +60,9 @@ export interface RunningAccountService {
   directory: Directory
   /** Readiness checks: NATS connected and the DC answering. */
   checks: { nats: () => boolean; ldap: () => Promise<boolean> }
-  /** Stops RPC, drains NATS, unbinds LDAP (STYLE rule 8 order). */
+  /** Stops answering requests and the pending-secret sweep (first phase of a shutdown). */
+  stopServing(): Promise<void>
+  /** stopServing, drain NATS, unbind LDAP (STYLE rule 8 order). */
   stop(): Promise<void>
 }
 
@@ -164,15 +166,19 @@ export async function startAccountService(options: {
     )
     const ldapDirectory = new LdapAccountDirectory(directory, domain.baseDn)
     const runningBus = bus
+    const stopServing = async () => {
+      clearInterval(sweeper)
+      await Promise.all(servers.map((s) => s.stop()))
+    }
     logger.info({ domain: domain.netbiosDomain, baseDn: domain.baseDn }, 'account service started')
     return {
       service,
       bus,
       directory,
       checks: { nats: () => runningBus.isConnected(), ldap: () => ldapDirectory.ping() },
+      stopServing,
       async stop() {
-        clearInterval(sweeper)
-        await Promise.all(servers.map((s) => s.stop()))
+        await stopServing()
         await runningBus.close()
         await directory.close()
       },

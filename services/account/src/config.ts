@@ -47,7 +47,6 @@ export const AccountConfig = codec(
       host: Type.String({ default: '127.0.0.1' }),
       port: Type.Integer({ minimum: 0, maximum: 65535, default: 9102 }),
     }),
-    log: Type.Object({ level: Type.String({ default: 'info' }) }),
   }),
   'account service configuration',
 )
