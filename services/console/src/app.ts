@@ -231,9 +231,17 @@ export async function buildApp(deps: ConsoleDeps, options: BuildAppOptions = {})
   app.get('/readyz', { schema: { hide: true } }, async (_req, reply) => {
     const results: Record<string, boolean> = {}
     for (const [name, check] of Object.entries(deps.checks ?? {})) {
-      results[name] = await Promise.resolve()
-        .then(check)
-        .catch(() => false)
+      // A check that hangs counts as failed after 2 s, so that probes always get an answer.
+      let timer: NodeJS.Timeout | undefined
+      results[name] = await Promise.race([
+        Promise.resolve()
+          .then(check)
+          .catch(() => false),
+        new Promise<boolean>((resolve) => {
+          timer = setTimeout(() => resolve(false), 2000)
+        }),
+      ])
+      clearTimeout(timer)
     }
     const ready = Object.values(results).every(Boolean)
     reply.status(ready ? 200 : 503)

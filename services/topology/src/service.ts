@@ -93,7 +93,20 @@ export class TopologyService {
         throw err
       }
       const envelopes = events.map((e, i) => toEnvelope(e, this.#meta(meta, `topology-${written}-${i}`)))
-      for (const envelope of envelopes) await this.#publish(envelope)
+      try {
+        for (const envelope of envelopes) await this.#publish(envelope)
+      } catch (err) {
+        // The draft is written; say so, so that the caller does not repeat the change blindly.
+        this.#logger.error(
+          { err, draftRevision: written },
+          'draft written but its events were not all published',
+        )
+        throw new KrbfleetError(
+          ErrorCode.Unavailable,
+          `the change was written (draft revision ${written}) but its events could not all be published; the next enable still carries it`,
+          { cause: err, retryable: false, details: { draftRevision: written } },
+        )
+      }
       this.#logger.info(
         {
           actor: meta.actor,
