@@ -203,6 +203,31 @@ describe('account service against a real Samba DC and NATS', { timeout: 300_000 
     assert.deepEqual(keysAfter.sort(), keysBefore.sort())
   })
 
+  it('two creates of one account at once: exactly one wins, AD and KV agree', async () => {
+    const results = await Promise.allSettled([
+      call<AccountChange>(Op.create, { account: 'CORP\\RACE01' }),
+      call<AccountChange>(Op.create, { account: 'CORP\\RACE01' }),
+    ])
+    const won = results.filter((r) => r.status === 'fulfilled')
+    const lost = results.filter((r) => r.status === 'rejected')
+    assert.equal(won.length, 1)
+    assert.equal(lost.length, 1)
+    assert.match((lost[0] as PromiseRejectedResult).reason.code, /^(conflict|already_exists)$/)
+    const ad = await readComputer(admin, dc.baseDn, 'RACE01$')
+    const { kvno } = await remember('CORP\\RACE01')
+    assert.equal(kvno, ad?.kvno)
+  })
+
+  it('refuses to run over an unencrypted LDAP connection', async () => {
+    await assert.rejects(
+      startService(dc, nats, kek.key, logs.logger(), { url: dc.ldapUrl, startTls: false }),
+      (err: Error) =>
+        /cannot use the directory at ldap:\/\/.*ldap:\/\/ without StartTLS is not encrypted/.test(
+          err.message,
+        ),
+    )
+  })
+
   it('resets the password: a keytab from the sealed secret gets a ticket, the old keytab no longer does', async () => {
     const env = { ...process.env, ...kerberosEnv(dc), KRB5CCNAME: `FILE:${join(work, 'cc-account')}` }
     const old = await currentPassword(bus, kek.key, 'CORP\\KERBAUTH')
