@@ -2,6 +2,7 @@ export { type BackoffPolicy, backoffDelay, sleep } from './backoff.ts'
 export {
   type Bus,
   type ConnectBusOptions,
+  compareVersions,
   connectBus,
   type PublishResult,
   streamConfig,

@@ -1,4 +1,4 @@
-import Fastify, { type FastifyInstance } from 'fastify'
+import Fastify, { type FastifyInstance, LogController } from 'fastify'
 import type { Logger } from 'pino'
 import { collectDefaultMetrics, Registry } from 'prom-client'
 
@@ -57,7 +57,7 @@ export function buildHealthApp(options: HealthAppOptions): FastifyInstance {
   const app = Fastify({
     ...(options.logger ? { loggerInstance: options.logger.child({ component: 'health' }) } : {}),
     // Probes come every few seconds; logging each would drown the real records.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
   })
   const timeoutMs = options.checkTimeoutMs ?? 2000
   app.get('/healthz', async () => ({ status: 'ok', service: options.name }))

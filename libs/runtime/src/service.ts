@@ -1,5 +1,6 @@
 import type { Codec } from '@krbfleet/contracts'
 import { createLogger, type Logger } from '@krbfleet/logging'
+import { pino } from 'pino'
 import Type, { type Static, type TSchema } from 'typebox'
 import { codec as makeCodec } from '@krbfleet/contracts'
 import { ConfigError, loadConfig } from './config.ts'
@@ -84,7 +85,12 @@ function flush(logger: Logger): Promise<void> {
  */
 export async function runService<S extends TSchema = TSchema>(options: RunServiceOptions<S>): Promise<void> {
   const env = process.env
-  const logger = createLogger({ name: options.name })
+  // Synchronous stdout: with asynchronous writes, lines written while exiting were seen out of
+  // order when stdout is a busy pipe, which breaks the shutdown record (and log ordering in general).
+  const logger = createLogger({
+    name: options.name,
+    destination: pino.destination({ dest: 1, sync: true }) as unknown as NodeJS.WritableStream,
+  })
   const timeoutMs = options.shutdownTimeoutMs ?? 5000
   let parts: ServiceParts = {}
   let shuttingDown = false
