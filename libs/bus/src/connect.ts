@@ -46,6 +46,8 @@ export interface ConnectBusOptions {
   replicas?: number
   /** Attempts of one publish before it fails as unavailable (default 6). */
   publishAttempts?: number
+  /** close() waits this long for the drain before closing outright (ms, default 2000). */
+  drainTimeoutMs?: number
 }
 
 export interface PublishResult {
@@ -250,10 +252,20 @@ export async function connectBus(options: ConnectBusOptions): Promise<Bus> {
     isConnected: () => !nc.isClosed() && !nc.isDraining() && connectedFlag(nc),
     async close() {
       if (nc.isClosed()) return
-      try {
-        await nc.drain()
-      } catch {
+      // A drain needs the server; while it is unreachable, give up after drainTimeoutMs and close,
+      // so that a shutdown still ends within its deadline.
+      let timer: NodeJS.Timeout | undefined
+      const gaveUp = new Promise<'timeout'>((resolve) => {
+        timer = setTimeout(() => resolve('timeout'), options.drainTimeoutMs ?? 2000)
+      })
+      const outcome = await Promise.race([nc.drain().then(() => 'drained' as const), gaveUp]).catch(
+        () => 'failed' as const,
+      )
+      clearTimeout(timer)
+      if (outcome !== 'drained') {
         await nc.close().catch(() => {})
+        logger.warn({ outcome }, 'NATS connection closed without a complete drain')
+        return
       }
       logger.info('NATS connection drained and closed')
     },

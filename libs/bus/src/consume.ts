@@ -312,11 +312,12 @@ export function consumeEvents<const E extends readonly AnyEventDefinition[]>(
         }
       } catch (err) {
         if (stopped || bus.nc.isClosed()) break
-        if (err instanceof TerminalError) {
-          logger.error({ err }, 'consumer cannot run')
-          break
-        }
         failures++
+        if (err instanceof TerminalError) {
+          // Needs an operator (for example deleting a consumer whose settings cannot change); keep
+          // trying so that the service heals once that is done, and say so at error level.
+          logger.error({ err }, 'consumer cannot run; retrying')
+        }
         const waitMs = backoffDelay({ initialMs: 250, maxMs: 10_000 }, failures)
         logger.warn({ err: toBusError(err, 'consumer').message, retryInMs: waitMs }, 'consumer interrupted')
         await sleep(waitMs, abort.signal)

@@ -104,3 +104,26 @@ describe('connectBus against a real nats-server', () => {
     )
   })
 })
+
+describe('close while the server is gone', () => {
+  test('close() ends without the server instead of waiting for a drain', async () => {
+    const nats = await startNats()
+    const logs = captureLogs()
+    const bus = await connectBus({
+      servers: nats.url,
+      name: 'orphan',
+      logger: logs.logger,
+      reconnectTimeWaitMs: 50,
+      drainTimeoutMs: 200,
+    })
+    try {
+      await nats.kill()
+      await logs.waitFor((r) => r.msg === 'disconnected from NATS')
+      assert.equal(bus.isConnected(), false)
+      await bus.close()
+      assert.equal(bus.nc.isClosed(), true)
+    } finally {
+      await nats.stop()
+    }
+  })
+})

@@ -14,6 +14,7 @@ import {
   TerminalError,
 } from '@krbfleet/contracts'
 import { type NatsServer, startNats } from '@krbfleet/testing'
+import { AckPolicy } from '@nats-io/jetstream'
 import { type Bus, connectBus, consumeEvents, type EventContext } from '../src/index.ts'
 import { effectBucket, recordEffect } from './fixtures/effect.ts'
 import { captureLogs, signal } from './helpers.ts'
@@ -258,6 +259,33 @@ describe('consumeEvents against a real nats-server', () => {
     } finally {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
     }
+  })
+
+  test('an existing durable with other settings is updated to the wanted ones', async () => {
+    await bus.jsm.consumers.add(streams.events.name, {
+      durable_name: durable,
+      filter_subject: SiteRemoved.subject,
+      ack_policy: AckPolicy.Explicit,
+      ack_wait: 5_000_000_000,
+      max_deliver: 2,
+    })
+    const got = signal()
+    const consumer = consumeEvents(bus, {
+      durable,
+      filterSubject: SiteAdded.subject,
+      events: [SiteAdded],
+      logger: captureLogs().logger,
+      async handle() {
+        got.resolve()
+      },
+    })
+    await bus.publish(SiteAdded.create({ site: 'updated' }, { actor: 'user:t' }))
+    await got.promise
+    await consumer.stop()
+    const info = await bus.jsm.consumers.info(streams.events.name, durable)
+    assert.equal(info.config.filter_subject, SiteAdded.subject)
+    assert.equal(info.config.max_deliver, 20)
+    assert.equal(info.config.ack_wait, 30_000_000_000)
   })
 
   test('the consumer resumes across a nats-server restart', async () => {
