@@ -128,7 +128,8 @@ export async function connectBus(options: ConnectBusOptions): Promise<Bus> {
       ...(options.tls.keyFile ? { keyFile: options.tls.keyFile } : {}),
     }
   }
-  const servers = [options.servers].flat().join(',')
+  // Credentials may sit inside a URL (`nats://user:pass@host`); never put them in a message.
+  const servers = [options.servers].flat().map(withoutCredentials).join(',')
   let nc: NatsConnection
   try {
     nc = await connect(connectOptions)
@@ -313,6 +314,11 @@ async function watchStatus(nc: NatsConnection, logger: Logger): Promise<void> {
         break
     }
   }
+}
+
+/** A server URL without its user-info part (`nats://***@host:4222`). */
+export function withoutCredentials(url: string): string {
+  return url.replace(/^([a-z]+:\/\/)[^@/]*@/i, '$1***@')
 }
 
 /** Compares dotted versions numerically (`2.9.10` < `2.10.0`); a pre-release suffix is ignored. */

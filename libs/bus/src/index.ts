@@ -7,6 +7,7 @@ export {
   type PublishResult,
   streamConfig,
   streamDrift,
+  withoutCredentials,
 } from './connect.ts'
 export {
   type ConsumeEventsOptions,

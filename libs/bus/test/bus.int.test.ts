@@ -102,6 +102,10 @@ describe('connectBus against a real nats-server', () => {
       connectBus({ servers: 'nats://127.0.0.1:1', name: 'nobody', logger: captureLogs().logger }),
       { code: 'unavailable', message: /nats:\/\/127\.0\.0\.1:1/ },
     )
+    await assert.rejects(
+      connectBus({ servers: 'nats://svc:hunter2@127.0.0.1:1', name: 'nobody', logger: captureLogs().logger }),
+      (err: Error) => err.message.includes('nats://***@127.0.0.1:1') && !err.message.includes('hunter2'),
+    )
   })
 })
 

@@ -12,6 +12,7 @@ import {
   streamConfig,
   streamDrift,
   toBusError,
+  withoutCredentials,
 } from '../src/index.ts'
 
 describe('bus pure helpers', () => {
@@ -62,6 +63,12 @@ describe('bus pure helpers', () => {
     ])
     assert.deepEqual(doublingRedeliveryBackoff(1000, 20), [1000, 2000, 4000, 8000, 16000])
     assert.deepEqual(doublingRedeliveryBackoff(1000, 3), [1000, 2000])
+  })
+
+  test('server URLs lose their credentials before they reach a message', () => {
+    assert.equal(withoutCredentials('nats://svc:hunter2@hub:4222'), 'nats://***@hub:4222')
+    assert.equal(withoutCredentials('tls://token@hub:4222'), 'tls://***@hub:4222')
+    assert.equal(withoutCredentials('nats://hub:4222'), 'nats://hub:4222')
   })
 
   test('compareVersions orders numerically', () => {

@@ -288,6 +288,33 @@ describe('consumeEvents against a real nats-server', () => {
     assert.equal(info.config.ack_wait, 30_000_000_000)
   })
 
+  test('a consumer deleted under a running loop is re-created and the loop goes on', async () => {
+    const logs = captureLogs()
+    const first = signal()
+    const second = signal()
+    const consumer = consumeEvents(bus, {
+      durable,
+      filterSubject: SiteAdded.subject,
+      events: [SiteAdded],
+      logger: logs.logger,
+      async handle(event) {
+        if (event.data.site === 'before-delete') first.resolve()
+        if (event.data.site === 'after-delete') second.resolve()
+      },
+    })
+    await bus.publish(SiteAdded.create({ site: 'before-delete' }, { actor: 'user:t' }))
+    await first.promise
+    await bus.jsm.consumers.delete(streams.events.name, durable)
+    await logs.waitFor(
+      (r) =>
+        r.msg === 'created durable consumer' &&
+        logs.records().filter((x) => x.msg === 'created durable consumer').length >= 2,
+    )
+    await bus.publish(SiteAdded.create({ site: 'after-delete' }, { actor: 'user:t' }))
+    await second.promise
+    await consumer.stop()
+  })
+
   test('the consumer resumes across a nats-server restart', async () => {
     const logs = captureLogs()
     const sites: string[] = []
