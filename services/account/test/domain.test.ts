@@ -113,6 +113,42 @@ describe('container DN', () => {
       ),
     )
   })
+  it('any text either resolves inside the domain or fails with a KrbfleetError naming containerDn', () => {
+    const pieces = fc.constantFrom(
+      'OU=',
+      'CN=',
+      'DC=',
+      ',',
+      '\\',
+      '\\2C',
+      '+',
+      '"',
+      '=',
+      ' ',
+      '#',
+      'corp',
+      'example',
+      'com',
+    )
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.string(),
+          fc.array(pieces, { maxLength: 12 }).map((p) => p.join('')),
+        ),
+        (value) => {
+          try {
+            const dn = resolveContainerDn(value, domain)
+            assert.ok(isWithin(parseDn(dn), parseDn(domain.baseDn)))
+          } catch (err) {
+            assert.ok(err instanceof KrbfleetError, String(err))
+            assert.equal(err.field, 'containerDn')
+          }
+        },
+      ),
+      { numRuns: 2000 },
+    )
+  })
   it('isWithin compares whole RDNs, not string suffixes', () => {
     assert.equal(isWithin(parseDn('OU=x,DC=corp,DC=example,DC=com'), parseDn(domain.baseDn)), true)
     assert.equal(isWithin(parseDn('DC=xcorp,DC=example,DC=com'), parseDn(domain.baseDn)), false)
