@@ -13,8 +13,16 @@ import {
 } from '@krbfleet/contracts'
 import type { Logger } from 'pino'
 import { toEnvelope } from './adapters/events.ts'
-import { StaleRevision, type TopologyStore } from './adapters/store.ts'
-import { decide, diffTopology, evolve, findSite, isEmptyDiff, type TopologyCommand } from './domain/index.ts'
+import { StaleRevision, TopologyStore } from './adapters/store.ts'
+import {
+  decide,
+  diffTopology,
+  eventsBetween,
+  evolve,
+  findSite,
+  isEmptyDiff,
+  type TopologyCommand,
+} from './domain/index.ts'
 
 export interface ChangeMeta {
   actor: string
@@ -32,6 +40,8 @@ export interface TopologyServiceOptions {
   /** Attempts of one compare-and-set before answering 409 (default 5). */
   casAttempts?: number
   now?: () => Date
+  /** catchUp() leaves draft versions younger than this to their writer (default 10 s). */
+  catchUpGraceMs?: number
 }
 
 export interface TopologyView {
@@ -56,6 +66,7 @@ export class TopologyService {
   readonly #autoEnable: boolean
   readonly #attempts: number
   readonly #now: () => Date
+  readonly #catchUpGraceMs: number
 
   constructor(options: TopologyServiceOptions) {
     this.#store = options.store
@@ -64,6 +75,7 @@ export class TopologyService {
     this.#autoEnable = options.autoEnable ?? false
     this.#attempts = options.casAttempts ?? 5
     this.#now = options.now ?? (() => new Date())
+    this.#catchUpGraceMs = options.catchUpGraceMs ?? 10_000
   }
 
   get autoEnable(): boolean {
@@ -72,6 +84,7 @@ export class TopologyService {
 
   /** Decides a command against the draft and, unless a dry run, writes and publishes it. */
   async change(command: TopologyCommand, meta: ChangeMeta): Promise<ChangeResult> {
+    if (!meta.dryRun) await this.catchUp()
     for (let attempt = 1; attempt <= this.#attempts; attempt++) {
       const { topology, revision } = await this.#store.readDraft()
       const events = decide(topology, command)
@@ -92,7 +105,11 @@ export class TopologyService {
         }
         throw err
       }
-      const envelopes = events.map((e, i) => toEnvelope(e, this.#meta(meta, `topology-${written}-${i}`)))
+      // What is published is a function of the two drafts (the decided events in canonical order,
+      // see the property test), so that catchUp() can publish it again with the same ids.
+      const envelopes = eventsBetween(topology, next).map((e, i) =>
+        toEnvelope(e, this.#meta(meta, `topology-${written}-${i}`)),
+      )
       try {
         for (const envelope of envelopes) await this.#publish(envelope)
       } catch (err) {
@@ -107,6 +124,7 @@ export class TopologyService {
           { cause: err, retryable: false, details: { draftRevision: written } },
         )
       }
+      await this.#mark({ draft: written })
       this.#logger.info(
         {
           actor: meta.actor,
@@ -140,6 +158,7 @@ export class TopologyService {
    * between the two writes left `revision.<n+1>` behind: the next enable finishes it first.
    */
   async enable(meta: ChangeMeta): Promise<ChangeResult> {
+    if (!meta.dryRun) await this.catchUp()
     for (let attempt = 1; attempt <= this.#attempts; attempt++) {
       const { topology, revision: draftRevision } = await this.#store.readDraft()
       const pointer = await this.#store.readEnabled()
@@ -185,6 +204,7 @@ export class TopologyService {
         this.#meta(meta, `topology-enabled-${n + 1}`),
       )
       await this.#publish(event)
+      await this.#mark({ enabled: n + 1 })
       this.#logger.info({ actor: meta.actor, revision: n + 1, summary: summaryDiff }, 'topology enabled')
       if (snapshot !== topology) continue // we finished someone else's enable; now enable this draft
       return {
@@ -196,6 +216,92 @@ export class TopologyService {
       }
     }
     throw this.#conflict('enabled revision')
+  }
+
+  /**
+   * Publishes what a crash (or a failed publish) left unpublished: the events of draft versions
+   * written after the publication mark, and TopologyEnabled of enabled revisions after it. Events are
+   * rebuilt from consecutive draft versions in the KV history with the ids of the first attempt, so
+   * that anything already stored is dropped as a duplicate. A version younger than
+   * `catchUpGraceMs` is left alone: its writer is most likely still publishing it.
+   */
+  async catchUp(): Promise<void> {
+    const mark = await this.#store.readPublished()
+    const { revision: draftRevision } = await this.#store.readDraft()
+    const { enabled } = await this.#store.readEnabled()
+    if (draftRevision <= mark.draft && enabled <= mark.enabled) return
+    if (!mark.exists) {
+      // Data written before marks existed: nothing can be told apart, so start marking from here.
+      const history = await this.#store.draftHistory()
+      if (history.length > 1 || enabled > 1) {
+        await this.#mark({ draft: draftRevision, enabled })
+        return
+      }
+    }
+    if (draftRevision > mark.draft) await this.#catchUpDraft(mark.draft)
+    if (enabled > mark.enabled) await this.#catchUpEnabled(mark.enabled, enabled)
+  }
+
+  async #catchUpDraft(markedDraft: number): Promise<void> {
+    const history = await this.#store.draftHistory()
+    // Fewer versions than the bucket keeps: the history reaches back to the very first draft.
+    const complete = history.length < TopologyStore.bucket.history
+    const settledBefore = this.#now().getTime() - this.#catchUpGraceMs
+    let done = markedDraft
+    for (let i = 0; i < history.length; i++) {
+      const version = history[i]!
+      if (version.revision <= markedDraft) continue
+      if (version.created.getTime() > settledBefore) break
+      const before =
+        i > 0 ? (history[i - 1]!.topology ?? emptyTopology()) : complete ? emptyTopology() : undefined
+      if (before === undefined || version.topology === undefined) {
+        this.#logger.warn({ draftRevision: version.revision }, 'events of a draft version cannot be rebuilt')
+      } else {
+        const events = eventsBetween(before, version.topology)
+        for (const [j, e] of events.entries()) {
+          await this.#publish(
+            toEnvelope(e, {
+              id: `topology-${version.revision}-${j}`,
+              actor: 'service:topology',
+              occurredAt: version.created.toISOString(),
+            }),
+          )
+        }
+        if (events.length > 0) {
+          this.#logger.warn(
+            { draftRevision: version.revision, events: events.length },
+            'published events a writer left behind',
+          )
+        }
+      }
+      done = version.revision
+    }
+    if (done > markedDraft) await this.#mark({ draft: done })
+  }
+
+  async #catchUpEnabled(markedEnabled: number, enabled: number): Promise<void> {
+    for (let m = Math.max(1, markedEnabled + 1); m <= enabled; m++) {
+      const revision = await this.#store.readRevision(m)
+      if (!revision) continue
+      const previous =
+        m > 1 ? ((await this.#store.readRevision(m - 1))?.topology ?? emptyTopology()) : emptyTopology()
+      await this.#publish(
+        TopologyEnabled.create(
+          { revision: m, previousRevision: m - 1, summary: diffTopology(previous, revision.topology) },
+          { id: `topology-enabled-${m}`, actor: revision.enabledBy, occurredAt: revision.enabledAt },
+        ),
+      )
+    }
+    await this.#mark({ enabled })
+  }
+
+  /** Marks failing is not fatal: catchUp publishes again under the same ids. */
+  async #mark(mark: { draft?: number; enabled?: number }): Promise<void> {
+    try {
+      await this.#store.markPublished(mark)
+    } catch (err) {
+      this.#logger.warn({ err, mark }, 'publication mark not written')
+    }
   }
 
   /** `draft` (default), `enabled`, or a revision number. */

@@ -8,6 +8,8 @@ export interface StartTopologyOptions {
   bus: Bus
   logger: Logger
   autoEnable?: boolean
+  /** How often to publish what crashed writers left unpublished (default 30 s; 0: only at start). */
+  catchUpIntervalMs?: number
 }
 
 export interface TopologyInstance {
@@ -18,8 +20,9 @@ export interface TopologyInstance {
   stop(): Promise<void>
 }
 
-/** Wires the topology service onto a connected bus: streams, bucket, RPC operations. */
+/** Wires the topology service onto a connected bus: streams, bucket, RPC operations, catch-up. */
 export async function startTopology(options: StartTopologyOptions): Promise<TopologyInstance> {
+  const logger = options.logger.child({ component: 'topology' })
   await options.bus.ensureStreams()
   const store = new TopologyStore(await options.bus.kv(TopologyStore.bucket))
   const service = new TopologyService({
@@ -28,13 +31,31 @@ export async function startTopology(options: StartTopologyOptions): Promise<Topo
     logger: options.logger,
     autoEnable: options.autoEnable ?? false,
   })
+  const catchUp = () =>
+    service
+      .catchUp()
+      .catch((err) => logger.warn({ err }, 'catching up unpublished events failed; will retry'))
+  await catchUp()
+  const intervalMs = options.catchUpIntervalMs ?? 30_000
+  let running: Promise<void> | undefined
+  const timer =
+    intervalMs > 0
+      ? setInterval(() => {
+          running ??= catchUp().finally(() => {
+            running = undefined
+          })
+        }, intervalMs)
+      : undefined
+  timer?.unref()
   const servers = serveTopologyRpc(options.bus, service, options.logger)
   return {
     service,
     store,
     servers,
     async stop() {
+      clearInterval(timer)
       await Promise.all(servers.map((s) => s.stop()))
+      await running
     },
   }
 }

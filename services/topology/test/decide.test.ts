@@ -480,6 +480,18 @@ describe('properties', () => {
       .record({ site: fc.constantFrom(...names), account: fc.constantFrom('CORP\\K1', 'CORP\\K2') })
       .map((c) => ({ type: 'setAssignment' as const, ...c })),
     fc.constantFrom(...names).map((site) => ({ type: 'removeAssignment' as const, site })),
+    fc
+      .record(
+        { fqdn, aliases: fc.array(fqdn, { maxLength: 2 }), shortNameSpns: fc.boolean() },
+        { requiredKeys: ['fqdn'] },
+      )
+      .map((patch) => ({ type: 'setPool' as const, patch })),
+    fc.record({ server: fqdn, key: fc.constantFrom('A', 'B') }).map((c) => ({
+      type: 'enrolAgent' as const,
+      server: c.server,
+      encryptionKey: c.key.repeat(43),
+      enrolledAt: '2026-01-01T00:00:00.000Z',
+    })),
   )
   function invariants(t: TopologyDocument) {
     const sites = new Set(t.sites.map((s) => s.name))
@@ -503,6 +515,25 @@ describe('properties', () => {
             assert.ok(err instanceof KrbfleetError, String(err))
           }
           invariants(state)
+        }
+      }),
+      { numRuns: 300 },
+    )
+  })
+  test('a command publishes exactly eventsBetween(before, after): events are a function of the two drafts', () => {
+    const key = (events: TopologyEvent[]) => events.map((e) => JSON.stringify(e)).sort()
+    fc.assert(
+      fc.property(fc.array(command, { maxLength: 25 }), (commands) => {
+        let state = emptyTopology()
+        for (const c of commands) {
+          let result: ReturnType<typeof execute>
+          try {
+            result = execute(state, c)
+          } catch {
+            continue
+          }
+          assert.deepEqual(key(eventsBetween(state, result.state)), key(result.events), c.type)
+          state = result.state
         }
       }),
       { numRuns: 300 },

@@ -247,3 +247,74 @@ describe('autoEnable', () => {
     assert.deepEqual(enabled.topology.sites, [{ name: 'Oslo' }])
   })
 })
+
+describe('events a crashed writer left unpublished', () => {
+  let world: World
+  before(async () => {
+    world = await startWorld()
+  })
+  after(async () => {
+    await world?.stop()
+  })
+
+  test('catchUp publishes them once, with the ids of the first attempt', async () => {
+    const { service, store } = world.topology
+    await service.change({ type: 'addSite', name: 'Redmond' }, { actor: 'user:alice' })
+    await service.enable({ actor: 'user:alice' })
+    const before = await storedEvents(world.bus)
+
+    // A writer that died after its writes, before publishing: draft change, then a whole enable.
+    const draft = await store.readDraft()
+    const withDublin = { ...draft.topology, sites: [...draft.topology.sites, { name: 'Dublin' }] }
+    const written = await store.writeDraft(withDublin, draft.revision)
+    await store.createRevision({
+      revision: 2,
+      enabledAt: new Date().toISOString(),
+      enabledBy: 'user:bob',
+      topology: withDublin,
+    })
+    await store.writeEnabled(2, (await store.readEnabled()).revision)
+
+    // Too young: its writer may still be publishing.
+    await service.catchUp()
+    assert.equal((await storedEvents(world.bus)).filter((e) => e.type.endsWith('SiteAdded.v1')).length, 1)
+    assert.equal(
+      (await storedEvents(world.bus)).length,
+      before.length + 1,
+      'only TopologyEnabled 2 (actor known)',
+    )
+
+    const late = new TopologyService({
+      store,
+      publish: (e) => world.bus.publish(e),
+      logger: silentLogger(),
+      catchUpGraceMs: 0,
+    })
+    await late.catchUp()
+    await late.catchUp()
+    const after = await storedEvents(world.bus)
+    const added = after.slice(before.length)
+    assert.deepEqual(
+      added.map((e) => [e.id, e.type.split('.')[2], e.actor]).sort(),
+      [
+        [`topology-${written}-0`, 'SiteAdded', 'service:topology'],
+        ['topology-enabled-2', 'TopologyEnabled', 'user:bob'],
+      ].sort(),
+    )
+    assert.deepEqual(added.find((e) => e.id === 'topology-enabled-2')?.data, {
+      revision: 2,
+      previousRevision: 1,
+      summary: {
+        sitesAdded: ['Dublin'],
+        sitesRemoved: [],
+        poolsAdded: [],
+        poolsChanged: [],
+        poolsRemoved: [],
+        serversAdded: [],
+        serversRemoved: [],
+        assignmentsChanged: [],
+      },
+    })
+    assert.deepEqual(await store.readPublished(), { draft: written, enabled: 2, exists: true })
+  })
+})

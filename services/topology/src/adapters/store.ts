@@ -9,7 +9,7 @@ import {
   TopologyRevision,
   emptyTopology,
 } from '@krbfleet/contracts'
-import Type from 'typebox'
+import Type, { type Static } from 'typebox'
 
 /**
  * The topology in the JetStream KV bucket `buckets.topology`:
@@ -24,7 +24,23 @@ export const TopologyKeys = {
   draft: 'draft',
   enabled: 'enabled',
   revision: (n: number) => `revision.${n}`,
+  /** `{draft, enabled}`: the latest draft revision and enabled revision whose events are published. */
+  published: 'published',
 } as const
+
+const PublishedMark = Type.Object({
+  draft: Type.Integer({ minimum: 0 }),
+  enabled: Type.Integer({ minimum: 0 }),
+})
+export type PublishedMark = Static<typeof PublishedMark>
+const publishedCodec = codec(PublishedMark, 'stored publication mark')
+
+export interface DraftVersion {
+  /** undefined for a deleted draft. */
+  topology: TopologyDocument | undefined
+  revision: number
+  created: Date
+}
 
 /** The compare-and-set lost: someone wrote the key since it was read. */
 export class StaleRevision extends Error {
@@ -109,6 +125,47 @@ export class TopologyStore {
   async readRevision(n: number): Promise<TopologyRevision | undefined> {
     const found = await this.#get(TopologyKeys.revision(n))
     return found ? revisionCodec.decode(found.value) : undefined
+  }
+
+  /** Every stored version of the draft still in the bucket's history, oldest first. */
+  async draftHistory(): Promise<DraftVersion[]> {
+    const out: DraftVersion[] = []
+    const entries = await this.kv.history({ key: TopologyKeys.draft })
+    for await (const entry of entries) {
+      const topology =
+        entry.operation === 'PUT' && entry.value.length > 0
+          ? draftCodec.decode(JSON.parse(decoder.decode(entry.value)))
+          : undefined
+      out.push({ topology, revision: entry.revision, created: entry.created })
+    }
+    return out.sort((a, b) => a.revision - b.revision)
+  }
+
+  /** How far events are known to be published; `exists` false before the first mark. */
+  async readPublished(): Promise<PublishedMark & { exists: boolean }> {
+    const found = await this.#get(TopologyKeys.published)
+    return found
+      ? { ...publishedCodec.decode(found.value), exists: true }
+      : { draft: 0, enabled: 0, exists: false }
+  }
+
+  /** Moves the mark forward (never back), with compare-and-set against concurrent markers. */
+  async markPublished(mark: Partial<PublishedMark>): Promise<void> {
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const found = await this.#get(TopologyKeys.published)
+      const current = found ? publishedCodec.decode(found.value) : { draft: 0, enabled: 0 }
+      const next = {
+        draft: Math.max(current.draft, mark.draft ?? 0),
+        enabled: Math.max(current.enabled, mark.enabled ?? 0),
+      }
+      if (found && next.draft === current.draft && next.enabled === current.enabled) return
+      try {
+        await this.#write(TopologyKeys.published, next, found?.revision ?? 0)
+        return
+      } catch (err) {
+        if (!(err instanceof StaleRevision)) throw err
+      }
+    }
   }
 
   /** Writes a revision snapshot once; StaleRevision when `revision.<n>` already exists. */
