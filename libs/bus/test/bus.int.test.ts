@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
-import { buckets, SiteAdded, streams } from '@krbfleet/contracts'
+import { buckets, KrbfleetError, SiteAdded, streams } from '@krbfleet/contracts'
 import { type NatsServer, startNats } from '@krbfleet/testing'
 import { type Bus, connectBus } from '../src/index.ts'
 import { captureLogs } from './helpers.ts'
@@ -127,6 +127,44 @@ describe('close while the server is gone', () => {
       await bus.close()
       assert.equal(bus.nc.isClosed(), true)
     } finally {
+      await nats.stop()
+    }
+  })
+})
+
+describe('publish while the server is away', () => {
+  test('fails as unavailable (retryable) when the server stays away, and nothing is stored twice later', async () => {
+    const nats = await startNats()
+    const logs = captureLogs()
+    const bus = await connectBus({
+      servers: nats.url,
+      name: 'away',
+      logger: logs.logger,
+      reconnectTimeWaitMs: 50,
+      publishAttempts: 2,
+      publishTimeoutMs: 200,
+    })
+    try {
+      await bus.ensureStreams()
+      const event = SiteAdded.create({ site: 'away' }, { actor: 'user:t' })
+      await nats.kill()
+      await logs.waitFor((r) => r.msg === 'disconnected from NATS')
+      await assert.rejects(bus.publish(event), (err: unknown) => {
+        assert.ok(err instanceof KrbfleetError)
+        assert.ok(err.code === 'unavailable' || err.code === 'timeout', err.code)
+        assert.equal(err.retryable, true)
+        return true
+      })
+      assert.ok(logs.records().some((r) => r.msg === 'publish failed, retrying'))
+      await nats.start()
+      // The caller retries later with the same envelope: stored once even if an attempt got through.
+      await logs.waitFor((r) => r.msg === 'reconnected to NATS')
+      const retry = await bus.publish(event)
+      const info = await bus.jsm.streams.info(streams.events.name)
+      assert.equal(info.state.messages, 1)
+      assert.equal(retry.seq, 1)
+    } finally {
+      await bus.close()
       await nats.stop()
     }
   })
