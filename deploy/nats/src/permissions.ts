@@ -1,0 +1,334 @@
+import {
+  AgentHeartbeat,
+  agentToken,
+  allEvents,
+  buckets,
+  ChangeRecorded,
+  type KvDefinition,
+  KerberosAccountCreated,
+  ServiceName,
+  SiteAdded,
+  SpnsReconciled,
+  streams,
+  subjects,
+} from '@krbfleet/contracts'
+
+/**
+ * NATS users and their subject permissions, built from the contracts (subjects, streams, buckets)
+ * so that the deployed configuration follows the code: no subject is written by hand here.
+ *
+ * Least privilege per identity (ARCHITECTURE.md, security rules):
+ *  - a service publishes only the events of its own domain, serves only its own RPC subjects,
+ *    calls only the services it needs, and reaches only the JetStream streams and KV buckets it uses;
+ *  - an agent may read only its own credential subject and publish only agent events.
+ * Replies to RPC requests go through `allow_responses` (only to a request actually received).
+ */
+export interface NatsPermissions {
+  publish: { allow: string[]; deny?: string[] }
+  subscribe: { allow: string[]; deny?: string[] }
+  allowResponses: boolean
+}
+
+export interface NatsUser {
+  user: string
+  /** An environment variable reference (`$NAME`): nats-server resolves it at start; no secret in files. */
+  passwordVariable: string
+  permissions: NatsPermissions
+  comment: string
+}
+
+/** The domain token of an event definition's subject (`krbfleet.events.<domain>.<Name>`). */
+const domainOf = (def: { domain: string }) => def.domain
+
+/** JetStream API subjects to use (not administer) a stream: info, consumers, pulls, acks. */
+function streamUse(stream: string): string[] {
+  return [
+    `$JS.API.STREAM.INFO.${stream}`,
+    `$JS.API.STREAM.MSG.GET.${stream}`,
+    `$JS.API.DIRECT.GET.${stream}`,
+    `$JS.API.DIRECT.GET.${stream}.>`,
+    `$JS.API.CONSUMER.CREATE.${stream}`,
+    `$JS.API.CONSUMER.CREATE.${stream}.>`,
+    `$JS.API.CONSUMER.DURABLE.CREATE.${stream}.>`,
+    `$JS.API.CONSUMER.INFO.${stream}.>`,
+    `$JS.API.CONSUMER.DELETE.${stream}.>`,
+    `$JS.API.CONSUMER.MSG.NEXT.${stream}.>`,
+    `$JS.API.CONSUMER.NAMES.${stream}`,
+    `$JS.API.CONSUMER.LIST.${stream}`,
+    `$JS.ACK.${stream}.>`,
+    `$JS.FC.${stream}.>`,
+  ]
+}
+
+/** Services create and update the streams and buckets they use (libs/bus ensureStreams, kv()). */
+function streamAdmin(stream: string): string[] {
+  return [`$JS.API.STREAM.CREATE.${stream}`, `$JS.API.STREAM.UPDATE.${stream}`]
+}
+
+const kvStream = (def: KvDefinition) => `KV_${def.bucket}`
+
+function kvRead(def: KvDefinition): string[] {
+  return [...streamUse(kvStream(def)), ...streamAdmin(kvStream(def))]
+}
+
+function kvWrite(def: KvDefinition): string[] {
+  return [...kvRead(def), `$KV.${def.bucket}.>`]
+}
+
+/** Every operation of a service: `krbfleet.rpc.<service>.>` (built from the contracts' builder). */
+const rpcOf = (service: ServiceName) => subjects.rpc(service, 'any').replace(/\.any$/, '.>')
+
+/** The credential subjects of all agents: `krbfleet.agent.*.credential`. */
+const anyAgentCredential = subjects.agentCredential('any').replace('.any.', '.*.')
+
+const eventsStream = streams.events.name
+
+interface ServiceRights {
+  service: ServiceName
+  /** Event domains whose events it publishes. */
+  publishes: string[]
+  calls: ServiceName[]
+  writes: KvDefinition[]
+  reads: KvDefinition[]
+  /** Publishes sealed credentials to agents. */
+  sendsCredentials?: boolean
+}
+
+const serviceRights: ServiceRights[] = [
+  {
+    service: ServiceName.Topology,
+    publishes: [domainOf(SiteAdded)],
+    calls: [],
+    writes: [buckets.topology],
+    reads: [],
+  },
+  {
+    service: ServiceName.Account,
+    publishes: [domainOf(KerberosAccountCreated)],
+    calls: [ServiceName.Topology],
+    writes: [buckets.accounts, buckets.rotations],
+    reads: [buckets.topology, buckets.agents],
+    sendsCredentials: true,
+  },
+  {
+    service: ServiceName.SpnSync,
+    publishes: [domainOf(SpnsReconciled)],
+    calls: [ServiceName.Topology, ServiceName.Account],
+    writes: [buckets.spnOwnership],
+    reads: [buckets.topology, buckets.accounts],
+  },
+  {
+    service: ServiceName.Console,
+    publishes: [domainOf(ChangeRecorded)],
+    calls: [ServiceName.Topology, ServiceName.Account, ServiceName.SpnSync],
+    writes: [],
+    reads: [buckets.topology, buckets.accounts, buckets.spnOwnership, buckets.agents, buckets.rotations],
+  },
+]
+
+const passwordVariable = (name: string) =>
+  `$KRBFLEET_NATS_PASSWORD_${name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`
+
+export function serviceUsers(): NatsUser[] {
+  return serviceRights.map((rights) => {
+    const publish = [
+      '$JS.API.INFO',
+      ...streamUse(eventsStream),
+      ...streamAdmin(eventsStream),
+      ...rights.publishes.map((domain) => subjects.domainEvents(domain)),
+      ...rights.calls.map(rpcOf),
+      ...rights.writes.flatMap(kvWrite),
+      ...rights.reads.flatMap(kvRead),
+      ...(rights.sendsCredentials ? [anyAgentCredential] : []),
+    ]
+    return {
+      user: `krbfleet-${rights.service}`,
+      passwordVariable: passwordVariable(rights.service),
+      comment: `${rights.service} service: publishes ${rights.publishes.map((d) => `${d} events`).join(', ')}; serves ${rpcOf(rights.service)}`,
+      permissions: {
+        publish: { allow: [...new Set(publish)] },
+        subscribe: { allow: [rpcOf(rights.service), '_INBOX.>'] },
+        allowResponses: true,
+      },
+    }
+  })
+}
+
+/**
+ * One user per agent (per web server). It reads only its own credential subject, publishes only
+ * agent events (CredentialApplied, AgentHeartbeat, ...) and may call the topology service (enrolment).
+ */
+export function agentUser(server: string): NatsUser {
+  const credential = subjects.agentCredential(server)
+  return {
+    user: `agent-${agentToken(server)}`,
+    passwordVariable: passwordVariable(`agent_${agentToken(server)}`),
+    comment: `agent on ${server}: its own credential subject only`,
+    permissions: {
+      publish: {
+        allow: [subjects.domainEvents(domainOf(AgentHeartbeat)), rpcOf(ServiceName.Topology), '$JS.API.INFO'],
+      },
+      subscribe: { allow: [credential, '_INBOX.>'], deny: [] },
+      allowResponses: false,
+    },
+  }
+}
+
+/**
+ * The identity a site's leaf node presents to the hub: its TLS client certificate's subject
+ * (`verify_and_map` on the hub's leafnode port), bound to the KRBFLEET account. No password.
+ */
+export function leafCertificateSubject(site: string): string {
+  return `CN=leaf-${site},OU=leaf,O=krbfleet`
+}
+
+/**
+ * What a site's leaf must never send to the hub, even if the site is compromised: events of the
+ * other domains, RPC to services other than topology, KV writes and JetStream administration.
+ * (nats-server 2.9 has no allow-list for leaf connections; these deny lists sit on the remote.)
+ */
+export function leafDenyExports(): string[] {
+  const domains = [...new Set(allEvents.map((e) => e.domain))].filter((d) => d !== domainOf(AgentHeartbeat))
+  return [
+    ...domains.map((d) => subjects.domainEvents(d)),
+    ...Object.values(ServiceName)
+      .filter((s) => s !== ServiceName.Topology)
+      .map(rpcOf),
+    '$KV.>',
+    '$JS.API.STREAM.CREATE.>',
+    '$JS.API.STREAM.UPDATE.>',
+    '$JS.API.STREAM.DELETE.>',
+    '$JS.API.STREAM.PURGE.>',
+    '$JS.API.STREAM.MSG.DELETE.>',
+  ]
+}
+
+const quote = (value: string) => JSON.stringify(value)
+
+function renderList(values: string[], indent: string): string {
+  if (values.length === 0) return '[]'
+  return `[\n${values.map((v) => `${indent}  ${quote(v)}`).join(',\n')}\n${indent}]`
+}
+
+/** A users block for nats-server's configuration format. */
+export function renderUsers(users: NatsUser[], indent = '  '): string {
+  const inner = `${indent}  `
+  return users
+    .map((u) => {
+      const p = u.permissions
+      const lines = [
+        `${indent}# ${u.comment}`,
+        `${indent}{`,
+        `${inner}user: ${quote(u.user)}`,
+        `${inner}password: ${u.passwordVariable}`,
+        `${inner}permissions: {`,
+        `${inner}  publish: { allow: ${renderList(p.publish.allow, `${inner}  `)} }`,
+        `${inner}  subscribe: { allow: ${renderList(p.subscribe.allow, `${inner}  `)}${
+          p.subscribe.deny && p.subscribe.deny.length > 0
+            ? `, deny: ${renderList(p.subscribe.deny, `${inner}  `)}`
+            : ''
+        } }`,
+        ...(p.allowResponses ? [`${inner}  allow_responses: true`] : []),
+        `${inner}}`,
+        `${indent}}`,
+      ]
+      return lines.join('\n')
+    })
+    .join('\n')
+}
+
+const generatedHeader = (what: string) =>
+  [
+    `# ${what}`,
+    '# GENERATED by `node deploy/nats/generate.ts` from libs/contracts (subjects, streams, buckets).',
+    '# Do not edit: change deploy/nats/src/permissions.ts and regenerate. Passwords are environment',
+    '# variables ($KRBFLEET_NATS_PASSWORD_*) that nats-server resolves at start; no secret is in this file.',
+    '',
+  ].join('\n')
+
+/** Accounts and users of the hub cluster (included by hub/hub-N.conf). */
+export function renderHubAuth(): string {
+  return [
+    generatedHeader('Hub accounts: one user per krbfleet service, least privilege.'),
+    'accounts {',
+    '  KRBFLEET {',
+    '    jetstream: enabled',
+    '    users: [',
+    renderUsers(serviceUsers(), '      '),
+    '    ]',
+    '  }',
+    '  SYS {',
+    '    users: [',
+    '      { user: "sys", password: $KRBFLEET_NATS_PASSWORD_SYS }',
+    '    ]',
+    '  }',
+    '}',
+    'system_account: SYS',
+    '',
+  ].join('\n')
+}
+
+/** The leaf nodes the hub accepts, by client-certificate subject (included inside `leafnodes.authorization`). */
+export function renderHubLeafUsers(sites: string[]): string {
+  return [
+    generatedHeader('Leaf nodes accepted by the hub: one per site, mapped from its TLS client certificate.'),
+    'users: [',
+    ...sites.map((site) => `  { user: ${quote(leafCertificateSubject(site))}, account: KRBFLEET }`),
+    ']',
+    '',
+  ].join('\n')
+}
+
+export interface LeafOptions {
+  site: string
+  servers: string[]
+  /** `nats-leaf://host:7422` of each hub server. */
+  hubUrls: string[]
+}
+
+/** A whole leaf-node configuration for one site: its agents' users and the TLS link to the hub. */
+export function renderLeaf(options: LeafOptions): string {
+  const { site } = options
+  const tlsDir = '/etc/nats/tls'
+  return [
+    generatedHeader(`Leaf node of site ${site}: the agents of its web servers connect here.`),
+    `server_name: ${quote(`leaf-${site}`)}`,
+    'listen: "0.0.0.0:4222"',
+    'http: "127.0.0.1:8222"',
+    '',
+    '# Agents connect with TLS (server certificate of this leaf, signed by the krbfleet CA).',
+    'tls {',
+    `  cert_file: ${quote(`${tlsDir}/leaf-${site}.pem`)}`,
+    `  key_file: ${quote(`${tlsDir}/leaf-${site}-key.pem`)}`,
+    `  ca_file: ${quote(`${tlsDir}/ca.pem`)}`,
+    '  timeout: 2',
+    '}',
+    '',
+    'accounts {',
+    '  KRBFLEET {',
+    '    users: [',
+    renderUsers(options.servers.map(agentUser), '      '),
+    '    ]',
+    '  }',
+    '}',
+    '',
+    '# The leaf keeps no JetStream of its own: JetStream API requests of the agents reach the hub.',
+    'leafnodes {',
+    '  remotes: [',
+    '    {',
+    `      urls: ${renderList(options.hubUrls, '      ')}`,
+    '      account: KRBFLEET',
+    '      # mutual TLS: the hub maps this certificate subject to the KRBFLEET account',
+    `      # (${leafCertificateSubject(site)}).`,
+    '      tls: {',
+    `        cert_file: ${quote(`${tlsDir}/leaf-${site}-client.pem`)}`,
+    `        key_file: ${quote(`${tlsDir}/leaf-${site}-client-key.pem`)}`,
+    `        ca_file: ${quote(`${tlsDir}/ca.pem`)}`,
+    '      }',
+    `      deny_exports: ${renderList(leafDenyExports(), '      ')}`,
+    '    }',
+    '  ]',
+    '}',
+    '',
+  ].join('\n')
+}
