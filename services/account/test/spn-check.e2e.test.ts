@@ -1,0 +1,112 @@
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import { type Bus, callRpc } from '@krbfleet/bus'
+import {
+  type AccountTestReport,
+  accountOperations as Op,
+  buckets,
+  ServiceName,
+  spnOperations,
+  type TopologyRevision,
+} from '@krbfleet/contracts'
+import type { Directory } from '@krbfleet/directory'
+import { silentLogger } from '@krbfleet/logging'
+import { ENABLED_KEY, revisionKey, type SpnSync, startSpnSync } from '@krbfleet/spn-sync'
+import { type NatsServer, startDc, startNats, type TestDc } from '@krbfleet/testing'
+import type { RunningAccountService } from '../src/app.ts'
+import { adminDirectory, caller, clientBus, LogCapture, newKek, startService } from './helpers.ts'
+
+/**
+ * `test account` with the real spn-sync answering `spn.desired`: an enabled topology revision
+ * assigns the account to a site with a web pool; spn-sync writes the pool's SPNs; every check of
+ * the account passes. Then an SPN removed by hand makes the SPN check fail.
+ */
+describe('test account against the real spn-sync', { timeout: 300_000 }, () => {
+  let dc: TestDc
+  let nats: NatsServer
+  let service: RunningAccountService
+  let spnSync: SpnSync
+  let spnBus: Bus
+  let bus: Bus
+  let admin: Directory
+  let spnDirectory: Directory
+  let call: ReturnType<typeof caller>
+
+  const revision: TopologyRevision = {
+    revision: 1,
+    enabledAt: new Date().toISOString(),
+    enabledBy: 'user:test',
+    topology: {
+      sites: [{ name: 'Redmond' }],
+      pools: [
+        {
+          fqdn: 'pool01.corp.example.com',
+          site: 'Redmond',
+          webServices: true,
+          loadBalancerNames: [],
+          aliases: [],
+          shortNameSpns: false,
+        },
+      ],
+      servers: [{ fqdn: 'web1.corp.example.com', pool: 'pool01.corp.example.com', backend: 'keytab' }],
+      assignments: [{ site: 'Redmond', account: 'CORP\\KERBAUTH' }],
+      agents: [],
+    },
+  }
+
+  before(async () => {
+    ;[dc, nats] = await Promise.all([startDc(), startNats()])
+    service = await startService(dc, nats, newKek().key, new LogCapture().logger())
+    bus = await clientBus(nats)
+    admin = await adminDirectory(dc)
+    spnDirectory = await adminDirectory(dc)
+    const topology = await bus.kv(buckets.topology)
+    await topology.put(revisionKey(1), JSON.stringify(revision))
+    await topology.put(ENABLED_KEY, '1')
+    spnBus = await clientBus(nats)
+    spnSync = await startSpnSync({
+      bus: spnBus,
+      directory: spnDirectory,
+      logger: silentLogger(),
+      resyncIntervalMs: 0,
+    })
+    call = caller(bus)
+  })
+
+  after(async () => {
+    await spnSync?.stop()
+    await spnBus?.close()
+    await spnDirectory?.close()
+    await admin?.close()
+    await bus?.close()
+    await service?.stop()
+    await Promise.all([dc?.stop(), nats?.stop()])
+  })
+
+  it('passes every check once spn-sync has written the desired SPNs', async () => {
+    await call(Op.create, { account: 'CORP\\KERBAUTH' })
+    await callRpc(
+      bus,
+      ServiceName.SpnSync,
+      spnOperations.reconcile,
+      { account: 'CORP\\KERBAUTH' },
+      { actor: 'user:test' },
+    )
+    const report = await call<AccountTestReport>(Op.test, { account: 'CORP\\KERBAUTH' })
+    assert.equal(report.outcome, 'pass', JSON.stringify(report.checks, null, 2))
+    const spns = report.checks.find((c) => c.check === 'spns')
+    assert.match(spns?.detail ?? '', /desired SPNs present/)
+  })
+
+  it('fails the SPN check when a desired SPN is missing from AD', async () => {
+    const dn = 'CN=KERBAUTH,CN=Computers,DC=corp,DC=example,DC=com'
+    const present = await admin.getSpns(dn)
+    assert.ok(present.length > 0)
+    await admin.modifySpns(dn, { remove: [present[0] as string] })
+    const report = await call<AccountTestReport>(Op.test, { account: 'CORP\\KERBAUTH' })
+    const spns = report.checks.find((c) => c.check === 'spns')
+    assert.equal(spns?.status, 'fail')
+    assert.ok(spns?.detail.includes(present[0] as string), spns?.detail)
+    assert.equal(report.outcome, 'fail')
+  })
+})
