@@ -8,12 +8,19 @@ const lower = (values: Iterable<string>) => [...values].map((v) => v.toLowerCase
 
 describe('spn-sync against a real DC and NATS', { timeout: 300_000 }, () => {
   let world: World
-  before(async () => {
-    world = await startWorld()
-  })
-  after(async () => {
-    await world?.close()
-  })
+  // Hooks have no default timeout: bound them so a stuck server fails the file instead of hanging it.
+  before(
+    async () => {
+      world = await startWorld()
+    },
+    { timeout: 120_000 },
+  )
+  after(
+    async () => {
+      await world?.close()
+    },
+    { timeout: 60_000 },
+  )
 
   it('given an enabled topology, then exactly the desired SPNs appear on the account', async (t) => {
     const dn = await world.createComputer('KWEB1')
