@@ -315,6 +315,32 @@ describe('consumeEvents against a real nats-server', () => {
     await consumer.stop()
   })
 
+  test('stop() lets the event in hand finish and ack before it resolves', async () => {
+    const inHandler = signal()
+    const release = signal()
+    let finished = false
+    const consumer = consumeEvents(bus, {
+      durable,
+      filterSubject: SiteAdded.subject,
+      events: [SiteAdded],
+      logger: captureLogs().logger,
+      async handle() {
+        inHandler.resolve()
+        await release.promise
+        finished = true
+      },
+    })
+    await bus.publish(SiteAdded.create({ site: 'in-hand' }, { actor: 'user:t' }))
+    await inHandler.promise
+    const stopping = consumer.stop()
+    release.resolve()
+    await stopping
+    assert.equal(finished, true)
+    const info = await bus.jsm.consumers.info(streams.events.name, durable)
+    assert.equal(info.num_ack_pending, 0)
+    assert.equal(info.ack_floor.stream_seq, info.delivered.stream_seq)
+  })
+
   test('the consumer resumes across a nats-server restart', async () => {
     const logs = captureLogs()
     const sites: string[] = []
