@@ -368,6 +368,20 @@ describe('account service against a real Samba DC and NATS', { timeout: 300_000 
     const err = await failure(call(Op.remove, { account: 'CORP\\FOREIGN' }))
     assert.equal(err.code, 'rule_violation')
     assert.ok(await readComputer(admin, dc.baseDn, 'FOREIGN$'))
+    // Carrying the marker (a record lost with an old KV store): listed, though krbfleet holds no secret.
+    await admin.modify('CN=FOREIGN,CN=Computers,DC=corp,DC=example,DC=com', {
+      operation: 'replace',
+      attribute: 'description',
+      values: ['Managed by krbfleet: restored by hand'],
+    })
+    const { accounts } = await call<{ accounts: AccountView[] }>(Op.list, {})
+    const foreign = accounts.find((a) => a.account === 'CORP\\FOREIGN')
+    assert.equal(foreign?.managed, false)
+    assert.equal(foreign?.existsInDirectory, true)
+    assert.equal(
+      accounts.find((a) => a.account === 'CORP\\WEB256'),
+      undefined,
+    )
   })
 
   it('reports an unreachable DC clearly and changes nothing', async () => {
