@@ -12,7 +12,11 @@ import { ApiClient, ApiError } from './client.ts'
 export const ExitCode = { Ok: 0, Failed: 1, Usage: 2 } as const
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode]
 
-export type OptionSpec = NonNullable<ParseArgsConfig['options']>[string] & { description?: string }
+export type OptionSpec = NonNullable<ParseArgsConfig['options']>[string] & {
+  description?: string
+  /** A boolean that may be turned off explicitly (`--no-<name>`), shown as `--[no-]<name>`. */
+  negatable?: boolean
+}
 
 export interface VerbSpec {
   summary: string
@@ -88,7 +92,8 @@ function verbUsage(area: string, name: string, verb: VerbSpec): string {
   const parts = [`krbfleet ${area} ${name}`]
   for (const a of verb.args ?? []) parts.push(a.endsWith('?') ? `[${a.slice(0, -1)}]` : a)
   for (const [option, spec] of Object.entries(verb.options ?? {})) {
-    const flag = `--${option}${spec.type === 'string' ? ` ${option.toUpperCase().replaceAll('-', '_')}` : ''}`
+    const name = spec.negatable ? `[no-]${option}` : option
+    const flag = `--${name}${spec.type === 'string' ? ` ${option.toUpperCase().replaceAll('-', '_')}` : ''}`
     parts.push(`[${flag}${spec.multiple ? ' ...' : ''}]`)
   }
   if (verb.change) parts.push('[--dry-run]')
@@ -131,7 +136,7 @@ export async function runCli(argv: string[], io: CliIo, modules: CommandModule[]
       ...(verb.change ? { 'dry-run': { type: 'boolean' } } : {}),
     }
     const parseOptions = Object.fromEntries(
-      Object.entries(options).map(([k, { description: _d, ...spec }]) => [k, spec]),
+      Object.entries(options).map(([k, { description: _d, negatable: _n, ...spec }]) => [k, spec]),
     ) as ParseArgsConfig['options']
     let parsed: ReturnType<typeof parseArgs>
     try {

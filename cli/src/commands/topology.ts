@@ -69,13 +69,14 @@ export const siteCommands: CommandModule = {
 const poolOptions = {
   'web-services': {
     type: 'boolean',
-    description: 'the pool runs WebServices (default yes; --no-web-services)',
+    negatable: true,
+    description: 'the pool runs WebServices (default yes)',
   },
   'internal-web-fqdn': { type: 'string' },
   'external-web-fqdn': { type: 'string' },
   'load-balancer': { type: 'string', multiple: true },
   alias: { type: 'string', multiple: true },
-  'short-name-spns': { type: 'boolean', description: 'also HTTP/<short name> SPNs (--no-short-name-spns)' },
+  'short-name-spns': { type: 'boolean', negatable: true, description: 'also HTTP/<short name> SPNs' },
 } as const
 
 function poolFields(ctx: VerbContext): Record<string, unknown> {
