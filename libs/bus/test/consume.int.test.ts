@@ -341,6 +341,34 @@ describe('consumeEvents against a real nats-server', () => {
     assert.equal(info.ack_floor.stream_seq, info.delivered.stream_seq)
   })
 
+  test('replicas sharing a durable split the events: each is handled once', async () => {
+    const handledBy = new Map<string, string[]>()
+    const all = signal()
+    const total = 40
+    const replica = (name: string) =>
+      consumeEvents(bus, {
+        durable,
+        filterSubject: SiteAdded.subject,
+        events: [SiteAdded],
+        logger: captureLogs().logger,
+        prefetch: 4,
+        async handle(event) {
+          const by = handledBy.get(event.id) ?? []
+          by.push(name)
+          handledBy.set(event.id, by)
+          await new Promise((r) => setImmediate(r))
+          if (handledBy.size === total) all.resolve()
+        },
+      })
+    const replicas = [replica('a'), replica('b')]
+    for (let i = 0; i < total; i++)
+      await bus.publish(SiteAdded.create({ site: `r${i}` }, { actor: 'user:t' }))
+    await all.promise
+    await Promise.all(replicas.map((r) => r.stop()))
+    assert.equal(handledBy.size, total)
+    assert.ok([...handledBy.values()].every((by) => by.length === 1))
+  })
+
   test('the consumer resumes across a nats-server restart', async () => {
     const logs = captureLogs()
     const sites: string[] = []
