@@ -80,7 +80,7 @@ async function partStatuses(
       ready = alive && (await dcReady(dc))
     } else {
       const spec = services.find((s) => s.name === name)
-      if (spec && state.ports[`${name}.health`]) {
+      if (spec?.ports.every((p) => state.ports[p] !== undefined)) {
         where = name === 'console' && state.ports.console ? consoleUrl(state) : spec.readyUrl(state)
         ready = alive && (await serviceReady(spec, state))
       }

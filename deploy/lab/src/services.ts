@@ -28,13 +28,15 @@ export interface ServiceSpec {
   readyUrl(state: LabState): string
 }
 
-const common = (name: string, context: ServiceContext): Record<string, string> => ({
-  KRBFLEET_NATS_URL: natsUrl(context.state),
-  KRBFLEET_HEALTH_HOST: '127.0.0.1',
-  KRBFLEET_HEALTH_PORT: String(port(context.state, `${name}.health`)),
-  LOG_LEVEL: 'info',
+const nats = (context: ServiceContext) => ({ KRBFLEET_NATS_URL: natsUrl(context.state) })
+
+/** Health, readiness and metrics of the services that have no HTTP API of their own. */
+const healthOn = (variable: 'HEALTH' | 'HTTP', name: string, context: ServiceContext) => ({
+  [`KRBFLEET_${variable}_HOST`]: '127.0.0.1',
+  [`KRBFLEET_${variable}_PORT`]: String(port(context.state, `${name}.health`)),
 })
 
+/** LDAPS to the lab DC as the service's own least-privilege identity; the password only as a file. */
 const ldap = (identity: keyof typeof serviceIdentities, context: ServiceContext): Record<string, string> => ({
   KRBFLEET_LDAP_URL: context.dc.ldapsUrl,
   KRBFLEET_LDAP_CA_FILE: context.dc.caFile,
@@ -43,44 +45,65 @@ const ldap = (identity: keyof typeof serviceIdentities, context: ServiceContext)
   KRBFLEET_LDAP_PASSWORD_FILE: secretPath(context.layout, serviceIdentities[identity].secret),
 })
 
-const healthReady = (name: string) => (state: LabState) =>
-  `http://127.0.0.1:${port(state, `${name}.health`)}/readyz`
+const domain = {
+  KRBFLEET_DOMAIN_NETBIOS: labDomain.netbiosDomain,
+  KRBFLEET_DOMAIN_DNS: labDomain.dnsDomain,
+  KRBFLEET_DOMAIN_BASE_DN: labDomain.baseDn,
+}
 
-/** In start order: topology first (the others read its revisions), console last (the edge). */
+const readyAt = (portName: string) => (state: LabState) => `http://127.0.0.1:${port(state, portName)}/readyz`
+
+/**
+ * In start order: topology first (the others read its revisions), console last (the edge). The
+ * variables are the ones each service's config.ts declares (libs/runtime loadConfig naming).
+ */
 export const serviceSpecs: ServiceSpec[] = [
   {
     name: 'topology',
     ports: ['topology.health'],
-    env: (context) => ({ ...common('topology', context) }),
-    readyUrl: healthReady('topology'),
+    env: (context) => ({
+      ...nats(context),
+      ...healthOn('HEALTH', 'topology', context),
+      KRBFLEET_AUTO_ENABLE: 'false',
+    }),
+    readyUrl: readyAt('topology.health'),
   },
   {
     name: 'account',
     ports: ['account.health'],
     env: (context) => ({
-      ...common('account', context),
+      ...nats(context),
+      ...healthOn('HTTP', 'account', context),
       ...ldap('account', context),
-      KRBFLEET_KEK_FILE: secretPath(context.layout, 'kek'),
-      KRBFLEET_DEFAULT_CONTAINER_DN: labDomain.accountsOu,
+      ...domain,
+      KRBFLEET_ACCOUNT_KEK_FILE: secretPath(context.layout, 'kek'),
+      // Its rights are delegated on this OU only (dc.ts prepareDirectory).
+      KRBFLEET_ACCOUNT_CONTAINER_DN: labDomain.accountsOu,
     }),
-    readyUrl: healthReady('account'),
+    readyUrl: readyAt('account.health'),
   },
   {
     name: 'spn-sync',
     ports: ['spn-sync.health'],
-    env: (context) => ({ ...common('spn-sync', context), ...ldap('spn-sync', context) }),
-    readyUrl: healthReady('spn-sync'),
+    env: (context) => ({
+      ...nats(context),
+      ...healthOn('HTTP', 'spn-sync', context),
+      ...ldap('spn-sync', context),
+      ...domain,
+    }),
+    readyUrl: readyAt('spn-sync.health'),
   },
   {
     name: 'console',
-    ports: ['console', 'console.health'],
+    ports: ['console'],
     env: (context) => ({
-      ...common('console', context),
+      ...nats(context),
       KRBFLEET_HTTP_HOST: '127.0.0.1',
       KRBFLEET_HTTP_PORT: String(port(context.state, 'console')),
-      KRBFLEET_TOKENS_FILE: secretPath(context.layout, 'console-tokens.json'),
+      KRBFLEET_CONSOLE_TOKENS_FILE: secretPath(context.layout, 'console-tokens.json'),
     }),
-    readyUrl: healthReady('console'),
+    // /healthz, /readyz and /metrics share the API's port.
+    readyUrl: readyAt('console'),
   },
 ]
 

@@ -22,7 +22,6 @@ export const preferredPorts: Record<string, number> = {
   'topology.health': 18091,
   'account.health': 18092,
   'spn-sync.health': 18093,
-  'console.health': 18094,
   'iis-agent.health': 18095,
 }
 
