@@ -22,6 +22,7 @@ export {
   EncryptionTypeBits,
   encryptionTypeNames,
   isManagedDescription,
+  isUsableEncryptionTypes,
   MANAGED_DESCRIPTION,
   MANAGED_MARKER,
   newAccountAttributes,

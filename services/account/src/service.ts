@@ -20,6 +20,7 @@ import {
   type DomainInfo,
   encryptionTypeNames,
   isManagedDescription,
+  isUsableEncryptionTypes,
   MANAGED_DESCRIPTION,
   newAccountAttributes,
   parseEncryptionTypes,
@@ -171,8 +172,14 @@ export class AccountService {
         { field: 'account' },
       )
     }
+    // Keep the account's own types when they are usable (AES, no DES); otherwise the default:
+    // krbfleet derives and hands out AES keys only (RFC 3962).
+    const usable = existing.encryptionTypes !== null && isUsableEncryptionTypes(existing.encryptionTypes)
     const encryptionTypes =
-      explicitTypes ?? existing.encryptionTypes ?? this.#o.defaultEncryptionTypes ?? DEFAULT_ENCRYPTION_TYPES
+      explicitTypes ??
+      (usable ? existing.encryptionTypes : null) ??
+      this.#o.defaultEncryptionTypes ??
+      DEFAULT_ENCRYPTION_TYPES
     const changes: Record<string, string> = {}
     if (!isManagedDescription(existing.description)) changes.description = MANAGED_DESCRIPTION
     if (existing.encryptionTypes !== encryptionTypes)

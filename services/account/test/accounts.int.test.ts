@@ -128,6 +128,12 @@ describe('account service against a real Samba DC and NATS', { timeout: 300_000 
 
     // An account made by hand (no marker, AES256 only) becomes managed.
     await dc.sambaTool(['computer', 'create', 'HANDMADE'])
+    // RC4 only: not something krbfleet can serve, so adoption moves it to the AES default.
+    await admin.modify('CN=HANDMADE,CN=Computers,DC=corp,DC=example,DC=com', {
+      operation: 'replace',
+      attribute: 'msDS-SupportedEncryptionTypes',
+      values: ['4'],
+    })
     const adopted = await call<AccountChange>(Op.create, { account: 'CORP\\HANDMADE', adopt: true })
     assert.equal(adopted.action, 'adopt')
     const ad = await readComputer(admin, dc.baseDn, 'HANDMADE$')

@@ -12,6 +12,7 @@ import {
   encryptionTypeNames,
   fileTimeToDate,
   isManagedDescription,
+  isUsableEncryptionTypes,
   newAccountAttributes,
   parseEncryptionTypes,
   resolveContainerDn,
@@ -192,6 +193,12 @@ describe('encryption types', () => {
     assert.equal(parseEncryptionTypes(24), 24)
     assert.equal(parseEncryptionTypes('8'), 8)
     assert.deepEqual(encryptionTypeNames(24), ['aes128-cts-hmac-sha1-96', 'aes256-cts-hmac-sha1-96'])
+  })
+  it('knows which existing values krbfleet can serve (adopt keeps those)', () => {
+    assert.equal(isUsableEncryptionTypes(24), true)
+    assert.equal(isUsableEncryptionTypes(28), true)
+    assert.equal(isUsableEncryptionTypes(4), false)
+    assert.equal(isUsableEncryptionTypes(0x1f), false)
   })
   it('refuses DES, no AES, unknown words and out-of-range numbers', () => {
     assert.match(codeOf(() => parseEncryptionTypes(3 | 16)).message, /DES/)

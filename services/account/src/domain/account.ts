@@ -101,6 +101,13 @@ export function parseEncryptionTypes(value: string | number, field = 'encryption
   return bits
 }
 
+/** True for a value krbfleet can serve: at least one AES type and no DES. */
+export function isUsableEncryptionTypes(bits: number): boolean {
+  const aes = EncryptionTypeBits.Aes128 | EncryptionTypeBits.Aes256
+  const des = EncryptionTypeBits.DesCbcCrc | EncryptionTypeBits.DesCbcMd5
+  return (bits & aes) !== 0 && (bits & des) === 0
+}
+
 /** Names of the bits set in an msDS-SupportedEncryptionTypes value. */
 export function encryptionTypeNames(bits: number | null): string[] {
   if (bits === null) return []
