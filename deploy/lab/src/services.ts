@@ -89,7 +89,6 @@ export const serviceSpecs: ServiceSpec[] = [
       ...nats(context),
       ...healthOn('HTTP', 'spn-sync', context),
       ...ldap('spn-sync', context),
-      ...domain,
     }),
     readyUrl: readyAt('spn-sync.health'),
   },

@@ -1,0 +1,164 @@
+import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { test } from 'node:test'
+import { isAlive, listPidRecords, type PidRecord } from '../deploy/lab/src/processes.ts'
+import { expectedSpns, labAccount, sampleTopology } from '../deploy/lab/src/sample.ts'
+
+/**
+ * The lab as an operator runs it: `node deploy/lab/lab.ts up|down|reset` (npm run lab, lab:down,
+ * lab:reset) in a temporary LAB_DIR, so that a developer's own .lab is never touched. Checks go
+ * through the CLI (cli/bin/krbfleet with the values of the lab's env file) and the HTTP API.
+ */
+
+const repo = resolve(import.meta.dirname, '..')
+const node = join(repo, 'node_modules', '.bin', 'node')
+const krbfleet = join(repo, 'cli', 'bin', 'krbfleet')
+
+interface Run {
+  code: number
+  stdout: string
+  stderr: string
+}
+
+function run(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
+  return new Promise((done) => {
+    execFile(
+      command,
+      args,
+      { cwd: repo, env, maxBuffer: 16 * 1024 * 1024, timeout: 240_000 },
+      (error, stdout, stderr) =>
+        done({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr }),
+    )
+  })
+}
+
+/** `export NAME='value'` lines of .lab/env. */
+function parseEnvFile(text: string): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const match of text.matchAll(/^export ([A-Z0-9_]+)='((?:[^']|'\\'')*)'$/gm)) {
+    if (match[1] && match[2] !== undefined) out[match[1]] = match[2].replaceAll("'\\''", "'")
+  }
+  return out
+}
+
+async function noneAlive(records: PidRecord[]): Promise<string[]> {
+  const alive: string[] = []
+  for (const record of records) if (await isAlive(record)) alive.push(`${record.name} (pid ${record.pid})`)
+  return alive
+}
+
+test('npm run lab: a failing part is named with its log and nothing is left running; then the whole system comes up, answers through the CLI and the API, reports its status when run again, and lab:down leaves no process behind', async (t) => {
+  const labDir = await mkdtemp(join(tmpdir(), 'krbfleet-lab-e2e-'))
+  const env = { ...process.env, LAB_DIR: labDir }
+  const lab = (verb: string) => run(node, [join(repo, 'deploy', 'lab', 'lab.ts'), verb], env)
+  t.after(async () => {
+    await lab('reset')
+    await rm(labDir, { recursive: true, force: true })
+  })
+  const runDir = join(labDir, 'run')
+
+  // 1. A broken key-encryption key makes the account service refuse to start.
+  await mkdir(join(labDir, 'secrets'), { recursive: true, mode: 0o700 })
+  await writeFile(join(labDir, 'secrets', 'kek'), 'not-a-key\n', { mode: 0o600 })
+  const broken = await lab('up')
+  assert.equal(broken.code, 1, broken.stdout + broken.stderr)
+  assert.match(broken.stderr, /^account: exited before ready/m, broken.stderr)
+  assert.ok(broken.stderr.includes(join(labDir, 'logs', 'account.log')), 'names the log of the failed part')
+  assert.match(broken.stdout, /stopping what this run started: nats, dc, topology/)
+  assert.deepEqual(await listPidRecords(runDir), [], 'no pid file left')
+  assert.match(await readFile(join(labDir, 'logs', 'account.log'), 'utf8'), /key-encryption key/)
+
+  // 2. With the key removed, the lab makes a new one and everything comes up.
+  await rm(join(labDir, 'secrets', 'kek'))
+  const began = Date.now()
+  const up = await lab('up')
+  assert.equal(up.code, 0, up.stdout + up.stderr)
+  t.diagnostic(`lab up in ${((Date.now() - began) / 1000).toFixed(1)} s`)
+  assert.match(up.stdout, /krbfleet lab is up/)
+  assert.match(up.stdout, /console\s+http:\/\/127\.0\.0\.1:\d+/)
+  assert.match(up.stdout, /token\s+operator: \S+/)
+  const started = await listPidRecords(runDir)
+  assert.deepEqual(started.map((r) => r.name).sort(), [
+    'account',
+    'console',
+    'dc',
+    'nats',
+    'spn-sync',
+    'topology',
+  ])
+
+  const envFile = join(labDir, 'env')
+  assert.equal((await stat(envFile)).mode & 0o777, 0o600, '.lab/env holds secrets: mode 0600')
+  const labEnv = parseEnvFile(await readFile(envFile, 'utf8'))
+  for (const name of ['KRBFLEET_URL', 'KRBFLEET_TOKEN', 'KRB5_CONFIG', 'LAB_USER', 'LAB_PASSWORD']) {
+    assert.ok(labEnv[name], `.lab/env exports ${name}`)
+  }
+  assert.ok(existsSync(labEnv.KRB5_CONFIG!), 'KRB5_CONFIG names an existing krb5.conf')
+  for (const secret of ['kek', 'console-tokens.json', 'admin.token', 'ldap-account.password']) {
+    assert.equal((await stat(join(labDir, 'secrets', secret))).mode & 0o777, 0o600, `${secret} is 0600`)
+  }
+  const hashed = await readFile(join(labDir, 'secrets', 'console-tokens.json'), 'utf8')
+  assert.ok(!hashed.includes(labEnv.KRBFLEET_TOKEN!), 'the console is given hashed tokens only')
+
+  const servers = JSON.parse(await readFile(join(labDir, 'servers.json'), 'utf8')) as {
+    servers: Array<{ fqdn: string; pool: string; backend: string }>
+  }
+  assert.deepEqual(
+    servers.servers.map((s) => [s.fqdn, s.pool, s.backend]),
+    sampleTopology.servers.map((s) => [s.fqdn, s.pool, s.backend]),
+  )
+
+  // 3. The CLI, configured only by .lab/env, sees the pool SPNs on the account (setspn -L).
+  const cliEnv = { PATH: process.env.PATH, HOME: process.env.HOME, ...labEnv }
+  const spnList = await run(krbfleet, ['spn', 'list', labAccount, '--json'], cliEnv)
+  assert.equal(spnList.code, 0, spnList.stdout + spnList.stderr)
+  const listed = new Set(
+    (JSON.stringify(JSON.parse(spnList.stdout)).match(/HTTP\/[a-z0-9.-]+/gi) ?? []).map((s) =>
+      s.toLowerCase(),
+    ),
+  )
+  for (const spn of expectedSpns()) assert.ok(listed.has(spn.toLowerCase()), `${labAccount} holds ${spn}`)
+  const human = await run(krbfleet, ['spn', 'list', labAccount], cliEnv)
+  assert.equal(human.code, 0, human.stderr)
+  assert.match(human.stdout, /HTTP\/pool01\.corp\.example\.com/i)
+
+  // 4. The API answers with the operator's token: the enabled topology is the sample.
+  const response = await fetch(`${labEnv.KRBFLEET_URL}/v1/topology?source=enabled`, {
+    headers: { authorization: `Bearer ${labEnv.KRBFLEET_OPERATOR_TOKEN}` },
+  })
+  assert.equal(response.status, 200)
+  const view = (await response.json()) as {
+    topology: { sites: unknown[]; pools: unknown[]; servers: unknown[] }
+  }
+  assert.equal(view.topology.sites.length, 2)
+  assert.equal(view.topology.pools.length, 3)
+  assert.equal(view.topology.servers.length, 6)
+  const anonymous = await fetch(`${labEnv.KRBFLEET_URL}/v1/topology`)
+  assert.equal(anonymous.status, 401, 'no token, no answer')
+
+  // 5. Running it again while up prints the status of each part and changes nothing.
+  const again = await lab('up')
+  assert.equal(again.code, 0, again.stderr)
+  assert.match(again.stdout, /already up/)
+  for (const part of ['nats', 'dc', 'topology', 'account', 'spn-sync', 'console']) {
+    assert.match(again.stdout, new RegExp(`^\\s+${part}\\s+running, ready`, 'm'), `status of ${part}`)
+  }
+  assert.deepEqual(
+    (await listPidRecords(runDir)).map((r) => [r.name, r.pid]),
+    started.map((r) => [r.name, r.pid]),
+    'the same processes, none restarted',
+  )
+
+  // 6. lab:down stops every process it started.
+  const down = await lab('down')
+  assert.equal(down.code, 0, down.stderr)
+  assert.deepEqual(await noneAlive(started), [], 'nothing the lab started is still alive')
+  assert.deepEqual(await listPidRecords(runDir), [])
+  const status = await lab('status')
+  assert.equal(status.code, 1)
+  assert.match(status.stdout, /nats\s+not running/)
+})
