@@ -1,5 +1,6 @@
 import type { CommandModule } from '../framework.ts'
 import { accountCommands } from './account.ts'
+import { spnCommands } from './spn.ts'
 import { testCommands } from './test.ts'
 import { tokenCommands } from './token.ts'
 import {
@@ -22,6 +23,7 @@ export const commandModules: CommandModule[] = [
   assignmentCommands,
   topologyCommands,
   accountCommands,
+  spnCommands,
   testCommands,
   tokenCommands,
 ]

@@ -1,5 +1,6 @@
 import type { RouteModule } from '../context.ts'
 import { accountRoutes } from './accounts.ts'
+import { spnRoutes } from './spn.ts'
 import { topologyRoutes } from './topology.ts'
 
 /**
@@ -10,4 +11,5 @@ import { topologyRoutes } from './topology.ts'
 export const routeModules: RouteModule[] = [
   topologyRoutes,
   accountRoutes,
+  spnRoutes,
 ]
