@@ -164,6 +164,8 @@ export async function startAccountService(options: {
     servers = serveAccountRpc(bus, service, logger, (operation, outcome) =>
       operations?.inc({ operation, outcome }),
     )
+    // Ready means subscribed: a request sent right after start must not meet "no responders".
+    await Promise.all(servers.map((s) => s.ready))
     const ldapDirectory = new LdapAccountDirectory(directory, domain.baseDn)
     const runningBus = bus
     const stopServing = async () => {

@@ -48,6 +48,8 @@ export async function startTopology(options: StartTopologyOptions): Promise<Topo
       : undefined
   timer?.unref()
   const servers = serveTopologyRpc(options.bus, service, options.logger)
+  // Ready means subscribed: a request sent right after start must not meet "no responders".
+  await Promise.all(servers.map((s) => s.ready))
   return {
     service,
     store,
