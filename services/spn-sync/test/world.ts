@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
 import {
   type AnyEnvelope,
   accountKey,
@@ -20,6 +23,8 @@ import { revision as makeRevision } from './fixtures.ts'
  * test file, an admin LDAPS connection to arrange AD by hand, and the topology written to KV the way
  * the topology service writes it (`revision.<n>` then `enabled`), followed by TopologyEnabled.
  */
+const run = promisify(execFile)
+
 export interface World {
   nats: NatsServer
   dc: TestDc
@@ -37,6 +42,12 @@ export interface World {
   /** Creates a computer account `NAME$` in CN=Computers and returns its DN. */
   createComputer(name: string): Promise<string>
   spnsOf(dn: string): Promise<string[]>
+  /**
+   * Adds an SPN bypassing the DC's uniqueness check, the way duplicates reach a real forest (written
+   * on two DCs before replication, or by a pre-2012 R2 DC): straight into the domain partition with
+   * no ldb modules. Samba's LDAP server refuses a duplicate, whatever control is sent.
+   */
+  forceSpn(dn: string, spn: string): Promise<void>
   /** Writes revision n+1 (pools, site -> account) and publishes TopologyEnabled; returns n+1. */
   enable(
     pools: Pool[],
@@ -104,6 +115,18 @@ export async function startWorld(): Promise<World> {
         dNSHostName: `${name.toLowerCase()}.${dc.dnsDomain}`,
       })
       return dn
+    },
+    async forceSpn(dn, spn) {
+      const script = [
+        'import sys, ldb',
+        "db = ldb.Ldb(sys.argv[1], options=['modules:'])",
+        'm = ldb.Message(); m.dn = ldb.Dn(db, sys.argv[2])',
+        "m['servicePrincipalName'] = ldb.MessageElement(sys.argv[3], ldb.FLAG_MOD_ADD, 'servicePrincipalName')",
+        'db.modify(m)',
+      ].join('\n')
+      const partition = join(`${dc.samLdb}.d`, `${dc.baseDn.toUpperCase()}.ldb`)
+      // Samba's Python bindings live with the system interpreter, not with any other python3 on PATH.
+      await run('/usr/bin/python3', ['-c', script, partition, dn, spn])
     },
     async spnsOf(dn) {
       return (await directory.getSpns(dn)).sort()
