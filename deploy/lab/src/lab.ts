@@ -3,7 +3,7 @@ import { readFile, rm } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { relative, resolve } from 'node:path'
 import { requireCommands } from '@krbfleet/testing'
-import { cli, cliPresent } from './cli.ts'
+import { cliPresent } from './cli.ts'
 import {
   dcReady,
   labDc,
@@ -17,7 +17,8 @@ import {
 import { ensureFolders, type LabLayout, labLayout, repoRoot, writeFileAtomic } from './layout.ts'
 import { natsReady, natsUrl, startLabNats } from './nats.ts'
 import { isAlive, listPidRecords, type PidRecord, readPidRecord, stopProcess } from './processes.ts'
-import { expectedSpns, labAccount, sampleTopology, serversFile } from './sample.ts'
+import { accountSpns, type EnabledTopology, enabledTopology, loadSample, waitForSpns } from './load.ts'
+import { labAccount, serversFile } from './sample.ts'
 import { ensureSecrets, type LabTokens } from './secrets.ts'
 import {
   presentServices,
@@ -189,12 +190,23 @@ export async function up(options: LabOptions): Promise<void> {
     if (missing.length > 0) print(`lab: not in this checkout yet, skipped: ${missing.join(', ')}`)
 
     await writeEnvFile(layout, state, tokens)
-    await writeFileAtomic(layout.serversFile, `${JSON.stringify(serversFile(), null, 2)}\n`)
 
     if (services.some((s) => s.name === 'console') && cliPresent()) {
-      await loadSample(layout, state, tokens, step)
-      await printSummary(layout, state, tokens, print)
+      const env = { KRBFLEET_URL: consoleUrl(state), KRBFLEET_TOKEN: tokens.admin }
+      if (!state.sampleLoaded) {
+        await loadSample(layout, env, step)
+        state.sampleLoaded = true
+        await writeState(layout, state)
+      } else {
+        step('keeping the topology of the last run (npm run lab:reset starts from the sample again)')
+      }
+      step('waiting for spn-sync to make AD match the enabled topology')
+      await waitForSpns(env, `${layout.logs}/spn-sync.log`)
+      const current = await enabledTopology(env)
+      await writeFileAtomic(layout.serversFile, `${JSON.stringify(serversFile(current.topology), null, 2)}\n`)
+      await printSummary(layout, state, tokens, current, print)
     } else {
+      await writeFileAtomic(layout.serversFile, `${JSON.stringify(serversFile(), null, 2)}\n`)
       print('lab: the console or the CLI is missing in this checkout: the sample topology was not loaded')
     }
     step('ready')
@@ -243,79 +255,42 @@ async function writeEnvFile(layout: LabLayout, state: LabState, tokens: LabToken
   await writeFileAtomic(layout.envFile, lines.join('\n'), 0o600)
 }
 
-async function loadSample(
-  layout: LabLayout,
-  state: LabState,
-  tokens: LabTokens,
-  step: (line: string) => void,
-): Promise<void> {
-  const env = { KRBFLEET_URL: consoleUrl(state), KRBFLEET_TOKEN: tokens.admin }
-  const file = `${layout.root}/topology.json`
-  await writeFileAtomic(file, `${JSON.stringify(sampleTopology, null, 2)}\n`)
-  const shown = JSON.parse(await cli(['account', 'list', '--json'], env)) as unknown
-  const exists = JSON.stringify(shown).toUpperCase().includes('KERBAUTH')
-  if (!exists) {
-    step(`creating the Kerberos account ${labAccount} in ${labDomain.accountsOu}`)
-    await cli(['account', 'new', labAccount, '--container-dn', labDomain.accountsOu], env)
-  }
-  step('loading the sample topology (2 sites, 3 pools, 6 servers, 2 assignments)')
-  await cli(['topology', 'apply', '-f', file], env)
-  step('enabling the topology')
-  await cli(['topology', 'enable'], env)
-  step('waiting for spn-sync to write the SPNs')
-  const want = expectedSpns()
-  const deadline = Date.now() + 60_000
-  for (;;) {
-    const have = await accountSpns(env)
-    const missing = want.filter((spn) => !have.includes(spn.toLowerCase()))
-    if (missing.length === 0) return
-    if (Date.now() > deadline) {
-      throw new LabPartError(
-        'spn-sync',
-        `after 60 s ${labAccount} still lacks ${missing.length} SPN(s): ${missing.join(', ')}`,
-        `${layout.logs}/spn-sync.log`,
-      )
-    }
-    await new Promise((r) => setTimeout(r, 500))
-  }
-}
-
-/** The SPNs on the lab account, lower-cased, through `krbfleet spn list --json`. */
-async function accountSpns(env: { KRBFLEET_URL: string; KRBFLEET_TOKEN: string }): Promise<string[]> {
-  const out = JSON.parse(await cli(['spn', 'list', labAccount, '--json'], env)) as unknown
-  const found = JSON.stringify(out).match(/HTTP\/[A-Za-z0-9.-]+/gi) ?? []
-  return [...new Set(found.map((s) => s.toLowerCase()))].sort()
-}
-
 async function printSummary(
   layout: LabLayout,
   state: LabState,
   tokens: LabTokens,
+  current: EnabledTopology,
   print: Print,
 ): Promise<void> {
-  const spns = await accountSpns({ KRBFLEET_URL: consoleUrl(state), KRBFLEET_TOKEN: tokens.admin })
+  const env = { KRBFLEET_URL: consoleUrl(state), KRBFLEET_TOKEN: tokens.admin }
+  const { topology } = current
   print('')
-  print('krbfleet lab is up')
-  print(`  sites     ${sampleTopology.sites.map((s) => s.name).join(', ')}`)
-  for (const pool of sampleTopology.pools) {
-    const servers = sampleTopology.servers.filter((s) => s.pool === pool.fqdn)
+  print(`krbfleet lab is up (topology revision ${current.revision})`)
+  print(`  sites     ${topology.sites.map((s) => s.name).join(', ')}`)
+  for (const pool of topology.pools) {
+    const servers = topology.servers.filter((s) => s.pool === pool.fqdn)
     print(
       `  pool      ${pool.fqdn} (site ${pool.site}): ${servers.map((s) => `${s.fqdn} [${s.backend}]`).join(', ')}`,
     )
   }
-  print(
-    `  account   ${labAccount} in ${labDomain.accountsOu}, assigned to ${sampleTopology.sites.map((s) => s.name).join(', ')}`,
-  )
-  print(`  SPNs      ${spns.length} on ${labAccount}: ${spns.join(' ')}`)
+  const accounts = [...new Set(topology.assignments.map((a) => a.account))]
+  for (const account of accounts) {
+    const sites = topology.assignments.filter((a) => a.account === account).map((a) => a.site)
+    const spns = await accountSpns(env, account)
+    print(`  account   ${account}, assigned to ${sites.join(', ')}; ${spns.length} SPNs:`)
+    for (let i = 0; i < spns.length; i += 3) print(`              ${spns.slice(i, i + 3).join('  ')}`)
+  }
   print(`  console   ${consoleUrl(state)}  (OpenAPI: ${consoleUrl(state)}/docs)`)
   print(`  token     operator: ${tokens.operator}`)
-  print(`            admin:    ${tokens.admin}   (exported as KRBFLEET_TOKEN)`)
+  print(`            admin:    ${tokens.admin}   (KRBFLEET_TOKEN in ${show(layout.envFile)})`)
   print(
-    `  DC        ${labDc(layout, state).ldapsUrl}, realm ${labDomain.realm}, lab user ${labUser.sam}@${labDomain.realm}`,
+    `  DC        ${labDc(layout, state).ldapsUrl}, realm ${labDomain.realm}, user ${labUser.sam}@${labDomain.realm}`,
   )
   print(`  logs      ${show(layout.logs)}/<part>.log`)
   print('')
-  print(`  source ${show(layout.envFile)} && cli/bin/krbfleet spn list '${labAccount}'`)
+  print(
+    `next: source ${show(layout.envFile)} && krbfleet spn list '${labAccount}'   (tour: deploy/lab/README.md)`,
+  )
 }
 
 /** `npm run lab:down`: stops every process the lab started (by pid file), services first. */

@@ -12,6 +12,8 @@ export interface LabState {
   ports: Record<string, number>
   /** The DC has the lab's OU, service identities and lab user. */
   directoryPrepared?: boolean
+  /** The sample topology and account were loaded once; later runs keep what the operator changed. */
+  sampleLoaded?: boolean
 }
 
 /** First choice of port for each listener; a busy one is replaced by a free port and remembered. */

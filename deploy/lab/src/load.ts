@@ -1,0 +1,85 @@
+import type { TopologyDocument } from '@krbfleet/contracts'
+import { type CliEnv, cli } from './cli.ts'
+import { labDomain } from './dc.ts'
+import { type LabLayout, writeFileAtomic } from './layout.ts'
+import { labAccount, sampleTopology } from './sample.ts'
+import { LabPartError } from './wait.ts'
+
+/**
+ * Everything here goes through the krbfleet CLI, exactly as an operator would type it, so that
+ * `npm run lab` is also a smoke test of the CLI -> console -> services path.
+ */
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/**
+ * First run: creates the Kerberos account (New-CsKerberosAccount) in the lab OU, applies the
+ * sample topology with its two assignments, and enables it (Enable-CsTopology).
+ */
+export async function loadSample(
+  layout: LabLayout,
+  env: CliEnv,
+  step: (line: string) => void,
+): Promise<void> {
+  const file = `${layout.root}/topology.json`
+  await writeFileAtomic(file, `${JSON.stringify(sampleTopology, null, 2)}\n`)
+  const accounts = JSON.parse(await cli(['account', 'list', '--json'], env)) as Array<{ account: string }>
+  if (!accounts.some((a) => a.account.toUpperCase() === labAccount)) {
+    step(`creating the Kerberos account ${labAccount} in ${labDomain.accountsOu}`)
+    await cli(['account', 'new', labAccount, '--container-dn', labDomain.accountsOu], env)
+  }
+  step(
+    `loading the sample topology (${sampleTopology.sites.length} sites, ${sampleTopology.pools.length} pools, ${sampleTopology.servers.length} servers, ${labAccount} assigned to both sites)`,
+  )
+  await cli(['topology', 'apply', '-f', file], env)
+  step('enabling the topology')
+  await cli(['topology', 'enable'], env)
+}
+
+interface PlanView {
+  revision: number
+  accounts: Array<{ account: string; add: string[]; remove: string[]; conflicts: unknown[] }>
+}
+
+/**
+ * Waits until spn-sync has made AD match the enabled revision: `krbfleet spn plan` shows nothing to
+ * add or remove for any account (conflicts are reported, not waited on).
+ */
+export async function waitForSpns(env: CliEnv, log: string, timeoutMs = 60_000): Promise<PlanView> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const plan = JSON.parse(await cli(['spn', 'plan', '--json'], env)) as PlanView
+    const pending = plan.accounts.filter((a) => a.add.length > 0 || a.remove.length > 0)
+    if (pending.length === 0 && plan.revision > 0) return plan
+    if (Date.now() > deadline) {
+      const what = pending.map((a) => `${a.account}: +${a.add.length} -${a.remove.length}`).join(', ')
+      throw new LabPartError(
+        'spn-sync',
+        `AD does not match topology revision ${plan.revision} after ${timeoutMs / 1000} s (${what || 'no revision'})`,
+        log,
+      )
+    }
+    await sleep(300)
+  }
+}
+
+export interface EnabledTopology {
+  revision: number
+  topology: TopologyDocument
+}
+
+export async function enabledTopology(env: CliEnv): Promise<EnabledTopology> {
+  const view = JSON.parse(await cli(['topology', 'show', '--source', 'enabled', '--json'], env)) as {
+    revision: number
+    topology: TopologyDocument
+  }
+  return { revision: view.revision, topology: view.topology }
+}
+
+/** `krbfleet spn list DOMAIN\NAME --json` (setspn -L): the SPNs the account holds in AD. */
+export async function accountSpns(env: CliEnv, account: string): Promise<string[]> {
+  const view = JSON.parse(await cli(['spn', 'list', account, '--json'], env)) as {
+    spns: Array<{ spn: string }>
+  }
+  return view.spns.map((s) => s.spn)
+}
