@@ -142,7 +142,7 @@ export class SpnReconciler {
     const results: AccountOutcome[] = []
     for (const a of accounts) {
       try {
-        results.push(await this.reconcile(a))
+        results.push(await this.#reconcileRetrying(a))
       } catch (err) {
         const message = err instanceof KrbfleetError ? err.message : 'internal error'
         this.#logger.warn({ account: a, err }, 'reconcile failed')
@@ -151,6 +151,22 @@ export class SpnReconciler {
     }
     const revision = await this.#topology.enabled()
     return { revision: revision?.revision ?? 0, accounts: results }
+  }
+
+  /**
+   * An operator's "reconcile now" should not fail on a race the queue would absorb (another replica
+   * writing the same account, AD changed between read and write): a few immediate attempts.
+   */
+  async #reconcileRetrying(account: string): Promise<AccountOutcome> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.reconcile(account)
+      } catch (err) {
+        const raced = err instanceof KrbfleetError && err.code === ErrorCode.Conflict && err.retryable
+        if (!raced || attempt >= 3) throw err
+        this.#logger.info({ account, attempt, err }, 'reconcile raced with another change; trying again')
+      }
+    }
   }
 
   async #reconcile(account: string, depth: number): Promise<AccountOutcome> {

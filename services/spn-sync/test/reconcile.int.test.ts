@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import { SpnConflictDetected, SpnsReconciled } from '@krbfleet/contracts'
-import { desiredSpns } from '../src/index.ts'
+import { KrbfleetError, SpnConflictDetected, SpnsReconciled } from '@krbfleet/contracts'
+import { connectDirectory } from '@krbfleet/directory'
+import { createUser, strongPassword } from '@krbfleet/testing'
+import { desiredSpns, startSpnSync } from '../src/index.ts'
 import { startWorld, type World, webPool } from './world.ts'
 
 const lower = (values: Iterable<string>) => [...values].map((v) => v.toLowerCase()).sort()
@@ -172,10 +174,13 @@ describe('spn-sync against a real DC and NATS', { timeout: 300_000 }, () => {
     assert.deepEqual(await world.spnsOf(bDn), ['HTTP/lb04.corp.example.com', 'HTTP/pool04.corp.example.com'])
     assert.deepEqual(await world.spnsOf(aDn), ['HTTP/pool04x.corp.example.com'])
     assert.equal(world.eventsOf(SpnConflictDetected.type, 'CORP\\KMOVEB').length, 0)
-    const aEvents = world
-      .eventsOf(SpnsReconciled.type, 'CORP\\KMOVEA')
-      .map((e) => e.data as { removed: string[] })
-    assert.deepEqual(aEvents.at(-1)?.removed, ['HTTP/lb04.corp.example.com', 'HTTP/pool04.corp.example.com'])
+    const released = () =>
+      world
+        .eventsOf(SpnsReconciled.type, 'CORP\\KMOVEA')
+        .map((e) => (e.data as { removed: string[] }).removed)
+        .filter((removed) => removed.length > 0)
+    await world.eventually(() => released().length > 0, 'A reported the release')
+    assert.deepEqual(released(), [['HTTP/lb04.corp.example.com', 'HTTP/pool04.corp.example.com']])
     assert.deepEqual(await world.ownedSpns('CORP\\KMOVEA'), ['HTTP/pool04x.corp.example.com'])
 
     // And back again through the event path: A takes them back, nothing conflicts.
@@ -197,16 +202,91 @@ describe('spn-sync against a real DC and NATS', { timeout: 300_000 }, () => {
     const dn = await world.createComputer('KWEB5')
     const sync = await world.startService({ resyncIntervalMs: 200 })
     t.after(() => sync.stop())
-    await world.enable([webPool('pool05', 'cobh')], { cobh: 'CORP\\KWEB5' })
-    await world.eventually(async () => (await world.spnsOf(dn)).length === 1, 'pool05 SPN written')
-    const before = world.eventsOf(SpnsReconciled.type, 'CORP\\KWEB5').length
+    const revision = await world.enable([webPool('pool05', 'cobh')], { cobh: 'CORP\\KWEB5' })
+    await world.eventually(
+      () => world.eventsOf(SpnsReconciled.type, 'CORP\\KWEB5').length === 1,
+      'the first write of KWEB5 reported',
+    )
+    assert.deepEqual(await world.spnsOf(dn), ['HTTP/pool05.corp.example.com'])
     await world.directory.modifySpns(dn, { remove: ['HTTP/pool05.corp.example.com'] })
     // No event announces the drift: only the resync can find it.
     await world.eventually(
-      () => world.eventsOf(SpnsReconciled.type, 'CORP\\KWEB5').length > before,
+      () => world.eventsOf(SpnsReconciled.type, 'CORP\\KWEB5').length === 2,
       'a resync repaired KWEB5',
     )
+    assert.deepEqual(world.eventsOf(SpnsReconciled.type, 'CORP\\KWEB5')[1]?.data, {
+      account: 'CORP\\KWEB5',
+      added: ['HTTP/pool05.corp.example.com'],
+      removed: [],
+      revision: revision.revision,
+    })
     assert.deepEqual(await world.spnsOf(dn), ['HTTP/pool05.corp.example.com'])
+  })
+
+  it('given two replicas reconciling one account at once, then the compare-and-set keeps them apart', async () => {
+    const dn = await world.createComputer('KRACE')
+    const one = await world.startService()
+    const two = await world.startService()
+    try {
+      const revision = await world.enable(
+        [webPool('poolrace', 'bantry', { aliases: ['race1.corp.example.com', 'race2.corp.example.com'] })],
+        { bantry: 'CORP\\KRACE' },
+        { publish: false },
+      )
+      // Both may fail with a retryable conflict; the loser's retry (the queue's job) converges.
+      await Promise.allSettled([
+        one.reconciler.reconcile('CORP\\KRACE'),
+        two.reconciler.reconcile('CORP\\KRACE'),
+      ])
+      await one.reconciler.reconcile('CORP\\KRACE')
+      const desired = desiredSpns(revision).get('CORP\\KRACE')!.sorted()
+      assert.deepEqual(await world.spnsOf(dn), desired)
+      assert.deepEqual(await world.ownedSpns('CORP\\KRACE'), desired)
+      assert.equal((await two.reconciler.reconcile('CORP\\KRACE')).outcome, 'unchanged')
+    } finally {
+      await one.stop()
+      await two.stop()
+    }
+  })
+
+  it('given the least-privilege identity (write servicePrincipalName only), then it reconciles', async () => {
+    const password = strongPassword()
+    const userDn = await createUser(world.dc, 'svc-spnsync', password)
+    const shown = await world.dc.sambaTool(['user', 'show', 'svc-spnsync', '--attributes=objectSid'])
+    const sid = /objectSid: (S-[\d-]+)/.exec(shown)?.[1]
+    assert.ok(sid, shown)
+    const computers = `CN=Computers,${world.dc.baseDn}`
+    // lab/NOTES.md: write property servicePrincipalName on computer objects, inherited.
+    await world.dc.sambaTool([
+      'dsacl',
+      'set',
+      `--objectdn=${computers}`,
+      '--action=allow',
+      `--sddl=(OA;CIIO;WP;f3a64788-5306-11d1-a9c5-0000f80367c1;bf967a86-0de6-11d0-a285-00aa003049e2;${sid})`,
+    ])
+    const dn = await world.createComputer('KLEAST')
+    const directory = await connectDirectory({
+      url: world.dc.ldapsUrl,
+      caFile: world.dc.caFile,
+      servername: world.dc.tlsServername,
+      bindDn: userDn,
+      password,
+    })
+    const sync = await startSpnSync({ bus: world.bus, directory, logger: world.logger, resyncIntervalMs: 0 })
+    try {
+      await world.enable([webPool('poolleast', 'dingle')], { dingle: 'CORP\\KLEAST' }, { publish: false })
+      const outcome = await sync.reconciler.reconcile('CORP\\KLEAST')
+      assert.equal(outcome.outcome, 'changed')
+      assert.deepEqual(await world.spnsOf(dn), ['HTTP/poolleast.corp.example.com'])
+      // The same identity may not write anything else on the account.
+      await assert.rejects(
+        directory.modify(dn, { operation: 'replace', attribute: 'description', values: ['x'] }),
+        (err: unknown) => err instanceof KrbfleetError && err.code === 'insufficient_rights',
+      )
+    } finally {
+      await sync.stop()
+      await directory.close()
+    }
   })
 
   it('given no enabled revision, then nothing is stripped', async () => {
