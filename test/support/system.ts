@@ -18,7 +18,9 @@ import { Writable } from 'node:stream'
 import { type Bus, callRpc, connectBus } from '@krbfleet/bus'
 import { buildApp, type ConsoleApp, hashToken, type TokenRecord } from '@krbfleet/console'
 import { accountKey, buckets, type EventEnvelope, streams } from '@krbfleet/contracts'
+import { escapeFilterValue } from '@krbfleet/directory'
 import { createLogger, type Logger } from '@krbfleet/logging'
+import type { Failpoint } from '@krbfleet/spn-sync'
 import { decryptAtRest, generateKeyEncryptionKey, parseKeyEncryptionKey } from '@krbfleet/sealing'
 import { adminClient, type NatsServer, startDc, startNats, type TestDc } from '@krbfleet/testing'
 import { startTopology, type TopologyInstance } from '@krbfleet/topology'
@@ -86,11 +88,15 @@ export class SpnSyncProcess {
     return this.#child !== undefined && this.#child.exitCode === null && this.#child.signalCode === null
   }
 
-  /** Starts it and resolves once it consumes events (it prints `ready`). */
-  async start(): Promise<void> {
+  /**
+   * Starts it and resolves once it consumes events (it prints `ready`). `crashAt` makes it SIGKILL
+   * itself at that point of its next write (spn-sync's failpoints: after recording the intent, or
+   * after the LDAP modify before confirming).
+   */
+  async start(options: { crashAt?: Failpoint } = {}): Promise<void> {
     assert.equal(this.running, false, 'spn-sync is already running')
     const child = spawn(nodeBin, [join(import.meta.dirname, '..', 'fixtures', 'spn-sync-process.ts')], {
-      env: this.#env,
+      env: { ...this.#env, ...(options.crashAt ? { KRBFLEET_TEST_SPN_SYNC_CRASH_AT: options.crashAt } : {}) },
       stdio: ['pipe', 'pipe', 'pipe'],
       cwd: repoRoot,
     })
@@ -108,6 +114,11 @@ export class SpnSyncProcess {
         reject(new Error(`spn-sync exited before it was ready (${code ?? signal}); see ${this.#logFile}`)),
       )
     })
+  }
+
+  /** Resolves when the process has exited (by itself, for example at a crash point). */
+  async exited(): Promise<void> {
+    await this.#exited
   }
 
   /** SIGKILL: no shutdown, no drain, no ack of anything in flight. */
@@ -143,6 +154,8 @@ export interface System {
   console: ConsoleApp
   consoleUrl: string
   spnSync: SpnSyncProcess
+  /** Another spn-sync process with the same settings (not started; stopped with the system). */
+  spnSyncReplica(logName: string): SpnSyncProcess
   /** Runs the real `krbfleet` bin against the console with the token of `role`. */
   cli(args: string[], role?: Role): Promise<CliResult>
   /** One HTTP request to the console with the token of `role`. */
@@ -213,23 +226,24 @@ export async function startSystem(options: { resyncIntervalMs?: number } = {}): 
     started.push(() => account.stop())
 
     const spnSyncLog = join(work, 'spn-sync.log')
-    const spnSync = new SpnSyncProcess(
-      {
-        ...process.env,
-        KRBFLEET_TEST_SPN_SYNC: JSON.stringify({
-          natsUrl: nats.url,
-          ldapsUrl: dc.ldapsUrl,
-          caFile: dc.caFile,
-          servername: dc.tlsServername,
-          bindDn: dc.adminDn,
-          password: dc.adminPassword,
-          resyncIntervalMs: options.resyncIntervalMs ?? 0,
-        }),
-      },
-      spnSyncLog,
-    )
+    const spnSyncEnv = {
+      ...process.env,
+      KRBFLEET_TEST_SPN_SYNC: JSON.stringify({
+        natsUrl: nats.url,
+        ldapsUrl: dc.ldapsUrl,
+        caFile: dc.caFile,
+        servername: dc.tlsServername,
+        bindDn: dc.adminDn,
+        password: dc.adminPassword,
+        resyncIntervalMs: options.resyncIntervalMs ?? 0,
+      }),
+    }
+    const spnSync = new SpnSyncProcess(spnSyncEnv, spnSyncLog)
     await spnSync.start()
     started.push(() => spnSync.stop())
+    /** Further replicas, stopped with the system. */
+    const replicas: SpnSyncProcess[] = []
+    started.push(() => Promise.all(replicas.map((r) => r.stop())))
 
     const consoleBus = await connect('krbfleet-console')
     started.push(() => consoleBus.close())
@@ -254,17 +268,27 @@ export async function startSystem(options: { resyncIntervalMs?: number } = {}): 
 
     const bus = await connect('e2e-test-client')
     started.push(() => bus.close())
-    const ldap = await adminClient(dc)
+    // The test's own admin reader. After a DC restart ldapts reconnects without binding, so a
+    // failed read binds a fresh client and tries once more.
+    let ldap = await adminClient(dc)
     started.push(() => ldap.unbind())
-
     const readAccount = async (samAccountName: string, attributes: string[]) => {
-      const { searchEntries } = await ldap.search(dc.baseDn, {
-        scope: 'sub',
-        filter: `(sAMAccountName=${samAccountName.replace(/[\\*()\0]/g, (c) => `\\${c.charCodeAt(0).toString(16).padStart(2, '0')}`)})`,
-        attributes,
-      })
-      assert.equal(searchEntries.length, 1, `exactly one ${samAccountName} in AD`)
-      return searchEntries[0]!
+      const search = () =>
+        ldap.search(dc.baseDn, {
+          scope: 'sub',
+          filter: `(sAMAccountName=${escapeFilterValue(samAccountName)})`,
+          attributes,
+        })
+      let result: Awaited<ReturnType<typeof search>>
+      try {
+        result = await search()
+      } catch {
+        await ldap.unbind().catch(() => {})
+        ldap = await adminClient(dc)
+        result = await search()
+      }
+      assert.equal(result.searchEntries.length, 1, `exactly one ${samAccountName} in AD`)
+      return result.searchEntries[0]!
     }
 
     const system: System = {
@@ -280,6 +304,11 @@ export async function startSystem(options: { resyncIntervalMs?: number } = {}): 
       console: app,
       consoleUrl,
       spnSync,
+      spnSyncReplica(logName) {
+        const replica = new SpnSyncProcess(spnSyncEnv, join(work, logName))
+        replicas.push(replica)
+        return replica
+      },
       async cli(args, role = 'admin') {
         return await new Promise<CliResult>((resolveCli) => {
           execFile(

@@ -1,0 +1,198 @@
+/**
+ * Faults across services, on the whole system (test/support/system.ts): spn-sync dying at each
+ * point of its write (failpoints, SIGKILL), the DC going away under running services, and two
+ * spn-sync replicas sharing the work. After each fault the system must converge to exactly the
+ * enabled topology, with no work lost and nothing written twice or orphaned.
+ */
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import {
+  type AccountChange,
+  type AccountTestReport,
+  accountKey,
+  buckets,
+  SpnConflictDetected,
+  SpnsReconciled,
+} from '@krbfleet/contracts'
+import { type System, startSystem, tail } from './support/system.ts'
+
+const ACCOUNT = 'CORP\\KERBFLT'
+const SAM = 'KERBFLT$'
+const sorted = (values: Iterable<string>) => [...values].sort()
+const same = (a: string[], b: string[]) => JSON.stringify(sorted(a)) === JSON.stringify(sorted(b))
+
+describe('faults across services: crashes mid-write, a DC outage, replicas', { timeout: 600_000 }, () => {
+  let system: System
+  /** The SPNs the enabled topology wants on the account, kept by the test as the operator changes it. */
+  let expected: string[] = []
+
+  const api = async <T = unknown>(
+    method: string,
+    path: string,
+    body?: unknown,
+    role: 'admin' | 'operator' = 'admin',
+  ) => {
+    const r = await system.api<T>(method, path, { role, ...(body === undefined ? {} : { body }) })
+    return r
+  }
+  const ok = async <T = unknown>(
+    method: string,
+    path: string,
+    body?: unknown,
+    role: 'admin' | 'operator' = 'admin',
+  ) => {
+    const r = await api<T>(method, path, body, role)
+    assert.ok(r.status >= 200 && r.status < 300, `${method} ${path} -> ${r.status} ${JSON.stringify(r.body)}`)
+    return r.body
+  }
+  const addPool = (name: string) =>
+    ok('POST', '/v1/pools', { fqdn: `${name}.corp.example.com`, site: 'paris' })
+  const enable = () => ok<{ enabledRevision?: number }>('POST', '/v1/topology/enable')
+  const converged = async (what: string) => {
+    await system
+      .eventually(async () => same(await system.spnsOf(SAM), expected), what)
+      .catch(async (err) =>
+        assert.fail(
+          `${(err as Error).message}\nAD: ${(await system.spnsOf(SAM)).join(', ')}\nwanted: ${expected.join(', ')}\n${await tail(system.spnSyncLog)}`,
+        ),
+      )
+    assert.deepEqual(await system.spnsOf(SAM), sorted(expected))
+  }
+  const ownership = async () => {
+    const kv = await system.bus.kv(buckets.spnOwnership)
+    const entry = await kv.get(accountKey(ACCOUNT))
+    assert.ok(entry && entry.operation === 'PUT', 'an ownership record')
+    return entry.json<{ spns: string[]; pending: unknown }>()
+  }
+
+  before(async () => {
+    system = await startSystem()
+    await ok<AccountChange>('POST', '/v1/accounts', { account: ACCOUNT })
+    await ok('POST', '/v1/sites', { name: 'paris' })
+    await ok('POST', '/v1/assignments', { site: 'paris', account: ACCOUNT })
+    await addPool('base')
+    await enable()
+    expected = ['HTTP/base.corp.example.com']
+    await converged('the first enable')
+  })
+  after(async () => {
+    await system?.stop()
+  })
+
+  it('spn-sync killed after recording its intent, before the LDAP modify: the next run writes it once', async () => {
+    await system.spnSync.stop()
+    await system.spnSync.start({ crashAt: 'after-intent' })
+    await addPool('intent')
+    await enable()
+    await system.spnSync.exited()
+    // It died before the modify: AD is as before, the intent is pending in KV.
+    assert.deepEqual(await system.spnsOf(SAM), sorted(expected))
+    assert.notEqual((await ownership()).pending, null)
+
+    await system.spnSync.start()
+    expected = [...expected, 'HTTP/intent.corp.example.com']
+    await converged('the pending intent applied after the restart')
+    await system.eventually(async () => (await ownership()).pending === null, 'the intent confirmed')
+    assert.deepEqual(sorted((await ownership()).spns), sorted(expected))
+  })
+
+  it('spn-sync killed after the LDAP modify, before confirming: the next run confirms, and owns what it wrote', async () => {
+    await system.spnSync.stop()
+    await system.spnSync.start({ crashAt: 'after-modify' })
+    await addPool('modify')
+    await enable()
+    await system.spnSync.exited()
+    // The modify went through, the confirmation did not.
+    expected = [...expected, 'HTTP/modify.corp.example.com']
+    assert.deepEqual(await system.spnsOf(SAM), sorted(expected))
+    assert.notEqual((await ownership()).pending, null)
+
+    await system.spnSync.start()
+    await system.eventually(async () => (await ownership()).pending === null, 'the write confirmed')
+    assert.deepEqual(sorted((await ownership()).spns), sorted(expected))
+    // It owns the SPN written before the crash: removing the pool removes it (nothing orphaned).
+    await ok('DELETE', '/v1/pools/modify.corp.example.com')
+    await enable()
+    expected = expected.filter((s) => s !== 'HTTP/modify.corp.example.com')
+    await converged('the pool written before the crash removed again')
+  })
+
+  it('the DC goes away under running services: a reset is refused cleanly, a change waits, both work once it is back', async () => {
+    const kvnoBefore = await system.kvnoOf(SAM)
+    await system.dc.kill()
+    try {
+      const refused = await api<{ error: { code: string; message: string } }>(
+        'POST',
+        '/v1/accounts/CORP.KERBFLT/password-reset',
+        undefined,
+        'operator',
+      )
+      assert.equal(refused.status, 503, JSON.stringify(refused.body))
+      assert.equal(refused.body.error.code, 'unavailable')
+      await addPool('outage')
+      await enable()
+    } finally {
+      await system.dc.start()
+    }
+    assert.equal(await system.kvnoOf(SAM), kvnoBefore, 'the refused reset changed nothing')
+    expected = [...expected, 'HTTP/outage.corp.example.com']
+    await converged('the change enabled during the outage, after the DC came back')
+
+    const reset = await ok<AccountChange>(
+      'POST',
+      '/v1/accounts/CORP.KERBFLT/password-reset',
+      undefined,
+      'operator',
+    )
+    assert.equal(reset.kvno, kvnoBefore + 1)
+    assert.equal(await system.kvnoOf(SAM), kvnoBefore + 1)
+    assert.equal((await system.accountSecret(ACCOUNT)).kvno, kvnoBefore + 1)
+    const report = await ok<AccountTestReport>(
+      'POST',
+      '/v1/accounts/CORP.KERBFLT/test',
+      undefined,
+      'operator',
+    )
+    assert.equal(report.outcome, 'pass', JSON.stringify(report.checks))
+  })
+
+  it('two spn-sync replicas share the work: rapid enables converge exactly in AD, without conflicts', async () => {
+    const replica = system.spnSyncReplica('spn-sync-2.log')
+    await replica.start()
+    const conflictsBefore = (await system.events()).filter((e) => e.type === SpnConflictDetected.type).length
+    for (const name of ['rep1', 'rep2', 'rep3', 'rep4']) {
+      await addPool(name)
+      await enable()
+      expected = [...expected, `HTTP/${name}.corp.example.com`]
+    }
+    await ok('DELETE', '/v1/pools/rep2.corp.example.com')
+    await enable()
+    expected = expected.filter((s) => s !== 'HTTP/rep2.corp.example.com')
+    await converged('four pools added and one removed with two replicas')
+    await system.eventually(async () => (await ownership()).pending === null, 'no write left pending')
+    const events = await system.events()
+    assert.equal(events.filter((e) => e.type === SpnConflictDetected.type).length, conflictsBefore)
+    await replica.stop()
+  })
+
+  // Known defect, reported to spn-sync (fails in about 1 run of 8 here): a replica takes the live
+  // intent of the other replica (recorded a few ms earlier, its modify still in flight) for one
+  // left by a crash, clears it and writes the same change again; the DC refuses the duplicate
+  // value, the retry "completes" its own intent and publishes a second SpnsReconciled for the same
+  // SPN. An SPN the other replica adds after its intent was cleared is then in AD but in nobody's
+  // ownership record: it would never be removed. Marked todo (not counted as passing) until fixed.
+  it('two spn-sync replicas: every SPN is written and reported once, and every SPN written is owned', {
+    todo: 'spn-sync: a live intent of another replica is taken for a crashed one',
+  }, async () => {
+    assert.deepEqual(sorted((await ownership()).spns), sorted(expected))
+    const reconciled = (await system.events()).filter((e) => e.type === SpnsReconciled.type)
+    const added = reconciled.flatMap((e) => (e.data as { added: string[] }).added)
+    for (const name of ['rep1', 'rep3', 'rep4']) {
+      assert.equal(
+        added.filter((s) => s === `HTTP/${name}.corp.example.com`).length,
+        1,
+        `HTTP/${name} added more than once:\n${reconciled.map((e) => JSON.stringify(e.data)).join('\n')}`,
+      )
+    }
+  })
+})
