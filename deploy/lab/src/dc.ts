@@ -10,7 +10,7 @@ import {
   unlock,
 } from '@krbfleet/testing'
 import { type LabLayout, randomPassword, secretFile } from './layout.ts'
-import { type PidRecord, startDetached } from './processes.ts'
+import { type PidRecord, readyOrStopped, startDetached } from './processes.ts'
 import type { LabState } from './state.ts'
 import { LabPartError, tcpAnswers, waitUntil } from './wait.ts'
 
@@ -100,18 +100,20 @@ export async function startDetachedDc(layout: LabLayout, dc: LabDc): Promise<Pid
   const lease = await leaseLoopbackAddress({ address: dc.address, busyPorts: dcPorts })
   let record: PidRecord | undefined
   try {
-    record = await startDetached({
+    const started = await startDetached({
       name: 'dc',
       command: 'samba',
       args: ['-i', '-M', 'single', '--debug-stdout', '-s', dc.smbConf],
       log: dc.log,
       runDir: layout.run,
     })
-    const started = record
-    await waitUntil('dc', 'answering LDAPS and Kerberos', async () => await dcReady(dc), {
-      timeoutMs: 60_000,
-      process: started,
-    })
+    await readyOrStopped(layout.run, started, () =>
+      waitUntil('dc', 'answering LDAPS and Kerberos', async () => await dcReady(dc), {
+        timeoutMs: 60_000,
+        process: started,
+      }),
+    )
+    record = started
     return started
   } finally {
     await lease.release()

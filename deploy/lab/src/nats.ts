@@ -1,6 +1,6 @@
 import { join } from 'node:path'
 import { type LabLayout, writeFileAtomic } from './layout.ts'
-import { type PidRecord, startDetached } from './processes.ts'
+import { type PidRecord, readyOrStopped, startDetached } from './processes.ts'
 import { type LabState, port } from './state.ts'
 import { httpStatus, waitUntil } from './wait.ts'
 
@@ -39,10 +39,12 @@ export async function startLabNats(layout: LabLayout, state: LabState): Promise<
     log,
     runDir: layout.run,
   })
-  await waitUntil('nats', 'ready (JetStream /healthz)', async () => (await natsReady(state)) === true, {
-    timeoutMs: 20_000,
-    process: record,
-  })
+  await readyOrStopped(layout.run, record, () =>
+    waitUntil('nats', 'ready (JetStream /healthz)', async () => (await natsReady(state)) === true, {
+      timeoutMs: 20_000,
+      process: record,
+    }),
+  )
   return record
 }
 

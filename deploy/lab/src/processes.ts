@@ -165,3 +165,21 @@ function signalGroup(pid: number, signal: NodeJS.Signals): void {
     }
   }
 }
+
+/**
+ * Runs the readiness wait of a process just started; when it fails (the process exited, or is
+ * alive but never became ready) the process is stopped and its pid file removed before the error
+ * goes on, so a failed start leaves nothing running.
+ */
+export async function readyOrStopped(
+  runDir: string,
+  record: PidRecord,
+  wait: () => Promise<void>,
+): Promise<void> {
+  try {
+    await wait()
+  } catch (error) {
+    await stopProcess(runDir, record)
+    throw error
+  }
+}

@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { identityDn, type LabDc, labDomain, serviceIdentities } from './dc.ts'
 import { type LabLayout, repoRoot, secretPath } from './layout.ts'
 import { natsUrl } from './nats.ts'
-import { type PidRecord, startDetached } from './processes.ts'
+import { type PidRecord, readyOrStopped, startDetached } from './processes.ts'
 import { type LabState, port } from './state.ts'
 import { httpStatus, waitUntil } from './wait.ts'
 
@@ -135,14 +135,16 @@ export async function startService(spec: ServiceSpec, context: ServiceContext): 
     env,
     cwd: repoRoot,
   })
-  await waitUntil(
-    spec.name,
-    'ready (/readyz)',
-    async () => (await httpStatus(spec.readyUrl(context.state))) === 200,
-    {
-      timeoutMs: 60_000,
-      process: record,
-    },
+  await readyOrStopped(context.layout.run, record, () =>
+    waitUntil(
+      spec.name,
+      'ready (/readyz)',
+      async () => (await httpStatus(spec.readyUrl(context.state))) === 200,
+      {
+        timeoutMs: 60_000,
+        process: record,
+      },
+    ),
   )
   return record
 }
