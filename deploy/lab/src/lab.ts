@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs'
-import { readFile, rm } from 'node:fs/promises'
+import { mkdir, readFile, rm } from 'node:fs/promises'
 import { homedir } from 'node:os'
-import { relative, resolve } from 'node:path'
-import { requireCommands } from '@krbfleet/testing'
+import { join, relative, resolve } from 'node:path'
+import { lock, requireCommands, unlock } from '@krbfleet/testing'
 import { cliPresent } from './cli.ts'
 import {
   dcReady,
@@ -124,7 +124,7 @@ export async function status(options: LabOptions): Promise<boolean> {
  * already up it only prints the status. On a failure it stops what THIS run started and throws a
  * LabPartError naming the part and its log.
  */
-export async function up(options: LabOptions): Promise<void> {
+async function upUnlocked(options: LabOptions): Promise<void> {
   const { print } = options
   const layout = labLayout(options.root)
   const began = Date.now()
@@ -294,7 +294,7 @@ async function printSummary(
 }
 
 /** `npm run lab:down`: stops every process the lab started (by pid file), services first. */
-export async function down(options: LabOptions): Promise<void> {
+async function downUnlocked(options: LabOptions): Promise<void> {
   const layout = labLayout(options.root)
   const state = existsSync(layout.stateFile) ? await readState(layout) : { ports: {} }
   const records = await listPidRecords(layout.run)
@@ -316,8 +316,8 @@ export async function down(options: LabOptions): Promise<void> {
 }
 
 /** `npm run lab:reset`: down, then deletes the lab folder (the DC, NATS store, secrets and logs). */
-export async function reset(options: LabOptions): Promise<void> {
-  await down(options)
+async function resetUnlocked(options: LabOptions): Promise<void> {
+  await downUnlocked(options)
   const root = resolve(options.root)
   if (root === '/' || root === repoRoot || root === homedir()) {
     throw new Error(`refusing to delete ${root}: LAB_DIR must be a folder of its own`)
@@ -325,3 +325,25 @@ export async function reset(options: LabOptions): Promise<void> {
   await rm(root, { recursive: true, force: true })
   options.print(`krbfleet lab: removed ${show(root)}`)
 }
+
+/**
+ * One lab command at a time per lab folder: a second `npm run lab` waits for the first instead of
+ * starting a second set of processes over the same pid files.
+ */
+async function withLabLock<T>(options: LabOptions, work: () => Promise<T>): Promise<T> {
+  const root = resolve(options.root)
+  await mkdir(root, { recursive: true })
+  const lockDir = join(root, 'lab.lock')
+  await lock(lockDir, 300_000, 'another lab command on this folder')
+  try {
+    return await work()
+  } finally {
+    await unlock(lockDir)
+  }
+}
+
+export const up = (options: LabOptions) => withLabLock(options, () => upUnlocked(options))
+export const down = (options: LabOptions) =>
+  existsSync(options.root) ? withLabLock(options, () => downUnlocked(options)) : downUnlocked(options)
+export const reset = (options: LabOptions) =>
+  existsSync(options.root) ? withLabLock(options, () => resetUnlocked(options)) : resetUnlocked(options)
