@@ -17,7 +17,14 @@ import {
 import { ensureFolders, type LabLayout, labLayout, repoRoot, writeFileAtomic } from './layout.ts'
 import { natsReady, natsUrl, startLabNats } from './nats.ts'
 import { isAlive, listPidRecords, type PidRecord, readPidRecord, stopProcess } from './processes.ts'
-import { accountSpns, type EnabledTopology, enabledTopology, loadSample, waitForSpns } from './load.ts'
+import {
+  accountSpns,
+  checkSampleSpns,
+  type EnabledTopology,
+  enabledTopology,
+  loadSample,
+  waitForSpns,
+} from './load.ts'
 import { labAccount, serversFile } from './sample.ts'
 import { ensureSecrets, type LabTokens } from './secrets.ts'
 import {
@@ -193,7 +200,8 @@ async function upUnlocked(options: LabOptions): Promise<void> {
 
     if (services.some((s) => s.name === 'console') && cliPresent()) {
       const env = { KRBFLEET_URL: consoleUrl(state), KRBFLEET_TOKEN: tokens.admin }
-      if (!state.sampleLoaded) {
+      const firstLoad = !state.sampleLoaded
+      if (firstLoad) {
         await loadSample(layout, env, step)
         state.sampleLoaded = true
         await writeState(layout, state)
@@ -202,6 +210,7 @@ async function upUnlocked(options: LabOptions): Promise<void> {
       }
       step('waiting for spn-sync to make AD match the enabled topology')
       await waitForSpns(env, `${layout.logs}/spn-sync.log`)
+      if (firstLoad) await checkSampleSpns(env, `${layout.logs}/spn-sync.log`)
       const current = await enabledTopology(env)
       await writeFileAtomic(layout.serversFile, `${JSON.stringify(serversFile(current.topology), null, 2)}\n`)
       await printSummary(layout, state, tokens, current, print)

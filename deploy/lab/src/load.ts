@@ -2,7 +2,7 @@ import type { TopologyDocument } from '@krbfleet/contracts'
 import { type CliEnv, cli } from './cli.ts'
 import { labDomain } from './dc.ts'
 import { type LabLayout, writeFileAtomic } from './layout.ts'
-import { labAccount, sampleTopology } from './sample.ts'
+import { expectedSpns, labAccount, sampleTopology } from './sample.ts'
 import { LabPartError } from './wait.ts'
 
 /**
@@ -82,4 +82,17 @@ export async function accountSpns(env: CliEnv, account: string): Promise<string[
     spns: Array<{ spn: string }>
   }
   return view.spns.map((s) => s.spn)
+}
+
+/** After the first load: `krbfleet spn list` (setspn -L) shows every SPN the sample asks for on the account. */
+export async function checkSampleSpns(env: CliEnv, log: string): Promise<void> {
+  const held = new Set((await accountSpns(env, labAccount)).map((spn) => spn.toLowerCase()))
+  const missing = expectedSpns().filter((spn) => !held.has(spn.toLowerCase()))
+  if (missing.length > 0) {
+    throw new LabPartError(
+      'spn-sync',
+      `${labAccount} lacks ${missing.length} SPN(s): ${missing.join(', ')}`,
+      log,
+    )
+  }
 }
