@@ -11,25 +11,30 @@ import assert from 'node:assert/strict'
 import { type ChildProcess, execFile, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { createWriteStream } from 'node:fs'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { Writable } from 'node:stream'
 import { type Bus, callRpc, connectBus } from '@krbfleet/bus'
+import {
+  AccountRecordCodec,
+  KekSecretBox,
+  type RunningAccountService,
+  startAccountService,
+} from '@krbfleet/account'
 import { buildApp, type ConsoleApp, hashToken, type TokenRecord } from '@krbfleet/console'
 import { accountKey, buckets, type EventEnvelope, streams } from '@krbfleet/contracts'
 import { escapeFilterValue } from '@krbfleet/directory'
 import { createLogger, type Logger } from '@krbfleet/logging'
 import type { Failpoint } from '@krbfleet/spn-sync'
-import { decryptAtRest, generateKeyEncryptionKey, parseKeyEncryptionKey } from '@krbfleet/sealing'
-import { adminClient, type NatsServer, startDc, startNats, type TestDc } from '@krbfleet/testing'
+import { generateKeyEncryptionKey, parseKeyEncryptionKey } from '@krbfleet/sealing'
+import { adminClient, freePort, type NatsServer, startDc, startNats, type TestDc } from '@krbfleet/testing'
 import { startTopology, type TopologyInstance } from '@krbfleet/topology'
-// The account workspace has no public src/index.ts yet; its composition root is imported directly.
-import { type RunningAccountService, startAccountService } from '../../services/account/src/app.ts'
 
 export const repoRoot = resolve(import.meta.dirname, '..', '..')
 export const cliBin = join(repoRoot, 'cli', 'bin', 'krbfleet')
 export const nodeBin = process.execPath
+const spnSyncMain = join(repoRoot, 'services', 'spn-sync', 'src', 'main.ts')
 
 /** Console tokens of the system, one per role; the actor of a change is `token:<name>`. */
 export const tokens = {
@@ -68,7 +73,11 @@ export interface ApiResult<T = unknown> {
   body: T
 }
 
-/** spn-sync as a child process (test/fixtures/spn-sync-process.ts). */
+/**
+ * spn-sync as its own process: the real `services/spn-sync/src/main.ts`, configured through its
+ * environment (libs/runtime loadConfig; the LDAP password as a 0600 file), with
+ * fixtures/exit-with-parent.ts preloaded so that it stops when the test process goes away.
+ */
 export class SpnSyncProcess {
   #child: ChildProcess | undefined
   #exited: Promise<unknown> = Promise.resolve()
@@ -89,31 +98,48 @@ export class SpnSyncProcess {
   }
 
   /**
-   * Starts it and resolves once it consumes events (it prints `ready`). `crashAt` makes it SIGKILL
-   * itself at that point of its next write (spn-sync's failpoints: after recording the intent, or
-   * after the LDAP modify before confirming).
+   * Starts it and resolves once its /readyz answers 200 (NATS and LDAP connected, consumers
+   * running). `crashAt` sets KRBFLEET_SPN_FAILPOINT: the process SIGKILLs itself at that point of
+   * its next write (after recording the intent, or after the LDAP modify before confirming).
    */
   async start(options: { crashAt?: Failpoint } = {}): Promise<void> {
     assert.equal(this.running, false, 'spn-sync is already running')
-    const child = spawn(nodeBin, [join(import.meta.dirname, '..', 'fixtures', 'spn-sync-process.ts')], {
-      env: { ...this.#env, ...(options.crashAt ? { KRBFLEET_TEST_SPN_SYNC_CRASH_AT: options.crashAt } : {}) },
-      stdio: ['pipe', 'pipe', 'pipe'],
-      cwd: repoRoot,
-    })
+    const port = await freePort()
+    const child = spawn(
+      nodeBin,
+      ['--import', join(import.meta.dirname, '..', 'fixtures', 'exit-with-parent.ts'), spnSyncMain],
+      {
+        env: {
+          ...this.#env,
+          KRBFLEET_HTTP_HOST: '127.0.0.1',
+          KRBFLEET_HTTP_PORT: String(port),
+          ...(options.crashAt ? { KRBFLEET_SPN_FAILPOINT: options.crashAt } : {}),
+        },
+        stdio: ['pipe', 'pipe', 'pipe'],
+        cwd: repoRoot,
+      },
+    )
     this.#child = child
     this.#exited = once(child, 'exit')
     child.stdin?.on('error', () => {})
-    child.stderr?.pipe(createWriteStream(this.#logFile, { flags: 'a' }))
-    let out = ''
-    await new Promise<void>((resolveReady, reject) => {
-      child.stdout?.on('data', (chunk: Buffer) => {
-        out += chunk.toString()
-        if (out.includes('ready\n')) resolveReady()
-      })
-      child.once('exit', (code, signal) =>
-        reject(new Error(`spn-sync exited before it was ready (${code ?? signal}); see ${this.#logFile}`)),
+    const log = createWriteStream(this.#logFile, { flags: 'a' })
+    child.stdout?.pipe(log, { end: false })
+    child.stderr?.pipe(log, { end: false })
+    const deadline = Date.now() + 30_000
+    for (;;) {
+      if (!this.running) {
+        throw new Error(
+          `spn-sync exited before it was ready; see ${this.#logFile}:\n${await tail(this.#logFile)}`,
+        )
+      }
+      const status = await fetch(`http://127.0.0.1:${port}/readyz`).then(
+        (r) => r.status,
+        () => 0,
       )
-    })
+      if (status === 200) return
+      if (Date.now() > deadline) throw new Error(`spn-sync not ready within 30 s; see ${this.#logFile}`)
+      await new Promise((r) => setTimeout(r, 50))
+    }
   }
 
   /** Resolves when the process has exited (by itself, for example at a crash point). */
@@ -226,17 +252,18 @@ export async function startSystem(options: { resyncIntervalMs?: number } = {}): 
     started.push(() => account.stop())
 
     const spnSyncLog = join(work, 'spn-sync.log')
-    const spnSyncEnv = {
+    const ldapPasswordFile = join(work, 'spn-sync-ldap-password')
+    await writeFile(ldapPasswordFile, dc.adminPassword, { mode: 0o600 })
+    const spnSyncEnv: NodeJS.ProcessEnv = {
       ...process.env,
-      KRBFLEET_TEST_SPN_SYNC: JSON.stringify({
-        natsUrl: nats.url,
-        ldapsUrl: dc.ldapsUrl,
-        caFile: dc.caFile,
-        servername: dc.tlsServername,
-        bindDn: dc.adminDn,
-        password: dc.adminPassword,
-        resyncIntervalMs: options.resyncIntervalMs ?? 0,
-      }),
+      LOG_LEVEL: 'info',
+      KRBFLEET_NATS_URL: nats.url,
+      KRBFLEET_LDAP_URL: dc.ldapsUrl,
+      KRBFLEET_LDAP_CA_FILE: dc.caFile,
+      KRBFLEET_LDAP_SERVERNAME: dc.tlsServername,
+      KRBFLEET_LDAP_BIND_DN: dc.adminDn,
+      KRBFLEET_LDAP_PASSWORD_FILE: ldapPasswordFile,
+      KRBFLEET_SPN_RESYNC_INTERVAL_MS: String(options.resyncIntervalMs ?? 0),
     }
     const spnSync = new SpnSyncProcess(spnSyncEnv, spnSyncLog)
     await spnSync.start()
@@ -377,14 +404,13 @@ export async function startSystem(options: { resyncIntervalMs?: number } = {}): 
         const kv = await bus.kv(buckets.accounts)
         const entry = await kv.get(accountKey(accountId))
         assert.ok(entry && entry.operation === 'PUT', `a KV record for ${accountId}`)
-        const record = entry.json<{ secret: { sealed: string; kvno: number } | null }>()
+        const record = AccountRecordCodec.decode(entry.json())
         assert.ok(record.secret, `a confirmed secret for ${accountId}`)
-        // The account service binds each sealed secret to its record key (additional data), so a
-        // value copied into another record does not open.
-        const plain = decryptAtRest(record.secret.sealed, kek, `accounts/${accountKey(accountId)}/secret`)
-        const password = plain.toString('utf8')
-        plain.fill(0)
-        return { password, kvno: record.secret.kvno }
+        // The sealed secret is bound to its record key, so it opens only as this account's.
+        return {
+          password: new KekSecretBox(kek).open(accountId, record.secret.sealed),
+          kvno: record.secret.kvno,
+        }
       },
       async eventually(condition, what, timeoutMs = 60_000) {
         const deadline = Date.now() + timeoutMs
