@@ -26,6 +26,10 @@ import {
   ServerAddedToSite,
   ServerRemovedFromSite,
   SiteAdded,
+  type SpnDuplicates,
+  type SpnListing,
+  type SpnPlan,
+  type SpnQueryResult,
   SpnsReconciled,
   streams,
   TopologyEnabled,
@@ -146,6 +150,26 @@ describe('krbfleet end to end: CLI and API -> console -> topology/account/spn-sy
     const enabled = await cliJson<{ enabledRevision?: number }>(['topology', 'enable'])
     assert.equal(enabled.enabledRevision, 1)
     await expectSpns([...pool01Spns, ...pool02Spns], 'the SPNs of both pools on KERBWEB$')
+
+    // The setspn views through the CLI agree with AD: all managed and desired, nothing to do.
+    const listing = await cliJson<SpnListing>(['spn', 'list', ACCOUNT], 'viewer')
+    assert.deepEqual(
+      listing.spns.map((s) => [s.spn, s.managed, s.desired]),
+      sorted([...pool01Spns, ...pool02Spns]).map((s) => [s, true, true]),
+    )
+    assert.deepEqual(listing.missing, [])
+    const plan = await cliJson<SpnPlan>(['spn', 'plan'], 'viewer')
+    assert.equal(plan.revision, 1)
+    assert.deepEqual(
+      plan.accounts.map((a) => [a.account, a.add, a.remove, a.conflicts]),
+      [[ACCOUNT, [], [], []]],
+    )
+    const query = await cliJson<SpnQueryResult>(['spn', 'query', 'http/POOL01.corp.example.com'], 'viewer')
+    assert.deepEqual(
+      query.holders.map((h) => h.samAccountName),
+      [SAM],
+    )
+    assert.deepEqual((await cliJson<SpnDuplicates>(['spn', 'duplicates'], 'viewer')).duplicates, [])
   })
 
   it('`krbfleet test account` reports the account healthy, its SPNs present', async () => {
