@@ -5,7 +5,16 @@
 import { defaultLabRoot, down, reset, status, up } from './src/lab.ts'
 
 const usage = 'usage: node deploy/lab/lab.ts up|down|reset|status   (lab folder: $LAB_DIR or .lab/)'
-const options = { root: defaultLabRoot(process.env), print: (line: string) => console.log(line) }
+// Ctrl-C or SIGTERM during `up` aborts it like a failure: what this run started is stopped again.
+const interrupt = new AbortController()
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => interrupt.abort(new Error(`interrupted by ${signal}`)))
+}
+const options = {
+  root: defaultLabRoot(process.env),
+  print: (line: string) => console.log(line),
+  signal: interrupt.signal,
+}
 const command = process.argv[2] ?? 'up'
 
 try {

@@ -35,7 +35,7 @@ import {
   startService,
 } from './services.ts'
 import { allocatePorts, type LabState, port, readState, writeState } from './state.ts'
-import { LabPartError } from './wait.ts'
+import { checkInterrupted, LabPartError, setInterruption } from './wait.ts'
 
 /** Where progress lines go (stdout in lab.ts, a buffer in tests). */
 export type Print = (line: string) => void
@@ -44,6 +44,8 @@ export interface LabOptions {
   /** The lab folder; `LAB_DIR` or `<repo>/.lab`. */
   root: string
   print: Print
+  /** Aborts `up` (lab.ts wires Ctrl-C and SIGTERM to it); what was started is stopped again. */
+  signal?: AbortSignal
 }
 
 export function defaultLabRoot(env: NodeJS.ProcessEnv): string {
@@ -135,7 +137,11 @@ async function upUnlocked(options: LabOptions): Promise<void> {
   const { print } = options
   const layout = labLayout(options.root)
   const began = Date.now()
-  const step = (line: string) => print(`lab: ${line} (${((Date.now() - began) / 1000).toFixed(1)} s)`)
+  setInterruption(options.signal)
+  const step = (line: string) => {
+    checkInterrupted()
+    print(`lab: ${line} (${((Date.now() - began) / 1000).toFixed(1)} s)`)
+  }
   print(`krbfleet lab in ${show(layout.root)}`)
   step('checking the Debian packages')
   await requireCommands(['nats-server', 'samba', 'samba-tool', 'kinit', 'ip'])

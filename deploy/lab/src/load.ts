@@ -3,7 +3,7 @@ import { type CliEnv, cli } from './cli.ts'
 import { labDomain } from './dc.ts'
 import { type LabLayout, writeFileAtomic } from './layout.ts'
 import { expectedSpns, labAccount, sampleTopology } from './sample.ts'
-import { LabPartError } from './wait.ts'
+import { checkInterrupted, LabPartError } from './wait.ts'
 
 /**
  * Everything here goes through the krbfleet CLI, exactly as an operator would type it, so that
@@ -48,6 +48,7 @@ interface PlanView {
 export async function waitForSpns(env: CliEnv, log: string, timeoutMs = 60_000): Promise<PlanView> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
+    checkInterrupted()
     const plan = JSON.parse(await cli(['spn', 'plan', '--json'], env)) as PlanView
     const pending = plan.accounts.filter((a) => a.add.length > 0 || a.remove.length > 0)
     if (pending.length === 0 && plan.revision > 0) return plan

@@ -40,6 +40,20 @@ export async function httpStatus(url: string, timeoutMs = 2000): Promise<number 
   }
 }
 
+let interruption: AbortSignal | undefined
+
+/**
+ * The signal that aborts `up` (Ctrl-C / SIGTERM in lab.ts): every wait checks it, so that an
+ * interrupted start-up goes through the same clean-up as a failed one.
+ */
+export function setInterruption(signal: AbortSignal | undefined): void {
+  interruption = signal
+}
+
+export function checkInterrupted(): void {
+  interruption?.throwIfAborted()
+}
+
 /**
  * Polls `probe` until it returns true. Fails early, naming the part and its log, when the process
  * exits; fails after `timeoutMs` otherwise.
@@ -52,6 +66,7 @@ export async function waitUntil(
 ): Promise<void> {
   const deadline = Date.now() + options.timeoutMs
   for (;;) {
+    checkInterrupted()
     if (await probe()) return
     if (options.process && !(await isAlive(options.process))) {
       throw new LabPartError(part, `exited before ${what}`, options.log ?? options.process.log)
