@@ -189,6 +189,40 @@ describe('krbfleet end to end: CLI and API -> console -> topology/account/spn-sy
     assert.match(refused.stderr + refused.stdout, /operator/)
   })
 
+  it('bad input is refused with a clear message naming the field, changes nothing, and is audited', async () => {
+    const draftBefore = await system.api('GET', '/v1/topology')
+    const eventsBefore = (await system.events()).length
+    const refusals: Array<[string[], RegExp]> = [
+      [['pool', 'add', 'bad_name..corp.example.com', '--site', 'dublin'], /fqdn/],
+      [['pool', 'add', 'pool09.corp.example.com', '--site', 'nowhere'], /site/],
+      [['assignment', 'set', 'dublin', 'CORP\\ABCDEFGHIJKLMNOP'], /15/],
+      [['server', 'add', 'web01a.corp.example.com', '--pool', 'pool02.corp.example.com'], /web01a/],
+      [['account', 'new', 'KERBWEB2'], /DOMAIN\\NAME/],
+      [['account', 'new', 'CORP\\KERBWEB'], /already exists/],
+    ]
+    for (const [args, message] of refusals) {
+      const result = await system.cli(args)
+      answers.push(result.stdout, result.stderr)
+      assert.equal(result.code, 1, `krbfleet ${args.join(' ')} must be refused: ${result.stdout}`)
+      assert.match(result.stderr, message, `krbfleet ${args.join(' ')}`)
+    }
+    // A viewer may not change the topology: 403, nothing written.
+    const forbidden = await system.api<{ error: { code: string } }>('POST', '/v1/sites', {
+      role: 'viewer',
+      body: { name: 'galway' },
+    })
+    assert.equal(forbidden.status, 403)
+    assert.deepEqual((await system.api('GET', '/v1/topology')).body, draftBefore.body)
+    assert.deepEqual(await system.spnsOf(SAM), sorted([...pool01Spns, ...pool02Spns]))
+    // Only audit records were added, every one of them a refusal.
+    const added = (await system.events()).slice(eventsBefore)
+    assert.ok(added.length >= refusals.length, `${added.length} audit records`)
+    for (const event of added) {
+      assert.equal(event.type, ChangeRecorded.type)
+      assert.equal((event.data as { outcome: string }).outcome, 'refused', JSON.stringify(event.data))
+    }
+  })
+
   it('a key end to end: reset through the API; a keytab from the KEK-opened secret gets a 200 from a GSSAPI acceptor for HTTP/<pool>', async (t) => {
     const env = { ...process.env, ...kerberosEnv(system.dc) }
     const keytab = join(system.work, 'http.keytab')
