@@ -267,7 +267,29 @@ export class SpnReconciler {
     }
     version = await this.#ownership.write(account, intent, version)
     this.#failpoint('after-intent')
-    await this.#write(state.entry.dn, write)
+    try {
+      await this.#write(state.entry.dn, write)
+    } catch (err) {
+      // An LDAP modify is atomic: when the DC answered with an error, nothing was written, so the
+      // intent is withdrawn. A lost connection or a timeout leaves the outcome unknown: the intent
+      // stays for the next run to judge from what AD holds.
+      const unknownOutcome =
+        !(err instanceof KrbfleetError) ||
+        err.code === ErrorCode.Unavailable ||
+        err.code === ErrorCode.Timeout
+      if (!unknownOutcome) {
+        await this.#ownership
+          .write(
+            account,
+            { ...record, conflicts, revision: revision.revision, updatedAt: new Date().toISOString() },
+            version,
+          )
+          .catch((cleanup: unknown) =>
+            logger.warn({ err: cleanup }, 'could not withdraw the SPN write intent'),
+          )
+      }
+      throw err
+    }
     this.#failpoint('after-modify')
     logger.info({ added: write.add, removed: write.remove, revision: revision.revision }, 'SPNs reconciled')
     await this.#publishReconciled(account, write.add, write.remove, revision.revision, writeId)

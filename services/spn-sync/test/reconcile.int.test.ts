@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test'
 import { KrbfleetError, SpnConflictDetected, SpnsReconciled } from '@krbfleet/contracts'
 import { connectDirectory } from '@krbfleet/directory'
 import { createUser, strongPassword } from '@krbfleet/testing'
-import { desiredSpns, startSpnSync } from '../src/index.ts'
+import { desiredSpns, ownershipRecordCodec, startSpnSync } from '../src/index.ts'
 import { startWorld, type World, webPool } from './world.ts'
 
 const lower = (values: Iterable<string>) => [...values].map((v) => v.toLowerCase()).sort()
@@ -283,6 +283,29 @@ describe('spn-sync against a real DC and NATS', { timeout: 300_000 }, () => {
         directory.modify(dn, { operation: 'replace', attribute: 'description', values: ['x'] }),
         (err: unknown) => err instanceof KrbfleetError && err.code === 'insufficient_rights',
       )
+
+      // Nor SPNs of an account outside the delegated container: the refusal changes nothing and
+      // the write intent is withdrawn (an LDAP modify is atomic).
+      const outsideDn = `CN=KOUTSIDE,CN=Users,${world.dc.baseDn}`
+      await world.directory.add(outsideDn, {
+        objectClass: ['top', 'person', 'organizationalPerson', 'user', 'computer'],
+        sAMAccountName: 'KOUTSIDE$',
+        userAccountControl: 4096,
+      })
+      await world.enable(
+        [webPool('poolleast', 'dingle'), webPool('pooloutside', 'tralee')],
+        { dingle: 'CORP\\KLEAST', tralee: 'CORP\\KOUTSIDE' },
+        { publish: false },
+      )
+      await assert.rejects(
+        sync.reconciler.reconcile('CORP\\KOUTSIDE'),
+        (err: unknown) => err instanceof KrbfleetError && err.code === 'insufficient_rights',
+      )
+      assert.deepEqual(await world.spnsOf(outsideDn), [])
+      const entry = await world.ownershipKv.get('CORP.KOUTSIDE')
+      const stored = ownershipRecordCodec.decode(entry?.json())
+      assert.equal(stored.pending, null)
+      assert.deepEqual(stored.spns, [])
     } finally {
       await sync.stop()
       await directory.close()
