@@ -205,7 +205,21 @@ export interface System {
   stop(): Promise<void>
 }
 
-export async function startSystem(options: { resyncIntervalMs?: number } = {}): Promise<System> {
+/** LDAP identities of the services (Administrator when not given). */
+export interface SystemIdentities {
+  /** The account service: StartTLS on 389 when `startTls`, LDAPS otherwise; new accounts go to `containerDn`. */
+  account?: { bindDn: string; password: string; containerDn?: string; startTls?: boolean }
+  spnSync?: { bindDn: string; password: string }
+}
+
+export interface StartSystemOptions {
+  /** spn-sync's periodic resync (0: off, the default here, so that convergence comes from events). */
+  resyncIntervalMs?: number
+  /** Runs once the DC is up, before any service starts: creates the services' identities. */
+  identities?: (dc: TestDc) => Promise<SystemIdentities>
+}
+
+export async function startSystem(options: StartSystemOptions = {}): Promise<System> {
   const work = await mkdtemp(join(tmpdir(), 'krbfleet-e2e-'))
   const [nats, dc] = await Promise.all([startNats({ dir: work }), startDc()])
   const logs = new LogCapture()
@@ -226,6 +240,10 @@ export async function startSystem(options: { resyncIntervalMs?: number } = {}): 
         reconnectJitterMs: 100,
       })
 
+    const identities = options.identities ? await options.identities(dc) : {}
+    const accountLdap = identities.account ?? { bindDn: dc.adminDn, password: dc.adminPassword }
+    const spnSyncLdap = identities.spnSync ?? { bindDn: dc.adminDn, password: dc.adminPassword }
+
     const topologyBus = await connect('krbfleet-topology')
     started.push(() => topologyBus.close())
     const topology = await startTopology({ bus: topologyBus, logger: logs.logger('topology') })
@@ -235,17 +253,19 @@ export async function startSystem(options: { resyncIntervalMs?: number } = {}): 
       settings: {
         nats: { servers: nats.url },
         ldap: {
-          url: dc.ldapsUrl,
+          url: identities.account?.startTls ? dc.ldapUrl : dc.ldapsUrl,
+          startTls: identities.account?.startTls ?? false,
           caFile: dc.caFile,
           servername: dc.tlsServername,
-          bindDn: dc.adminDn,
-          password: dc.adminPassword,
+          bindDn: accountLdap.bindDn,
+          password: accountLdap.password,
           timeoutMs: 10_000,
         },
         domain: { netbiosDomain: dc.netbiosDomain, dnsDomain: dc.dnsDomain },
         keyEncryptionKey: kek,
         maxPasswordAgeDays: 30,
         spnTimeoutMs: 5000,
+        ...(identities.account?.containerDn ? { defaultContainerDn: identities.account.containerDn } : {}),
       },
       logger: logs.logger('account'),
     })
@@ -253,7 +273,7 @@ export async function startSystem(options: { resyncIntervalMs?: number } = {}): 
 
     const spnSyncLog = join(work, 'spn-sync.log')
     const ldapPasswordFile = join(work, 'spn-sync-ldap-password')
-    await writeFile(ldapPasswordFile, dc.adminPassword, { mode: 0o600 })
+    await writeFile(ldapPasswordFile, spnSyncLdap.password, { mode: 0o600 })
     const spnSyncEnv: NodeJS.ProcessEnv = {
       ...process.env,
       LOG_LEVEL: 'info',
@@ -261,7 +281,7 @@ export async function startSystem(options: { resyncIntervalMs?: number } = {}): 
       KRBFLEET_LDAP_URL: dc.ldapsUrl,
       KRBFLEET_LDAP_CA_FILE: dc.caFile,
       KRBFLEET_LDAP_SERVERNAME: dc.tlsServername,
-      KRBFLEET_LDAP_BIND_DN: dc.adminDn,
+      KRBFLEET_LDAP_BIND_DN: spnSyncLdap.bindDn,
       KRBFLEET_LDAP_PASSWORD_FILE: ldapPasswordFile,
       KRBFLEET_SPN_RESYNC_INTERVAL_MS: String(options.resyncIntervalMs ?? 0),
     }
