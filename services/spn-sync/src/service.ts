@@ -39,7 +39,7 @@ export async function startSpnSync(options: StartSpnSyncOptions): Promise<SpnSyn
   const { bus, logger } = options
   await bus.ensureStreams()
   const topology = topologyFromKv(await bus.kv(buckets.topology))
-  const ownership = ownershipFromKv(await bus.kv(buckets.spnOwnership))
+  const ownership = ownershipFromKv(await bus.kv(buckets.spnOwnership), bus.jsm)
   const reconciler = new SpnReconciler({
     topology,
     ownership,

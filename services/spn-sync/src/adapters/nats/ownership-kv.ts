@@ -1,5 +1,5 @@
-import { accountKey, ErrorCode, KrbfleetError } from '@krbfleet/contracts'
-import type { KV } from '@krbfleet/bus'
+import { accountKey, buckets, ErrorCode, KrbfleetError } from '@krbfleet/contracts'
+import { type Bus, type KV, toBusError } from '@krbfleet/bus'
 import { type OwnershipRecord, ownershipRecordCodec } from '../../domain/index.ts'
 import type { OwnershipStore } from '../../ports.ts'
 
@@ -8,7 +8,7 @@ import type { OwnershipStore } from '../../ports.ts'
  * a compare-and-set (`create` for a new key, `update` at the revision read): two replicas
  * reconciling the same account cannot both record an intent (STYLE rule 5).
  */
-export function ownershipFromKv(kv: KV): OwnershipStore {
+export function ownershipFromKv(kv: KV, jsm: Bus['jsm']): OwnershipStore {
   return {
     async read(account) {
       const entry = await kv.get(accountKey(account))
@@ -23,6 +23,7 @@ export function ownershipFromKv(kv: KV): OwnershipStore {
           ? await kv.create(key, data)
           : await kv.update(key, data, expectedVersion)
       } catch (err) {
+        if (!isCasFailure(err)) throw toBusError(err, `write of the SPN ownership record of ${account}`)
         // A stale revision (10071) or an existing key: another writer was first. Retry from fresh state.
         throw new KrbfleetError(
           ErrorCode.Conflict,
@@ -32,9 +33,21 @@ export function ownershipFromKv(kv: KV): OwnershipStore {
       }
     },
     async accounts() {
-      const accounts: string[] = []
-      for await (const key of await kv.keys()) accounts.push(key.replace('.', '\\'))
-      return accounts.sort()
+      // One stream-info request listing the bucket's subjects, rather than kv.keys(): its ordered
+      // consumer has been seen to stall in several NATS clients, and the periodic resync must not.
+      const prefix = `$KV.${buckets.spnOwnership.bucket}.`
+      const info = await jsm.streams.info(`KV_${buckets.spnOwnership.bucket}`, {
+        subjects_filter: `${prefix}>`,
+      })
+      const subjects = Object.keys(info.state.subjects ?? {})
+      return subjects.map((subject) => subject.slice(prefix.length).replace('.', '\\')).sort()
     },
   }
+}
+
+/** JetStream "wrong last sequence" (10071) on update, or "key exists" on create. */
+function isCasFailure(err: unknown): boolean {
+  const e = err as { code?: unknown; api_error?: { err_code?: number } } | undefined
+  if (e?.code === 10071 || e?.code === '10071' || e?.api_error?.err_code === 10071) return true
+  return err instanceof Error && /wrong last sequence|key exists/i.test(err.message)
 }
