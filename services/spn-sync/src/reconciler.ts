@@ -29,6 +29,7 @@ import {
   type OwnershipRecord,
   outcomeOfPending,
   ownedAfter,
+  ownedAfterPending,
   emptyOwnership,
   type SpnConflictRecord,
   type SpnDiff,
@@ -184,7 +185,8 @@ export class SpnReconciler {
     }
     let { record, version } = state.stored
 
-    // 1. Finish a write a crashed run left behind (its intent is in the record).
+    // 1. Take over a pending write: left by a crashed run, or in flight in another replica (then
+    // AD may not show it yet; ownedAfterPending keeps its desired additions owned either way).
     if (record.pending !== null) {
       const done = outcomeOfPending(record.pending, state.entry.servicePrincipalNames)
       logger.warn({ pending: record.pending, done }, 'completing an interrupted SPN write')
@@ -199,7 +201,7 @@ export class SpnReconciler {
       }
       record = {
         ...record,
-        spns: ownedAfter(managedSpns(record), state.entry.servicePrincipalNames),
+        spns: ownedAfterPending(record, state.entry.servicePrincipalNames, state.desired),
         pending: null,
         updatedAt: new Date().toISOString(),
       }

@@ -8,6 +8,7 @@ import {
   managedSpns,
   newConflicts,
   ownedAfter,
+  ownedAfterPending,
   ownershipRecordCodec,
   outcomeOfPending,
   SpnSet,
@@ -40,6 +41,25 @@ describe('ownership record', () => {
     }
     assert.deepEqual(outcomeOfPending(pending, ['http/B']), { added: ['HTTP/b'], removed: ['HTTP/a'] })
     assert.deepEqual(outcomeOfPending(pending, ['HTTP/a']), { added: [], removed: [] })
+  })
+
+  it('given a pending write still in flight elsewhere, then its desired additions stay owned', () => {
+    const record = {
+      ...emptyOwnership('CORP\\KA'),
+      spns: ['HTTP/kept', 'HTTP/gone'],
+      pending: {
+        id: 'w1',
+        add: ['HTTP/new', 'HTTP/undesired'],
+        remove: [],
+        revision: 2,
+        startedAt: new Date().toISOString(),
+      },
+    }
+    // AD read before the other writer's modify landed: none of its additions are visible yet.
+    assert.deepEqual(ownedAfterPending(record, ['HTTP/kept'], ['HTTP/kept', 'HTTP/new']), [
+      'HTTP/kept',
+      'HTTP/new',
+    ])
   })
 
   it('a record that is not one is refused naming the field', () => {

@@ -1,9 +1,17 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import { KrbfleetError, SpnConflictDetected, SpnsReconciled } from '@krbfleet/contracts'
+import { type EventEnvelope, KrbfleetError, SpnConflictDetected, SpnsReconciled } from '@krbfleet/contracts'
 import { connectDirectory } from '@krbfleet/directory'
 import { createUser, strongPassword } from '@krbfleet/testing'
-import { desiredSpns, ownershipRecordCodec, startSpnSync } from '../src/index.ts'
+import {
+  desiredSpns,
+  ownershipFromKv,
+  ownershipRecordCodec,
+  SpnReconciler,
+  spnDirectory,
+  startSpnSync,
+  topologyFromKv,
+} from '../src/index.ts'
 import { startWorld, type World, webPool } from './world.ts'
 
 const lower = (values: Iterable<string>) => [...values].map((v) => v.toLowerCase()).sort()
@@ -247,6 +255,57 @@ describe('spn-sync against a real DC and NATS', { timeout: 300_000 }, () => {
       await one.stop()
       await two.stop()
     }
+  })
+
+  it('given a replica takes over a write whose modify lands late, then krbfleet still owns those SPNs', async () => {
+    const dn = await world.createComputer('KLATE')
+    const revision = await world.enable(
+      [webPool('poollate', 'kinsale')],
+      { kinsale: 'CORP\\KLATE' },
+      { publish: false },
+    )
+    const ports = {
+      topology: topologyFromKv(world.topologyKv),
+      ownership: ownershipFromKv(world.ownershipKv, world.bus.jsm),
+      events: { publish: async (e: EventEnvelope) => void (await world.bus.publish(e)) },
+      logger: world.logger,
+    }
+    // Replica 1 records its intent and stalls before its modify (a failpoint that throws).
+    const paused = new SpnReconciler({
+      ...ports,
+      directory: spnDirectory(world.directory),
+      failpoint: (point) => {
+        if (point === 'after-intent') throw new Error('replica 1 stalls here')
+      },
+    })
+    await assert.rejects(paused.reconcile('CORP\\KLATE'), /stalls/)
+    // Replica 2 takes the pending write over, having read AD before replica 1's modify lands; the
+    // late modify lands just before replica 2's own, which the DC then refuses (values exist).
+    const real = spnDirectory(world.directory)
+    const late = new SpnReconciler({
+      ...ports,
+      directory: {
+        ...real,
+        async writeSpns(target, change) {
+          await real.writeSpns(target, { add: ['HTTP/poollate.corp.example.com'], remove: [] })
+          await real.writeSpns(target, change)
+        },
+      },
+    })
+    await assert.rejects(
+      late.reconcile('CORP\\KLATE'),
+      (err: unknown) => err instanceof KrbfleetError && err.retryable,
+    )
+    assert.deepEqual(await world.spnsOf(dn), ['HTTP/poollate.corp.example.com'])
+    assert.deepEqual(await world.ownedSpns('CORP\\KLATE'), ['HTTP/poollate.corp.example.com'])
+    // The retry finds nothing to do, and a later topology without the pool removes the SPN.
+    const again = new SpnReconciler({ ...ports, directory: real })
+    assert.equal((await again.reconcile('CORP\\KLATE')).outcome, 'unchanged')
+    await world.enable([webPool('pooll2', 'kinsale')], { kinsale: 'CORP\\KLATE' }, { publish: false })
+    const outcome = await again.reconcile('CORP\\KLATE')
+    assert.deepEqual(outcome.removed, ['HTTP/poollate.corp.example.com'])
+    assert.deepEqual(await world.spnsOf(dn), ['HTTP/pooll2.corp.example.com'])
+    assert.ok(revision.revision > 0)
   })
 
   it('given the least-privilege identity (write servicePrincipalName only), then it reconciles', async () => {

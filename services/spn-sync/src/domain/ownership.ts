@@ -78,6 +78,22 @@ export function outcomeOfPending(
   }
 }
 
+/**
+ * What krbfleet owns when it takes over a pending write: the confirmed SPNs still in AD, plus the
+ * pending additions that are still desired, whether or not AD shows them yet. The writer that
+ * recorded the intent may still be alive with its modify in flight (another replica): its additions
+ * must not turn into foreign SPNs nobody removes later. A desired SPN that never reached AD is
+ * written by the next diff anyway, so claiming it early costs nothing.
+ */
+export function ownedAfterPending(
+  record: OwnershipRecord,
+  actual: Iterable<string>,
+  desired: Iterable<string>,
+): string[] {
+  const pendingAdd = new SpnSet(record.pending?.add ?? [])
+  return managedSpns(record).intersect(actual).union(pendingAdd.intersect(desired)).sorted()
+}
+
 /** The SPNs krbfleet owns once AD holds `actualAfter`: what it managed or wrote that is still there. */
 export function ownedAfter(managed: Iterable<string>, actualAfter: Iterable<string>): string[] {
   return new SpnSet(managed).intersect(actualAfter).sorted()

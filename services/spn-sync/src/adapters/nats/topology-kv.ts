@@ -39,7 +39,7 @@ export function topologyFromKv(kv: KV): TopologyReader {
   }
 }
 
-/** `enabled` as a JSON number (`7`) or an object with a `revision` field (`{"revision":7}`). */
+/** `enabled` holds the revision number as JSON (`7`), as the topology service writes it. */
 function parseEnabled(text: string): number {
   let value: unknown
   try {
@@ -47,20 +47,12 @@ function parseEnabled(text: string): number {
   } catch {
     value = undefined
   }
-  const number =
-    typeof value === 'number'
-      ? value
-      : typeof value === 'object' && value !== null && 'revision' in value
-        ? (value as { revision: unknown }).revision
-        : undefined
-  if (typeof number !== 'number' || !Number.isInteger(number) || number < 1) {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
     throw new KrbfleetError(
       ErrorCode.Internal,
       `topology key '${ENABLED_KEY}' does not hold a revision number`,
-      {
-        retryable: false,
-      },
+      { retryable: false },
     )
   }
-  return number
+  return value
 }
