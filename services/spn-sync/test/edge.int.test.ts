@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
+import fc from 'fast-check'
 import { callRpc } from '@krbfleet/bus'
 import { buildApp, type ConsoleApp, hashToken } from '@krbfleet/console'
 import {
@@ -223,6 +224,58 @@ describe('spn-sync RPC, console routes and CLI', { timeout: 300_000 }, () => {
     })
     assert.equal(res.statusCode, 404)
     assert.equal(res.json().error.field, 'account')
+  })
+
+  it('property: whatever an operator sends to the spn routes, the answer is never a 5xx', async () => {
+    const text = fc.oneof(
+      fc.constantFrom(
+        'CORP\\KEDGE',
+        'CORP.KEDGE',
+        'corp\\kedge$',
+        'CORP\\',
+        '\\X',
+        'HTTP/pooledge.corp.example.com',
+        'HTTP/x:0',
+        'http/*)(cn=*',
+        '*)(servicePrincipalName=*',
+        'CORP\\abcdefghijklmnopq',
+        '../../etc',
+        '%00',
+        'ÄÖÜ/host',
+        '',
+      ),
+      fc.string({ maxLength: 40 }),
+    )
+    const request = fc.oneof(
+      text.map((v) => ({ method: 'GET' as const, url: `/v1/spn/plan?account=${encodeURIComponent(v)}` })),
+      text.map((v) => ({ method: 'GET' as const, url: `/v1/spn/accounts/${encodeURIComponent(v)}` })),
+      text.map((v) => ({ method: 'GET' as const, url: `/v1/spn/accounts/${encodeURIComponent(v)}/desired` })),
+      text.map((v) => ({ method: 'GET' as const, url: `/v1/spn/query?spn=${encodeURIComponent(v)}` })),
+      fc.anything().map((body) => ({ method: 'POST' as const, url: '/v1/spn/reconcile?dryRun=true', body })),
+      fc
+        .record({ account: text })
+        .map((body) => ({ method: 'POST' as const, url: '/v1/spn/reconcile?dryRun=true', body })),
+    )
+    await fc.assert(
+      fc.asyncProperty(request, async (r) => {
+        const headers: Record<string, string> = { authorization: `Bearer ${tokens.operator}` }
+        if ('body' in r) headers['content-type'] = 'application/json'
+        const res = await app.inject({
+          method: r.method,
+          url: r.url,
+          headers,
+          ...('body' in r ? { payload: JSON.stringify(r.body ?? null) } : {}),
+        })
+        assert.ok(res.statusCode < 500, `${r.method} ${r.url} -> ${res.statusCode} ${res.body}`)
+        if (res.statusCode >= 400) assert.ok(res.json().error?.code, res.body)
+      }),
+      { numRuns: 300 },
+    )
+    // Nothing was written: the dry runs and refusals left AD as it was after the reconcile above.
+    assert.deepEqual(await world.spnsOf(otherDn), [
+      'HTTP/taken-edge.corp.example.com',
+      'http/HAND.corp.example.com',
+    ])
   })
 
   it('without spn-sync running, the console answers unavailable', async () => {
