@@ -33,3 +33,11 @@ export {
   serveRpc,
 } from './rpc.ts'
 export type { KV } from '@nats-io/kv'
+export {
+  AbandonedConnectError,
+  busOptionsFromSettings,
+  type ConnectBusFromSettingsOptions,
+  connectBusFromSettings,
+  NatsSettings,
+  type NatsSettingsInput,
+} from './settings.ts'

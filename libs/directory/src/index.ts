@@ -45,5 +45,11 @@ export {
   type SpnParts,
   spnConflictCandidates,
 } from './domain/spn.ts'
+export {
+  connectDirectoryFromSettings,
+  directoryOptionsFromSettings,
+  LdapSettings,
+  type LdapSettingsInput,
+} from './settings.ts'
 /** ldapts's change classes, so callers of modify() need no ldapts import of their own. */
 export { Attribute, Change } from 'ldapts'

@@ -8,6 +8,7 @@ import {
 } from '@krbfleet/contracts'
 import type { Static, TSchema } from 'typebox'
 import { Value } from 'typebox/value'
+import { retiredSettings } from './settings.ts'
 
 /**
  * Settings come from the environment and an optional JSON file, checked against a TypeBox schema.
@@ -26,6 +27,8 @@ export interface LoadConfigOptions {
   env: Record<string, string | undefined>
   /** Path of a JSON file; default: the `<prefix>CONFIG` variable. */
   file?: string
+  /** Old variable -> its replacement; a set old one is refused (default {@link retiredSettings}). */
+  retired?: Readonly<Record<string, string>>
 }
 
 /** A configuration that cannot be used; `settings` names every offending variable. */
@@ -228,6 +231,12 @@ export function loadConfig<S extends TSchema>(codec: Codec<S>, options: LoadConf
     const coerced = coerce(raw, leaf.schema)
     if ('rule' in coerced) problems.push({ setting: name, rule: coerced.rule })
     else setPath(value, leaf.path, coerced.value)
+  }
+  for (const [old, replacement] of Object.entries(options.retired ?? retiredSettings)) {
+    const replaced = byEnv.has(replacement) || byEnv.has(replacement.replace(/_FILE$/, ''))
+    if (env[old] !== undefined && replaced) {
+      problems.push({ setting: old, rule: `no longer read: use ${replacement}` })
+    }
   }
   if (problems.length > 0) throw new ConfigError(problems)
   scaffold(schema, value)

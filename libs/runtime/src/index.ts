@@ -17,3 +17,4 @@ export {
   shutdownPhases,
   stopParts,
 } from './service.ts'
+export { HttpSettings, retiredSettings } from './settings.ts'

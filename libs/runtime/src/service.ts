@@ -28,6 +28,12 @@ export interface ServiceContext<C> {
   logger: Logger
   config: C
   env: Record<string, string | undefined>
+  /**
+   * Aborted when a shutdown begins before `start` has returned (SIGTERM during start-up). Pass it
+   * to whatever may wait long (connectBusFromSettings with waitOnFirstConnect), so that start-up
+   * gives up at once and the process exits within its shutdown budget.
+   */
+  signal: AbortSignal
 }
 
 export interface RunServiceOptions<S extends TSchema> {
@@ -94,7 +100,10 @@ export async function runService<S extends TSchema = TSchema>(options: RunServic
   const timeoutMs = options.shutdownTimeoutMs ?? 5000
   let parts: ServiceParts = {}
   let shuttingDown = false
-  // A signal during start-up waits for start() to hand its parts back, then stops them.
+  let starting = false
+  // A signal during start-up aborts this, then waits for start() to hand its parts back (or to
+  // give up), and stops what it got.
+  const startup = new AbortController()
   let started: Promise<unknown> = Promise.resolve()
 
   const exit = async (code: number) => {
@@ -105,11 +114,18 @@ export async function runService<S extends TSchema = TSchema>(options: RunServic
   const shutdown = async (reason: string, code: number) => {
     if (shuttingDown) return
     shuttingDown = true
-    logger.info({ reason, timeoutMs }, 'shutting down')
+    const duringStartUp = starting
+    logger.info({ reason, timeoutMs, ...(duringStartUp ? { duringStartUp } : {}) }, 'shutting down')
     const timer = setTimeout(() => {
-      logger.error({ timeoutMs }, `shutdown did not finish within ${timeoutMs} ms; exiting`)
+      logger.error(
+        { timeoutMs },
+        duringStartUp
+          ? `start-up did not stop within ${timeoutMs} ms of ${reason}; exiting`
+          : `shutdown did not finish within ${timeoutMs} ms; exiting`,
+      )
       void exit(1)
     }, timeoutMs)
+    if (duringStartUp) startup.abort(new Error(`${options.name} is shutting down (${reason})`))
     await started.catch(() => {})
     const clean = await stopParts(parts, logger)
     clearTimeout(timer)
@@ -143,15 +159,28 @@ export async function runService<S extends TSchema = TSchema>(options: RunServic
     return exit(1)
   }
   try {
-    const starting = Promise.resolve(options.start({ name: options.name, logger, config, env }))
-    started = starting
-    parts = await starting
+    starting = true
+    const pending = Promise.resolve(
+      options.start({ name: options.name, logger, config, env, signal: startup.signal }),
+    )
+    started = pending
+    parts = await pending
   } catch (err) {
+    if (shuttingDown) {
+      // Not a failure: the shutdown asked start-up to stop (shutdown() goes on and exits).
+      logger.info(
+        { err: { message: err instanceof Error ? err.message : String(err) } },
+        `start-up stopped: ${err instanceof Error ? err.message : String(err)}`,
+      )
+      return
+    }
     logger.fatal(
       { err },
       `${options.name} failed to start: ${err instanceof Error ? err.message : String(err)}`,
     )
     return exit(1)
+  } finally {
+    starting = false
   }
   if (!shuttingDown) logger.info('started')
 }

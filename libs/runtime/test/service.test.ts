@@ -7,12 +7,13 @@ import { fileURLToPath } from 'node:url'
 
 const node = fileURLToPath(new URL('../../../node_modules/.bin/node', import.meta.url))
 const fixture = fileURLToPath(new URL('./fixtures/service-main.ts', import.meta.url))
+const waitingForNats = fileURLToPath(new URL('./fixtures/service-waiting-for-nats.ts', import.meta.url))
 
 type LogRecord = Record<string, unknown> & { msg: string; level: number }
 
 /** Runs the fixture service; `records` collects its JSON stdout, `waitFor` resolves on a matching record. */
-function startFixture(env: Record<string, string> = {}) {
-  const child: ChildProcess = spawn(node, [fixture], {
+function startFixture(env: Record<string, string> = {}, main = fixture) {
+  const child: ChildProcess = spawn(node, [main], {
     env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
@@ -91,5 +92,26 @@ describe('runService', () => {
     const [code] = await service.exited
     assert.equal(code, 1)
     assert.ok(service.records.some((r) => /shutdown did not finish within 1000 ms/.test(r.msg)))
+  })
+
+  test('SIGTERM while start-up waits for a NATS server that is down exits 0 at once, saying so', async () => {
+    // Nothing listens on port 1; connectBusFromSettings keeps trying (waitOnFirstConnect) until aborted.
+    const service = startFixture({ KRBFLEET_NATS_URL: 'nats://127.0.0.1:1' }, waitingForNats)
+    await service.waitFor((r) => r.msg === 'connecting to NATS')
+    const sent = Date.now()
+    service.child.kill('SIGTERM')
+    const [code] = await service.exited
+    const tookMs = Date.now() - sent
+    assert.equal(code, 0, service.stderr())
+    // Well inside the 5 s shutdown budget (the abort is immediate; this only rules out the deadline path).
+    assert.ok(tookMs < 4000, `exited after ${tookMs} ms`)
+    const stopped = service.records.find((r) => r.msg.startsWith('start-up stopped'))
+    assert.ok(stopped, 'start-up says why it stopped')
+    assert.match(
+      stopped.msg,
+      /start-up stopped: connecting to NATS at nats:\/\/127\.0\.0\.1:1 was abandoned: fixture is shutting down \(SIGTERM\)/,
+    )
+    assert.ok(!service.records.some((r) => r.level >= 50), 'no error or fatal record')
+    assert.equal(service.records.at(-1)?.msg, 'stopped')
   })
 })
