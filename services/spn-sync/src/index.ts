@@ -1,6 +1,8 @@
 export * from './domain/index.ts'
 export { spnDirectory } from './adapters/ldap/spn-directory.ts'
+export { LEASE_KEY_PREFIX, leaseKey, leasesFromKv } from './adapters/nats/lease-kv.ts'
 export { ownershipFromKv } from './adapters/nats/ownership-kv.ts'
+export { AccountBusyError } from './errors.ts'
 export { serveSpnRpc } from './adapters/nats/rpc.ts'
 export { ENABLED_KEY, revisionKey, topologyFromKv } from './adapters/nats/topology-kv.ts'
 export { durables, startTriggers } from './adapters/nats/triggers.ts'

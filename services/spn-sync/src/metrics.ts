@@ -26,6 +26,11 @@ export function createSpnMetrics(registry: Registry): ReconcileMetrics {
     help: 'Desired SPNs found held by another object (reported as SpnConflictDetected)',
     registers: [registry],
   })
+  const deferred = new Counter({
+    name: 'krbfleet_spn_reconciles_deferred_total',
+    help: 'Account reconciles put off because another spn-sync replica held the account lease',
+    registers: [registry],
+  })
   for (const outcome of ['changed', 'unchanged', 'missing-account', 'failed']) reconciles.labels(outcome)
   for (const operation of ['add', 'remove']) changes.labels(operation)
   return {
@@ -39,6 +44,9 @@ export function createSpnMetrics(registry: Registry): ReconcileMetrics {
     },
     conflictsDetected(count) {
       conflicts.inc(count)
+    },
+    deferred() {
+      deferred.inc()
     },
   }
 }

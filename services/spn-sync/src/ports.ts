@@ -31,6 +31,30 @@ export interface OwnershipStore {
   write(account: string, record: OwnershipRecord, expectedVersion: number | null): Promise<number>
   /** Every account with a record. */
   accounts(): Promise<string[]>
+  /** Drops the record of an account that no longer exists (KerberosAccountRemoved). */
+  remove(account: string): Promise<void>
+}
+
+/** A held reconcile lease of one account (see domain/lease.ts). */
+export interface HeldLease {
+  readonly account: string
+  /** True while this replica may still count on the lease (renewed, not taken over). */
+  held(): boolean
+  /** Throws a retryable conflict when the lease was lost; called before every write. */
+  assertHeld(): void
+  /** Stops renewing and gives the lease up (only if still ours); never throws. */
+  release(): Promise<void>
+}
+
+/**
+ * Per-account leases shared by all replicas: two replicas never reconcile the same account at
+ * the same time. `acquire` throws `AccountBusyError` (a retryable conflict) when another replica
+ * holds a live lease.
+ */
+export interface AccountLeases {
+  acquire(account: string): Promise<HeldLease>
+  /** Removes the lease key of an account that no longer exists, once its own lease is held. */
+  remove(lease: HeldLease): Promise<void>
 }
 
 /** A directory object that holds SPNs. */

@@ -36,10 +36,13 @@ import {
   SpnSet,
   spnKey,
 } from './domain/index.ts'
+import { AccountBusyError } from './errors.ts'
 import type {
   AccountEntry,
+  AccountLeases,
   EventSink,
   Failpoint,
+  HeldLease,
   OwnershipStore,
   SpnDirectory,
   SpnHolderEntry,
@@ -53,11 +56,15 @@ export interface ReconcileMetrics {
   reconciled(outcome: AccountOutcome['outcome'], seconds: number): void
   changed(added: number, removed: number): void
   conflictsDetected(count: number): void
+  /** A reconcile put off because another replica holds the account's lease. */
+  deferred?(): void
 }
 
 export interface SpnReconcilerOptions {
   topology: TopologyReader
   ownership: OwnershipStore
+  /** Per-account leases: two replicas never reconcile one account at the same time. */
+  leases: AccountLeases
   directory: SpnDirectory
   events: EventSink
   logger: Logger
@@ -91,12 +98,15 @@ interface ConflictCheck {
  * It is level-triggered: events and the periodic resync only say which account to look at.
  *
  * Reconciles in one process run one at a time (an account's reconcile may reconcile another account
- * that must give an SPN up first); replicas are kept apart by compare-and-set on the ownership
- * record, and the loser retries with fresh state.
+ * that must give an SPN up first). Replicas are kept apart per account by a lease in KV taken with
+ * compare-and-set (domain/lease.ts): a replica that finds another's live lease does not reconcile
+ * and throws AccountBusyError, which the queue retries after a delay. The ownership record's own
+ * compare-and-set stays as a second guard.
  */
 export class SpnReconciler {
   readonly #topology: TopologyReader
   readonly #ownership: OwnershipStore
+  readonly #leases: AccountLeases
   readonly #directory: SpnDirectory
   readonly #events: EventSink
   readonly #logger: Logger
@@ -107,6 +117,7 @@ export class SpnReconciler {
   constructor(options: SpnReconcilerOptions) {
     this.#topology = options.topology
     this.#ownership = options.ownership
+    this.#leases = options.leases
     this.#directory = options.directory
     this.#events = options.events
     this.#logger = options.logger.child({ component: 'reconciler' })
@@ -127,14 +138,50 @@ export class SpnReconciler {
     return this.#exclusive(async () => {
       const started = performance.now()
       try {
-        const outcome = await this.#reconcile(id, 0)
+        const outcome = await this.#leased(id, (lease) => this.#reconcile(id, 0, lease))
         this.#metrics?.reconciled(outcome.outcome, (performance.now() - started) / 1000)
         return outcome
       } catch (err) {
-        this.#metrics?.reconciled('failed', (performance.now() - started) / 1000)
+        if (err instanceof AccountBusyError) {
+          // Not a failure: the other replica is doing this very work; the queue comes back later.
+          this.#logger.debug({ account: id, err }, 'account leased by another replica; deferred')
+          this.#metrics?.deferred?.()
+        } else {
+          this.#metrics?.reconciled('failed', (performance.now() - started) / 1000)
+        }
         throw err
       }
     })
+  }
+
+  /**
+   * KerberosAccountRemoved: the account no longer exists, so krbfleet owns nothing on it. Its
+   * ownership record and lease key are dropped under its lease (a reconcile of it in flight in
+   * another replica finishes first: AccountBusyError, retried by the consumer). A later reconcile
+   * of the name finds no account in AD and writes nothing.
+   */
+  forget(account: string): Promise<void> {
+    const id = parseAccount(account)
+    return this.#exclusive(async () => {
+      const lease = await this.#leases.acquire(id)
+      try {
+        lease.assertHeld()
+        await this.#ownership.remove(id)
+        this.#logger.info({ account: id }, 'account removed; its SPN ownership record is dropped')
+      } finally {
+        await this.#leases.remove(lease)
+      }
+    })
+  }
+
+  /** Runs `work` holding the account's lease, and gives the lease up afterwards. */
+  async #leased<T>(account: string, work: (lease: HeldLease) => Promise<T>): Promise<T> {
+    const lease = await this.#leases.acquire(account)
+    try {
+      return await work(lease)
+    } finally {
+      await lease.release()
+    }
   }
 
   /** spn.reconcile: every account (or one) now; failures are reported per account, not thrown. */
@@ -159,18 +206,27 @@ export class SpnReconciler {
    * writing the same account, AD changed between read and write): a few immediate attempts.
    */
   async #reconcileRetrying(account: string): Promise<AccountOutcome> {
+    // Another replica holding the account finishes in milliseconds, or its lease expires within
+    // seconds if it died: wait for it (bounded) rather than answer "failed".
+    const busyDeadline = Date.now() + BUSY_WAIT_MS
+    let raced = 0
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.reconcile(account)
       } catch (err) {
-        const raced = err instanceof KrbfleetError && err.code === ErrorCode.Conflict && err.retryable
-        if (!raced || attempt >= 3) throw err
+        if (err instanceof AccountBusyError && Date.now() < busyDeadline) {
+          await delay(Math.min(1_000, 50 * 2 ** Math.min(attempt, 5)))
+          continue
+        }
+        const conflict = err instanceof KrbfleetError && err.code === ErrorCode.Conflict && err.retryable
+        raced += 1
+        if (!conflict || err instanceof AccountBusyError || raced >= 3) throw err
         this.#logger.info({ account, attempt, err }, 'reconcile raced with another change; trying again')
       }
     }
   }
 
-  async #reconcile(account: string, depth: number): Promise<AccountOutcome> {
+  async #reconcile(account: string, depth: number, lease: HeldLease): Promise<AccountOutcome> {
     const logger = this.#logger.child({ account })
     const revision = await this.#topology.enabled()
     if (revision === null) {
@@ -185,8 +241,10 @@ export class SpnReconciler {
     }
     let { record, version } = state.stored
 
-    // 1. Take over a pending write: left by a crashed run, or in flight in another replica (then
-    // AD may not show it yet; ownedAfterPending keeps its desired additions owned either way).
+    // 1. Take over a pending write. We hold the account's lease, so its writer is not at work: it
+    // died (its lease expired), or an earlier run here ended with the modify's outcome unknown.
+    // A modify of such a run may still land late; ownedAfterPending keeps its desired additions
+    // owned either way.
     if (record.pending !== null) {
       const done = outcomeOfPending(record.pending, state.entry.servicePrincipalNames)
       logger.warn({ pending: record.pending, done }, 'completing an interrupted SPN write')
@@ -205,6 +263,7 @@ export class SpnReconciler {
         pending: null,
         updatedAt: new Date().toISOString(),
       }
+      lease.assertHeld()
       version = await this.#ownership.write(account, record, version)
     }
 
@@ -220,7 +279,9 @@ export class SpnReconciler {
           { from: other },
           'releasing SPNs held by another krbfleet account that no longer wants them',
         )
-        await this.#reconcile(other, depth + 1)
+        // Under that account's lease too; if another replica is at work on it, this reconcile is
+        // deferred as a whole (AccountBusyError) rather than reporting a false conflict.
+        await this.#leased(other, (otherLease) => this.#reconcile(other, depth + 1, otherLease))
       }
       check = await this.#checkAdditions(account, state, change.add)
     }
@@ -246,6 +307,7 @@ export class SpnReconciler {
     if (write.add.length === 0 && write.remove.length === 0) {
       const next: OwnershipRecord = { ...record, conflicts, revision: revision.revision }
       if (!sameRecord(next, record)) {
+        lease.assertHeld()
         await this.#ownership.write(account, { ...next, updatedAt: new Date().toISOString() }, version)
       }
       return { ...unchanged(account), conflicts }
@@ -267,8 +329,12 @@ export class SpnReconciler {
       revision: revision.revision,
       updatedAt: new Date().toISOString(),
     }
+    lease.assertHeld()
     version = await this.#ownership.write(account, intent, version)
     this.#failpoint('after-intent')
+    // Checked once more right before the modify: a lease lost meanwhile (a stall longer than its
+    // TTL) means another replica may be on this account now; the intent stays for it to judge.
+    lease.assertHeld()
     try {
       await this.#write(state.entry.dn, write)
     } catch (err) {
@@ -523,6 +589,11 @@ export class SpnReconciler {
     return run
   }
 }
+
+/** How long an operator's "reconcile now" waits for another replica's lease on the account. */
+const BUSY_WAIT_MS = 15_000
+
+const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
 /** A validated account id (`CORP\KERBAUTH`); a bad value is a rule_violation naming `account`. */
 function parseAccount(account: string): string {

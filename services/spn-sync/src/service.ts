@@ -3,10 +3,12 @@ import { type Bus, type EventConsumer, ReconcileQueue, type RpcServer } from '@k
 import type { Directory } from '@krbfleet/directory'
 import type { Logger } from '@krbfleet/logging'
 import { spnDirectory } from './adapters/ldap/spn-directory.ts'
+import { leasesFromKv } from './adapters/nats/lease-kv.ts'
 import { ownershipFromKv } from './adapters/nats/ownership-kv.ts'
 import { serveSpnRpc } from './adapters/nats/rpc.ts'
 import { topologyFromKv } from './adapters/nats/topology-kv.ts'
 import { startTriggers } from './adapters/nats/triggers.ts'
+import type { LeaseTiming } from './domain/index.ts'
 import type { Failpoint } from './ports.ts'
 import { type ReconcileMetrics, SpnReconciler } from './reconciler.ts'
 
@@ -21,6 +23,10 @@ export interface StartSpnSyncOptions {
   resyncIntervalMs?: number
   metrics?: ReconcileMetrics
   failpoint?: (point: Failpoint) => void
+  /** Timing of the per-account reconcile leases (defaults: DEFAULT_LEASE_TIMING). */
+  leaseTiming?: Partial<LeaseTiming>
+  /** This replica's lease holder id (random by default; tests name replicas). */
+  replicaId?: string
 }
 
 export interface SpnSync {
@@ -39,10 +45,17 @@ export async function startSpnSync(options: StartSpnSyncOptions): Promise<SpnSyn
   const { bus, logger } = options
   await bus.ensureStreams()
   const topology = topologyFromKv(await bus.kv(buckets.topology))
-  const ownership = ownershipFromKv(await bus.kv(buckets.spnOwnership), bus.jsm)
+  const ownershipKv = await bus.kv(buckets.spnOwnership)
+  const ownership = ownershipFromKv(ownershipKv, bus.jsm)
+  const leases = leasesFromKv(ownershipKv, {
+    logger,
+    ...(options.replicaId ? { holder: options.replicaId } : {}),
+    ...(options.leaseTiming ? { timing: options.leaseTiming } : {}),
+  })
   const reconciler = new SpnReconciler({
     topology,
     ownership,
+    leases,
     directory: spnDirectory(options.directory),
     events: {
       async publish(envelope) {
@@ -63,10 +76,12 @@ export async function startSpnSync(options: StartSpnSyncOptions): Promise<SpnSyn
     },
   })
   const rpc: RpcServer[] = serveSpnRpc(bus, reconciler, logger)
-  const consumers: EventConsumer[] = startTriggers(bus, queue, topology, logger)
+  const consumers: EventConsumer[] = startTriggers(bus, queue, topology, logger, (account) =>
+    reconciler.forget(account),
+  )
   queue.start()
   logger.info(
-    { resyncIntervalMs: options.resyncIntervalMs ?? DEFAULT_RESYNC_INTERVAL_MS },
+    { resyncIntervalMs: options.resyncIntervalMs ?? DEFAULT_RESYNC_INTERVAL_MS, replica: leases.holder },
     'spn-sync started',
   )
   return {

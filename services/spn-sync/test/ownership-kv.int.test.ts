@@ -4,16 +4,26 @@ import { type Bus, connectBus } from '@krbfleet/bus'
 import { buckets, KrbfleetError } from '@krbfleet/contracts'
 import { silentLogger } from '@krbfleet/logging'
 import { type NatsServer, startNats } from '@krbfleet/testing'
-import { emptyOwnership, type OwnershipStore, ownershipFromKv } from '../src/index.ts'
+import type { KV } from '@krbfleet/bus'
+import {
+  AccountBusyError,
+  emptyOwnership,
+  leaseKey,
+  leasesFromKv,
+  type OwnershipStore,
+  ownershipFromKv,
+} from '../src/index.ts'
 
 describe('ownership records in JetStream KV', { timeout: 60_000 }, () => {
   let nats: NatsServer
   let bus: Bus
   let store: OwnershipStore
+  let kv: KV
   before(async () => {
     nats = await startNats()
     bus = await connectBus({ servers: nats.url, name: 'ownership-test', logger: silentLogger() })
-    store = ownershipFromKv(await bus.kv(buckets.spnOwnership), bus.jsm)
+    kv = await bus.kv(buckets.spnOwnership)
+    store = ownershipFromKv(kv, bus.jsm)
   })
   after(async () => {
     await bus?.close()
@@ -40,5 +50,76 @@ describe('ownership records in JetStream KV', { timeout: 60_000 }, () => {
     const bad = { ...emptyOwnership('CORP\\KC'), spns: [''] }
     await assert.rejects(store.write('CORP\\KC', bad, null), /spns/)
     assert.equal(await store.read('CORP\\KC'), null)
+  })
+
+  const isBusy = (err: unknown) => err instanceof AccountBusyError && err.retryable
+
+  it('an account lease is held by one replica at a time; released, the next replica takes it', async () => {
+    const one = leasesFromKv(kv, { logger: silentLogger(), holder: 'replica-1' })
+    const two = leasesFromKv(kv, { logger: silentLogger(), holder: 'replica-2' })
+    const lease = await one.acquire('CORP\\KL1')
+    assert.ok(lease.held())
+    await assert.rejects(two.acquire('CORP\\KL1'), isBusy)
+    // Another account is independent.
+    const other = await two.acquire('CORP\\KL2')
+    await lease.release()
+    assert.equal(lease.held(), false)
+    assert.throws(() => lease.assertHeld(), /expired or was taken over/)
+    const taken = await two.acquire('CORP\\KL1')
+    assert.deepEqual((await kv.get(leaseKey('CORP\\KL1')))?.json<{ holder: string }>().holder, 'replica-2')
+    // A late release of the first holder cannot delete the second holder's lease.
+    await lease.release()
+    assert.equal((await kv.get(leaseKey('CORP\\KL1')))?.operation, 'PUT')
+    await taken.release()
+    await other.release()
+    // Lease keys are not accounts.
+    assert.ok(!(await store.accounts()).some((a) => a.includes('KL')))
+  })
+
+  it('a lease whose holder died is taken over only after expiresAt + margin; the old holder then knows it lost it', async () => {
+    let clock = 1_000_000
+    const timing = { ttlMs: 1_000, renewMs: 60_000, marginMs: 500 }
+    const dead = leasesFromKv(kv, { logger: silentLogger(), holder: 'dead', timing, now: () => clock })
+    const alive = leasesFromKv(kv, { logger: silentLogger(), holder: 'alive', timing, now: () => clock })
+    const stale = await dead.acquire('CORP\\KL3')
+    clock += 1_400 // past expiresAt, within the margin
+    assert.equal(stale.held(), false, 'the holder stops trusting it at expiresAt')
+    await assert.rejects(alive.acquire('CORP\\KL3'), isBusy)
+    clock += 200 // past expiresAt + margin
+    const lease = await alive.acquire('CORP\\KL3')
+    assert.ok(lease.held())
+    await stale.release() // a compare-and-set on the dead holder's revision: changes nothing
+    assert.equal((await kv.get(leaseKey('CORP\\KL3')))?.json<{ holder: string }>().holder, 'alive')
+    await lease.release()
+  })
+
+  it('a renewal that finds the lease taken over marks it lost', async () => {
+    let clock = 2_000_000
+    const timing = { ttlMs: 1_000, renewMs: 50, marginMs: 0 }
+    const slow = leasesFromKv(kv, { logger: silentLogger(), holder: 'slow', timing, now: () => clock })
+    const lease = await slow.acquire('CORP\\KL4')
+    // Another replica takes it over by compare-and-set (as after an expiry it observed).
+    const entry = await kv.get(leaseKey('CORP\\KL4'))
+    await kv.update(
+      leaseKey('CORP\\KL4'),
+      JSON.stringify({ holder: 'fast', expiresAt: clock + 10_000 }),
+      entry!.revision,
+    )
+    clock += 10
+    const deadline = Date.now() + 10_000
+    while (lease.held() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+    assert.equal(lease.held(), false)
+    await lease.release()
+    assert.equal((await kv.get(leaseKey('CORP\\KL4')))?.json<{ holder: string }>().holder, 'fast')
+  })
+
+  it('remove drops a record: it is no longer read nor listed, and it can be created again', async () => {
+    await store.write('CORP\\KGONE', { ...emptyOwnership('CORP\\KGONE'), spns: ['HTTP/gone'] }, null)
+    assert.ok((await store.accounts()).includes('CORP\\KGONE'))
+    await store.remove('CORP\\KGONE')
+    assert.equal(await store.read('CORP\\KGONE'), null)
+    assert.ok(!(await store.accounts()).includes('CORP\\KGONE'))
+    await store.write('CORP\\KGONE', emptyOwnership('CORP\\KGONE'), null)
+    assert.ok((await store.accounts()).includes('CORP\\KGONE'))
   })
 })

@@ -1,10 +1,19 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import { type EventEnvelope, KrbfleetError, SpnConflictDetected, SpnsReconciled } from '@krbfleet/contracts'
+import {
+  type EventEnvelope,
+  KerberosAccountRemoved,
+  KrbfleetError,
+  SpnConflictDetected,
+  SpnsReconciled,
+} from '@krbfleet/contracts'
 import { connectDirectory } from '@krbfleet/directory'
 import { createUser, strongPassword } from '@krbfleet/testing'
 import {
+  AccountBusyError,
   desiredSpns,
+  leaseKey,
+  leasesFromKv,
   ownershipFromKv,
   ownershipRecordCodec,
   SpnReconciler,
@@ -231,7 +240,7 @@ describe('spn-sync against a real DC and NATS', { timeout: 300_000 }, () => {
     assert.deepEqual(await world.spnsOf(dn), ['HTTP/pool05.corp.example.com'])
   })
 
-  it('given two replicas reconciling one account at once, then the compare-and-set keeps them apart', async () => {
+  it('given two replicas reconciling one account at once, then the account lease keeps them apart', async () => {
     const dn = await world.createComputer('KRACE')
     const one = await world.startService()
     const two = await world.startService()
@@ -241,16 +250,21 @@ describe('spn-sync against a real DC and NATS', { timeout: 300_000 }, () => {
         { bantry: 'CORP\\KRACE' },
         { publish: false },
       )
-      // Both may fail with a retryable conflict; the loser's retry (the queue's job) converges.
-      await Promise.allSettled([
+      // The one that finds the other's live lease is deferred (the queue's job to retry), never a
+      // second writer: the SPNs are written and reported exactly once.
+      const results = await Promise.allSettled([
         one.reconciler.reconcile('CORP\\KRACE'),
         two.reconciler.reconcile('CORP\\KRACE'),
       ])
+      for (const r of results) {
+        if (r.status === 'rejected') assert.ok(r.reason instanceof AccountBusyError, String(r.reason))
+      }
       await one.reconciler.reconcile('CORP\\KRACE')
       const desired = desiredSpns(revision).get('CORP\\KRACE')!.sorted()
       assert.deepEqual(await world.spnsOf(dn), desired)
       assert.deepEqual(await world.ownedSpns('CORP\\KRACE'), desired)
       assert.equal((await two.reconciler.reconcile('CORP\\KRACE')).outcome, 'unchanged')
+      assert.equal(world.eventsOf(SpnsReconciled.type, 'CORP\\KRACE').length, 1)
     } finally {
       await one.stop()
       await two.stop()
@@ -266,6 +280,7 @@ describe('spn-sync against a real DC and NATS', { timeout: 300_000 }, () => {
     )
     const ports = {
       topology: topologyFromKv(world.topologyKv),
+      leases: leasesFromKv(world.ownershipKv, { logger: world.logger }),
       ownership: ownershipFromKv(world.ownershipKv, world.bus.jsm),
       events: { publish: async (e: EventEnvelope) => void (await world.bus.publish(e)) },
       logger: world.logger,
@@ -284,6 +299,7 @@ describe('spn-sync against a real DC and NATS', { timeout: 300_000 }, () => {
     const real = spnDirectory(world.directory)
     const late = new SpnReconciler({
       ...ports,
+      leases: leasesFromKv(world.ownershipKv, { logger: world.logger }),
       directory: {
         ...real,
         async writeSpns(target, change) {
@@ -381,6 +397,136 @@ describe('spn-sync against a real DC and NATS', { timeout: 300_000 }, () => {
       const outcome = await sync.reconciler.reconcile('CORP\\KNONE')
       assert.equal(outcome.outcome, 'unchanged')
       assert.deepEqual(await world.spnsOf(dn), ['HTTP/none.corp.example.com'])
+    } finally {
+      await sync.stop()
+    }
+  })
+
+  it("given another replica's write in flight (intent recorded, modify not yet landed), then a second replica leaves it alone", async () => {
+    const dn = await world.createComputer('KLIVE')
+    await world.enable([webPool('poollive', 'cobh')], { cobh: 'CORP\\KLIVE' }, { publish: false })
+    const real = spnDirectory(world.directory)
+    let land: () => void = () => {}
+    const gate = new Promise<void>((resolve) => {
+      land = resolve
+    })
+    // Replica 1 holds the lease and its modify hangs in flight until the gate opens.
+    const one = new SpnReconciler({
+      topology: topologyFromKv(world.topologyKv),
+      ownership: ownershipFromKv(world.ownershipKv, world.bus.jsm),
+      leases: leasesFromKv(world.ownershipKv, { logger: world.logger, holder: 'replica-1' }),
+      events: { publish: async (e: EventEnvelope) => void (await world.bus.publish(e)) },
+      logger: world.logger,
+      directory: {
+        ...real,
+        async writeSpns(target, change) {
+          await gate
+          await real.writeSpns(target, change)
+        },
+      },
+    })
+    const first = one.reconcile('CORP\\KLIVE')
+    await world.eventually(async () => {
+      const entry = await world.ownershipKv.get('CORP.KLIVE')
+      return entry?.operation === 'PUT' && ownershipRecordCodec.decode(entry.json()).pending !== null
+    }, 'replica 1 recorded its intent')
+    const intent = await world.ownershipKv.get('CORP.KLIVE')
+    const two = await world.startService()
+    try {
+      // Replica 2 finds the live lease: deferred, nothing written, the intent untouched.
+      await assert.rejects(
+        two.reconciler.reconcile('CORP\\KLIVE'),
+        (err: unknown) => err instanceof AccountBusyError,
+      )
+      assert.deepEqual(await world.spnsOf(dn), [])
+      assert.equal((await world.ownershipKv.get('CORP.KLIVE'))?.revision, intent?.revision)
+      land()
+      assert.equal((await first).outcome, 'changed')
+      assert.equal((await two.reconciler.reconcile('CORP\\KLIVE')).outcome, 'unchanged')
+      assert.deepEqual(await world.spnsOf(dn), ['HTTP/poollive.corp.example.com'])
+      assert.deepEqual(await world.ownedSpns('CORP\\KLIVE'), ['HTTP/poollive.corp.example.com'])
+      assert.equal(world.eventsOf(SpnsReconciled.type, 'CORP\\KLIVE').length, 1)
+      // The lease was released: nobody holds it now.
+      assert.notEqual((await world.ownershipKv.get(leaseKey('CORP\\KLIVE')))?.operation, 'PUT')
+    } finally {
+      land()
+      await two.stop()
+    }
+  })
+
+  it('given a replica died holding the lease with its intent recorded, then another takes over only once the lease expired', async () => {
+    const dn = await world.createComputer('KDEAD')
+    await world.enable([webPool('pooldead', 'youghal')], { youghal: 'CORP\\KDEAD' }, { publish: false })
+    const dying = new SpnReconciler({
+      topology: topologyFromKv(world.topologyKv),
+      ownership: ownershipFromKv(world.ownershipKv, world.bus.jsm),
+      leases: leasesFromKv(world.ownershipKv, { logger: world.logger, holder: 'dying' }),
+      events: { publish: async (e: EventEnvelope) => void (await world.bus.publish(e)) },
+      logger: world.logger,
+      directory: spnDirectory(world.directory),
+      failpoint: (point) => {
+        if (point === 'after-intent') throw new Error('killed here')
+      },
+    })
+    await assert.rejects(dying.reconcile('CORP\\KDEAD'), /killed here/)
+    // A SIGKILLed process never releases its lease: put back what it would have left.
+    await world.ownershipKv.put(
+      leaseKey('CORP\\KDEAD'),
+      JSON.stringify({ holder: 'dying', expiresAt: Date.now() + 1_000 }),
+    )
+    const sync = await world.startService({ leaseTiming: { marginMs: 300 } })
+    try {
+      await assert.rejects(
+        sync.reconciler.reconcile('CORP\\KDEAD'),
+        (err: unknown) => err instanceof AccountBusyError,
+      )
+      assert.deepEqual(await world.spnsOf(dn), [])
+      // The queue's retry, after the lease expired: the leftover intent is completed, once.
+      let outcome = ''
+      await world.eventually(async () => {
+        try {
+          outcome = (await sync.reconciler.reconcile('CORP\\KDEAD')).outcome
+          return true
+        } catch (err) {
+          if (err instanceof AccountBusyError) return false
+          throw err
+        }
+      }, 'the dead replica lease expired')
+      assert.equal(outcome, 'changed')
+      assert.deepEqual(await world.spnsOf(dn), ['HTTP/pooldead.corp.example.com'])
+      assert.deepEqual(await world.ownedSpns('CORP\\KDEAD'), ['HTTP/pooldead.corp.example.com'])
+      assert.equal(world.eventsOf(SpnsReconciled.type, 'CORP\\KDEAD').length, 1)
+    } finally {
+      await sync.stop()
+    }
+  })
+
+  it('given KerberosAccountRemoved, then the ownership record is dropped and nothing is reconciled for it', async () => {
+    const dn = await world.createComputer('KGONE')
+    await world.enable([webPool('poolgone', 'clonakilty')], { clonakilty: 'CORP\\KGONE' }, { publish: false })
+    const sync = await world.startService()
+    try {
+      assert.equal((await sync.reconciler.reconcile('CORP\\KGONE')).outcome, 'changed')
+      assert.deepEqual(await world.ownedSpns('CORP\\KGONE'), ['HTTP/poolgone.corp.example.com'])
+      const eventsBefore = world.eventsOf(SpnsReconciled.type, 'CORP\\KGONE').length
+      // The account service deletes the object from AD, then publishes the event.
+      await world.directory.delete(dn)
+      await world.bus.publish(
+        KerberosAccountRemoved.create({ account: 'CORP\\KGONE', dn }, { actor: 'user:test' }),
+      )
+      await world.eventually(
+        async () => (await world.ownershipKv.get('CORP.KGONE'))?.operation !== 'PUT',
+        'the ownership record dropped',
+      )
+      assert.equal(await world.ownedSpns('CORP\\KGONE'), null)
+      assert.notEqual((await world.ownershipKv.get(leaseKey('CORP\\KGONE')))?.operation, 'PUT')
+      // Still assigned in the enabled revision, it is looked at, but nothing is written or recorded.
+      assert.equal((await sync.reconciler.reconcile('CORP\\KGONE')).outcome, 'missing-account')
+      assert.equal(await world.ownedSpns('CORP\\KGONE'), null)
+      assert.equal(world.eventsOf(SpnsReconciled.type, 'CORP\\KGONE').length, eventsBefore)
+      // Once no revision assigns it, no resync lists it any more.
+      await world.enable([], {}, { publish: false })
+      assert.ok(!(await sync.reconciler.accounts()).includes('CORP\\KGONE'))
     } finally {
       await sync.stop()
     }

@@ -15,7 +15,14 @@ import { type Bus, connectBus, type KV } from '@krbfleet/bus'
 import { connectDirectory, type Directory } from '@krbfleet/directory'
 import { createLogger, type Logger, silentLogger } from '@krbfleet/logging'
 import { type NatsServer, startDc, startNats, type TestDc } from '@krbfleet/testing'
-import { ENABLED_KEY, ownershipRecordCodec, revisionKey, type SpnSync, startSpnSync } from '../src/index.ts'
+import {
+  ENABLED_KEY,
+  type LeaseTiming,
+  ownershipRecordCodec,
+  revisionKey,
+  type SpnSync,
+  startSpnSync,
+} from '../src/index.ts'
 import { revision as makeRevision } from './fixtures.ts'
 
 /**
@@ -38,7 +45,7 @@ export interface World {
   /** The spn-domain events of one type for one account. */
   eventsOf(type: string, account: string): AnyEnvelope[]
   /** spn-sync in this process on the world's bus and an admin directory connection. */
-  startService(options?: { resyncIntervalMs?: number }): Promise<SpnSync>
+  startService(options?: { resyncIntervalMs?: number; leaseTiming?: Partial<LeaseTiming> }): Promise<SpnSync>
   /** Creates a computer account `NAME$` in CN=Computers and returns its DN. */
   createComputer(name: string): Promise<string>
   spnsOf(dn: string): Promise<string[]>
@@ -102,6 +109,7 @@ export async function startWorld(): Promise<World> {
         directory,
         logger,
         resyncIntervalMs: options.resyncIntervalMs ?? 0,
+        ...(options.leaseTiming ? { leaseTiming: options.leaseTiming } : {}),
       })
       services.push(sync)
       return sync

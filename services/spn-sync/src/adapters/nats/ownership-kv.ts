@@ -2,6 +2,8 @@ import { accountKey, buckets, ErrorCode, KrbfleetError } from '@krbfleet/contrac
 import { type Bus, type KV, toBusError } from '@krbfleet/bus'
 import { type OwnershipRecord, ownershipRecordCodec } from '../../domain/index.ts'
 import type { OwnershipStore } from '../../ports.ts'
+import { isCasFailure } from './kv-cas.ts'
+import { LEASE_KEY_PREFIX } from './lease-kv.ts'
 
 /**
  * Ownership records in `buckets.spnOwnership`, one key per account (`CORP.KERBAUTH`). Every write is
@@ -39,15 +41,22 @@ export function ownershipFromKv(kv: KV, jsm: Bus['jsm']): OwnershipStore {
       const info = await jsm.streams.info(`KV_${buckets.spnOwnership.bucket}`, {
         subjects_filter: `${prefix}>`,
       })
-      const subjects = Object.keys(info.state.subjects ?? {})
-      return subjects.map((subject) => subject.slice(prefix.length).replace('.', '\\')).sort()
+      const keys = Object.keys(info.state.subjects ?? {})
+        .map((subject) => subject.slice(prefix.length))
+        .filter((key) => !key.startsWith(LEASE_KEY_PREFIX))
+      // A removed account's key keeps its purge marker: only keys holding a record count.
+      const live: string[] = []
+      for (const key of keys) {
+        const entry = await kv.get(key)
+        if (entry !== null && entry.operation === 'PUT' && entry.length > 0) live.push(key.replace('.', '\\'))
+      }
+      return live.sort()
+    },
+    async remove(account) {
+      // purge, not delete: the record's history goes too, and the key leaves the listing above.
+      await kv.purge(accountKey(account)).catch((err: unknown) => {
+        throw toBusError(err, `removal of the SPN ownership record of ${account}`)
+      })
     },
   }
-}
-
-/** JetStream "wrong last sequence" (10071) on update, or "key exists" on create. */
-function isCasFailure(err: unknown): boolean {
-  const e = err as { code?: unknown; api_error?: { err_code?: number } } | undefined
-  if (e?.code === 10071 || e?.code === '10071' || e?.api_error?.err_code === 10071) return true
-  return err instanceof Error && /wrong last sequence|key exists/i.test(err.message)
 }

@@ -1,4 +1,4 @@
-import { KerberosAccountCreated, TopologyEnabled } from '@krbfleet/contracts'
+import { KerberosAccountCreated, KerberosAccountRemoved, TopologyEnabled } from '@krbfleet/contracts'
 import { type Bus, type EventConsumer, consumeEvents, type ReconcileQueue } from '@krbfleet/bus'
 import type { Logger } from '@krbfleet/logging'
 import { accountsOf } from '../../domain/index.ts'
@@ -8,18 +8,23 @@ import type { TopologyReader } from '../../ports.ts'
 export const durables = {
   topologyEnabled: 'spn-sync-topology-enabled',
   accountCreated: 'spn-sync-account-created',
+  accountRemoved: 'spn-sync-account-removed',
 } as const
 
 /**
  * Events only say which accounts to look at (STYLE rule 4): an enabled revision enqueues every
  * account of the new and the previous revision (an account that lost its last site must give its
  * SPNs up); a new Kerberos account enqueues itself (its sites may have been enabled before it existed).
+ * A removed account is not enqueued: `forget` drops its ownership record (nothing is left in AD to
+ * reconcile; the computer object and its SPNs went with it). A forget that finds the account
+ * leased by another replica throws a retryable error, so the event is redelivered after a backoff.
  */
 export function startTriggers(
   bus: Bus,
   queue: ReconcileQueue,
   topology: TopologyReader,
   logger: Logger,
+  forget: (account: string) => Promise<void>,
 ): EventConsumer[] {
   const enabled = consumeEvents(bus, {
     durable: durables.topologyEnabled,
@@ -44,5 +49,15 @@ export function startTriggers(
       queue.enqueue(event.data.account)
     },
   })
-  return [enabled, created]
+  const removed = consumeEvents(bus, {
+    durable: durables.accountRemoved,
+    filterSubject: KerberosAccountRemoved.subject,
+    events: [KerberosAccountRemoved],
+    logger,
+    async handle(event, ctx) {
+      ctx.logger.info({ account: event.data.account }, 'account removed')
+      await forget(event.data.account)
+    },
+  })
+  return [enabled, created, removed]
 }
