@@ -175,15 +175,10 @@ describe('faults across services: crashes mid-write, a DC outage, replicas', { t
     await replica.stop()
   })
 
-  // Known defect, reported to spn-sync (fails in about 1 run of 8 here): a replica takes the live
-  // intent of the other replica (recorded a few ms earlier, its modify still in flight) for one
-  // left by a crash, clears it and writes the same change again; the DC refuses the duplicate
-  // value, the retry "completes" its own intent and publishes a second SpnsReconciled for the same
-  // SPN. An SPN the other replica adds after its intent was cleared is then in AD but in nobody's
-  // ownership record: it would never be removed. Marked todo (not counted as passing) until fixed.
-  it('two spn-sync replicas: every SPN is written and reported once, and every SPN written is owned', {
-    todo: 'spn-sync: a live intent of another replica is taken for a crashed one',
-  }, async () => {
+  // With two replicas, each account is reconciled by one replica at a time (spn-sync's per-account
+  // lease in KV): a replica never takes another's live intent for a crash leftover, so no SPN is
+  // written twice, reported twice, or left in AD outside every ownership record.
+  it('two spn-sync replicas: every SPN is written and reported once, and every SPN written is owned', async () => {
     assert.deepEqual(sorted((await ownership()).spns), sorted(expected))
     const reconciled = (await system.events()).filter((e) => e.type === SpnsReconciled.type)
     const added = reconciled.flatMap((e) => (e.data as { added: string[] }).added)
