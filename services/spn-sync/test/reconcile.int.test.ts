@@ -531,4 +531,32 @@ describe('spn-sync against a real DC and NATS', { timeout: 300_000 }, () => {
       await sync.stop()
     }
   })
+
+  it('given two replicas sharing the triggers and rapid enables, then every SPN is written, reported and owned once', async () => {
+    const dn = await world.createComputer('KBURST')
+    const one = await world.startService()
+    const two = await world.startService()
+    try {
+      const pools: ReturnType<typeof webPool>[] = []
+      for (let i = 1; i <= 12; i++) {
+        pools.push(webPool(`burst${i}`, 'kenmare'))
+        // Published TopologyEnabled events are shared by the replicas' durable consumers.
+        await world.enable([...pools], { kenmare: 'CORP\\KBURST' })
+      }
+      const desired = pools.map((p) => `HTTP/${p.fqdn}`).sort()
+      await world.eventually(
+        async () => JSON.stringify(lower(await world.spnsOf(dn))) === JSON.stringify(lower(desired)),
+        'every pool SPN on the account',
+      )
+      await Promise.all([one.queue.whenIdle(), two.queue.whenIdle()])
+      assert.deepEqual(await world.ownedSpns('CORP\\KBURST'), desired)
+      const added = world
+        .eventsOf(SpnsReconciled.type, 'CORP\\KBURST')
+        .flatMap((e) => (e.data as { added: string[] }).added)
+      assert.deepEqual(added.sort(), desired, 'each SPN reported exactly once')
+    } finally {
+      await one.stop()
+      await two.stop()
+    }
+  })
 })
