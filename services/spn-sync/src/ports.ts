@@ -42,8 +42,11 @@ export interface HeldLease {
   held(): boolean
   /** Throws a retryable conflict when the lease was lost; called before every write. */
   assertHeld(): void
-  /** Stops renewing and gives the lease up (only if still ours); never throws. */
-  release(): Promise<void>
+  /**
+   * Stops renewing and gives the lease up (only if still ours); never throws. `forget` (the
+   * account was removed) purges the lease key and its history instead of leaving a delete marker.
+   */
+  release(options?: { forget?: boolean }): Promise<void>
 }
 
 /**
@@ -53,8 +56,6 @@ export interface HeldLease {
  */
 export interface AccountLeases {
   acquire(account: string): Promise<HeldLease>
-  /** Removes the lease key of an account that no longer exists, once its own lease is held. */
-  remove(lease: HeldLease): Promise<void>
 }
 
 /** A directory object that holds SPNs. */

@@ -169,7 +169,7 @@ export class SpnReconciler {
         await this.#ownership.remove(id)
         this.#logger.info({ account: id }, 'account removed; its SPN ownership record is dropped')
       } finally {
-        await this.#leases.remove(lease)
+        await lease.release({ forget: true })
       }
     })
   }

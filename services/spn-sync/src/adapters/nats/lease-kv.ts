@@ -110,14 +110,17 @@ export function leasesFromKv(kv: KV, options: LeasesFromKvOptions): AccountLease
           { retryable: true },
         )
       },
-      release: () => {
+      release: (releaseOptions = {}) => {
         clearInterval(timer)
         return serial(async () => {
           if (released) return
           released = true
           if (lost) return
           // Only our own revision is deleted: a lease someone else has taken since stays theirs.
-          await kv.delete(key, { previousSeq: revision }).catch((err: unknown) => {
+          // A removed account's key is purged while we still hold it (nobody else can take it
+          // then), so a later replica never finds a lease of an account that is gone.
+          const giveUp = releaseOptions.forget ? kv.purge(key) : kv.delete(key, { previousSeq: revision })
+          await giveUp.catch((err: unknown) => {
             if (!isCasFailure(err)) logger.warn({ account, err }, 'could not release the SPN reconcile lease')
           })
         })
@@ -126,15 +129,5 @@ export function leasesFromKv(kv: KV, options: LeasesFromKvOptions): AccountLease
     return lease
   }
 
-  return {
-    holder,
-    acquire,
-    async remove(lease) {
-      await lease.release()
-      // The key's history (delete markers) goes too, so a removed account leaves nothing behind.
-      await kv.purge(leaseKey(lease.account)).catch((err: unknown) => {
-        throw toBusError(err, `removing the SPN reconcile lease of ${lease.account}`)
-      })
-    },
-  }
+  return { holder, acquire }
 }
