@@ -30,10 +30,10 @@ export interface ServiceSpec {
 
 const nats = (context: ServiceContext) => ({ KRBFLEET_NATS_URL: natsUrl(context.state) })
 
-/** Health, readiness and metrics of the services that have no HTTP API of their own. */
-const healthOn = (variable: 'HEALTH' | 'HTTP', name: string, context: ServiceContext) => ({
-  [`KRBFLEET_${variable}_HOST`]: '127.0.0.1',
-  [`KRBFLEET_${variable}_PORT`]: String(port(context.state, `${name}.health`)),
+/** Where a service listens (KRBFLEET_HTTP_*: health, readiness and metrics, or the console's API). */
+const httpOn = (portName: string, context: ServiceContext) => ({
+  KRBFLEET_HTTP_HOST: '127.0.0.1',
+  KRBFLEET_HTTP_PORT: String(port(context.state, portName)),
 })
 
 /** LDAPS to the lab DC as the service's own least-privilege identity; the password only as a file. */
@@ -63,7 +63,7 @@ export const serviceSpecs: ServiceSpec[] = [
     ports: ['topology.health'],
     env: (context) => ({
       ...nats(context),
-      ...healthOn('HEALTH', 'topology', context),
+      ...httpOn('topology.health', context),
       KRBFLEET_AUTO_ENABLE: 'false',
     }),
     readyUrl: readyAt('topology.health'),
@@ -73,7 +73,7 @@ export const serviceSpecs: ServiceSpec[] = [
     ports: ['account.health'],
     env: (context) => ({
       ...nats(context),
-      ...healthOn('HTTP', 'account', context),
+      ...httpOn('account.health', context),
       ...ldap('account', context),
       ...domain,
       KRBFLEET_ACCOUNT_KEK_FILE: secretPath(context.layout, 'kek'),
@@ -87,7 +87,7 @@ export const serviceSpecs: ServiceSpec[] = [
     ports: ['spn-sync.health'],
     env: (context) => ({
       ...nats(context),
-      ...healthOn('HTTP', 'spn-sync', context),
+      ...httpOn('spn-sync.health', context),
       ...ldap('spn-sync', context),
     }),
     readyUrl: readyAt('spn-sync.health'),
@@ -97,8 +97,7 @@ export const serviceSpecs: ServiceSpec[] = [
     ports: ['console'],
     env: (context) => ({
       ...nats(context),
-      KRBFLEET_HTTP_HOST: '127.0.0.1',
-      KRBFLEET_HTTP_PORT: String(port(context.state, 'console')),
+      ...httpOn('console', context),
       KRBFLEET_CONSOLE_TOKENS_FILE: secretPath(context.layout, 'console-tokens.json'),
     }),
     // /healthz, /readyz and /metrics share the API's port.

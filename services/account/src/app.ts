@@ -1,8 +1,8 @@
 import type { KeyObject } from 'node:crypto'
 import { randomBytes } from 'node:crypto'
-import { type Bus, connectBus, type RpcServer } from '@krbfleet/bus'
+import { type Bus, type ConnectBusOptions, connectBus, type RpcServer } from '@krbfleet/bus'
 import { buckets, ErrorCode, KrbfleetError } from '@krbfleet/contracts'
-import { connectDirectory, type Directory } from '@krbfleet/directory'
+import { connectDirectoryFromSettings, type Directory, type LdapSettingsInput } from '@krbfleet/directory'
 import type { Logger } from 'pino'
 import { Counter, type Registry } from 'prom-client'
 import { baseDnOfDnsDomain, type DomainInfo } from './domain/account.ts'
@@ -12,24 +12,10 @@ import { RpcDesiredSpnSource, serveAccountRpc } from './adapters/nats/rpc.ts'
 import { AccountService } from './service.ts'
 
 export interface AccountServiceSettings {
-  nats: {
-    servers: string | string[]
-    user?: string
-    pass?: string
-    token?: string
-    waitOnFirstConnect?: boolean
-  }
-  ldap: {
-    /** `ldaps://dc:636`, or `ldap://dc:389` with startTls. */
-    url: string
-    startTls?: boolean
-    caFile: string
-    /** The name in the DC's certificate (Samba: DC1.corp.example.com). */
-    servername?: string
-    bindDn: string
-    password: string
-    timeoutMs?: number
-  }
+  /** How to reach NATS (libs/bus connectBus options; main.ts: busOptionsFromSettings(config.nats)). */
+  nats: Pick<ConnectBusOptions, 'servers' | 'user' | 'pass' | 'token' | 'tls' | 'waitOnFirstConnect'>
+  /** How to reach the DC (libs/directory LdapSettings: LDAPS, or ldap:// with startTls; CA pinned). */
+  ldap: LdapSettingsInput
   domain: {
     /** NetBIOS domain name (CORP). */
     netbiosDomain: string
@@ -79,14 +65,7 @@ export async function startAccountService(options: {
   const { settings, logger } = options
   let directory: Directory
   try {
-    directory = await connectDirectory({
-      url: settings.ldap.url,
-      startTls: settings.ldap.startTls ?? false,
-      caFile: settings.ldap.caFile,
-      ...(settings.ldap.servername ? { servername: settings.ldap.servername } : {}),
-      bindDn: settings.ldap.bindDn,
-      password: settings.ldap.password,
-      ...(settings.ldap.timeoutMs ? { timeoutMs: settings.ldap.timeoutMs } : {}),
+    directory = await connectDirectoryFromSettings(settings.ldap, {
       logger: logger.child({ component: 'directory' }),
     })
   } catch (err) {
@@ -108,15 +87,7 @@ export async function startAccountService(options: {
   let servers: RpcServer[] = []
   let sweeper: NodeJS.Timeout | undefined
   try {
-    bus = await connectBus({
-      servers: settings.nats.servers,
-      name: 'krbfleet-account',
-      logger,
-      ...(settings.nats.user !== undefined ? { user: settings.nats.user } : {}),
-      ...(settings.nats.pass !== undefined ? { pass: settings.nats.pass } : {}),
-      ...(settings.nats.token !== undefined ? { token: settings.nats.token } : {}),
-      ...(settings.nats.waitOnFirstConnect ? { waitOnFirstConnect: true } : {}),
-    })
+    bus = await connectBus({ ...settings.nats, name: 'krbfleet-account', logger })
     await bus.ensureStreams()
     const kv = await bus.kv(buckets.accounts)
     const kekState = await verifyKeyEncryptionKey(kv, settings.keyEncryptionKey, buckets.accounts.bucket)

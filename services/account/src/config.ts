@@ -1,31 +1,20 @@
+import { NatsSettings } from '@krbfleet/bus'
 import { codec } from '@krbfleet/contracts'
+import { LdapSettings } from '@krbfleet/directory'
+import { HttpSettings } from '@krbfleet/runtime'
 import Type, { type Static } from 'typebox'
 
 /**
  * The account service's settings (libs/runtime loadConfig: `ldap.bindDn` -> KRBFLEET_LDAP_BIND_DN,
- * any setting also as `<NAME>_FILE`). Secrets come from files: KRBFLEET_LDAP_PASSWORD_FILE, and the
- * key-encryption key from KRBFLEET_ACCOUNT_KEK_FILE (mode 0600) or KRBFLEET_ACCOUNT_KEK.
+ * any setting also as `<NAME>_FILE`): KRBFLEET_NATS_* (libs/bus NatsSettings), KRBFLEET_LDAP_*
+ * (libs/directory LdapSettings), KRBFLEET_HTTP_HOST / KRBFLEET_HTTP_PORT (health, default 9102),
+ * KRBFLEET_DOMAIN_*, KRBFLEET_ACCOUNT_*. Secrets come from files: KRBFLEET_LDAP_PASSWORD_FILE, and
+ * the key-encryption key from KRBFLEET_ACCOUNT_KEK_FILE (mode 0600) or KRBFLEET_ACCOUNT_KEK.
  */
 export const AccountConfig = codec(
   Type.Object({
-    nats: Type.Object({
-      url: Type.String({ minLength: 1, default: 'nats://127.0.0.1:4222' }),
-      user: Type.Optional(Type.String({ minLength: 1 })),
-      password: Type.Optional(Type.String({ minLength: 1 })),
-    }),
-    ldap: Type.Object({
-      /** `ldaps://dc1.corp.example.com:636`, or `ldap://...:389` with startTls. */
-      url: Type.String({
-        pattern: '^ldaps?://',
-        description: 'ldaps://host:636 or ldap://host:389 with StartTLS',
-      }),
-      startTls: Type.Boolean({ default: false }),
-      caFile: Type.String({ minLength: 1 }),
-      servername: Type.Optional(Type.String({ minLength: 1 })),
-      bindDn: Type.String({ minLength: 1 }),
-      password: Type.String({ minLength: 1 }),
-      timeoutMs: Type.Integer({ minimum: 100, default: 10_000 }),
-    }),
+    nats: NatsSettings,
+    ldap: LdapSettings,
     domain: Type.Object({
       /** NetBIOS name (CORP): the DOMAIN of DOMAIN\NAME. */
       netbios: Type.String({ minLength: 1, maxLength: 15 }),
@@ -43,10 +32,7 @@ export const AccountConfig = codec(
       /** Rotation policy checked by `test account`. */
       maxPasswordAgeDays: Type.Integer({ minimum: 1, maximum: 3650, default: 30 }),
     }),
-    http: Type.Object({
-      host: Type.String({ default: '127.0.0.1' }),
-      port: Type.Integer({ minimum: 0, maximum: 65535, default: 9102 }),
-    }),
+    http: HttpSettings(9102),
   }),
   'account service configuration',
 )

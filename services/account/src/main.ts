@@ -1,3 +1,4 @@
+import { busOptionsFromSettings } from '@krbfleet/bus'
 import { loadKeyEncryptionKey } from '@krbfleet/sealing'
 import { createMetricsRegistry, runService, startHealthServer } from '@krbfleet/runtime'
 import { startAccountService } from './app.ts'
@@ -21,20 +22,8 @@ await runService({
       logger,
       registry,
       settings: {
-        nats: {
-          servers: config.nats.url,
-          ...(config.nats.user ? { user: config.nats.user } : {}),
-          ...(config.nats.password ? { pass: config.nats.password } : {}),
-        },
-        ldap: {
-          url: config.ldap.url,
-          startTls: config.ldap.startTls,
-          caFile: config.ldap.caFile,
-          ...(config.ldap.servername ? { servername: config.ldap.servername } : {}),
-          bindDn: config.ldap.bindDn,
-          password: config.ldap.password,
-          timeoutMs: config.ldap.timeoutMs,
-        },
+        nats: busOptionsFromSettings(config.nats),
+        ldap: config.ldap,
         domain: {
           netbiosDomain: config.domain.netbios,
           dnsDomain: config.domain.dns,
@@ -51,8 +40,7 @@ await runService({
     })
     const health = await startHealthServer({
       name: 'account',
-      host: config.http.host,
-      port: config.http.port,
+      ...config.http,
       logger,
       registry,
       checks: running.checks,

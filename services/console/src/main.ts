@@ -1,4 +1,4 @@
-import { callRpc, connectBus } from '@krbfleet/bus'
+import { callRpc, connectBusFromSettings } from '@krbfleet/bus'
 import { runService } from '@krbfleet/runtime'
 import { loadTokensFile } from './adapters/tokens-file.ts'
 import { buildApp } from './app.ts'
@@ -8,16 +8,15 @@ import { ConsoleConfig } from './config.ts'
 await runService({
   name: 'console',
   config: ConsoleConfig,
-  async start({ logger, config }) {
+  async start({ logger, config, signal }) {
     const tokens = await loadTokensFile(config.console.tokensFile)
     if (tokens.length === 0) logger.warn('no console tokens configured: every /v1 request will be refused')
-    const bus = await connectBus({
-      servers: config.nats.url,
+    // Waits for a NATS server that is not up yet; SIGTERM meanwhile aborts the wait (signal).
+    const bus = await connectBusFromSettings(config.nats, {
       name: 'krbfleet-console',
       logger,
-      ...(config.nats.user ? { user: config.nats.user } : {}),
-      ...(config.nats.pass ? { pass: config.nats.pass } : {}),
       waitOnFirstConnect: true,
+      signal,
     })
     await bus.ensureStreams()
     const app = await buildApp({
@@ -28,11 +27,8 @@ await runService({
       checks: { nats: () => bus.isConnected() },
       extras: { bus },
     })
-    await app.listen({ host: config.http.host, port: config.http.port })
-    logger.info(
-      { host: config.http.host, port: config.http.port, tokens: tokens.length },
-      'console listening',
-    )
+    await app.listen(config.http)
+    logger.info({ ...config.http, tokens: tokens.length }, 'console listening')
     // HTTP closes before NATS drains would cut answers short; runService stops nats then http,
     // so the app goes under `consumers` (stops taking requests first).
     return { consumers: [app], nats: [bus] }

@@ -1,5 +1,5 @@
-import { connectBus } from '@krbfleet/bus'
-import { connectDirectory } from '@krbfleet/directory'
+import { connectBusFromSettings } from '@krbfleet/bus'
+import { connectDirectoryFromSettings } from '@krbfleet/directory'
 import { createMetricsRegistry, runService, startHealthServer } from '@krbfleet/runtime'
 import { SpnSyncConfig } from './config.ts'
 import { createSpnMetrics } from './metrics.ts'
@@ -11,23 +11,8 @@ await runService({
   name: 'spn-sync',
   config: SpnSyncConfig,
   async start({ config, logger }) {
-    const directory = await connectDirectory({
-      url: config.ldap.url,
-      startTls: config.ldap.startTls,
-      caFile: config.ldap.caFile,
-      ...(config.ldap.servername ? { servername: config.ldap.servername } : {}),
-      bindDn: config.ldap.bindDn,
-      password: config.ldap.password,
-      timeoutMs: config.ldap.timeoutMs,
-      logger,
-    })
-    const bus = await connectBus({
-      servers: config.nats.url,
-      name: 'krbfleet-spn-sync',
-      logger,
-      ...(config.nats.user ? { user: config.nats.user } : {}),
-      ...(config.nats.password ? { pass: config.nats.password } : {}),
-    })
+    const directory = await connectDirectoryFromSettings(config.ldap, { logger })
+    const bus = await connectBusFromSettings(config.nats, { name: 'krbfleet-spn-sync', logger })
     const registry = createMetricsRegistry({ service: 'spn-sync' })
     const failpoint = config.spn.failpoint
     const sync = await startSpnSync({
@@ -52,8 +37,7 @@ await runService({
     })
     const health = await startHealthServer({
       name: 'spn-sync',
-      host: config.http.host,
-      port: config.http.port,
+      ...config.http,
       logger,
       registry,
       checks: {

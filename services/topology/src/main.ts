@@ -1,4 +1,4 @@
-import { connectBus } from '@krbfleet/bus'
+import { connectBusFromSettings } from '@krbfleet/bus'
 import { runService, startHealthServer } from '@krbfleet/runtime'
 import { TopologyConfig } from './config.ts'
 import { startTopology } from './start.ts'
@@ -7,20 +7,18 @@ import { startTopology } from './start.ts'
 await runService({
   name: 'topology',
   config: TopologyConfig,
-  async start({ logger, config }) {
-    const bus = await connectBus({
-      servers: config.nats.url,
+  async start({ logger, config, signal }) {
+    // Waits for a NATS server that is not up yet; SIGTERM meanwhile aborts the wait (signal).
+    const bus = await connectBusFromSettings(config.nats, {
       name: 'krbfleet-topology',
       logger,
-      ...(config.nats.user ? { user: config.nats.user } : {}),
-      ...(config.nats.pass ? { pass: config.nats.pass } : {}),
       waitOnFirstConnect: true,
+      signal,
     })
     const topology = await startTopology({ bus, logger, autoEnable: config.autoEnable })
     const health = await startHealthServer({
       name: 'topology',
-      host: config.health.host,
-      port: config.health.port,
+      ...config.http,
       logger,
       checks: { nats: () => bus.isConnected() },
     })
