@@ -1,5 +1,7 @@
 import { type AccountName, ErrorCode, KrbfleetError, parseAccountName } from '@krbfleet/contracts'
-import { escapeRdnValue, formatDn, isWithin, parseDn, type Rdn } from './dn.ts'
+// The DN grammar is libs/directory's (pure functions of its domain layer, no I/O): one parser for
+// the whole tree. Only the account-specific rules live here.
+import { escapeDnValue, formatDn, isDnUnder, parseDn } from '@krbfleet/directory'
 
 /**
  * The computer account krbfleet creates for a pool of web servers (Lync's New-CsKerberosAccount):
@@ -135,7 +137,7 @@ export function baseDnOfDnsDomain(dnsDomain: string): string {
   return dnsDomain
     .toLowerCase()
     .split('.')
-    .map((label) => `DC=${escapeRdnValue(label)}`)
+    .map((label) => `DC=${escapeDnValue(label)}`)
     .join(',')
 }
 
@@ -158,8 +160,11 @@ export function accountInDomain(value: string, domain: DomainInfo, field = 'acco
 }
 
 /**
- * The container DN must parse (RFC 4514) and lie inside the domain; whether it exists is asked of
- * the directory by the adapter.
+ * The container DN must parse (RFC 4514, libs/directory's parser) and lie inside the domain;
+ * whether it exists is asked of the directory by the adapter. On top of the grammar, a container
+ * DN must not be empty (the root DSE is no container), must use single-valued RDNs (containers
+ * never need `+`, and it makes comparisons ambiguous) and no hex-encoded `#` values (they are
+ * BER, not text, and would be written back as a different name).
  */
 export function resolveContainerDn(
   value: string | undefined,
@@ -167,9 +172,16 @@ export function resolveContainerDn(
   field = 'containerDn',
 ): string {
   if (value === undefined) return defaultContainerDn(domain)
+  const refuse = (rule: string) =>
+    new KrbfleetError(ErrorCode.Invalid, `${field}: '${value}' is not a valid distinguished name: ${rule}`, {
+      field,
+    })
+  if (value.trim().length === 0) throw refuse('it is empty')
+  if (/=\s*#/.test(value)) throw refuse('hex-encoded (#) values are not supported in a container DN')
   const rdns = parseDn(value, field)
-  const base = parseDn(domain.baseDn, 'baseDn')
-  if (!isWithin(rdns, base)) {
+  if (rdns.some((rdn) => rdn.length !== 1))
+    throw refuse('multi-valued RDNs (+) are not supported in a container DN')
+  if (!isDnUnder(value, domain.baseDn)) {
     throw new KrbfleetError(
       ErrorCode.RuleViolation,
       `${field}: '${value}' is not inside the domain ${domain.baseDn}`,
@@ -181,8 +193,7 @@ export function resolveContainerDn(
 
 /** `CN=<NAME>,<container>`: the RDN uses the name without `$`, as AD Users and Computers does. */
 export function accountDn(account: AccountName, containerDn: string): string {
-  const rdn: Rdn = { type: 'CN', value: account.name }
-  return `${formatDn([rdn])},${containerDn}`
+  return `${formatDn([[{ type: 'CN', value: account.name }]])},${containerDn}`
 }
 
 /** `kerbauth.corp.example.com`: AD derives the account's host SPNs and Kerberos salt from such names. */
