@@ -21,9 +21,8 @@ const ForceQuery = obj({ dryRun: Type.Optional(Type.Boolean()), force: Type.Opti
 const SourceQuery = Type.Optional(
   Type.String({ maxLength: 16, description: 'draft (default), enabled, or a revision number' }),
 )
-const NameParam = obj({ name: Type.String({ minLength: 1, maxLength: 64 }) })
-const FqdnParam = obj({ fqdn: Type.String({ minLength: 1, maxLength: 253 }) })
-const SiteParam = obj({ site: Type.String({ minLength: 1, maxLength: 64 }) })
+const siteName = Type.String({ minLength: 1, maxLength: 64 })
+const fqdn = Type.String({ minLength: 1, maxLength: 253 })
 const { fqdn: _fqdn, ...poolChangeFields } = TopologyRequests[Op.PoolSet].properties
 const PoolChanges = obj(poolChangeFields)
 const { site: _site, ...assignmentSetFields } = TopologyRequests[Op.AssignmentSet].properties
@@ -44,6 +43,86 @@ function created(reply: FastifyReply, result: ChangeResult): ChangeResult {
   return result
 }
 
+/**
+ * One collection of the topology (sites, pools, servers, assignments): the same four routes each,
+ * `GET /path` (list, filtered), `POST /path` (add, 201), `PATCH|PUT /path/:key` (change, where the
+ * operation exists) and `DELETE /path/:key` (remove, `force` where the operation takes it). The audit
+ * target is `<kind>:<key>`; the key is the path parameter and the request field of the same name.
+ */
+interface Collection {
+  path: string
+  kind: string
+  key: 'name' | 'fqdn' | 'site'
+  keySchema: TSchema
+  list: { op: string; summary: string; filters: Record<string, TSchema> }
+  add: { op: keyof typeof TopologyRequests; summary: string }
+  change?: { op: string; method: 'PATCH' | 'PUT'; summary: string; body: TSchema }
+  remove: { op: string; summary: string; force: boolean }
+}
+
+const collections: Collection[] = [
+  {
+    path: '/sites',
+    kind: 'site',
+    key: 'name',
+    keySchema: siteName,
+    list: { op: Op.SiteList, summary: 'List sites', filters: {} },
+    add: { op: Op.SiteAdd, summary: 'Add a site' },
+    remove: {
+      op: Op.SiteRemove,
+      summary: 'Remove a site (force: with its pools, servers and assignment)',
+      force: true,
+    },
+  },
+  {
+    path: '/pools',
+    kind: 'pool',
+    key: 'fqdn',
+    keySchema: fqdn,
+    list: { op: Op.PoolList, summary: 'List pools', filters: { site: Type.Optional(siteName) } },
+    add: { op: Op.PoolAdd, summary: 'Add a pool to a site' },
+    change: { op: Op.PoolSet, method: 'PATCH', summary: 'Change a pool', body: PoolChanges },
+    remove: { op: Op.PoolRemove, summary: 'Remove a pool (force: with its servers)', force: true },
+  },
+  // servers (Get-CsService -WebServer)
+  {
+    path: '/servers',
+    kind: 'server',
+    key: 'fqdn',
+    keySchema: fqdn,
+    list: {
+      op: Op.ServerList,
+      summary: 'List web servers',
+      filters: { site: Type.Optional(siteName), pool: Type.Optional(fqdn) },
+    },
+    add: { op: Op.ServerAdd, summary: 'Add a server to a pool' },
+    remove: { op: Op.ServerRemove, summary: 'Remove a server', force: false },
+  },
+  // Kerberos account assignments (New-/Set-/Remove-/Get-CsKerberosAccountAssignment)
+  {
+    path: '/assignments',
+    kind: 'assignment',
+    key: 'site',
+    keySchema: siteName,
+    list: {
+      op: Op.AssignmentGet,
+      summary: 'Kerberos account assignments',
+      filters: { site: Type.Optional(siteName) },
+    },
+    add: {
+      op: Op.AssignmentNew,
+      summary: 'Assign a Kerberos account to a site (refused when the site has one)',
+    },
+    change: {
+      op: Op.AssignmentSet,
+      method: 'PUT',
+      summary: "Replace a site's Kerberos account",
+      body: AssignmentChange,
+    },
+    remove: { op: Op.AssignmentRemove, summary: "Remove a site's Kerberos account assignment", force: false },
+  },
+]
+
 export const topologyRoutes: RouteModule = async (app: ConsoleApp, ctx: RouteContext) => {
   const call = <T = ChangeResult>(req: FastifyRequest, op: string, body: unknown) =>
     ctx.call<T>(req, ServiceName.Topology, op, body)
@@ -52,199 +131,73 @@ export const topologyRoutes: RouteModule = async (app: ConsoleApp, ctx: RouteCon
     return ctx.change(req, { action, target, dryRun }, () => call(req, action, { ...body, dryRun }))
   }
 
-  // sites
-  app.get(
-    '/sites',
-    { schema: { tags, summary: 'List sites', querystring: obj({ source: SourceQuery }) } },
-    async (req) => await call(req, Op.SiteList, req.query),
-  )
-  app.post(
-    '/sites',
-    {
-      config: { action: Op.SiteAdd },
-      schema: { tags, summary: 'Add a site', body: TopologyRequests[Op.SiteAdd], querystring: DryRunQuery },
-    },
-    async (req, reply) => created(reply, await change(req, Op.SiteAdd, `site:${req.body.name}`, req.body)),
-  )
-  app.delete(
-    '/sites/:name',
-    {
-      config: { action: Op.SiteRemove },
-      schema: {
-        tags,
-        summary: 'Remove a site (force: with its pools, servers and assignment)',
-        params: NameParam,
-        querystring: ForceQuery,
+  for (const c of collections) {
+    const item = `${c.path}/:${c.key}`
+    const params = obj({ [c.key]: c.keySchema })
+    // The schemas below have validated params, query and body before a handler runs.
+    const keyOf = (req: FastifyRequest) => (req.params as Record<string, string>)[c.key] as string
+    app.get(
+      c.path,
+      {
+        schema: {
+          tags,
+          summary: c.list.summary,
+          querystring: obj({ ...c.list.filters, source: SourceQuery }),
+        },
       },
-    },
-    async (req) =>
-      await change(req, Op.SiteRemove, `site:${req.params.name}`, {
-        name: req.params.name,
-        ...(req.query.force !== undefined ? { force: req.query.force } : {}),
-      }),
-  )
-
-  // pools
-  app.get(
-    '/pools',
-    {
-      schema: {
-        tags,
-        summary: 'List pools',
-        querystring: obj({
-          site: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
-          source: SourceQuery,
-        }),
+      async (req) => await call(req, c.list.op, req.query),
+    )
+    app.post(
+      c.path,
+      {
+        config: { action: c.add.op },
+        schema: { tags, summary: c.add.summary, body: TopologyRequests[c.add.op], querystring: DryRunQuery },
       },
-    },
-    async (req) => await call(req, Op.PoolList, req.query),
-  )
-  app.post(
-    '/pools',
-    {
-      config: { action: Op.PoolAdd },
-      schema: {
-        tags,
-        summary: 'Add a pool to a site',
-        body: TopologyRequests[Op.PoolAdd],
-        querystring: DryRunQuery,
+      async (req, reply) => {
+        const body = req.body as Record<string, unknown>
+        return created(reply, await change(req, c.add.op, `${c.kind}:${String(body[c.key])}`, body))
       },
-    },
-    async (req, reply) => created(reply, await change(req, Op.PoolAdd, `pool:${req.body.fqdn}`, req.body)),
-  )
-  app.patch(
-    '/pools/:fqdn',
-    {
-      config: { action: Op.PoolSet },
-      schema: {
-        tags,
-        summary: 'Change a pool',
-        params: FqdnParam,
-        body: PoolChanges,
-        querystring: DryRunQuery,
+    )
+    const changeRoute = c.change
+    if (changeRoute) {
+      app.route({
+        method: changeRoute.method,
+        url: item,
+        config: { action: changeRoute.op },
+        schema: {
+          tags,
+          summary: changeRoute.summary,
+          params,
+          body: changeRoute.body,
+          querystring: DryRunQuery,
+        },
+        handler: async (req) =>
+          await change(req, changeRoute.op, `${c.kind}:${keyOf(req)}`, {
+            ...(req.body as Record<string, unknown>),
+            [c.key]: keyOf(req),
+          }),
+      })
+    }
+    app.delete(
+      item,
+      {
+        config: { action: c.remove.op },
+        schema: {
+          tags,
+          summary: c.remove.summary,
+          params,
+          querystring: c.remove.force ? ForceQuery : DryRunQuery,
+        },
       },
-    },
-    async (req) =>
-      await change(req, Op.PoolSet, `pool:${req.params.fqdn}`, { ...req.body, fqdn: req.params.fqdn }),
-  )
-  app.delete(
-    '/pools/:fqdn',
-    {
-      config: { action: Op.PoolRemove },
-      schema: {
-        tags,
-        summary: 'Remove a pool (force: with its servers)',
-        params: FqdnParam,
-        querystring: ForceQuery,
+      async (req) => {
+        const force = (req.query as { force?: boolean }).force
+        return await change(req, c.remove.op, `${c.kind}:${keyOf(req)}`, {
+          [c.key]: keyOf(req),
+          ...(force !== undefined ? { force } : {}),
+        })
       },
-    },
-    async (req) =>
-      await change(req, Op.PoolRemove, `pool:${req.params.fqdn}`, {
-        fqdn: req.params.fqdn,
-        ...(req.query.force !== undefined ? { force: req.query.force } : {}),
-      }),
-  )
-
-  // servers (Get-CsService -WebServer)
-  app.get(
-    '/servers',
-    {
-      schema: {
-        tags,
-        summary: 'List web servers',
-        querystring: obj({
-          site: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
-          pool: Type.Optional(Type.String({ minLength: 1, maxLength: 253 })),
-          source: SourceQuery,
-        }),
-      },
-    },
-    async (req) => await call(req, Op.ServerList, req.query),
-  )
-  app.post(
-    '/servers',
-    {
-      config: { action: Op.ServerAdd },
-      schema: {
-        tags,
-        summary: 'Add a server to a pool',
-        body: TopologyRequests[Op.ServerAdd],
-        querystring: DryRunQuery,
-      },
-    },
-    async (req, reply) =>
-      created(reply, await change(req, Op.ServerAdd, `server:${req.body.fqdn}`, req.body)),
-  )
-  app.delete(
-    '/servers/:fqdn',
-    {
-      config: { action: Op.ServerRemove },
-      schema: { tags, summary: 'Remove a server', params: FqdnParam, querystring: DryRunQuery },
-    },
-    async (req) => await change(req, Op.ServerRemove, `server:${req.params.fqdn}`, { fqdn: req.params.fqdn }),
-  )
-
-  // Kerberos account assignments (New-/Set-/Remove-/Get-CsKerberosAccountAssignment)
-  app.get(
-    '/assignments',
-    {
-      schema: {
-        tags,
-        summary: 'Kerberos account assignments',
-        querystring: obj({
-          site: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
-          source: SourceQuery,
-        }),
-      },
-    },
-    async (req) => await call(req, Op.AssignmentGet, req.query),
-  )
-  app.post(
-    '/assignments',
-    {
-      config: { action: Op.AssignmentNew },
-      schema: {
-        tags,
-        summary: 'Assign a Kerberos account to a site (refused when the site has one)',
-        body: TopologyRequests[Op.AssignmentNew],
-        querystring: DryRunQuery,
-      },
-    },
-    async (req, reply) =>
-      created(reply, await change(req, Op.AssignmentNew, `assignment:${req.body.site}`, req.body)),
-  )
-  app.put(
-    '/assignments/:site',
-    {
-      config: { action: Op.AssignmentSet },
-      schema: {
-        tags,
-        summary: "Replace a site's Kerberos account",
-        params: SiteParam,
-        body: AssignmentChange,
-        querystring: DryRunQuery,
-      },
-    },
-    async (req) =>
-      await change(req, Op.AssignmentSet, `assignment:${req.params.site}`, {
-        ...req.body,
-        site: req.params.site,
-      }),
-  )
-  app.delete(
-    '/assignments/:site',
-    {
-      config: { action: Op.AssignmentRemove },
-      schema: {
-        tags,
-        summary: "Remove a site's Kerberos account assignment",
-        params: SiteParam,
-        querystring: DryRunQuery,
-      },
-    },
-    async (req) =>
-      await change(req, Op.AssignmentRemove, `assignment:${req.params.site}`, { site: req.params.site }),
-  )
+    )
+  }
 
   // the topology as a whole
   app.get(
