@@ -1,6 +1,6 @@
-import type { Pool, TopologyDocument } from '@krbfleet/contracts'
+import type { TopologyDocument } from '@krbfleet/contracts'
 import { parse as parseYaml } from 'yaml'
-import { type CommandModule, type VerbContext, UsageError } from '../framework.ts'
+import { type CommandModule, type VerbContext, type VerbSpec, UsageError } from '../framework.ts'
 import { type ChangeLike, changeSummary, diffLines, fields, table } from '../output.ts'
 
 /** Topology verbs: site, pool, server, assignment, topology (the CMS of Lync, Get-CsService -WebServer ...). */
@@ -21,6 +21,67 @@ const source = {
 /** Lync identities are written `site:Redmond`; both forms are accepted. */
 const siteName = (value: string | undefined) => (value ?? '').replace(/^site:/i, '')
 
+/**
+ * `<area> list` (and `assignment get`): GET the collection with the filters given, print its rows
+ * as a table (or the answer as JSON). The site filter is `--site` or the optional SITE argument.
+ */
+function listVerb(spec: {
+  summary: string
+  path: string
+  /** The array of the answer that holds the rows (`pools`). */
+  rows: string
+  filters?: { site?: 'option' | 'argument'; pool?: true }
+  columns: Array<[string, string]>
+}): VerbSpec {
+  const { site, pool } = spec.filters ?? {}
+  return {
+    summary: spec.summary,
+    ...(site === 'argument' ? { args: ['SITE?'] } : {}),
+    options: {
+      ...(site === 'option' ? { site: { type: 'string' } } : {}),
+      ...(pool ? { pool: { type: 'string' } } : {}),
+      ...source,
+    },
+    async run(ctx) {
+      const siteFilter = site === 'argument' ? ctx.args.SITE : (ctx.options.site as string | undefined)
+      const result = await ctx.client().get<Record<string, Record<string, unknown>[]>>(spec.path, {
+        ...(site ? { site: siteFilter === undefined ? undefined : siteName(siteFilter) } : {}),
+        ...(pool ? { pool: ctx.options.pool as string | undefined } : {}),
+        source: ctx.options.source as string | undefined,
+      })
+      ctx.print(result, () => table(result[spec.rows] ?? [], spec.columns))
+      return 0
+    },
+  }
+}
+
+/** `<area> remove KEY`: DELETE `path/KEY`, with `--force` where the operation takes it. */
+function removeVerb(spec: {
+  summary: string
+  path: string
+  arg: 'NAME' | 'FQDN' | 'SITE'
+  /** The key from the argument (a site name also as `site:NAME`). */
+  key?: (value: string | undefined) => string
+  force?: boolean
+}): VerbSpec {
+  const key = spec.key ?? ((value: string | undefined) => value as string)
+  return {
+    summary: spec.summary,
+    args: [spec.arg],
+    change: true,
+    ...(spec.force ? { options: { force: { type: 'boolean' } } } : {}),
+    run: (ctx) =>
+      change(ctx, () =>
+        ctx
+          .client()
+          .delete(
+            `${spec.path}/${enc(key(ctx.args[spec.arg]))}`,
+            spec.force ? { ...dry(ctx), ...(ctx.options.force ? { force: true } : {}) } : dry(ctx),
+          ),
+      ),
+  }
+}
+
 export const siteCommands: CommandModule = {
   area: 'site',
   summary: 'sites (the top of the topology)',
@@ -32,37 +93,24 @@ export const siteCommands: CommandModule = {
       run: (ctx) =>
         change(ctx, () => ctx.client().post('/v1/sites', { name: siteName(ctx.args.NAME) }, dry(ctx))),
     },
-    remove: {
+    remove: removeVerb({
       summary: 'remove a site; --force also removes its pools, servers and assignment',
-      args: ['NAME'],
-      change: true,
-      options: { force: { type: 'boolean' } },
-      run: (ctx) =>
-        change(ctx, () =>
-          ctx.client().delete(`/v1/sites/${enc(siteName(ctx.args.NAME))}`, {
-            ...dry(ctx),
-            ...(ctx.options.force ? { force: true } : {}),
-          }),
-        ),
-    },
-    list: {
+      path: '/v1/sites',
+      arg: 'NAME',
+      key: siteName,
+      force: true,
+    }),
+    list: listVerb({
       summary: 'list sites with their pools, servers and account',
-      options: { ...source },
-      async run(ctx) {
-        const result = await ctx.client().get<{ sites: Record<string, unknown>[] }>('/v1/sites', {
-          source: ctx.options.source as string | undefined,
-        })
-        ctx.print(result, () =>
-          table(result.sites, [
-            ['name', 'SITE'],
-            ['pools', 'POOLS'],
-            ['servers', 'SERVERS'],
-            ['account', 'ACCOUNT'],
-          ]),
-        )
-        return 0
-      },
-    },
+      path: '/v1/sites',
+      rows: 'sites',
+      columns: [
+        ['name', 'SITE'],
+        ['pools', 'POOLS'],
+        ['servers', 'SERVERS'],
+        ['account', 'ACCOUNT'],
+      ],
+    }),
   },
 }
 
@@ -134,43 +182,28 @@ export const poolCommands: CommandModule = {
         return change(ctx, () => ctx.client().patch(`/v1/pools/${enc(ctx.args.FQDN!)}`, body, dry(ctx)))
       },
     },
-    remove: {
+    remove: removeVerb({
       summary: 'remove a pool; --force also removes its servers',
-      args: ['FQDN'],
-      change: true,
-      options: { force: { type: 'boolean' } },
-      run: (ctx) =>
-        change(ctx, () =>
-          ctx.client().delete(`/v1/pools/${enc(ctx.args.FQDN!)}`, {
-            ...dry(ctx),
-            ...(ctx.options.force ? { force: true } : {}),
-          }),
-        ),
-    },
-    list: {
+      path: '/v1/pools',
+      arg: 'FQDN',
+      force: true,
+    }),
+    list: listVerb({
       summary: 'list pools',
-      options: { site: { type: 'string' }, ...source },
-      async run(ctx) {
-        const site = ctx.options.site as string | undefined
-        const result = await ctx.client().get<{ pools: Pool[] }>('/v1/pools', {
-          site: site === undefined ? undefined : siteName(site),
-          source: ctx.options.source as string | undefined,
-        })
-        ctx.print(result, () =>
-          table(result.pools as unknown as Record<string, unknown>[], [
-            ['fqdn', 'POOL'],
-            ['site', 'SITE'],
-            ['webServices', 'WEB'],
-            ['internalWebFqdn', 'INTERNAL'],
-            ['externalWebFqdn', 'EXTERNAL'],
-            ['loadBalancerNames', 'LOAD BALANCERS'],
-            ['aliases', 'ALIASES'],
-            ['shortNameSpns', 'SHORT'],
-          ]),
-        )
-        return 0
-      },
-    },
+      path: '/v1/pools',
+      rows: 'pools',
+      filters: { site: 'option' },
+      columns: [
+        ['fqdn', 'POOL'],
+        ['site', 'SITE'],
+        ['webServices', 'WEB'],
+        ['internalWebFqdn', 'INTERNAL'],
+        ['externalWebFqdn', 'EXTERNAL'],
+        ['loadBalancerNames', 'LOAD BALANCERS'],
+        ['aliases', 'ALIASES'],
+        ['shortNameSpns', 'SHORT'],
+      ],
+    }),
   },
 }
 
@@ -200,34 +233,20 @@ export const serverCommands: CommandModule = {
         )
       },
     },
-    remove: {
-      summary: 'remove a server',
-      args: ['FQDN'],
-      change: true,
-      run: (ctx) => change(ctx, () => ctx.client().delete(`/v1/servers/${enc(ctx.args.FQDN!)}`, dry(ctx))),
-    },
-    list: {
+    remove: removeVerb({ summary: 'remove a server', path: '/v1/servers', arg: 'FQDN' }),
+    list: listVerb({
       summary: 'list web servers with their pool, site, backend and enrolment',
-      options: { site: { type: 'string' }, pool: { type: 'string' }, ...source },
-      async run(ctx) {
-        const site = ctx.options.site as string | undefined
-        const result = await ctx.client().get<{ servers: Record<string, unknown>[] }>('/v1/servers', {
-          site: site === undefined ? undefined : siteName(site),
-          pool: ctx.options.pool as string | undefined,
-          source: ctx.options.source as string | undefined,
-        })
-        ctx.print(result, () =>
-          table(result.servers, [
-            ['fqdn', 'SERVER'],
-            ['pool', 'POOL'],
-            ['site', 'SITE'],
-            ['backend', 'BACKEND'],
-            ['enrolled', 'ENROLLED'],
-          ]),
-        )
-        return 0
-      },
-    },
+      path: '/v1/servers',
+      rows: 'servers',
+      filters: { site: 'option', pool: true },
+      columns: [
+        ['fqdn', 'SERVER'],
+        ['pool', 'POOL'],
+        ['site', 'SITE'],
+        ['backend', 'BACKEND'],
+        ['enrolled', 'ENROLLED'],
+      ],
+    }),
   },
 }
 
@@ -257,31 +276,22 @@ export const assignmentCommands: CommandModule = {
             .put(`/v1/assignments/${enc(siteName(ctx.args.SITE))}`, { account: ctx.args.ACCOUNT }, dry(ctx)),
         ),
     },
-    remove: {
+    remove: removeVerb({
       summary: "remove a site's assignment",
-      args: ['SITE'],
-      change: true,
-      run: (ctx) =>
-        change(ctx, () => ctx.client().delete(`/v1/assignments/${enc(siteName(ctx.args.SITE))}`, dry(ctx))),
-    },
-    get: {
+      path: '/v1/assignments',
+      arg: 'SITE',
+      key: siteName,
+    }),
+    get: listVerb({
       summary: 'show the assignments (of one site)',
-      args: ['SITE?'],
-      options: { ...source },
-      async run(ctx) {
-        const result = await ctx.client().get<{ assignments: Record<string, unknown>[] }>('/v1/assignments', {
-          site: ctx.args.SITE === undefined ? undefined : siteName(ctx.args.SITE),
-          source: ctx.options.source as string | undefined,
-        })
-        ctx.print(result, () =>
-          table(result.assignments, [
-            ['site', 'SITE'],
-            ['account', 'ACCOUNT'],
-          ]),
-        )
-        return 0
-      },
-    },
+      path: '/v1/assignments',
+      rows: 'assignments',
+      filters: { site: 'argument' },
+      columns: [
+        ['site', 'SITE'],
+        ['account', 'ACCOUNT'],
+      ],
+    }),
   },
 }
 
