@@ -1,5 +1,9 @@
 import { execFile } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { promisify } from 'node:util'
+import { lock, unlock } from './locks.ts'
 
 const run = promisify(execFile)
 
@@ -17,21 +21,21 @@ export const debianPackageOf: Record<string, string> = {
   ip: 'iproute2',
 }
 
-/** Every package the harness and the lab may need, in one apt-get line. */
-export const allDebianPackages = [
-  'nats-server',
-  'samba',
-  'samba-ad-dc',
-  'samba-ad-provision',
-  'krb5-user',
-  'ldap-utils',
-  'apache2',
-  'libapache2-mod-auth-gssapi',
-  'libkrb5-dev',
-  'iproute2',
-]
+/**
+ * Every Debian package the harness and the lab may need: one list in deploy/debian-packages.txt,
+ * shared with deploy/setup.sh (`npm run setup`) and .ci/run.
+ */
+export const debianPackagesFile = join(import.meta.dirname, '..', '..', '..', 'deploy', 'debian-packages.txt')
+
+export const allDebianPackages = readFileSync(debianPackagesFile, 'utf8')
+  .split('\n')
+  .map((line) => line.trim())
+  .filter((line) => line !== '' && !line.startsWith('#'))
 
 export const aptInstallLine = `apt-get update && apt-get install -y --no-install-recommends ${allDebianPackages.join(' ')}`
+
+/** Parallel test processes must not run apt at once (dpkg holds one lock): one installs, the others wait. */
+const aptLockDir = join(tmpdir(), 'krbfleet-apt.lock')
 
 async function hasCommand(command: string): Promise<boolean> {
   try {
@@ -55,10 +59,21 @@ export async function requireCommands(commands: string[]): Promise<void> {
   if (process.getuid?.() !== 0) {
     throw new Error(`missing ${missing.join(', ')}; install them as root with:\n  ${aptInstallLine}`)
   }
-  installing ??= run('sh', ['-c', aptInstallLine], {
-    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
-    maxBuffer: 64 * 1024 * 1024,
-  }).then(() => undefined)
+  installing ??= (async () => {
+    await lock(aptLockDir, 15 * 60 * 1000, 'another process installing Debian packages')
+    try {
+      // Another process may have installed them while we waited for the lock.
+      const still: string[] = []
+      for (const command of missing) if (!(await hasCommand(command))) still.push(command)
+      if (still.length === 0) return
+      await run('sh', ['-c', aptInstallLine], {
+        env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+        maxBuffer: 64 * 1024 * 1024,
+      })
+    } finally {
+      await unlock(aptLockDir)
+    }
+  })()
   await installing
   for (const command of missing) {
     if (!(await hasCommand(command))) throw new Error(`${command} is still missing after: ${aptInstallLine}`)
