@@ -6,31 +6,28 @@ export type { Logger } from 'pino'
  * Paths that may hold a secret anywhere in a log record. pino's redact censors them before the
  * record is serialised (STYLE rule 7); code must still never log a secret on purpose.
  */
-export const redactPaths = [
+const secretKeys = [
   'password',
+  'pass',
   'newPassword',
   'secret',
   'token',
   'authorization',
   'keyEncryptionKey',
+  'kek',
   'privateKey',
   'keys',
   'sealed',
   'unicodePwd',
-  '*.password',
-  '*.newPassword',
-  '*.secret',
-  '*.token',
-  '*.authorization',
-  '*.keyEncryptionKey',
-  '*.privateKey',
-  '*.keys',
-  '*.sealed',
-  '*.unicodePwd',
+]
+
+export const redactPaths = [
+  // at the top of a record, one and two levels down (`err.details.password`, `config.ldap.password`)
+  ...secretKeys,
+  ...secretKeys.map((key) => `*.${key}`),
+  ...secretKeys.map((key) => `*.*.${key}`),
   'req.headers.authorization',
   'req.headers.cookie',
-  'config.ldap.password',
-  'config.nats.password',
 ]
 
 export interface CreateLoggerOptions {
