@@ -18,7 +18,7 @@ import Fastify, {
   type FastifySchemaCompiler,
 } from 'fastify'
 import { Counter, collectDefaultMetrics, Registry } from 'prom-client'
-import type { TSchema } from 'typebox'
+import Type, { type TSchema } from 'typebox'
 import { Value } from 'typebox/value'
 import type { ChangeAudit, ConsoleApp, ConsoleDeps, RouteContext } from './context.ts'
 import { type Principal, roleAllows, TokenVerifier } from './domain/auth.ts'
@@ -32,12 +32,28 @@ export interface BuildAppOptions {
 }
 
 /**
+ * The body of every route that declares none (the DELETEs, password-reset, enable, ...): nothing,
+ * or `{dryRun: boolean}` at most. Without it a body was never looked at, so `{"dryRun":"true"}`
+ * (a string) or a misspelt `{"dryrun":true}` PERFORMED the real change. Now such a body is a 400
+ * naming the field, and a route added later gets the same rule without thinking of it.
+ */
+export const DefaultChangeBody = Type.Optional(
+  Type.Object(
+    { dryRun: Type.Optional(Type.Boolean({ description: 'decide and answer without changing anything' })) },
+    { additionalProperties: false },
+  ),
+)
+
+/**
  * Validates with the contracts codec (the same TypeBox schemas and messages as the services).
  * Query strings and path parameters arrive as text and are converted first ("true" -> true).
  */
 const validatorCompiler: FastifySchemaCompiler<TSchema> = ({ schema, httpPart }) => {
   const checker = codec(schema, httpPart === 'body' ? 'body' : (httpPart ?? 'request'))
+  // fastify hands an absent body over as null; an optional body may be absent (or JSON null).
+  const optionalBody = httpPart === 'body' && Type.IsOptional(schema)
   return (value: unknown) => {
+    if (optionalBody && (value === null || value === undefined)) return { value: undefined }
     const converted = httpPart === 'body' ? value : Value.Convert(schema, value)
     if (checker.check(converted)) return { value: converted }
     const issues = checker.issues(converted).map((i) => ({
@@ -66,6 +82,14 @@ export async function buildApp(deps: ConsoleDeps, options: BuildAppOptions = {})
     },
   }).withTypeProvider<TypeBoxTypeProvider>()
   app.setValidatorCompiler(validatorCompiler)
+  // Every route that may change something and declares no body gets DefaultChangeBody (before
+  // the route modules register, so theirs and any future module's routes are covered).
+  app.addHook('onRoute', (route) => {
+    const methods = [route.method].flat()
+    if (methods.every((m) => m === 'GET' || m === 'HEAD')) return
+    if (route.schema?.body !== undefined) return
+    route.schema = { ...route.schema, body: DefaultChangeBody }
+  })
 
   const registry = deps.registry ?? new Registry()
   if (!deps.registry) collectDefaultMetrics({ register: registry })

@@ -1,9 +1,19 @@
-import { type Bus, callRpc, connectBus } from '@krbfleet/bus'
-import { type EventEnvelope, streams } from '@krbfleet/contracts'
+import { type Bus, callRpc, connectBus, type RpcServer, serveRpc } from '@krbfleet/bus'
+import {
+  accountOperations,
+  codec,
+  type EventEnvelope,
+  ServiceName,
+  spnOperations,
+  streams,
+} from '@krbfleet/contracts'
+import type { RouteOptions } from 'fastify'
+import Type from 'typebox'
 import { silentLogger } from '@krbfleet/logging'
 import { type NatsServer, startNats } from '@krbfleet/testing'
 import { startTopology, type TopologyInstance } from '@krbfleet/topology'
 import { buildApp, type ConsoleApp, hashToken, type TokenRecord } from '../src/index.ts'
+import { routeModules } from '../src/routes/index.ts'
 
 export const tokens = {
   admin: 'admin-secret-token',
@@ -17,7 +27,53 @@ export interface ConsoleWorld {
   bus: Bus
   topology: TopologyInstance
   app: ConsoleApp
+  /** Every route the route modules registered (method, url with the /v1 prefix, schema, config). */
+  routes: RouteOptions[]
   stop(): Promise<void>
+}
+
+/** A request that reached a stand-in service. */
+export interface StandInCall {
+  service: ServiceName
+  operation: string
+  body: unknown
+}
+
+/**
+ * Answers every account and spn-sync operation on the real bus, records what reached it and
+ * changes nothing: where a console request ends up (and with which dryRun) is then observable
+ * without a DC. A reply says `dryRun` as it was asked.
+ */
+export async function startStandIns(bus: Bus): Promise<{ calls: StandInCall[]; stop(): Promise<void> }> {
+  const calls: StandInCall[] = []
+  const anything = codec(Type.Unknown(), 'stand-in request')
+  const servers: RpcServer[] = []
+  for (const [service, operations] of [
+    [ServiceName.Account, Object.values(accountOperations)],
+    [ServiceName.SpnSync, Object.values(spnOperations)],
+  ] as const) {
+    for (const operation of operations) {
+      servers.push(
+        serveRpc(bus, {
+          service,
+          operation,
+          request: anything,
+          handle(body) {
+            calls.push({ service, operation, body })
+            const dryRun = (body as { dryRun?: unknown } | undefined)?.dryRun === true
+            return { dryRun, changes: [] }
+          },
+        }),
+      )
+    }
+  }
+  await Promise.all(servers.map((s) => s.ready))
+  return {
+    calls,
+    async stop() {
+      await Promise.all(servers.map((s) => s.stop()))
+    },
+  }
 }
 
 /** Real nats-server, a topology service and the console app, all in this process. */
@@ -25,23 +81,36 @@ export async function startConsoleWorld(): Promise<ConsoleWorld> {
   const nats = await startNats()
   const bus = await connectBus({ servers: nats.url, name: 'console-test', logger: silentLogger() })
   const topology = await startTopology({ bus, logger: silentLogger() })
+  const routes: RouteOptions[] = []
   const records: TokenRecord[] = (Object.keys(tokens) as (keyof typeof tokens)[]).map((role) => ({
     name: `${role}-token`,
     role,
     sha256: hashToken(tokens[role]),
   }))
-  const app = await buildApp({
-    logger: silentLogger(),
-    tokens: records,
-    rpc: (service, operation, body, options) => callRpc(bus, service, operation, body, options),
-    publish: (e) => bus.publish(e),
-    checks: { nats: () => bus.isConnected() },
-  })
+  const app = await buildApp(
+    {
+      logger: silentLogger(),
+      tokens: records,
+      rpc: (service, operation, body, options) => callRpc(bus, service, operation, body, options),
+      publish: (e) => bus.publish(e),
+      checks: { nats: () => bus.isConnected() },
+    },
+    {
+      // The real modules, each watched by an onRoute hook, so that tests can walk every route.
+      routes: routeModules.map((module) => async (scope, ctx) => {
+        scope.addHook('onRoute', (route) => {
+          routes.push(route)
+        })
+        await module(scope, ctx)
+      }),
+    },
+  )
   return {
     nats,
     bus,
     topology,
     app,
+    routes,
     async stop() {
       await app.close()
       await topology.stop()
