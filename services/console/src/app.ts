@@ -67,6 +67,14 @@ const validatorCompiler: FastifySchemaCompiler<TSchema> = ({ schema, httpPart })
   }
 }
 
+/**
+ * The reason of a refusal as the audit trail records it. The text of an internal error (a DN, a
+ * path, a fragment of a secret) goes to the log only, as in the HTTP answer.
+ */
+function refusalDetail(error: KrbfleetError): string {
+  return `${error.code}: ${error.code === ErrorCode.Internal ? 'internal error' : error.message}`
+}
+
 /** The console: REST API, auth, audit, OpenAPI, health and metrics. Built, never started (STYLE rule 9). */
 export async function buildApp(deps: ConsoleDeps, options: BuildAppOptions = {}): Promise<ConsoleApp> {
   const app = Fastify({
@@ -154,12 +162,7 @@ export async function buildApp(deps: ConsoleDeps, options: BuildAppOptions = {})
         return result
       } catch (err) {
         const error = asKrbfleetError(err)
-        await record(
-          req,
-          audit,
-          'refused',
-          `${error.code}: ${error.code === 'internal' ? 'internal error' : error.message}`,
-        )
+        await record(req, audit, 'refused', refusalDetail(error))
         throw err
       }
     },
@@ -203,6 +206,8 @@ export async function buildApp(deps: ConsoleDeps, options: BuildAppOptions = {})
     if (err instanceof KrbfleetError) {
       error = err
       status = err.httpStatus
+      // Its text is masked in the answer and the audit trail: the log is where it can be read.
+      if (err.code === ErrorCode.Internal) req.log.error({ err }, 'request failed')
     } else if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
       // fastify's own refusals: malformed JSON (400), body too large (413), wrong media type (415)
       error = new KrbfleetError(ErrorCode.Invalid, err.message)
@@ -214,12 +219,7 @@ export async function buildApp(deps: ConsoleDeps, options: BuildAppOptions = {})
     }
     const action = req.routeOptions.config?.action
     if (action && req.principal && !req.audited) {
-      await record(
-        req,
-        { action, target: req.url.split('?')[0] ?? req.url },
-        'refused',
-        `${error.code}: ${error.message}`,
-      )
+      await record(req, { action, target: req.url.split('?')[0] ?? req.url }, 'refused', refusalDetail(error))
     }
     reply.status(status)
     if (error.code === ErrorCode.Unauthorized) reply.header('www-authenticate', 'Bearer')
