@@ -96,7 +96,10 @@ export class TopologyService {
       }
       let written: number
       try {
-        written = await this.#store.writeDraft(next, revision)
+        written = await this.#store.writeDraft(next, revision, {
+          actor: meta.actor,
+          ...(meta.correlationId ? { correlationId: meta.correlationId } : {}),
+        })
       } catch (err) {
         if (err instanceof StaleRevision) {
           this.#logger.debug({ attempt, command: command.type }, 'draft changed concurrently; deciding again')
@@ -262,7 +265,10 @@ export class TopologyService {
           await this.#publish(
             toEnvelope(e, {
               id: `topology-${version.revision}-${j}`,
-              actor: 'service:topology',
+              // The writer's own actor and correlation id, as its first attempt would have sent
+              // them; a version stored before writers were recorded is attributed to the service.
+              actor: version.writer?.actor ?? 'service:topology',
+              ...(version.writer?.correlationId ? { correlationId: version.writer.correlationId } : {}),
               occurredAt: version.created.toISOString(),
             }),
           )

@@ -266,7 +266,10 @@ describe('events a crashed writer left unpublished', () => {
     // A writer that died after its writes, before publishing: draft change, then a whole enable.
     const draft = await store.readDraft()
     const withDublin = { ...draft.topology, sites: [...draft.topology.sites, { name: 'Dublin' }] }
-    const written = await store.writeDraft(withDublin, draft.revision)
+    const written = await store.writeDraft(withDublin, draft.revision, {
+      actor: 'user:carol',
+      correlationId: 'corr-carol',
+    })
     await store.createRevision({
       revision: 2,
       enabledAt: new Date().toISOString(),
@@ -297,10 +300,12 @@ describe('events a crashed writer left unpublished', () => {
     assert.deepEqual(
       added.map((e) => [e.id, e.type.split('.')[2], e.actor]).sort(),
       [
-        [`topology-${written}-0`, 'SiteAdded', 'service:topology'],
+        // The writer's actor and correlation id were stored with the draft: the event says who.
+        [`topology-${written}-0`, 'SiteAdded', 'user:carol'],
         ['topology-enabled-2', 'TopologyEnabled', 'user:bob'],
       ].sort(),
     )
+    assert.equal(added.find((e) => e.id === `topology-${written}-0`)?.correlationId, 'corr-carol')
     assert.deepEqual(added.find((e) => e.id === 'topology-enabled-2')?.data, {
       revision: 2,
       previousRevision: 1,
@@ -316,5 +321,33 @@ describe('events a crashed writer left unpublished', () => {
       },
     })
     assert.deepEqual(await store.readPublished(), { draft: written, enabled: 2, exists: true })
+  })
+
+  test('a draft stored in the older bare form is read, and its events are attributed to the service', async () => {
+    const { store } = world.topology
+    const draft = await store.readDraft()
+    const withOslo = { ...draft.topology, sites: [...draft.topology.sites, { name: 'Oslo' }] }
+    const bare = await store.kv.update(
+      'draft',
+      new TextEncoder().encode(JSON.stringify(withOslo)),
+      draft.revision,
+    )
+    assert.deepEqual(await store.readDraft(), { topology: withOslo, revision: bare })
+    const last = (await store.draftHistory()).at(-1)
+    assert.equal(last?.revision, bare)
+    assert.equal(last?.writer, undefined)
+    const from = (await storedEvents(world.bus)).length
+    const late = new TopologyService({
+      store,
+      publish: (e) => world.bus.publish(e),
+      logger: silentLogger(),
+      catchUpGraceMs: 0,
+    })
+    await late.catchUp()
+    const added = (await storedEvents(world.bus)).slice(from)
+    assert.deepEqual(
+      added.map((e) => [e.id, e.type.split('.')[2], e.actor]),
+      [[`topology-${bare}-0`, 'SiteAdded', 'service:topology']],
+    )
   })
 })

@@ -13,7 +13,9 @@ import Type, { type Static } from 'typebox'
 
 /**
  * The topology in the JetStream KV bucket `buckets.topology`:
- *   `draft`        the TopologyDocument being edited
+ *   `draft`        `{topology, writer}`: the TopologyDocument being edited and who wrote this
+ *                  version (actor, correlation id), so that events rebuilt from the history after
+ *                  a crash name the real actor (a bare TopologyDocument, the older form, is read too)
  *   `enabled`      the number of the latest enabled revision (absent before the first enable)
  *   `revision.<n>` TopologyRevision snapshots, written once with create()
  * Every write is a compare-and-set on the KV revision (STYLE rule 5), so two writers never lose
@@ -35,11 +37,32 @@ const PublishedMark = Type.Object({
 export type PublishedMark = Static<typeof PublishedMark>
 const publishedCodec = codec(PublishedMark, 'stored publication mark')
 
+const DraftWriter = Type.Object(
+  {
+    actor: Type.String({ minLength: 1, maxLength: 256 }),
+    correlationId: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+  },
+  { additionalProperties: false },
+)
+/** Who wrote a draft version: the actor and correlation id of the change. */
+export type DraftWriter = Static<typeof DraftWriter>
+const writerCodec = codec(DraftWriter, 'stored draft writer')
+
 export interface DraftVersion {
   /** undefined for a deleted draft. */
   topology: TopologyDocument | undefined
+  /** undefined for a deleted draft or one stored before writers were recorded. */
+  writer: DraftWriter | undefined
   revision: number
   created: Date
+}
+
+/** The stored draft: `{topology, writer}`, or a bare TopologyDocument written by an older version. */
+function decodeDraft(value: unknown): { topology: TopologyDocument; writer: DraftWriter | undefined } {
+  if (typeof value === 'object' && value !== null && 'topology' in value && 'writer' in value) {
+    return { topology: draftCodec.decode(value.topology), writer: writerCodec.decode(value.writer) }
+  }
+  return { topology: draftCodec.decode(value), writer: undefined }
 }
 
 /** The compare-and-set lost: someone wrote the key since it was read. */
@@ -101,13 +124,16 @@ export class TopologyStore {
   async readDraft(): Promise<{ topology: TopologyDocument; revision: number }> {
     const found = await this.#get(TopologyKeys.draft)
     return found
-      ? { topology: draftCodec.decode(found.value), revision: found.revision }
+      ? { topology: decodeDraft(found.value).topology, revision: found.revision }
       : { topology: emptyTopology(), revision: 0 }
   }
 
-  /** Writes the draft if it is still at `expectedRevision`; returns the new revision. */
-  writeDraft(topology: TopologyDocument, expectedRevision: number): Promise<number> {
-    return this.#write(TopologyKeys.draft, topology, expectedRevision)
+  /**
+   * Writes the draft, with who wrote it, if it is still at `expectedRevision`; returns the new
+   * revision.
+   */
+  writeDraft(topology: TopologyDocument, expectedRevision: number, writer: DraftWriter): Promise<number> {
+    return this.#write(TopologyKeys.draft, { topology, writer: writerCodec.decode(writer) }, expectedRevision)
   }
 
   /** The latest enabled revision number (0: none yet) and the KV revision of the pointer. */
@@ -132,11 +158,16 @@ export class TopologyStore {
     const out: DraftVersion[] = []
     const entries = await this.kv.history({ key: TopologyKeys.draft })
     for await (const entry of entries) {
-      const topology =
+      const stored =
         entry.operation === 'PUT' && entry.value.length > 0
-          ? draftCodec.decode(JSON.parse(decoder.decode(entry.value)))
+          ? decodeDraft(JSON.parse(decoder.decode(entry.value)))
           : undefined
-      out.push({ topology, revision: entry.revision, created: entry.created })
+      out.push({
+        topology: stored?.topology,
+        writer: stored?.writer,
+        revision: entry.revision,
+        created: entry.created,
+      })
     }
     return out.sort((a, b) => a.revision - b.revision)
   }
