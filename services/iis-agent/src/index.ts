@@ -1,1 +1,25 @@
 export * from './domain/credential-lifecycle.ts'
+export * from './domain/heartbeat.ts'
+export {
+  type Enrolment,
+  type EnrolmentOptions,
+  type EnrolOutcome,
+  EnrolmentStoppedError,
+  enrolOnce,
+  startEnrolment,
+} from './adapters/enrolment.ts'
+export { type Heartbeat, type HeartbeatOptions, startHeartbeat } from './adapters/heartbeat.ts'
+export {
+  type AgentKey,
+  AgentKeyFileError,
+  type KeyStoreOptions,
+  loadOrCreateAgentKey,
+} from './adapters/key-store.ts'
+export {
+  AgentConfig,
+  type AgentSettings,
+  defaultKeyFileName,
+  defaultStateDir,
+  resolveAgentConfig,
+} from './config.ts'
+export { type AgentInstance, type StartAgentOptions, startAgent } from './start.ts'

@@ -1,0 +1,67 @@
+import type { Bus } from '@krbfleet/bus'
+import type { Logger } from 'pino'
+import { type AgentBackendName, type HeldKvno, heartbeatEvent, heartbeatTick } from '../domain/heartbeat.ts'
+
+export interface HeartbeatOptions {
+  bus: Bus
+  logger: Logger
+  server: string
+  backend: AgentBackendName
+  intervalMs: number
+  /** The kvnos the agent holds now (from the credential lifecycle once credentials arrive). */
+  held(): HeldKvno[]
+  /** Default Date.now. */
+  now?(): number
+  onPublished?(duplicate: boolean): void
+  onFailed?(): void
+}
+
+export interface Heartbeat {
+  stop(): Promise<void>
+}
+
+/**
+ * Publishes AgentHeartbeat once per tick: one at once, then at the start of every following tick.
+ * A failed publish is logged and the next tick tries again (a heartbeat is a report, not a task).
+ */
+export function startHeartbeat(options: HeartbeatOptions): Heartbeat {
+  const logger = options.logger.child({ component: 'heartbeat' })
+  const now = options.now ?? Date.now
+  let timer: NodeJS.Timeout | undefined
+  let stopped = false
+
+  const beat = async () => {
+    const tick = heartbeatTick(now(), options.intervalMs)
+    const event = heartbeatEvent({
+      server: options.server,
+      backend: options.backend,
+      kvnos: options.held(),
+      tick,
+      intervalMs: options.intervalMs,
+    })
+    try {
+      const { duplicate } = await options.bus.publish(event)
+      options.onPublished?.(duplicate)
+      logger.debug({ tick, duplicate }, 'heartbeat published')
+    } catch (err) {
+      options.onFailed?.()
+      if (!stopped) logger.warn({ err, tick }, 'heartbeat not published; the next tick tries again')
+    }
+  }
+
+  const schedule = () => {
+    if (stopped) return
+    const delay = options.intervalMs - (now() % options.intervalMs)
+    timer = setTimeout(() => void beat().finally(schedule), delay)
+  }
+
+  void beat().finally(schedule)
+  return {
+    async stop() {
+      // A publish in flight is not waited for (its retries may outlast the shutdown budget);
+      // draining the connection, the next shutdown phase, ends it.
+      stopped = true
+      clearTimeout(timer)
+    },
+  }
+}

@@ -1,0 +1,50 @@
+import { createHash } from 'node:crypto'
+import { AgentHeartbeat, type EventEnvelope } from '@krbfleet/contracts'
+
+/**
+ * AgentHeartbeat, pure. Time is cut into ticks of one interval since the epoch; a heartbeat's event
+ * id is derived from the server and its tick, so a publish retried within the tick (a lost ack, a
+ * reconnect) is a duplicate that JetStream drops (msgID = event id, STYLE rule 5), and a restarted
+ * agent does not repeat ids of a past tick either.
+ */
+
+export type AgentBackendName = 'iis' | 'keytab'
+
+export interface HeldKvno {
+  account: string
+  kvno: number
+}
+
+export function heartbeatTick(nowMs: number, intervalMs: number): number {
+  return Math.floor(nowMs / intervalMs)
+}
+
+/** `heartbeat-<22 chars of the server's hash>-<tick>`: within the envelope's 64 characters for any FQDN. */
+export function heartbeatEventId(server: string, tick: number): string {
+  const digest = createHash('sha256').update(server).digest().subarray(0, 16).toString('base64url')
+  return `heartbeat-${digest}-${tick}`
+}
+
+/** The actor of everything an agent does: `agent:<server>` (libs/contracts envelope). */
+export function agentActor(server: string): string {
+  return `agent:${server}`
+}
+
+export function heartbeatEvent(input: {
+  server: string
+  backend: AgentBackendName
+  kvnos: HeldKvno[]
+  tick: number
+  intervalMs: number
+}): EventEnvelope {
+  const id = heartbeatEventId(input.server, input.tick)
+  return AgentHeartbeat.create(
+    { server: input.server, backend: input.backend, kvnos: input.kvnos },
+    {
+      id,
+      actor: agentActor(input.server),
+      // The tick's start, so that a retried envelope is byte-for-byte the first one.
+      occurredAt: new Date(input.tick * input.intervalMs).toISOString(),
+    },
+  )
+}
