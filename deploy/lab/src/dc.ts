@@ -2,12 +2,12 @@ import { existsSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import {
-  addressLockRoot,
+  createUser,
   leaseLoopbackAddress,
+  releaseLoopbackAddress,
+  setPassword,
   startDc,
   type TestDc,
-  tryLock,
-  unlock,
 } from '@krbfleet/testing'
 import { type LabLayout, randomPassword, secretFile } from './layout.ts'
 import { type PidRecord, readyOrStopped, startDetached } from './processes.ts'
@@ -97,6 +97,8 @@ export async function prepareDcFolder(
 export async function startDetachedDc(layout: LabLayout, dc: LabDc): Promise<PidRecord> {
   // Hold the harness's lease of the address while starting, then hand it to the samba process, so
   // that test DCs leasing addresses skip ours for as long as it runs (and reclaim it once it exits).
+  // On a failed start the lease is released, which also takes the address off `lo` if the harness
+  // put it there.
   const lease = await leaseLoopbackAddress({ address: dc.address, busyPorts: dcPorts })
   let record: PidRecord | undefined
   try {
@@ -116,14 +118,17 @@ export async function startDetachedDc(layout: LabLayout, dc: LabDc): Promise<Pid
     record = started
     return started
   } finally {
-    await lease.release()
-    if (record) await tryLock(join(addressLockRoot, dc.address), record.pid)
+    if (record) await lease.handOver(record.pid)
+    else await lease.release()
   }
 }
 
-/** Frees the address lease held in the samba process's name (after the lab stopped it). */
+/**
+ * Ends the address lease held in the samba process's name (after the lab stopped it): the address
+ * leaves `lo` again when the harness added it (libs/testing releaseLoopbackAddress).
+ */
 export async function releaseDcAddress(address: string, pid: number): Promise<void> {
-  await unlock(join(addressLockRoot, address), pid)
+  await releaseLoopbackAddress(address, { pid })
 }
 
 /** Ready: LDAPS and the KDC answer, and the TLS CA exists. */
@@ -143,13 +148,21 @@ async function userSid(dc: TestDc, sam: string): Promise<string> {
   return sid
 }
 
+/**
+ * Creates the user or resets its password over LDAPS (libs/testing createUser / setPassword): a
+ * password given to samba-tool on its command line would be readable by every local user in `ps`
+ * and /proc/<pid>/cmdline for as long as samba-tool runs.
+ */
 async function ensureUser(layout: LabLayout, dc: TestDc, sam: string, secret: string): Promise<void> {
   const password = await secretFile(layout, secret, () => randomPassword())
   if (await userExists(dc, sam)) {
     // The secret file is the truth: a DC kept from an earlier lab gets the password of this one.
-    await dc.sambaTool(['user', 'setpassword', sam, `--newpassword=${password}`])
+    await setPassword(dc, identityDn(sam), password)
   } else {
-    await dc.sambaTool(['user', 'create', sam, password])
+    const dn = await createUser(dc, sam, password)
+    if (dn.toLowerCase() !== identityDn(sam).toLowerCase()) {
+      throw new LabPartError('dc', `created ${sam} at ${dn}, expected ${identityDn(sam)}`)
+    }
   }
   await dc.sambaTool(['user', 'setexpiry', sam, '--noexpiry'])
 }

@@ -18,7 +18,7 @@ import {
 } from '@krbfleet/contracts'
 import type { Directory } from '@krbfleet/directory'
 import { deriveAccountKeys, writeKeytabFile } from '@krbfleet/kerberos'
-import { kerberosEnv, type NatsServer, startDc, startNats, type TestDc } from '@krbfleet/testing'
+import { createUser, kerberosEnv, type NatsServer, startDc, startNats, type TestDc } from '@krbfleet/testing'
 import { KekSecretBox } from '../src/adapters/nats/account-store.ts'
 import type { RunningAccountService } from '../src/app.ts'
 import { AccountRecordCodec, type PendingSecret } from '../src/domain/record.ts'
@@ -304,7 +304,7 @@ describe('account service against a real Samba DC and NATS', { timeout: 300_000 
     )
     await chmod(keytab, 0o600)
     const userPassword = `Kf7!${Math.random().toString(36).slice(2)}Aa1`
-    await dc.sambaTool(['user', 'create', 'alice', userPassword])
+    await createUser(dc, 'alice', userPassword)
     const cc = `FILE:${join(work, 'cc-alice')}`
     const env = { ...process.env, ...kerberosEnv(dc), KRB5CCNAME: cc }
     await run('sh', ['-c', 'printf "%s\\n" "$PW" | kinit alice', 'sh'], { env: { ...env, PW: userPassword } })
