@@ -5,6 +5,7 @@ import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { test } from 'node:test'
+import { loopbackAddresses } from '@krbfleet/testing'
 import { isAlive, listPidRecords, type PidRecord } from '../deploy/lab/src/processes.ts'
 import { expectedSpns, labAccount, sampleTopology } from '../deploy/lab/src/sample.ts'
 
@@ -51,7 +52,7 @@ async function noneAlive(records: PidRecord[]): Promise<string[]> {
   return alive
 }
 
-test('npm run lab: a failing part is named with its log and nothing is left running; then the whole system comes up, answers through the CLI and the API, reports its status when run again, and lab:down leaves no process behind', async (t) => {
+test('npm run lab: a failing part is named with its log and nothing is left running; then the whole system comes up, answers through the CLI and the API, reports its status when run again, and lab:down leaves no process and no loopback address behind', async (t) => {
   const labDir = await mkdtemp(join(tmpdir(), 'krbfleet-lab-e2e-'))
   const env = { ...process.env, LAB_DIR: labDir }
   const lab = (verb: string) => run(node, [join(repo, 'deploy', 'lab', 'lab.ts'), verb], env)
@@ -60,6 +61,7 @@ test('npm run lab: a failing part is named with its log and nothing is left runn
     await rm(labDir, { recursive: true, force: true })
   })
   const runDir = join(labDir, 'run')
+  const onLoBefore = await loopbackAddresses()
 
   // 1. A broken key-encryption key makes the account service refuse to start.
   await mkdir(join(labDir, 'secrets'), { recursive: true, mode: 0o700 })
@@ -112,6 +114,25 @@ test('npm run lab: a failing part is named with its log and nothing is left runn
     sampleTopology.servers.map((s) => [s.fqdn, s.pool, s.backend]),
   )
 
+  // The lab's identities were given their passwords over LDAPS (never on a samba-tool command
+  // line): the lab user's, from .lab/env, gets a ticket from the KDC.
+  const kinit = await new Promise<Run>((done) => {
+    const child = execFile(
+      'kinit',
+      [labEnv.LAB_USER!],
+      {
+        env: {
+          ...process.env,
+          KRB5_CONFIG: labEnv.KRB5_CONFIG,
+          KRB5CCNAME: `FILE:${join(labDir, 'cc-e2e')}`,
+        },
+      },
+      (error, stdout, stderr) => done({ code: error ? 1 : 0, stdout, stderr }),
+    )
+    child.stdin?.end(`${labEnv.LAB_PASSWORD}\n`)
+  })
+  assert.equal(kinit.code, 0, `kinit ${labEnv.LAB_USER}: ${kinit.stderr}`)
+
   // 3. The CLI, configured only by .lab/env, sees the pool SPNs on the account (setspn -L).
   const cliEnv = { PATH: process.env.PATH, HOME: process.env.HOME, ...labEnv }
   const spnList = await run(krbfleet, ['spn', 'list', labAccount, '--json'], cliEnv)
@@ -156,6 +177,13 @@ test('npm run lab: a failing part is named with its log and nothing is left runn
   assert.equal(down.code, 0, down.stderr)
   assert.deepEqual(await noneAlive(started), [], 'nothing the lab started is still alive')
   assert.deepEqual(await listPidRecords(runDir), [])
+  // The DC's loopback address leaves lo with it (unless it was there before the lab came up).
+  const dcAddress = labEnv.LAB_DC_ADDRESS!
+  if (!onLoBefore.has(dcAddress)) {
+    assert.equal((await loopbackAddresses()).has(dcAddress), false, `${dcAddress} is removed from lo`)
+  } else {
+    t.diagnostic(`${dcAddress} was on lo before the lab came up: left alone`)
+  }
   const status = await lab('status')
   assert.equal(status.code, 1)
   assert.match(status.stdout, /nats\s+not running/)

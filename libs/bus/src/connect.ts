@@ -34,6 +34,12 @@ export interface ConnectBusOptions {
   user?: string
   pass?: string
   token?: string
+  /**
+   * Subject prefix of this connection's reply inboxes (requests, JetStream API calls, pull
+   * consumers), default `_INBOX`. A deployment with per-user permissions gives each user its own
+   * (`_INBOX_<user>`, deploy/nats) so that no user may subscribe to the replies of another.
+   */
+  inboxPrefix?: string
   /** TLS towards the server: a CA file and, when needed, client certificate and key files. */
   tls?: { caFile?: string; certFile?: string; keyFile?: string }
   /** Base wait between reconnect attempts (ms, default 2000); jitter is added by the client. */
@@ -127,6 +133,7 @@ export async function connectBus(options: ConnectBusOptions): Promise<Bus> {
   if (options.user !== undefined) connectOptions.user = options.user
   if (options.pass !== undefined) connectOptions.pass = options.pass
   if (options.token !== undefined) connectOptions.token = options.token
+  if (options.inboxPrefix !== undefined) connectOptions.inboxPrefix = options.inboxPrefix
   if (options.tls) {
     connectOptions.tls = {
       ...(options.tls.caFile ? { caFile: options.tls.caFile } : {}),

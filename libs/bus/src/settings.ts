@@ -7,7 +7,7 @@ import { type Bus, type ConnectBusOptions, connectBus, withoutCredentials } from
  * The NATS settings group every service config composes (`nats: NatsSettings`). With libs/runtime
  * loadConfig the variables are KRBFLEET_NATS_URL (one URL or a comma-separated list: a cluster's
  * seed list), KRBFLEET_NATS_USER, KRBFLEET_NATS_PASSWORD (or KRBFLEET_NATS_PASSWORD_FILE),
- * KRBFLEET_NATS_CA_FILE, KRBFLEET_NATS_CERT_FILE, KRBFLEET_NATS_KEY_FILE.
+ * KRBFLEET_NATS_CA_FILE, KRBFLEET_NATS_CERT_FILE, KRBFLEET_NATS_KEY_FILE, KRBFLEET_NATS_INBOX_PREFIX.
  */
 export const NatsSettings = Type.Object({
   url: Type.Array(Type.String({ minLength: 1 }), {
@@ -22,6 +22,10 @@ export const NatsSettings = Type.Object({
   /** Client certificate and key (PEM), when the server verifies clients. */
   certFile: Type.Optional(Type.String({ minLength: 1 })),
   keyFile: Type.Optional(Type.String({ minLength: 1 })),
+  /** Reply-inbox prefix of this identity (`_INBOX_krbfleet-account`): one subject, no wildcard or space. */
+  inboxPrefix: Type.Optional(
+    Type.String({ pattern: '^[^.*>\\s]+(\\.[^.*>\\s]+)*$', description: 'e.g. _INBOX_krbfleet-account' }),
+  ),
 })
 export type NatsSettings = Static<typeof NatsSettings>
 
@@ -31,7 +35,7 @@ export type NatsSettingsInput = Omit<NatsSettings, 'url'> & { url: string | stri
 /** The connectBus options a settings group stands for (servers, credentials, TLS). */
 export function busOptionsFromSettings(
   settings: NatsSettingsInput,
-): Pick<ConnectBusOptions, 'servers' | 'user' | 'pass' | 'tls'> {
+): Pick<ConnectBusOptions, 'servers' | 'user' | 'pass' | 'tls' | 'inboxPrefix'> {
   if ((settings.certFile === undefined) !== (settings.keyFile === undefined)) {
     const missing = settings.certFile === undefined ? 'certFile' : 'keyFile'
     throw new ValidationError([
@@ -47,12 +51,13 @@ export function busOptionsFromSettings(
     servers: settings.url,
     ...(settings.user !== undefined ? { user: settings.user } : {}),
     ...(settings.password !== undefined ? { pass: settings.password } : {}),
+    ...(settings.inboxPrefix !== undefined ? { inboxPrefix: settings.inboxPrefix } : {}),
     ...(Object.keys(tls).length > 0 ? { tls } : {}),
   }
 }
 
 export interface ConnectBusFromSettingsOptions
-  extends Omit<ConnectBusOptions, 'servers' | 'user' | 'pass' | 'tls' | 'name' | 'logger'> {
+  extends Omit<ConnectBusOptions, 'servers' | 'user' | 'pass' | 'tls' | 'inboxPrefix' | 'name' | 'logger'> {
   /** Connection name shown by the server (`krbfleet-account`). */
   name: string
   logger: Logger
