@@ -1,0 +1,117 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { AgentHeartbeat } from '@krbfleet/contracts'
+import { ConfigError, loadConfig } from '@krbfleet/runtime'
+import fc from 'fast-check'
+import {
+  AgentConfig,
+  heartbeatEvent,
+  heartbeatEventId,
+  heartbeatTick,
+  resolveAgentConfig,
+} from '../src/index.ts'
+
+describe('heartbeat ids', () => {
+  it('given the same server and tick, then the same id (a retried publish dedupes)', () => {
+    assert.equal(heartbeatEventId('fe01.corp.example.com', 42), heartbeatEventId('fe01.corp.example.com', 42))
+    assert.notEqual(
+      heartbeatEventId('fe01.corp.example.com', 42),
+      heartbeatEventId('fe01.corp.example.com', 43),
+    )
+    assert.notEqual(
+      heartbeatEventId('fe01.corp.example.com', 42),
+      heartbeatEventId('fe02.corp.example.com', 42),
+    )
+  })
+
+  it('given any server name up to 253 characters, then the id fits the envelope (64 characters)', () => {
+    fc.assert(
+      fc.property(fc.string({ minLength: 1, maxLength: 253 }), fc.nat({ max: 2 ** 45 }), (server, tick) => {
+        assert.ok(heartbeatEventId(server, tick).length <= 64)
+      }),
+    )
+  })
+
+  it('given a time, then the tick is the interval count since the epoch and the event is valid', () => {
+    assert.equal(heartbeatTick(10_999, 1000), 10)
+    const event = heartbeatEvent({
+      server: 'fe01.corp.example.com',
+      backend: 'keytab',
+      kvnos: [],
+      tick: 10,
+      intervalMs: 1000,
+    })
+    assert.deepEqual(AgentHeartbeat.decode(event), event)
+    assert.equal(event.occurredAt, new Date(10_000).toISOString())
+    assert.equal(event.actor, 'agent:fe01.corp.example.com')
+    // Built twice for the same tick: the same envelope, byte for byte.
+    assert.deepEqual(
+      heartbeatEvent({
+        server: 'fe01.corp.example.com',
+        backend: 'keytab',
+        kvnos: [],
+        tick: 10,
+        intervalMs: 1000,
+      }),
+      event,
+    )
+  })
+})
+
+describe('agent configuration', () => {
+  const load = (env: Record<string, string>) => resolveAgentConfig(loadConfig(AgentConfig, { env }))
+
+  it('given only the server, then the defaults apply and the key file is under the state folder', () => {
+    const config = load({
+      KRBFLEET_AGENT_SERVER: 'FE01.Corp.Example.COM.',
+      KRBFLEET_AGENT_STATE_DIR: '/srv/agent',
+    })
+    assert.equal(config.agent.server, 'fe01.corp.example.com')
+    assert.equal(config.agent.backend, 'keytab')
+    assert.equal(config.agent.keyFile, '/srv/agent/agent-key.pem')
+    assert.equal(config.agent.heartbeatIntervalMs, 30_000)
+    assert.equal(config.http.port, 9110)
+    assert.deepEqual(config.nats.url, ['nats://127.0.0.1:4222'])
+  })
+
+  it('given a key file, then it is used as given', () => {
+    const config = load({
+      KRBFLEET_AGENT_SERVER: 'fe01.corp.example.com',
+      KRBFLEET_AGENT_KEY_FILE: '/k/agent.pem',
+    })
+    assert.equal(config.agent.keyFile, '/k/agent.pem')
+  })
+
+  for (const [name, env, setting, rule] of [
+    ['no server', {}, 'KRBFLEET_AGENT_SERVER', /is required/],
+    ['a short name', { KRBFLEET_AGENT_SERVER: 'fe01' }, 'KRBFLEET_AGENT_SERVER', /not fully qualified/],
+    ['a bad label', { KRBFLEET_AGENT_SERVER: 'fe_01.corp.example.com' }, 'KRBFLEET_AGENT_SERVER', /RFC 1123/],
+    [
+      'an unknown backend',
+      { KRBFLEET_AGENT_SERVER: 'fe01.corp.example.com', KRBFLEET_AGENT_BACKEND: 'nginx' },
+      'KRBFLEET_AGENT_BACKEND',
+      /./,
+    ],
+    [
+      'a heartbeat too fast',
+      { KRBFLEET_AGENT_SERVER: 'fe01.corp.example.com', KRBFLEET_AGENT_HEARTBEAT_INTERVAL_MS: '10' },
+      'KRBFLEET_AGENT_HEARTBEAT_INTERVAL_MS',
+      /100/,
+    ],
+  ] as const) {
+    it(`given ${name}, then loading fails naming ${setting}`, () => {
+      assert.throws(
+        () => load(env as Record<string, string>),
+        (err: unknown) => {
+          assert.ok(err instanceof ConfigError)
+          assert.ok(
+            err.settings.some((s) => s.startsWith(setting)),
+            `${err.settings.join(', ')} names ${setting}`,
+          )
+          assert.match(err.message, rule)
+          return true
+        },
+      )
+    })
+  }
+})
