@@ -84,14 +84,16 @@ test('npm run lab: a failing part is named with its log and nothing is left runn
   assert.match(up.stdout, /console\s+http:\/\/127\.0\.0\.1:\d+/)
   assert.match(up.stdout, /token\s+operator: \S+/)
   const started = await listPidRecords(runDir)
-  assert.deepEqual(started.map((r) => r.name).sort(), [
-    'account',
-    'console',
-    'dc',
-    'nats',
-    'spn-sync',
-    'topology',
-  ])
+  // One agent process per sample server (services/iis-agent), each with its own 0600 key file.
+  const agentParts = sampleTopology.servers.map((s) => `agent-${s.fqdn.split('.')[0]}`)
+  assert.deepEqual(
+    started.map((r) => r.name).sort(),
+    ['account', 'console', 'dc', 'nats', 'spn-sync', 'topology', ...agentParts].sort(),
+  )
+  for (const server of sampleTopology.servers) {
+    const keyFile = join(labDir, 'agents', server.fqdn.split('.')[0]!, 'agent-key.pem')
+    assert.equal((await stat(keyFile)).mode & 0o777, 0o600, `${keyFile} is 0600`)
+  }
 
   const envFile = join(labDir, 'env')
   assert.equal((await stat(envFile)).mode & 0o777, 0o600, '.lab/env holds secrets: mode 0600')
@@ -156,6 +158,14 @@ test('npm run lab: a failing part is named with its log and nothing is left runn
   assert.equal(view.topology.sites.length, 2)
   assert.equal(view.topology.pools.length, 3)
   assert.equal(view.topology.servers.length, 6)
+  // Every agent enrolled its key (enrolments are recorded in the draft).
+  const draft = await fetch(`${labEnv.KRBFLEET_URL}/v1/topology`, {
+    headers: { authorization: `Bearer ${labEnv.KRBFLEET_OPERATOR_TOKEN}` },
+  })
+  assert.equal(draft.status, 200)
+  const enrolled = ((await draft.json()) as { topology: { agents: Array<{ server: string }> } }).topology
+    .agents
+  assert.deepEqual(enrolled.map((a) => a.server).sort(), sampleTopology.servers.map((s) => s.fqdn).sort())
   const anonymous = await fetch(`${labEnv.KRBFLEET_URL}/v1/topology`)
   assert.equal(anonymous.status, 401, 'no token, no answer')
 
@@ -163,7 +173,7 @@ test('npm run lab: a failing part is named with its log and nothing is left runn
   const again = await lab('up')
   assert.equal(again.code, 0, again.stderr)
   assert.match(again.stdout, /already up/)
-  for (const part of ['nats', 'dc', 'topology', 'account', 'spn-sync', 'console']) {
+  for (const part of ['nats', 'dc', 'topology', 'account', 'spn-sync', 'console', ...agentParts]) {
     assert.match(again.stdout, new RegExp(`^\\s+${part}\\s+running, ready`, 'm'), `status of ${part}`)
   }
   assert.deepEqual(

@@ -160,6 +160,9 @@ async function upUnlocked(options: LabOptions): Promise<void> {
     print('krbfleet lab is partly up:')
     printStatuses(print, statuses, layout)
     print('starting the parts that are not running')
+    // Parts added to the lab since lab.json was written (the agents) have no port yet.
+    const unallocated = services.flatMap((s) => s.ports).filter((p) => state.ports[p] === undefined)
+    if (unallocated.length > 0) await allocatePorts(state, unallocated)
   } else {
     await allocatePorts(state, ['nats', 'natsMonitor', ...services.flatMap((s) => s.ports)])
   }
@@ -192,7 +195,7 @@ async function upUnlocked(options: LabOptions): Promise<void> {
 
     const tokens = await ensureSecrets(layout)
     const context: ServiceContext = { layout, state, dc: labDc(layout, state) }
-    for (const spec of services) {
+    for (const spec of services.filter((s) => !s.afterTopology)) {
       if (isRunning(spec.name)) continue
       step(`starting ${spec.name}`)
       started.push(await startService(spec, context))
@@ -214,6 +217,15 @@ async function upUnlocked(options: LabOptions): Promise<void> {
       } else {
         step('keeping the topology of the last run (npm run lab:reset starts from the sample again)')
       }
+      // Agents are ready once enrolled, which needs their servers in the topology: started now, together.
+      const agents = services.filter((s) => s.afterTopology && !isRunning(s.name))
+      if (agents.length > 0) {
+        step(`starting ${agents.map((s) => s.name).join(', ')}`)
+        const results = await Promise.allSettled(agents.map((spec) => startService(spec, context)))
+        for (const result of results) if (result.status === 'fulfilled') started.push(result.value)
+        const failed = results.find((r) => r.status === 'rejected')
+        if (failed) throw failed.reason
+      }
       step('waiting for spn-sync to make AD match the enabled topology')
       await waitForSpns(env, `${layout.logs}/spn-sync.log`)
       if (firstLoad) await checkSampleSpns(env, `${layout.logs}/spn-sync.log`)
@@ -223,6 +235,11 @@ async function upUnlocked(options: LabOptions): Promise<void> {
     } else {
       await writeFileAtomic(layout.serversFile, `${JSON.stringify(serversFile(), null, 2)}\n`)
       print('lab: the console or the CLI is missing in this checkout: the sample topology was not loaded')
+      const agents = services.filter((s) => s.afterTopology)
+      if (agents.length > 0)
+        print(
+          `lab: agents not started (they enrol into that topology): ${agents.map((s) => s.name).join(', ')}`,
+        )
     }
     step('ready')
   } catch (error) {

@@ -4,6 +4,7 @@ import { identityDn, type LabDc, labDomain, serviceIdentities } from './dc.ts'
 import { type LabLayout, repoRoot, secretPath } from './layout.ts'
 import { natsUrl } from './nats.ts'
 import { type PidRecord, readyOrStopped, startDetached } from './processes.ts'
+import { sampleTopology } from './sample.ts'
 import { type LabState, port } from './state.ts'
 import { httpStatus, waitUntil } from './wait.ts'
 
@@ -20,7 +21,15 @@ export interface ServiceContext {
  * variables (each service's README lists them), ready when its /readyz answers 200.
  */
 export interface ServiceSpec {
+  /** The part's name: its pid file, log and status line. */
   name: string
+  /** The workspace under services/ whose main.ts runs (default: `name`); agents share one. */
+  workspace?: string
+  /**
+   * Started only once the sample topology is loaded: an agent is ready when it has enrolled,
+   * which needs its server in the topology.
+   */
+  afterTopology?: boolean
   /** Ports this service listens on (named in lab.json). */
   ports: string[]
   env(context: ServiceContext): Record<string, string>
@@ -52,6 +61,29 @@ const domain = {
 }
 
 const readyAt = (portName: string) => (state: LabState) => `http://127.0.0.1:${port(state, portName)}/readyz`
+
+/**
+ * One iis-agent process per server of the sample (services/iis-agent README): its own key file
+ * under .lab/agents/<host>/ (created 0600 by the agent at first start) and its own health port.
+ */
+function agentSpec(server: { fqdn: string; backend: string }): ServiceSpec {
+  const host = server.fqdn.split('.')[0] as string
+  const name = `agent-${host}`
+  return {
+    name,
+    workspace: 'iis-agent',
+    afterTopology: true,
+    ports: [`${name}.health`],
+    env: (context) => ({
+      ...nats(context),
+      ...httpOn(`${name}.health`, context),
+      KRBFLEET_AGENT_SERVER: server.fqdn,
+      KRBFLEET_AGENT_BACKEND: server.backend,
+      KRBFLEET_AGENT_STATE_DIR: join(context.layout.root, 'agents', host),
+    }),
+    readyUrl: readyAt(`${name}.health`),
+  }
+}
 
 /**
  * In start order: topology first (the others read its revisions), console last (the edge). The
@@ -103,15 +135,16 @@ export const serviceSpecs: ServiceSpec[] = [
     // /healthz, /readyz and /metrics share the API's port.
     readyUrl: readyAt('console'),
   },
+  ...sampleTopology.servers.map(agentSpec),
 ]
 
-export function serviceMain(name: string): string {
-  return join(repoRoot, 'services', name, 'src', 'main.ts')
+export function serviceMain(spec: Pick<ServiceSpec, 'name' | 'workspace'>): string {
+  return join(repoRoot, 'services', spec.workspace ?? spec.name, 'src', 'main.ts')
 }
 
 /** The services that exist in this checkout (the lab grows as services land). */
 export function presentServices(): ServiceSpec[] {
-  return serviceSpecs.filter((spec) => existsSync(serviceMain(spec.name)))
+  return serviceSpecs.filter((spec) => existsSync(serviceMain(spec)))
 }
 
 export const nodeBinary = join(repoRoot, 'node_modules', '.bin', 'node')
@@ -128,7 +161,7 @@ export async function startService(spec: ServiceSpec, context: ServiceContext): 
   const record = await startDetached({
     name: spec.name,
     command: nodeBinary,
-    args: [serviceMain(spec.name)],
+    args: [serviceMain(spec)],
     log,
     runDir: context.layout.run,
     env,
