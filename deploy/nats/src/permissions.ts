@@ -20,7 +20,13 @@ import {
  * Least privilege per identity (ARCHITECTURE.md, security rules):
  *  - a service publishes only the events of its own domain, serves only its own RPC subjects,
  *    calls only the services it needs, and reaches only the JetStream streams and KV buckets it uses;
- *  - an agent may read only its own credential subject and publish only agent events.
+ *    on the events stream it may create, read and delete only its own durable consumers;
+ *  - an agent may read only its own credential subject and publish only agent events;
+ *  - every user receives replies only on its own inbox prefix (`_INBOX_<user>.>`, the client's
+ *    `inboxPrefix`, KRBFLEET_NATS_INBOX_PREFIX), so nobody can subscribe to another user's answers;
+ *  - only the bootstrap identity may create or update streams (the events stream and the buckets'
+ *    KV_ streams); services verify them at start (libs/bus ensureStreams and kv() only read the
+ *    stream info of what exists) and fail clearly when they are missing or out of date.
  * Replies to RPC requests go through `allow_responses` (only to a request actually received).
  */
 export interface NatsPermissions {
@@ -31,6 +37,8 @@ export interface NatsPermissions {
 
 export interface NatsUser {
   user: string
+  /** The reply-inbox prefix the client must use (`inboxPrefix`); its subscribe rights allow only this one. */
+  inboxPrefix: string
   /** An environment variable reference (`$NAME`): nats-server resolves it at start; no secret in files. */
   passwordVariable: string
   permissions: NatsPermissions
@@ -60,19 +68,52 @@ function streamUse(stream: string): string[] {
   ]
 }
 
-/** Services create and update the streams and buckets they use (libs/bus ensureStreams, kv()). */
+/** Creating and updating a stream: the bootstrap identity's right alone. */
 function streamAdmin(stream: string): string[] {
-  return [`$JS.API.STREAM.CREATE.${stream}`, `$JS.API.STREAM.UPDATE.${stream}`]
+  return [
+    `$JS.API.STREAM.INFO.${stream}`,
+    `$JS.API.STREAM.CREATE.${stream}`,
+    `$JS.API.STREAM.UPDATE.${stream}`,
+  ]
 }
 
 const kvStream = (def: KvDefinition) => `KV_${def.bucket}`
 
+/**
+ * Reading a bucket: its stream info (kv() opens an existing bucket with it), gets, and the ordered
+ * consumers of watch/keys/history, which are ephemeral, named at random and deleted by the client.
+ */
 function kvRead(def: KvDefinition): string[] {
-  return [...streamUse(kvStream(def)), ...streamAdmin(kvStream(def))]
+  return streamUse(kvStream(def))
 }
 
 function kvWrite(def: KvDefinition): string[] {
   return [...kvRead(def), `$KV.${def.bucket}.>`]
+}
+
+/**
+ * The events stream as a service uses it: verify it (stream info), and create, update, read, pull,
+ * ack and delete its OWN durable consumers, by name, nobody else's. (A JetStream publish needs no
+ * API right: the event's subject and the reply inbox are enough.)
+ */
+function eventsUse(stream: string, durables: readonly string[]): string[] {
+  return [
+    `$JS.API.STREAM.INFO.${stream}`,
+    ...durables.flatMap((durable) => [
+      `$JS.API.CONSUMER.CREATE.${stream}.${durable}`,
+      `$JS.API.CONSUMER.CREATE.${stream}.${durable}.>`,
+      `$JS.API.CONSUMER.DURABLE.CREATE.${stream}.${durable}`,
+      `$JS.API.CONSUMER.INFO.${stream}.${durable}`,
+      `$JS.API.CONSUMER.DELETE.${stream}.${durable}`,
+      `$JS.API.CONSUMER.MSG.NEXT.${stream}.${durable}`,
+      `$JS.ACK.${stream}.${durable}.>`,
+    ]),
+  ]
+}
+
+/** The reply inbox of one user (nats.js `inboxPrefix`): `_INBOX_<user>`. */
+export function inboxPrefixOf(user: string): string {
+  return `_INBOX_${user}`
 }
 
 /** Every operation of a service: `krbfleet.rpc.<service>.>` (built from the contracts' builder). */
@@ -92,6 +133,11 @@ interface ServiceRights {
   reads: KvDefinition[]
   /** Publishes sealed credentials to agents. */
   sendsCredentials?: boolean
+  /**
+   * Its durable consumers on the events stream (their names are the service's own: spn-sync's are
+   * services/spn-sync `durables`; the test checks that both lists agree).
+   */
+  durables: readonly string[]
 }
 
 const serviceRights: ServiceRights[] = [
@@ -101,6 +147,7 @@ const serviceRights: ServiceRights[] = [
     calls: [],
     writes: [buckets.topology],
     reads: [],
+    durables: [],
   },
   {
     service: ServiceName.Account,
@@ -109,6 +156,7 @@ const serviceRights: ServiceRights[] = [
     writes: [buckets.accounts, buckets.rotations],
     reads: [buckets.topology, buckets.agents],
     sendsCredentials: true,
+    durables: [],
   },
   {
     service: ServiceName.SpnSync,
@@ -116,6 +164,7 @@ const serviceRights: ServiceRights[] = [
     calls: [ServiceName.Topology, ServiceName.Account],
     writes: [buckets.spnOwnership],
     reads: [buckets.topology, buckets.accounts],
+    durables: ['spn-sync-topology-enabled', 'spn-sync-account-created', 'spn-sync-account-removed'],
   },
   {
     service: ServiceName.Console,
@@ -123,18 +172,24 @@ const serviceRights: ServiceRights[] = [
     calls: [ServiceName.Topology, ServiceName.Account, ServiceName.SpnSync],
     writes: [],
     reads: [buckets.topology, buckets.accounts, buckets.spnOwnership, buckets.agents, buckets.rotations],
+    durables: [],
   },
 ]
 
 const passwordVariable = (name: string) =>
   `$KRBFLEET_NATS_PASSWORD_${name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`
 
+/** The durable consumer names each service may manage on the events stream. */
+export function serviceDurables(): Record<string, readonly string[]> {
+  return Object.fromEntries(serviceRights.map((r) => [r.service, r.durables]))
+}
+
 export function serviceUsers(): NatsUser[] {
   return serviceRights.map((rights) => {
+    const user = `krbfleet-${rights.service}`
     const publish = [
       '$JS.API.INFO',
-      ...streamUse(eventsStream),
-      ...streamAdmin(eventsStream),
+      ...eventsUse(eventsStream, rights.durables),
       ...rights.publishes.map((domain) => subjects.domainEvents(domain)),
       ...rights.calls.map(rpcOf),
       ...rights.writes.flatMap(kvWrite),
@@ -142,16 +197,43 @@ export function serviceUsers(): NatsUser[] {
       ...(rights.sendsCredentials ? [anyAgentCredential] : []),
     ]
     return {
-      user: `krbfleet-${rights.service}`,
+      user,
+      inboxPrefix: inboxPrefixOf(user),
       passwordVariable: passwordVariable(rights.service),
       comment: `${rights.service} service: publishes ${rights.publishes.map((d) => `${d} events`).join(', ')}; serves ${rpcOf(rights.service)}`,
       permissions: {
         publish: { allow: [...new Set(publish)] },
-        subscribe: { allow: [rpcOf(rights.service), '_INBOX.>'] },
+        subscribe: { allow: [rpcOf(rights.service), `${inboxPrefixOf(user)}.>`] },
         allowResponses: true,
       },
     }
   })
+}
+
+/**
+ * The one identity that creates and updates krbfleet's streams (the events stream and every
+ * bucket's KV_ stream): run once per deployment, and again after an upgrade that changes them,
+ * with `node deploy/nats/bootstrap.ts` (libs/bus ensureStreams and kv() under this user).
+ */
+export function bootstrapUser(): NatsUser {
+  const user = 'krbfleet-bootstrap'
+  return {
+    user,
+    inboxPrefix: inboxPrefixOf(user),
+    passwordVariable: passwordVariable('bootstrap'),
+    comment: 'bootstrap: creates and updates the events stream and the KV buckets; nothing else',
+    permissions: {
+      publish: {
+        allow: [
+          '$JS.API.INFO',
+          ...Object.values(streams).flatMap((def) => streamAdmin(def.name)),
+          ...Object.values(buckets).flatMap((def) => streamAdmin(kvStream(def))),
+        ],
+      },
+      subscribe: { allow: [`${inboxPrefixOf(user)}.>`] },
+      allowResponses: false,
+    },
+  }
 }
 
 /**
@@ -160,15 +242,17 @@ export function serviceUsers(): NatsUser[] {
  */
 export function agentUser(server: string): NatsUser {
   const credential = subjects.agentCredential(server)
+  const user = `agent-${agentToken(server)}`
   return {
-    user: `agent-${agentToken(server)}`,
+    user,
+    inboxPrefix: inboxPrefixOf(user),
     passwordVariable: passwordVariable(`agent_${agentToken(server)}`),
     comment: `agent on ${server}: its own credential subject only`,
     permissions: {
       publish: {
         allow: [subjects.domainEvents(domainOf(AgentHeartbeat)), rpcOf(ServiceName.Topology), '$JS.API.INFO'],
       },
-      subscribe: { allow: [credential, '_INBOX.>'], deny: [] },
+      subscribe: { allow: [credential, `${inboxPrefixOf(user)}.>`], deny: [] },
       allowResponses: false,
     },
   }
@@ -218,6 +302,7 @@ export function renderUsers(users: NatsUser[], indent = '  '): string {
       const p = u.permissions
       const lines = [
         `${indent}# ${u.comment}`,
+        `${indent}# client inbox prefix: ${u.inboxPrefix} (KRBFLEET_NATS_INBOX_PREFIX)`,
         `${indent}{`,
         `${inner}user: ${quote(u.user)}`,
         `${inner}password: ${u.passwordVariable}`,
@@ -254,7 +339,7 @@ export function renderHubAuth(): string {
     '  KRBFLEET {',
     '    jetstream: enabled',
     '    users: [',
-    renderUsers(serviceUsers(), '      '),
+    renderUsers([...serviceUsers(), bootstrapUser()], '      '),
     '    ]',
     '  }',
     '  SYS {',

@@ -10,7 +10,7 @@ import { freePort, startProcess, waitForPort } from '@krbfleet/testing'
 import { connect, type NatsConnection } from '@nats-io/transport-node'
 import { sampleTopology } from '../../lab/src/sample.ts'
 import { generatedFiles, natsDeployDir } from '../src/generate.ts'
-import { agentUser, serviceUsers } from '../src/permissions.ts'
+import { agentUser, bootstrapUser, serviceUsers } from '../src/permissions.ts'
 
 const run = promisify(execFile)
 
@@ -152,7 +152,8 @@ test('the hub and a site leaf start from these files; permissions hold across th
   }
 
   const passwords: Record<string, string> = { KRBFLEET_NATS_PASSWORD_SYS: 'sys-pw' }
-  for (const user of serviceUsers()) passwords[user.passwordVariable.slice(1)] = `${user.user}-pw`
+  for (const user of [...serviceUsers(), bootstrapUser()])
+    passwords[user.passwordVariable.slice(1)] = `${user.user}-pw`
   for (const server of sampleTopology.servers.map((s) => s.fqdn)) {
     const user = agentUser(server)
     passwords[user.passwordVariable.slice(1)] = `${user.user}-pw`
@@ -195,7 +196,14 @@ test('the hub and a site leaf start from these files; permissions hold across th
     for (const nc of connections) await nc.close().catch(() => {})
   })
   const as = async (port: number, user: string) => {
-    const nc = await connect({ servers: `tls://127.0.0.1:${port}`, user, pass: `${user}-pw`, tls: { ca } })
+    const nc = await connect({
+      servers: `tls://127.0.0.1:${port}`,
+      user,
+      pass: `${user}-pw`,
+      tls: { ca },
+      // Each user's own reply inbox, as its permissions require (deploy/nats README).
+      inboxPrefix: `_INBOX_${user}`,
+    })
     connections.push(nc)
     return nc
   }
@@ -245,7 +253,37 @@ test('the hub and a site leaf start from these files; permissions hold across th
   )
   assert.equal(foreign.getReceived(), 0, 'nothing for fe02 reached fe01')
 
+  // The agent calls the topology service across the leaf and gets the answer on its own inbox, but
+  // may not subscribe to a service's inbox (it would read other request/reply answers) nor to all.
   const topology = await as(ports.hubClient, 'krbfleet-topology')
+  topology.subscribe('krbfleet.rpc.topology.enrol', { callback: (_e, m) => m.respond('enrolled') })
+  await topology.flush()
+  let answer: string | undefined
+  for (let i = 0; i < 100 && answer === undefined; i++) {
+    answer = await fe01
+      .request('krbfleet.rpc.topology.enrol', '', { timeout: 200 })
+      .then((m) => m.string())
+      .catch(() => undefined)
+  }
+  assert.equal(answer, 'enrolled', 'the agent gets its RPC answer through the leaf')
+  fe01.subscribe('_INBOX_krbfleet-account.>')
+  fe01.subscribe('_INBOX.>')
+  await fe01.flush()
+  const inboxViolation = (subject: string) =>
+    fe01Errors.some((e) => /permissions violation for subscription/i.test(e) && e.includes(`"${subject}"`))
+  for (
+    let i = 0;
+    i < 100 && !(inboxViolation('_INBOX.>') && inboxViolation('_INBOX_krbfleet-account.>'));
+    i++
+  ) {
+    await new Promise((r) => setTimeout(r, 20))
+  }
+  assert.ok(
+    inboxViolation('_INBOX_krbfleet-account.>'),
+    `the agent may not subscribe to another user's inbox (saw: ${fe01Errors.join('; ')})`,
+  )
+  assert.ok(inboxViolation('_INBOX.>'), `nor to every inbox (saw: ${fe01Errors.join('; ')})`)
+
   const topologyErrors = permissionErrors(topology)
   topology.publish('krbfleet.events.account.PasswordReset', '{}')
   await topology.flush()

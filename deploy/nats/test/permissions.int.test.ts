@@ -1,0 +1,195 @@
+import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { test } from 'node:test'
+import { promisify } from 'node:util'
+import { type Bus, connectBus } from '@krbfleet/bus'
+import { buckets, streams } from '@krbfleet/contracts'
+import { silentLogger } from '@krbfleet/logging'
+import { durables as spnSyncDurables } from '@krbfleet/spn-sync'
+import { freePort, startProcess, waitForPort } from '@krbfleet/testing'
+import { AckPolicy } from '@nats-io/jetstream'
+import { connect, type NatsConnection } from '@nats-io/transport-node'
+import { generatedDir, natsDeployDir } from '../src/generate.ts'
+import { bootstrapUser, type NatsUser, serviceDurables, serviceUsers } from '../src/permissions.ts'
+
+const run = promisify(execFile)
+const repo = join(natsDeployDir, '..', '..')
+const node = join(repo, 'node_modules', '.bin', 'node')
+const events = streams.events.name
+
+test('only the bootstrap identity may create or update streams; every user subscribes only to its own inbox', () => {
+  const admin = (u: NatsUser) =>
+    u.permissions.publish.allow.filter((s) => /^\$JS\.API\.STREAM\.(CREATE|UPDATE|DELETE)\b/.test(s))
+  for (const user of serviceUsers()) assert.deepEqual(admin(user), [], `${user.user} administers no stream`)
+  const bootstrap = bootstrapUser()
+  assert.ok(admin(bootstrap).includes(`$JS.API.STREAM.CREATE.${events}`))
+  for (const def of Object.values(buckets)) {
+    assert.ok(admin(bootstrap).includes(`$JS.API.STREAM.CREATE.KV_${def.bucket}`), def.bucket)
+  }
+  for (const user of [...serviceUsers(), bootstrap]) {
+    const inboxes = user.permissions.subscribe.allow.filter((s) => s.startsWith('_INBOX'))
+    assert.deepEqual(inboxes, [`_INBOX_${user.user}.>`], user.user)
+    assert.equal(user.inboxPrefix, `_INBOX_${user.user}`)
+  }
+})
+
+test('the durable consumers spn-sync may manage are the ones it uses; no other service has any on the events stream', () => {
+  const rights = serviceDurables()
+  assert.deepEqual([...(rights['spn-sync'] ?? [])].sort(), Object.values(spnSyncDurables).sort())
+  for (const [service, names] of Object.entries(rights))
+    if (service !== 'spn-sync') assert.deepEqual(names, [])
+  for (const user of serviceUsers()) {
+    const deletes = user.permissions.publish.allow.filter((s) =>
+      s.startsWith(`$JS.API.CONSUMER.DELETE.${events}`),
+    )
+    assert.ok(!deletes.some((s) => s.endsWith('>') || s.endsWith('*')), `${user.user}: named durables only`)
+  }
+})
+
+/**
+ * A standalone JetStream server with the generated hub accounts (the hub files need their cluster
+ * peers for JetStream; the users and permissions are the same file).
+ */
+async function startHubAuthServer(t: { after(fn: () => unknown): void }) {
+  const work = await mkdtemp(join(tmpdir(), 'krbfleet-nats-perm-'))
+  t.after(() => rm(work, { recursive: true, force: true }))
+  await copyFile(join(generatedDir, 'hub-auth.conf'), join(work, 'hub-auth.conf'))
+  const port = await freePort()
+  await writeFile(
+    join(work, 'server.conf'),
+    [
+      `listen: "127.0.0.1:${port}"`,
+      `jetstream { store_dir: ${JSON.stringify(join(work, 'js'))} }`,
+      'include "hub-auth.conf"',
+      '',
+    ].join('\n'),
+  )
+  const env: Record<string, string> = { ...(process.env as Record<string, string>) }
+  env.KRBFLEET_NATS_PASSWORD_SYS = 'sys-pw'
+  for (const user of [...serviceUsers(), bootstrapUser()])
+    env[user.passwordVariable.slice(1)] = `${user.user}-pw`
+  const server = startProcess({
+    name: 'nats-perm',
+    command: 'nats-server',
+    args: ['-c', join(work, 'server.conf')],
+    logFile: join(work, 'nats.log'),
+    env,
+  })
+  t.after(() => server.stop())
+  await waitForPort('127.0.0.1', port, 10_000, 'nats-server')
+  return { url: `nats://127.0.0.1:${port}`, work }
+}
+
+test('services verify streams the bootstrap identity created, manage only their own durables, and read only their own inbox', async (t) => {
+  const { url } = await startHubAuthServer(t)
+  const buses: Bus[] = []
+  t.after(async () => {
+    for (const bus of buses) await bus.close()
+  })
+  const busAs = async (user: NatsUser) => {
+    const bus = await connectBus({
+      servers: url,
+      name: user.user,
+      logger: silentLogger(),
+      user: user.user,
+      pass: `${user.user}-pw`,
+      inboxPrefix: user.inboxPrefix,
+      publishTimeoutMs: 1000,
+    })
+    buses.push(bus)
+    return bus
+  }
+  const userOf = (name: string) => {
+    const user = serviceUsers().find((u) => u.user === name)
+    assert.ok(user, name)
+    return user
+  }
+
+  // Before the bootstrap, a service cannot create the events stream itself.
+  const account = await busAs(userOf('krbfleet-account'))
+  await assert.rejects(
+    account.ensureStreams(),
+    /Permissions Violation for Publish to "\$JS\.API\.STREAM\.CREATE\.KRBFLEET_EVENTS"/,
+  )
+  await assert.rejects(
+    account.kv(buckets.accounts),
+    /Permissions Violation for Publish to "\$JS\.API\.STREAM\.CREATE\.KV_/,
+  )
+
+  // The bootstrap script, as krbfleet-bootstrap, creates the stream and every bucket.
+  const bootstrap = bootstrapUser()
+  const script = await run(node, [join(natsDeployDir, 'bootstrap.ts')], {
+    cwd: repo,
+    env: {
+      ...process.env,
+      KRBFLEET_NATS_URL: url,
+      KRBFLEET_NATS_USER: bootstrap.user,
+      KRBFLEET_NATS_PASSWORD: `${bootstrap.user}-pw`,
+      KRBFLEET_NATS_INBOX_PREFIX: bootstrap.inboxPrefix,
+    },
+  })
+  assert.match(script.stdout, /streams and buckets are in place/)
+  const jsm = account.jsm
+  assert.equal((await jsm.streams.info(events)).config.name, events)
+
+  // Now the service's start-up checks pass and it uses its buckets; it still may not alter a stream.
+  await account.ensureStreams()
+  const accountsKv = await account.kv(buckets.accounts)
+  await accountsKv.put('probe', '{}')
+  assert.equal((await accountsKv.get('probe'))?.string(), '{}')
+  const info = (await jsm.streams.info(events)).config
+  await assert.rejects(
+    jsm.streams.update(events, { ...info, description: 'changed by account' }),
+    /Permissions Violation for Publish to "\$JS\.API\.STREAM\.UPDATE\.KRBFLEET_EVENTS"/,
+  )
+  assert.notEqual((await jsm.streams.info(events)).config.description, 'changed by account')
+
+  // spn-sync creates and deletes its own durable; the account service may not delete it, and
+  // spn-sync may not make a consumer under another name.
+  const spnSync = await busAs(userOf('krbfleet-spn-sync'))
+  const durable = spnSyncDurables.topologyEnabled
+  await spnSync.jsm.consumers.add(events, { durable_name: durable, ack_policy: AckPolicy.Explicit })
+  await assert.rejects(account.jsm.consumers.delete(events, durable), /Permissions Violation for Publish/)
+  assert.equal((await spnSync.jsm.consumers.info(events, durable)).name, durable, 'still there')
+  await assert.rejects(
+    spnSync.jsm.consumers.add(events, { durable_name: 'someone-else', ack_policy: AckPolicy.Explicit }),
+    /Permissions Violation for Publish/,
+  )
+  assert.equal(await spnSync.jsm.consumers.delete(events, durable), true)
+
+  // Request/reply: the account service calls topology and gets its answer on its own inbox; the
+  // console may not subscribe to the account service's inbox, nor to everyone's.
+  const topology = await busAs(userOf('krbfleet-topology'))
+  topology.nc.subscribe('krbfleet.rpc.topology.ping', { callback: (_e, m) => m.respond('pong') })
+  await topology.nc.flush()
+  assert.equal(
+    (await account.nc.request('krbfleet.rpc.topology.ping', '', { timeout: 2000 })).string(),
+    'pong',
+  )
+  const console_ = await connect({ servers: url, user: 'krbfleet-console', pass: 'krbfleet-console-pw' })
+  t.after(() => console_.close())
+  const errors = permissionErrors(console_)
+  console_.subscribe('_INBOX_krbfleet-account.>')
+  console_.subscribe('_INBOX.>')
+  await console_.flush()
+  for (let i = 0; i < 100 && errors.length < 2; i++) await new Promise((r) => setTimeout(r, 20))
+  assert.ok(
+    errors.some((e) => e.includes('_INBOX_krbfleet-account.>')),
+    `no subscription to another user's inbox (saw: ${errors.join('; ')})`,
+  )
+  assert.ok(
+    errors.some((e) => e.includes('"_INBOX.>"')),
+    `no subscription to all inboxes (saw: ${errors.join('; ')})`,
+  )
+})
+
+function permissionErrors(nc: NatsConnection): string[] {
+  const seen: string[] = []
+  ;(async () => {
+    for await (const s of nc.status()) if (s.type === 'error') seen.push(String(s.error))
+  })()
+  return seen
+}
