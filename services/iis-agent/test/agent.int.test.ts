@@ -253,16 +253,27 @@ describe('iis-agent process', { timeout: 180_000 }, () => {
     assert.equal(await agent.stop(), 0)
   })
 
+  it('given SIGTERM while it still waits for its server to be added, then it exits 0', async () => {
+    const agent = await spawnAgent({
+      KRBFLEET_AGENT_SERVER: 'fe09.corp.example.com',
+      KRBFLEET_AGENT_KEY_FILE: join(dir, 'agents', 'fe09', 'agent-key.pem'),
+    })
+    await eventually(() => /is not in the topology/.test(agent.output()), 'a refused attempt, logged')
+    assert.equal(await agent.stop(), 0, agent.output().slice(-2000))
+    assert.match(agent.output(), /"clean":true/)
+  })
+
   it('never lets a private key reach a log line or an event', async () => {
     const secrets: string[] = []
-    for (const file of [keyFile1(), join(dir, 'agents', 'fe02', 'agent-key.pem')]) {
+    for (const host of ['fe01', 'fe02', 'fe09']) {
+      const file = join(dir, 'agents', host, 'agent-key.pem')
       const pem = await readFile(file, 'utf8')
       secrets.push(exportPrivateKey(importPrivateKey(pem, 'x25519')))
       secrets.push(pem.split('\n')[1] as string)
     }
     const stored = JSON.stringify(await events())
     const logs = outputs.join('\n')
-    assert.ok(logs.length > 0 && outputs.length >= 5)
+    assert.ok(logs.length > 0 && outputs.length >= 6)
     for (const secret of secrets) {
       assert.ok(secret.length >= 40)
       assert.equal(logs.includes(secret), false, 'a private key in the logs')
