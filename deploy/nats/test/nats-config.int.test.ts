@@ -256,7 +256,11 @@ test('the hub and a site leaf start from these files; permissions hold across th
   // The agent calls the topology service across the leaf and gets the answer on its own inbox, but
   // may not subscribe to a service's inbox (it would read other request/reply answers) nor to all.
   const topology = await as(ports.hubClient, 'krbfleet-topology')
-  topology.subscribe('krbfleet.rpc.topology.enrol', { callback: (_e, m) => m.respond('enrolled') })
+  topology.subscribe('krbfleet.rpc.topology.enrol', {
+    callback: (_e, m) => {
+      m.respond('enrolled')
+    },
+  })
   await topology.flush()
   let answer: string | undefined
   for (let i = 0; i < 100 && answer === undefined; i++) {

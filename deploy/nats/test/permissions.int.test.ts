@@ -163,7 +163,11 @@ test('services verify streams the bootstrap identity created, manage only their 
   // Request/reply: the account service calls topology and gets its answer on its own inbox; the
   // console may not subscribe to the account service's inbox, nor to everyone's.
   const topology = await busAs(userOf('krbfleet-topology'))
-  topology.nc.subscribe('krbfleet.rpc.topology.ping', { callback: (_e, m) => m.respond('pong') })
+  topology.nc.subscribe('krbfleet.rpc.topology.ping', {
+    callback: (_e, m) => {
+      m.respond('pong')
+    },
+  })
   await topology.nc.flush()
   assert.equal(
     (await account.nc.request('krbfleet.rpc.topology.ping', '', { timeout: 2000 })).string(),
