@@ -1,11 +1,10 @@
-import type { Bus } from '@krbfleet/bus'
+import type { BackoffPolicy, Bus } from '@krbfleet/bus'
 import type { Logger } from 'pino'
 import { Counter, Gauge, type Registry } from 'prom-client'
 import { type Enrolment, startEnrolment } from './adapters/enrolment.ts'
 import { type Heartbeat, startHeartbeat } from './adapters/heartbeat.ts'
 import { type AgentKey, loadOrCreateAgentKey } from './adapters/key-store.ts'
 import type { AgentConfig } from './config.ts'
-import type { BackoffPolicy } from '@krbfleet/bus'
 
 export interface StartAgentOptions {
   bus: Bus
@@ -39,7 +38,9 @@ export async function startAgent(options: StartAgentOptions): Promise<AgentInsta
     { keyFile: key.path, keyId: key.keyId, encryptionKey: key.encryptionKey, created: key.created },
     key.created ? 'generated a new agent key pair' : 'using the agent key pair from the key file',
   )
-  await options.bus.ensureStreams()
+  // No ensureStreams(): the services create the streams; an agent's NATS user may only publish
+  // agent events and call the topology service (deploy/nats permissions). A heartbeat published
+  // before the stream exists fails, is logged, and the next tick tries again.
 
   const registers = options.registry ? { registers: [options.registry] } : { registers: [] }
   const enrolAttempts = new Counter({
