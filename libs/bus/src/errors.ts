@@ -11,12 +11,23 @@ import {
 } from '@nats-io/nats-core'
 
 /**
+ * The permission violation behind an error, if any: nats.js reports a refused JetStream API
+ * request as a RequestError whose cause is the violation, which must not look like an outage.
+ */
+export function permissionViolationOf(err: unknown): PermissionViolationError | undefined {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    if (e instanceof PermissionViolationError) return e
+  }
+  return undefined
+}
+
+/**
  * True for NATS failures that a retry after a short wait can fix: no responders while JetStream
  * or a service restarts, a request timeout, a connection that is reconnecting.
  */
 export function isTransientNatsError(err: unknown): boolean {
   if (err instanceof ClosedConnectionError || err instanceof DrainingConnectionError) return false
-  if (err instanceof PermissionViolationError) return false
+  if (permissionViolationOf(err)) return false
   if (err instanceof TimeoutError || err instanceof NoRespondersError || err instanceof ConnectionError) {
     return true
   }
@@ -38,8 +49,13 @@ export function toBusError(err: unknown, what: string): KrbfleetError {
   if (err instanceof TimeoutError) {
     return new KrbfleetError(ErrorCode.Timeout, `${what}: NATS did not answer in time`, { cause: err })
   }
-  if (err instanceof PermissionViolationError) {
-    return new KrbfleetError(ErrorCode.Forbidden, `${what}: ${message}`, { cause: err })
+  const violation = permissionViolationOf(err)
+  if (violation) {
+    return new KrbfleetError(
+      ErrorCode.Forbidden,
+      `${what}: this NATS user may not ${violation.operation} on ${violation.subject} (deploy/nats permissions)`,
+      { cause: err },
+    )
   }
   if (isTransientNatsError(err) || err instanceof ClosedConnectionError) {
     return new KrbfleetError(ErrorCode.Unavailable, `${what}: NATS is unavailable (${message})`, {

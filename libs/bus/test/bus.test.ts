@@ -88,4 +88,18 @@ describe('bus pure helpers', () => {
     assert.equal(toBusError(new PermissionViolationError('no', 'publish', 's'), 'publish').code, 'forbidden')
     assert.equal(toBusError(new RequestError('x'), 'publish').code, 'unavailable')
   })
+
+  test('a JetStream API request refused by permissions is forbidden and permanent, not an outage', () => {
+    const violation = new PermissionViolationError(
+      'Permissions Violation',
+      'publish',
+      '$JS.API.STREAM.CREATE.KRBFLEET_EVENTS',
+    )
+    const refused = new RequestError('Permissions Violation for Publish', { cause: violation })
+    assert.equal(isTransientNatsError(refused), false)
+    const error = toBusError(refused, 'ensureStreams')
+    assert.equal(error.code, 'forbidden')
+    assert.equal(error.retryable, false)
+    assert.match(error.message, /may not publish on \$JS\.API\.STREAM\.CREATE\.KRBFLEET_EVENTS/)
+  })
 })
