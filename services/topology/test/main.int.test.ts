@@ -1,0 +1,141 @@
+import assert from 'node:assert/strict'
+import { type ChildProcess, spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { after, before, describe, test } from 'node:test'
+import { fileURLToPath } from 'node:url'
+import { type Bus, callRpc, connectBus } from '@krbfleet/bus'
+import { ServiceName, TopologyOperation as Op } from '@krbfleet/contracts'
+import { silentLogger } from '@krbfleet/logging'
+import { freePort, type NatsServer, startNats } from '@krbfleet/testing'
+
+/**
+ * services/topology/src/main.ts as a real process against a real nats-server (issue 2: every
+ * service main.ts shown): a bad setting stops start-up naming the variable, /healthz, /readyz
+ * (503 while NATS is down), /metrics, the RPC operations, and SIGTERM exits 0.
+ */
+
+const mainTs = fileURLToPath(new URL('../src/main.ts', import.meta.url))
+
+interface Started {
+  child: ChildProcess
+  exited: Promise<[number | null, NodeJS.Signals | null]>
+  output(): string
+}
+
+const children: ChildProcess[] = []
+
+function startMain(env: Record<string, string>): Started {
+  // Only PATH from this environment: a KRBFLEET_* variable of the caller must not leak in.
+  const child = spawn(process.execPath, [mainTs], {
+    env: { PATH: process.env.PATH ?? '', KRBFLEET_LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  children.push(child)
+  let output = ''
+  child.stdout?.on('data', (chunk: Buffer) => {
+    output += chunk.toString()
+  })
+  child.stderr?.on('data', (chunk: Buffer) => {
+    output += chunk.toString()
+  })
+  const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>
+  return { child, exited, output: () => output }
+}
+
+/** Polls until `check` holds (bounded by the test's timeout, not by a timed assertion). */
+async function until(what: string, check: () => Promise<boolean>, started?: Started): Promise<void> {
+  for (;;) {
+    if (started && started.child.exitCode !== null) {
+      assert.fail(`main.ts exited (${started.child.exitCode}) while waiting for ${what}: ${started.output()}`)
+    }
+    if (await check().catch(() => false)) return
+    await sleep(50)
+  }
+}
+
+const status = async (url: string) => (await fetch(url)).status
+
+function killChildren(): void {
+  for (const child of children) {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+  }
+}
+after(killChildren)
+
+describe('topology main.ts: settings', () => {
+  for (const [env, named] of [
+    [{ KRBFLEET_HTTP_PORT: 'notaport' }, /KRBFLEET_HTTP_PORT: must be a integer/],
+    [{ KRBFLEET_AUTO_ENABLE: 'perhaps' }, /KRBFLEET_AUTO_ENABLE: must be true or false/],
+    [{ KRBFLEET_NATS_URL: '' }, /KRBFLEET_NATS_URL/],
+    [{ KRBFLEET_HEALTH_PORT: '9101' }, /KRBFLEET_HEALTH_PORT: no longer read: use KRBFLEET_HTTP_PORT/],
+  ] as const) {
+    test(`${JSON.stringify(env)} stops start-up naming the variable`, async () => {
+      const started = startMain({ ...env })
+      const [code] = await started.exited
+      assert.equal(code, 1, started.output())
+      assert.match(started.output(), /topology cannot start: invalid configuration/)
+      assert.match(started.output(), named)
+    })
+  }
+})
+
+describe('topology main.ts against a real nats-server', { timeout: 120_000 }, () => {
+  let nats: NatsServer
+  let bus: Bus
+  before(async () => {
+    nats = await startNats()
+    bus = await connectBus({ servers: nats.url, name: 'topology-main-test', logger: silentLogger() })
+  })
+  after(async () => {
+    killChildren()
+    // Not drained: after a failure the server may be the one this test killed.
+    await bus?.nc.close()
+    await nats?.stop()
+  })
+
+  test('health, readiness (503 while NATS is down), metrics, RPC, then SIGTERM exits 0', async (t) => {
+    const port = await freePort()
+    const base = `http://127.0.0.1:${port}`
+    const started = startMain({ KRBFLEET_NATS_URL: nats.url, KRBFLEET_HTTP_PORT: String(port) })
+
+    await until('/readyz 200', async () => (await status(`${base}/readyz`)) === 200, started)
+    assert.equal(await status(`${base}/healthz`), 200)
+    const ready = await (await fetch(`${base}/readyz`)).json()
+    assert.equal(ready.checks.nats, true, JSON.stringify(ready))
+
+    // It serves its operations: a site added over the bus is in the draft.
+    const actor = { actor: 'user:main-test' }
+    await callRpc(bus, ServiceName.Topology, Op.SiteAdd, { name: 'Redmond' }, actor)
+    const sites = await callRpc<{ sites: { name: string }[] }>(
+      bus,
+      ServiceName.Topology,
+      Op.SiteList,
+      {},
+      actor,
+    )
+    assert.deepEqual(
+      sites.sites.map((s) => s.name),
+      ['Redmond'],
+    )
+
+    const metrics = await fetch(`${base}/metrics`)
+    assert.equal(metrics.status, 200)
+    assert.match(await metrics.text(), /process_cpu_seconds_total/)
+
+    // NATS goes away: not ready (alive all the same); it comes back: ready again.
+    await nats.kill()
+    await until('/readyz 503', async () => (await status(`${base}/readyz`)) === 503, started)
+    assert.equal(await status(`${base}/healthz`), 200)
+    await nats.start()
+    await until('/readyz 200 again', async () => (await status(`${base}/readyz`)) === 200, started)
+
+    const stopping = Date.now()
+    started.child.kill('SIGTERM')
+    const [code, signal] = await started.exited
+    t.diagnostic(`SIGTERM to exit: ${Date.now() - stopping} ms`)
+    assert.equal(signal, null, started.output())
+    assert.equal(code, 0, started.output())
+    assert.match(started.output(), /topology service ready/)
+  })
+})
