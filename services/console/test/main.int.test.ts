@@ -1,0 +1,197 @@
+import assert from 'node:assert/strict'
+import { type ChildProcess, spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { after, before, describe, test } from 'node:test'
+import { fileURLToPath } from 'node:url'
+import { type Bus, connectBus } from '@krbfleet/bus'
+import { silentLogger } from '@krbfleet/logging'
+import { freePort, type NatsServer, startNats } from '@krbfleet/testing'
+import { startTopology, type TopologyInstance } from '@krbfleet/topology'
+import { hashToken } from '../src/index.ts'
+
+/**
+ * services/console/src/main.ts as a real process against a real nats-server (issue 2: every
+ * service main.ts shown): a bad setting stops start-up naming the variable, /healthz, /readyz
+ * (503 while NATS is down), /metrics, the API through to a topology service, and SIGTERM exits 0.
+ */
+
+const mainTs = fileURLToPath(new URL('../src/main.ts', import.meta.url))
+const adminToken = 'main-test-admin-token'
+
+interface Started {
+  child: ChildProcess
+  exited: Promise<[number | null, NodeJS.Signals | null]>
+  output(): string
+}
+
+const children: ChildProcess[] = []
+function killChildren(): void {
+  for (const child of children) {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+  }
+}
+after(killChildren)
+
+function startMain(env: Record<string, string>): Started {
+  // Only PATH from this environment: a KRBFLEET_* variable of the caller must not leak in.
+  const child = spawn(process.execPath, [mainTs], {
+    env: { PATH: process.env.PATH ?? '', KRBFLEET_LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  children.push(child)
+  let output = ''
+  child.stdout?.on('data', (chunk: Buffer) => {
+    output += chunk.toString()
+  })
+  child.stderr?.on('data', (chunk: Buffer) => {
+    output += chunk.toString()
+  })
+  const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>
+  return { child, exited, output: () => output }
+}
+
+/** Polls until `check` holds (bounded by the test's timeout, not by a timed assertion). */
+async function until(what: string, check: () => Promise<boolean>, started: Started): Promise<void> {
+  for (;;) {
+    if (started.child.exitCode !== null) {
+      assert.fail(`main.ts exited (${started.child.exitCode}) while waiting for ${what}: ${started.output()}`)
+    }
+    if (await check().catch(() => false)) return
+    await sleep(50)
+  }
+}
+
+const status = async (url: string) => (await fetch(url)).status
+
+let dir: string
+let tokensFile: string
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'krbfleet-console-main-'))
+  tokensFile = join(dir, 'tokens.json')
+  const records = [{ name: 'ops', role: 'admin', sha256: hashToken(adminToken) }]
+  await writeFile(tokensFile, JSON.stringify(records), { mode: 0o600 })
+})
+after(async () => {
+  if (dir) await rm(dir, { recursive: true, force: true })
+})
+
+describe('console main.ts: settings', () => {
+  const cases: [string, () => Record<string, string>, RegExp][] = [
+    ['no tokens file', () => ({}), /KRBFLEET_CONSOLE_TOKENS_FILE \(console.tokensFile\): is required/],
+    [
+      'a port out of range',
+      () => ({ KRBFLEET_CONSOLE_TOKENS_FILE: tokensFile, KRBFLEET_HTTP_PORT: '70000' }),
+      /KRBFLEET_HTTP_PORT/,
+    ],
+    [
+      'the retired NATS password name',
+      () => ({ KRBFLEET_CONSOLE_TOKENS_FILE: tokensFile, KRBFLEET_NATS_PASS: 'x' }),
+      /KRBFLEET_NATS_PASS: no longer read: use KRBFLEET_NATS_PASSWORD/,
+    ],
+  ]
+  for (const [what, env, named] of cases) {
+    test(`${what} stops start-up naming the variable`, async () => {
+      const started = startMain(env())
+      const [code] = await started.exited
+      assert.equal(code, 1, started.output())
+      assert.match(started.output(), /console cannot start: invalid configuration/)
+      assert.match(started.output(), named)
+      assert.doesNotMatch(started.output(), /console listening/)
+    })
+  }
+  test('a tokens file that cannot be read stops start-up naming the file', async () => {
+    const missing = join(dir, 'nope.json')
+    const started = startMain({
+      KRBFLEET_CONSOLE_TOKENS_FILE: missing,
+      KRBFLEET_NATS_URL: 'nats://127.0.0.1:1',
+    })
+    const [code] = await started.exited
+    assert.equal(code, 1, started.output())
+    assert.ok(started.output().includes(`tokens file ${missing} cannot be read`), started.output())
+  })
+})
+
+describe('console main.ts against a real nats-server', { timeout: 120_000 }, () => {
+  let nats: NatsServer
+  let bus: Bus
+  let topology: TopologyInstance
+  before(async () => {
+    nats = await startNats()
+    bus = await connectBus({ servers: nats.url, name: 'console-main-test', logger: silentLogger() })
+    topology = await startTopology({ bus, logger: silentLogger() })
+  })
+  after(async () => {
+    killChildren()
+    await topology?.stop()
+    // Not drained: after a failure the server may be the one this test killed.
+    await bus?.nc.close()
+    await nats?.stop()
+  })
+
+  test('health, readiness (503 while NATS is down), metrics, the API, then SIGTERM exits 0', async (t) => {
+    const port = await freePort()
+    const base = `http://127.0.0.1:${port}`
+    const started = startMain({
+      KRBFLEET_NATS_URL: nats.url,
+      KRBFLEET_HTTP_PORT: String(port),
+      KRBFLEET_CONSOLE_TOKENS_FILE: tokensFile,
+    })
+
+    await until('/readyz 200', async () => (await status(`${base}/readyz`)) === 200, started)
+    assert.equal(await status(`${base}/healthz`), 200)
+    assert.deepEqual(await (await fetch(`${base}/readyz`)).json(), {
+      status: 'ready',
+      checks: { nats: true },
+    })
+
+    // The API, through NATS to the topology service: authenticated, and strict about bodies.
+    const headers = { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' }
+    assert.equal(await status(`${base}/v1/sites`), 401)
+    const added = await fetch(`${base}/v1/sites`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ name: 'Redmond' }),
+    })
+    assert.equal(added.status, 201, await added.text())
+    const stringDryRun = await fetch(`${base}/v1/sites/Redmond`, {
+      method: 'DELETE',
+      headers,
+      body: JSON.stringify({ dryRun: 'true' }),
+    })
+    assert.equal(stringDryRun.status, 400)
+    assert.equal((await stringDryRun.json()).error.field, 'dryRun')
+    const sites = await fetch(`${base}/v1/sites`, { headers })
+    assert.deepEqual(
+      (await sites.json()).sites.map((s: { name: string }) => s.name),
+      ['Redmond'],
+    )
+
+    const metrics = await fetch(`${base}/metrics`)
+    assert.equal(metrics.status, 200)
+    const text = await metrics.text()
+    assert.match(text, /process_cpu_seconds_total/)
+    assert.match(
+      text,
+      /krbfleet_console_http_requests_total\{[^}]*route="\/v1\/sites"[^}]*status="201"[^}]*\} 1/,
+    )
+
+    // NATS goes away: not ready (alive all the same); it comes back: ready again.
+    await nats.kill()
+    await until('/readyz 503', async () => (await status(`${base}/readyz`)) === 503, started)
+    assert.equal(await status(`${base}/healthz`), 200)
+    await nats.start()
+    await until('/readyz 200 again', async () => (await status(`${base}/readyz`)) === 200, started)
+
+    const stopping = Date.now()
+    started.child.kill('SIGTERM')
+    const [code, signal] = await started.exited
+    t.diagnostic(`SIGTERM to exit: ${Date.now() - stopping} ms`)
+    assert.equal(signal, null, started.output())
+    assert.equal(code, 0, started.output())
+    assert.match(started.output(), /console listening/)
+  })
+})
