@@ -163,10 +163,11 @@ describe('console main.ts against a real nats-server', { timeout: 120_000 }, () 
       body: JSON.stringify({ dryRun: 'true' }),
     })
     assert.equal(stringDryRun.status, 400)
-    assert.equal((await stringDryRun.json()).error.field, 'dryRun')
+    const refusal = (await stringDryRun.json()) as { error: { field?: string } }
+    assert.equal(refusal.error.field, 'dryRun')
     const sites = await fetch(`${base}/v1/sites`, { headers })
     assert.deepEqual(
-      (await sites.json()).sites.map((s: { name: string }) => s.name),
+      ((await sites.json()) as { sites: { name: string }[] }).sites.map((s) => s.name),
       ['Redmond'],
     )
 

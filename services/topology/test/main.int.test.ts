@@ -101,7 +101,7 @@ describe('topology main.ts against a real nats-server', { timeout: 120_000 }, ()
 
     await until('/readyz 200', async () => (await status(`${base}/readyz`)) === 200, started)
     assert.equal(await status(`${base}/healthz`), 200)
-    const ready = await (await fetch(`${base}/readyz`)).json()
+    const ready = (await (await fetch(`${base}/readyz`)).json()) as { checks: Record<string, boolean> }
     assert.equal(ready.checks.nats, true, JSON.stringify(ready))
 
     // It serves its operations: a site added over the bus is in the draft.
