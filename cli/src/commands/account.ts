@@ -131,10 +131,15 @@ export const accountCommands: CommandModule = {
       summary: 'delete the account from AD and forget its sealed secret',
       args: ['ACCOUNT'],
       change: true,
+      options: {
+        force: {
+          type: 'boolean',
+          description: 'remove even while the enabled topology still assigns it to sites',
+        },
+      },
       async run(ctx) {
-        const change = await ctx
-          .client()
-          .delete<AccountChange>(accountPath(ctx.args.ACCOUNT!), dryRunQuery(ctx))
+        const query = { ...dryRunQuery(ctx), ...(ctx.options.force === true ? { force: true } : {}) }
+        const change = await ctx.client().delete<AccountChange>(accountPath(ctx.args.ACCOUNT!), query)
         ctx.print(change, () => formatChange(change))
         return ExitCode.Ok
       },

@@ -49,7 +49,7 @@ export const AccountShowRequest = codec(obj({ account: AccountId }), 'account.sh
 export type AccountShowRequest = Static<typeof AccountShowRequest.schema>
 
 export const AccountRemoveRequest = codec(
-  obj({ account: AccountId, dryRun: Type.Optional(Type.Boolean()) }),
+  obj({ account: AccountId, dryRun: Type.Optional(Type.Boolean()), force: Type.Optional(Type.Boolean()) }),
   'account.remove request',
 )
 export type AccountRemoveRequest = Static<typeof AccountRemoveRequest.schema>

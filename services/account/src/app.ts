@@ -9,6 +9,7 @@ import { baseDnOfDnsDomain, type DomainInfo } from './domain/account.ts'
 import { LdapAccountDirectory } from './adapters/ldap/account-directory.ts'
 import { KekSecretBox, KvAccountStore, verifyKeyEncryptionKey } from './adapters/nats/account-store.ts'
 import { RpcDesiredSpnSource, serveAccountRpc } from './adapters/nats/rpc.ts'
+import { KvTopologyAssignments } from './adapters/nats/topology-assignments.ts'
 import { AccountService } from './service.ts'
 
 export interface AccountServiceSettings {
@@ -105,6 +106,7 @@ export async function startAccountService(options: {
       secrets: new KekSecretBox(settings.keyEncryptionKey),
       events: bus,
       spns: new RpcDesiredSpnSource(bus, logger, settings.spnTimeoutMs),
+      assignments: new KvTopologyAssignments(await bus.kv(buckets.topology)),
       logger,
       randomBytes,
       ...(settings.defaultContainerDn ? { defaultContainerDn: settings.defaultContainerDn } : {}),

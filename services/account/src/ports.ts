@@ -66,6 +66,12 @@ export interface EventSink {
   publish(envelope: EventEnvelope): Promise<unknown>
 }
 
+/** The ENABLED topology's assignments (the topology service's bucket). */
+export interface AssignmentSource {
+  /** The sites the enabled revision assigns `account` (canonical `CORP\NAME`) to; [] when none or no revision. */
+  sitesOf(account: string): Promise<string[]>
+}
+
 /** spn-sync's answer to `spn.desired`: null when it does not answer. */
 export interface DesiredSpnSource {
   desiredSpns(account: string, actor: string): Promise<string[] | null>

@@ -6,6 +6,7 @@ import {
   type AccountTestReport,
   type AccountView,
   ErrorCode,
+  type EventEnvelope,
   KerberosAccountCreated,
   KerberosAccountRemoved,
   KrbfleetError,
@@ -32,14 +33,18 @@ import { generatePassword } from './domain/password.ts'
 import {
   type AccountRecord,
   abandonSecret,
+  accountEventId,
   beginSecret,
   confirmSecret,
+  isDefiniteRefusal,
+  markPublished,
   type PendingOperation,
   resolvePending,
 } from './domain/record.ts'
 import type {
   AccountDirectory,
   AccountStore,
+  AssignmentSource,
   DesiredSpnSource,
   DirectoryAccount,
   EventSink,
@@ -54,6 +59,8 @@ export interface AccountServiceOptions {
   secrets: SecretBox
   events: EventSink
   spns: DesiredSpnSource
+  /** The enabled topology's assignments: an assigned account is only removed with force. */
+  assignments: AssignmentSource
   logger: Logger
   randomBytes: (size: number) => Uint8Array
   /** Container for new accounts when the request names none (default: CN=Computers,<base>). */
@@ -144,12 +151,7 @@ export class AccountService {
       'create',
       null,
       (password) => directory.createAccount(dn, { ...attributes }, password),
-    )
-    await this.#o.events.publish(
-      KerberosAccountCreated.create(
-        { account: account.id, dn, kvno, encryptionTypes, adopted: false },
-        this.#meta(ctx),
-      ),
+      ctx,
     )
     this.#log.info({ account: account.id, dn, kvno, actor: ctx.actor }, 'account created')
     return { ...plan, kvno }
@@ -209,12 +211,7 @@ export class AccountService {
         if (Object.keys(changes).length > 0) await directory.modifyAccount(existing.dn, changes)
         await directory.setPassword(existing.dn, password)
       },
-    )
-    await this.#o.events.publish(
-      KerberosAccountCreated.create(
-        { account: account.id, dn: existing.dn, kvno, encryptionTypes, adopted: true },
-        this.#meta(ctx),
-      ),
+      ctx,
     )
     this.#log.info({ account: account.id, dn: existing.dn, kvno, actor: ctx.actor }, 'account adopted')
     return { ...plan, kvno }
@@ -252,12 +249,7 @@ export class AccountService {
       'reset',
       ad.kvno,
       (password) => this.#o.directory.setPassword(ad.dn, password),
-    )
-    await this.#o.events.publish(
-      PasswordReset.create(
-        { account: account.id, kvno, reason: `reset by ${ctx.actor}`.slice(0, 256) },
-        this.#meta(ctx),
-      ),
+      ctx,
     )
     this.#log.info({ account: account.id, kvno, actor: ctx.actor }, 'password reset')
     return { ...plan, kvno }
@@ -280,6 +272,16 @@ export class AccountService {
         { field: 'account' },
       )
     }
+    // Removing an account the enabled topology still assigns breaks those sites' Kerberos at once
+    // (their SPNs and keys go with it); like Lync's Remove-CsKerberosAccountAssignment first.
+    const sites = await this.#o.assignments.sitesOf(account.id)
+    if (sites.length > 0 && request.force !== true) {
+      throw new KrbfleetError(
+        ErrorCode.RuleViolation,
+        `account: ${account.id} is assigned to site${sites.length > 1 ? 's' : ''} ${sites.join(', ')} in the enabled topology; remove the assignment${sites.length > 1 ? 's' : ''} and enable the topology first, or force the removal (--force)`,
+        { field: 'account', details: { sites } },
+      )
+    }
     const dn = ad?.dn ?? stored?.record.dn ?? ''
     const plan: AccountChange = {
       account: account.id,
@@ -290,11 +292,127 @@ export class AccountService {
       kvno: null,
     }
     if (plan.dryRun) return plan
-    if (ad) await this.#o.directory.deleteAccount(ad.dn)
-    await this.#o.store.delete(account.id)
-    await this.#o.events.publish(KerberosAccountRemoved.create({ account: account.id, dn }, this.#meta(ctx)))
+    // The decision is recorded first (removing + the event it owes, with an id derived from the
+    // record), so a crash anywhere below is finished by the sweep: AD delete, event, purge.
+    const at = this.#now().toISOString()
+    const base: AccountRecord = stored?.record ?? {
+      account: account.id,
+      dn,
+      samAccountName: account.samAccountName,
+      dnsHostName: ad?.dnsHostName ?? '',
+      encryptionTypes: ad?.encryptionTypes ?? this.#o.defaultEncryptionTypes ?? DEFAULT_ENCRYPTION_TYPES,
+      adopted: false,
+      createdAt: at,
+      updatedAt: at,
+      secret: null,
+      pending: null,
+    }
+    const removed = KerberosAccountRemoved.create(
+      { account: account.id, dn },
+      { ...this.#meta(ctx), id: accountEventId(account.id, base.createdAt, 'removed', null) },
+    )
+    const marked: AccountRecord = {
+      ...base,
+      removing: true,
+      updatedAt: at,
+      outbox: [...(base.outbox ?? []).filter((e) => (e as EventEnvelope).id !== removed.id), removed],
+    }
+    if (stored) await this.#o.store.update(marked, stored.revision)
+    else await this.#o.store.create(marked)
+    try {
+      await this.#finishRemoval(account.id)
+    } catch (err) {
+      if (!isDefiniteRefusal(err)) {
+        this.#log.warn({ err, account: account.id }, 'removal interrupted; the sweep finishes it')
+        throw new KrbfleetError(
+          ErrorCode.Unavailable,
+          `account: the removal of ${account.id} is recorded but not finished (${err instanceof KrbfleetError ? err.message : 'unexpected failure'}); it will be finished by the service`,
+          { field: 'account', retryable: true, cause: err, details: { outcome: 'unknown' } },
+        )
+      }
+      // The DC refused the delete: nothing happened, so the decision is withdrawn.
+      const now = await this.#o.store.get(account.id)
+      if (now && !stored) await this.#o.store.delete(account.id)
+      else if (now) {
+        const { removing: _r, ...rest } = markPublished(now.record, [removed.id])
+        await this.#o.store.update(rest, now.revision)
+      }
+      throw err
+    }
     this.#log.info({ account: account.id, dn, actor: ctx.actor }, 'account removed')
     return plan
+  }
+
+  /** AD delete (if still there), the owed events, then the record: each step idempotent. */
+  async #finishRemoval(id: string): Promise<void> {
+    const stored = await this.#o.store.get(id)
+    if (!stored?.record.removing) return
+    const ad = await this.#o.directory.findAccount(stored.record.samAccountName)
+    if (ad) {
+      try {
+        await this.#o.directory.deleteAccount(ad.dn)
+      } catch (err) {
+        if (!(err instanceof KrbfleetError && err.code === ErrorCode.NotFound)) throw err
+      }
+    }
+    for (const envelope of stored.record.outbox ?? []) await this.#o.events.publish(envelope as EventEnvelope)
+    await this.#o.store.delete(id)
+  }
+
+  /**
+   * Publishes the events a record still owes (same ids: a repeat is a JetStream duplicate) and
+   * marks them published. Returns how many it published; throws when the bus fails (the record
+   * keeps them for the next sweep).
+   */
+  async #publishOutbox(id: string): Promise<number> {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const stored = await this.#o.store.get(id)
+      const outbox = (stored?.record.outbox ?? []) as EventEnvelope[]
+      if (!stored || outbox.length === 0 || stored.record.removing) return 0
+      for (const envelope of outbox) await this.#o.events.publish(envelope)
+      try {
+        await this.#o.store.update(
+          markPublished(
+            stored.record,
+            outbox.map((e) => e.id),
+          ),
+          stored.revision,
+        )
+        return outbox.length
+      } catch (err) {
+        // The record moved meanwhile (another replica or operation): read again; the events are
+        // already on the stream, a republish of them is dropped as a duplicate.
+        if (!(err instanceof KrbfleetError && err.code === ErrorCode.Conflict)) throw err
+      }
+    }
+    return 0
+  }
+
+  /** The event a confirmed secret owes, with an id derived from the record and the kvno. */
+  #announcement(
+    record: AccountRecord,
+    operation: PendingOperation,
+    kvno: number,
+    caller: { actor: string; correlationId?: string | undefined },
+  ): EventEnvelope {
+    const meta = {
+      actor: caller.actor,
+      ...(caller.correlationId ? { correlationId: caller.correlationId } : {}),
+    }
+    if (operation === 'reset') {
+      return PasswordReset.create(
+        { account: record.account, kvno, reason: `reset by ${caller.actor}`.slice(0, 256) },
+        { ...meta, id: accountEventId(record.account, record.createdAt, 'reset', kvno) },
+      )
+    }
+    const adopted = operation === 'adopt'
+    return KerberosAccountCreated.create(
+      { account: record.account, dn: record.dn, kvno, encryptionTypes: record.encryptionTypes, adopted },
+      {
+        ...meta,
+        id: accountEventId(record.account, record.createdAt, adopted ? 'adopted' : 'created', kvno),
+      },
+    )
   }
 
   async show(value: string): Promise<AccountView> {
@@ -359,29 +477,56 @@ export class AccountService {
     let settled = 0
     const cutoff = this.#now().getTime() - olderThanMs
     for (const record of await this.#o.store.list()) {
-      if (!record.pending) continue
-      const stored = await this.#o.store.get(record.account)
-      if (!stored?.record.pending) continue
-      // Another replica may be between its KV step and its AD write right now: leave young
-      // pending secrets alone (abandoning one in flight would lose the password AD is about to get).
-      if (Date.parse(stored.record.pending.startedAt) > cutoff) continue
-      const ad = await this.#o.directory.findAccount(stored.record.samAccountName)
-      const resolution = resolvePending(stored.record, ad?.kvno ?? null)
-      const now = this.#now()
-      if (resolution.action === 'confirm')
-        await this.#o.store.update(confirmSecret(stored.record, resolution.kvno, now), stored.revision)
-      else if (resolution.action === 'abandon')
-        await this.#o.store.update(abandonSecret(stored.record, now), stored.revision)
-      else if (resolution.action === 'delete') await this.#o.store.delete(stored.record.account)
-      this.#log.warn({ account: record.account, action: resolution.action }, 'settled a pending secret')
-      settled++
+      if (record.pending) settled += await this.#settlePending(record.account, cutoff)
+      // Removals decided but not finished (a crash or a DC/NATS failure on the way).
+      if (record.removing && Date.parse(record.updatedAt) <= cutoff) {
+        await this.#finishRemoval(record.account)
+        this.#log.warn({ account: record.account }, 'finished an interrupted removal')
+        settled++
+        continue
+      }
+      // Events owed by writes already made (like topology's catchUp): the ids are the same, so a
+      // publish that did reach the stream before is dropped as a duplicate.
+      const published = await this.#publishOutbox(record.account)
+      if (published > 0) this.#log.warn({ account: record.account, published }, 'published owed events')
+      settled += published
     }
     return settled
   }
 
+  async #settlePending(id: string, cutoff: number): Promise<number> {
+    const stored = await this.#o.store.get(id)
+    const pending = stored?.record.pending
+    if (!stored || !pending) return 0
+    // Another replica may be between its KV step and its AD write right now: leave young
+    // pending secrets alone (abandoning one in flight would lose the password AD is about to get).
+    if (Date.parse(pending.startedAt) > cutoff) return 0
+    const ad = await this.#o.directory.findAccount(stored.record.samAccountName)
+    const resolution = resolvePending(stored.record, ad?.kvno ?? null)
+    const now = this.#now()
+    if (resolution.action === 'confirm') {
+      const announce = this.#announcement(stored.record, pending.operation, resolution.kvno, {
+        actor: pending.actor ?? 'service:account',
+        correlationId: pending.correlationId,
+      })
+      await this.#o.store.update(
+        confirmSecret(stored.record, resolution.kvno, now, announce),
+        stored.revision,
+      )
+    } else if (resolution.action === 'abandon')
+      await this.#o.store.update(abandonSecret(stored.record, now), stored.revision)
+    else if (resolution.action === 'delete') await this.#o.store.delete(stored.record.account)
+    this.#log.warn({ account: id, action: resolution.action }, 'settled a pending secret')
+    return 1
+  }
+
   /**
-   * The saga of every password write: seal + record pending, write AD, read the kvno back, confirm.
-   * A failed AD write drops the pending secret (or the whole record of a failed create).
+   * The saga of every password write: seal + record pending, write AD, read the kvno back, confirm
+   * (together with the event the write owes), publish. Only a DEFINITE refusal by the DC drops the
+   * pending secret (or the record of a failed create): an LDAP operation the DC answered with an
+   * error did not happen (RFC 4511 section 4.6: a modify is atomic). A timeout or a lost connection
+   * says nothing about whether the DC applied the unicodePwd replace (MS-ADTS 3.1.1.3.1.5.1), so the
+   * pending secret stays for recoverPending(), which decides by AD's kvno.
    */
   async #withNewSecret(
     account: AccountName,
@@ -389,6 +534,7 @@ export class AccountService {
     operation: PendingOperation,
     previousKvno: number | null,
     writeDirectory: (password: string) => Promise<void>,
+    ctx: CallContext,
   ): Promise<number> {
     const { store, secrets, directory } = this.#o
     const password = generatePassword(this.#o.randomBytes, this.#o.passwordLength)
@@ -405,11 +551,13 @@ export class AccountService {
       operation,
       previousKvno,
       this.#now(),
+      { actor: ctx.actor, ...(ctx.correlationId ? { correlationId: ctx.correlationId } : {}) },
     )
-    let revision = before ? await store.update(pending, before.revision) : await store.create(pending)
+    const revision = before ? await store.update(pending, before.revision) : await store.create(pending)
     try {
       await writeDirectory(password)
     } catch (err) {
+      if (!isDefiniteRefusal(err)) throw this.#outcomeUnknown(account, 'the AD password write', err)
       try {
         if (before?.record.secret) await store.update(abandonSecret(pending, this.#now()), revision)
         else await store.delete(account.id)
@@ -418,15 +566,40 @@ export class AccountService {
       }
       throw err
     }
-    const kvno = await directory.readKvno(facts.dn)
-    if (kvno === null) {
-      throw new KrbfleetError(
-        ErrorCode.Internal,
-        `msDS-KeyVersionNumber of ${facts.dn} is not readable after the password write`,
+    let kvno: number | null
+    try {
+      kvno = await directory.readKvno(facts.dn)
+      if (kvno === null) {
+        throw new KrbfleetError(
+          ErrorCode.Internal,
+          `msDS-KeyVersionNumber of ${facts.dn} is not readable after the password write`,
+        )
+      }
+      await store.update(
+        confirmSecret(pending, kvno, this.#now(), this.#announcement(pending, operation, kvno, ctx)),
+        revision,
       )
+    } catch (err) {
+      // AD took the password; the sweep confirms the pending secret from AD's kvno.
+      throw this.#outcomeUnknown(account, 'confirming the AD password write', err)
     }
-    revision = await store.update(confirmSecret(pending, kvno, this.#now()), revision)
+    try {
+      await this.#publishOutbox(account.id)
+    } catch (err) {
+      // The write is done and recorded; the event stays in the record's outbox for the sweep.
+      this.#log.warn({ err, account: account.id }, 'could not publish the account event yet; the sweep will')
+    }
     return kvno
+  }
+
+  #outcomeUnknown(account: AccountName, step: string, err: unknown): KrbfleetError {
+    const reason = err instanceof KrbfleetError ? err.message : 'unexpected failure'
+    this.#log.warn({ err, account: account.id, step }, 'outcome of a password write unknown; kept pending')
+    return new KrbfleetError(
+      ErrorCode.Unavailable,
+      `account: the outcome of ${step} for ${account.id} is unknown (${reason}); the new secret is kept pending and will be reconciled from AD's kvno`,
+      { field: 'account', retryable: true, cause: err, details: { outcome: 'unknown' } },
+    )
   }
 
   #view(id: string, ad: DirectoryAccount | null, record: AccountRecord | null): AccountView {
@@ -470,10 +643,7 @@ export class AccountService {
     }
   }
 
-  /**
-   * Event ids are random per operation: the bus retries a publish with the same envelope (so a
-   * retry is a duplicate JetStream drops), while a create after a remove is a new event.
-   */
+  /** Envelope metadata of the caller; the ids come from {@link accountEventId}. */
   #meta(ctx: CallContext) {
     return { actor: ctx.actor, ...(ctx.correlationId ? { correlationId: ctx.correlationId } : {}) }
   }

@@ -1,4 +1,10 @@
-import { type AccountName, ErrorCode, KrbfleetError, parseAccountName } from '@krbfleet/contracts'
+import {
+  type AccountName,
+  ErrorCode,
+  KrbfleetError,
+  parseAccountName,
+  ValidationError,
+} from '@krbfleet/contracts'
 // The DN grammar is libs/directory's (pure functions of its domain layer, no I/O): one parser for
 // the whole tree. Only the account-specific rules live here.
 import { escapeDnValue, formatDn, isDnUnder, parseDn } from '@krbfleet/directory'
@@ -178,7 +184,13 @@ export function resolveContainerDn(
     })
   if (value.trim().length === 0) throw refuse('it is empty')
   if (/=\s*#/.test(value)) throw refuse('hex-encoded (#) values are not supported in a container DN')
-  const rdns = parseDn(value, field)
+  let rdns: ReturnType<typeof parseDn>
+  try {
+    rdns = parseDn(value, field)
+  } catch (err) {
+    if (err instanceof ValidationError) throw refuse(err.issues[0]?.rule ?? 'it does not parse (RFC 4514)')
+    throw err
+  }
   if (rdns.some((rdn) => rdn.length !== 1))
     throw refuse('multi-valued RDNs (+) are not supported in a container DN')
   if (!isDnUnder(value, domain.baseDn)) {

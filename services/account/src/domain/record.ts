@@ -1,4 +1,5 @@
-import { codec } from '@krbfleet/contracts'
+import { codec, ErrorCode, KrbfleetError, ValidationError } from '@krbfleet/contracts'
+import { createHash } from 'node:crypto'
 import Type, { type Static } from 'typebox'
 
 /**
@@ -30,6 +31,9 @@ const PendingSecret = Type.Object(
     /** The kvno before the AD write (null for a create: there was no object). */
     previousKvno: Type.Union([Type.Integer({ minimum: 0 }), Type.Null()]),
     startedAt: Type.String(),
+    /** Who asked, so that a pending secret confirmed by recovery is announced in their name. */
+    actor: Type.Optional(Type.String()),
+    correlationId: Type.Optional(Type.String()),
   },
   { additionalProperties: false },
 )
@@ -46,12 +50,45 @@ export const AccountRecordSchema = Type.Object(
     updatedAt: Type.String(),
     secret: Type.Union([SealedSecret, Type.Null()]),
     pending: Type.Union([PendingSecret, Type.Null()]),
+    /**
+     * Events owed for writes already made (the outbox): written together with the write they
+     * announce, removed once JetStream acknowledged them. Their ids are derived from the record
+     * ({@link accountEventId}), so a republish after a crash or a failed publish is a duplicate that
+     * JetStream drops, never a second event. Absent in records written before it existed.
+     */
+    outbox: Type.Optional(Type.Array(Type.Unknown())),
+    /** Set when a removal was decided: the sweep finishes it (AD delete, event, purge). */
+    removing: Type.Optional(Type.Boolean()),
   },
   { additionalProperties: false },
 )
 export type AccountRecord = Static<typeof AccountRecordSchema>
 export type PendingSecret = Static<typeof PendingSecret>
 export const AccountRecordCodec = codec(AccountRecordSchema, 'account record')
+
+/**
+ * The id of the event announcing `operation` on an account: a function of the account, the record's
+ * life (createdAt: a create after a remove is a new life, so a new id) and the kvno the operation
+ * produced. At most 64 characters (envelope id rule).
+ */
+export function accountEventId(
+  account: string,
+  createdAt: string,
+  operation: 'created' | 'adopted' | 'reset' | 'removed',
+  kvno: number | null,
+): string {
+  const digest = createHash('sha256')
+    .update(`${account}\n${createdAt}\n${operation}\n${kvno ?? '-'}`)
+    .digest('hex')
+  return `account-${operation}-${digest.slice(0, 40)}`
+}
+
+/** The record with its outbox emptied of `ids` (after JetStream acknowledged them). */
+export function markPublished(record: AccountRecord, ids: readonly string[]): AccountRecord {
+  const left = (record.outbox ?? []).filter((e) => !ids.includes((e as { id?: string }).id ?? ''))
+  const { outbox: _drop, ...rest } = record
+  return left.length > 0 ? { ...rest, outbox: left } : rest
+}
 
 export interface NewRecordInput {
   account: string
@@ -70,6 +107,7 @@ export function beginSecret(
   operation: PendingOperation,
   previousKvno: number | null,
   now: Date,
+  caller: { actor?: string; correlationId?: string } = {},
 ): AccountRecord {
   const at = now.toISOString()
   return {
@@ -81,12 +119,27 @@ export function beginSecret(
     encryptionTypes: input.encryptionTypes,
     adopted: existing ? existing.adopted || input.adopted : input.adopted,
     updatedAt: at,
-    pending: { sealed, operation, previousKvno, startedAt: at },
+    pending: {
+      sealed,
+      operation,
+      previousKvno,
+      startedAt: at,
+      ...(caller.actor ? { actor: caller.actor } : {}),
+      ...(caller.correlationId ? { correlationId: caller.correlationId } : {}),
+    },
   }
 }
 
-/** Step 2: AD took the password and reports `kvno`; the pending secret becomes the current one. */
-export function confirmSecret(record: AccountRecord, kvno: number, now: Date): AccountRecord {
+/**
+ * Step 2: AD took the password and reports `kvno`; the pending secret becomes the current one,
+ * and `announce` (the event this write owes) joins the outbox in the same KV write.
+ */
+export function confirmSecret(
+  record: AccountRecord,
+  kvno: number,
+  now: Date,
+  announce?: unknown,
+): AccountRecord {
   if (!record.pending) throw new Error(`account record ${record.account} has no pending secret to confirm`)
   const at = now.toISOString()
   return {
@@ -94,12 +147,25 @@ export function confirmSecret(record: AccountRecord, kvno: number, now: Date): A
     secret: { sealed: record.pending.sealed, kvno, setAt: at },
     pending: null,
     updatedAt: at,
+    ...(announce === undefined ? {} : { outbox: [...(record.outbox ?? []), announce] }),
   }
 }
 
 /** The AD write failed: drop the pending secret, keep the current one. */
 export function abandonSecret(record: AccountRecord, now: Date): AccountRecord {
   return { ...record, pending: null, updatedAt: now.toISOString() }
+}
+
+/**
+ * True when the DC definitely did NOT apply a write: it answered with an LDAP result code (an
+ * LDAP operation is atomic, RFC 4511 section 4.6), or the write was refused before anything was
+ * sent (unencrypted connection, malformed input). Timeouts, lost connections and unknown failures
+ * are not refusals: the DC may have applied the write before the answer was lost.
+ */
+export function isDefiniteRefusal(err: unknown): boolean {
+  if (!(err instanceof KrbfleetError)) return false
+  if (typeof err.details?.ldapCode === 'number') return true
+  return err instanceof ValidationError || err.code === ErrorCode.InsecureConnection
 }
 
 export type PendingResolution =

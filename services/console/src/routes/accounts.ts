@@ -22,6 +22,8 @@ import type { ConsoleApp, RouteContext, RouteModule } from '../context.ts'
 const obj = <P extends Record<string, TSchema>>(p: P) => Type.Object(p, { additionalProperties: false })
 const AccountParam = obj({ account: Type.String({ minLength: 1, maxLength: 64 }) })
 const DryRunQuery = obj({ dryRun: Type.Optional(Type.Boolean()) })
+/** `force`: remove even while the enabled topology still assigns the account to sites. */
+const RemoveQuery = obj({ dryRun: Type.Optional(Type.Boolean()), force: Type.Optional(Type.Boolean()) })
 const tags = ['accounts']
 
 /** `CORP.KERBAUTH` -> `CORP\KERBAUTH`; a value with a backslash is passed on as it is. */
@@ -87,14 +89,15 @@ export const accountRoutes: RouteModule = async (app: ConsoleApp, ctx: RouteCont
         tags,
         summary: 'Delete the account from AD and forget its secret',
         params: AccountParam,
-        querystring: DryRunQuery,
+        querystring: RemoveQuery,
       },
     },
     async (req) => {
       const account = accountFromPath(req.params.account)
       const dryRun = dryRunOf(req)
+      const force = (req.query as { force?: boolean } | undefined)?.force === true
       return await ctx.change(req, { action: Op.remove, target: `account:${account}`, dryRun }, () =>
-        call<AccountChange>(req, Op.remove, { account, dryRun }),
+        call<AccountChange>(req, Op.remove, { account, dryRun, ...(force ? { force } : {}) }),
       )
     },
   )
