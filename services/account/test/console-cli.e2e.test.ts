@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { type Bus, callRpc } from '@krbfleet/bus'
-import { ChangeRecorded } from '@krbfleet/contracts'
+import { buckets, ChangeRecorded } from '@krbfleet/contracts'
 import { buildApp, type ConsoleApp, hashToken } from '@krbfleet/console'
 import { silentLogger } from '@krbfleet/logging'
 import { type NatsServer, startDc, startNats, type TestDc } from '@krbfleet/testing'
@@ -175,6 +175,39 @@ describe('krbfleet account verbs through the console', { timeout: 300_000 }, () 
     assert.match(missing.stdout, /CORP\\NOSUCH: FAIL/)
     const usage = await cli('admin', 'account', 'new')
     assert.equal(usage.code, 2)
+  })
+
+  it('account remove of an account the enabled topology assigns is refused naming the sites, done with --force', async () => {
+    const admin = await adminDirectory(dc)
+    const created = await cli('admin', 'account', 'new', 'CORP\\CLIASSIGNED')
+    assert.equal(created.code, 0, created.stderr)
+    const topology = await bus.kv(buckets.topology)
+    await topology.put(
+      'revision.7',
+      JSON.stringify({
+        revision: 7,
+        enabledAt: new Date().toISOString(),
+        enabledBy: 'user:test',
+        topology: {
+          sites: [{ name: 'emea' }],
+          pools: [],
+          servers: [],
+          assignments: [{ site: 'emea', account: 'CORP\\CLIASSIGNED' }],
+          agents: [],
+        },
+      }),
+    )
+    await topology.put('enabled', '7')
+    const refused = await cli('admin', 'account', 'remove', 'CORP\\CLIASSIGNED')
+    assert.notEqual(refused.code, 0)
+    assert.match(refused.stderr, /assigned to site emea in the enabled topology/)
+    assert.ok(await readComputer(admin, dc.baseDn, 'CLIASSIGNED$'), 'still in AD')
+    const forced = await cli('admin', 'account', 'remove', 'CORP\\CLIASSIGNED', '--force', '--json')
+    assert.equal(forced.code, 0, forced.stderr)
+    assert.equal(JSON.parse(forced.stdout).action, 'remove')
+    assert.equal(await readComputer(admin, dc.baseDn, 'CLIASSIGNED$'), undefined)
+    await topology.delete('enabled')
+    await admin.close()
   })
 
   it('admin removes; every change is audited with its actor', async () => {
