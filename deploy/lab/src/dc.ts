@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import {
   createUser,
   leaseLoopbackAddress,
+  portAnswers,
   releaseLoopbackAddress,
   setPassword,
   startDc,
@@ -12,7 +13,7 @@ import {
 import { type LabLayout, randomPassword, secretFile } from './layout.ts'
 import { type PidRecord, readyOrStopped, startDetached } from './processes.ts'
 import type { LabState } from './state.ts'
-import { LabPartError, tcpAnswers, waitUntil } from './wait.ts'
+import { LabPartError, waitUntil } from './wait.ts'
 
 /** The lab's domain: the harness's DC (libs/testing testDomain). */
 export const labDomain = {
@@ -133,7 +134,7 @@ export async function releaseDcAddress(address: string, pid: number): Promise<vo
 
 /** Ready: LDAPS and the KDC answer, and the TLS CA exists. */
 export async function dcReady(dc: LabDc): Promise<boolean> {
-  return existsSync(dc.caFile) && (await tcpAnswers(dc.address, 636)) && (await tcpAnswers(dc.address, 88))
+  return existsSync(dc.caFile) && (await portAnswers(dc.address, 636)) && (await portAnswers(dc.address, 88))
 }
 
 async function userExists(dc: TestDc, sam: string): Promise<boolean> {

@@ -1,4 +1,3 @@
-import { connect } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { isAlive, type PidRecord } from './processes.ts'
 
@@ -12,21 +11,6 @@ export class LabPartError extends Error {
     this.part = part
     this.log = log
   }
-}
-
-export async function tcpAnswers(host: string, port: number, timeoutMs = 500): Promise<boolean> {
-  return await new Promise((resolve) => {
-    const socket = connect({ host, port })
-    socket.setTimeout(timeoutMs, () => {
-      socket.destroy()
-      resolve(false)
-    })
-    socket.once('connect', () => {
-      socket.destroy()
-      resolve(true)
-    })
-    socket.once('error', () => resolve(false))
-  })
 }
 
 /** The HTTP status of a GET, or undefined when nothing answers. */

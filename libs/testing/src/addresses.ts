@@ -105,11 +105,11 @@ export async function releaseLoopbackAddress(
   await unlock(lockDir, pid)
 }
 
-/** True when something accepts a TCP connection on host:port (within half a second). */
-export async function portAnswers(host: string, port: number): Promise<boolean> {
+/** True when something accepts a TCP connection on host:port (within `timeoutMs`). */
+export async function portAnswers(host: string, port: number, timeoutMs = 500): Promise<boolean> {
   return await new Promise((resolve) => {
     const socket = connect({ host, port })
-    socket.setTimeout(500, () => {
+    socket.setTimeout(timeoutMs, () => {
       socket.destroy()
       resolve(false)
     })

@@ -3,6 +3,7 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { containersRequested, natsContainer } from './nats-container.ts'
+import { portAnswers } from './addresses.ts'
 import { type ManagedProcess, startProcess } from './processes.ts'
 import { requireCommands } from './system.ts'
 
@@ -58,18 +59,8 @@ export async function waitForPort(
   timeoutMs: number,
   what: string,
 ): Promise<void> {
-  const { connect } = await import('node:net')
   const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const socket = connect({ host, port })
-      socket.once('connect', () => {
-        socket.destroy()
-        resolve(true)
-      })
-      socket.once('error', () => resolve(false))
-    })
-    if (ok) return
+  while (!(await portAnswers(host, port))) {
     if (Date.now() > deadline)
       throw new Error(`${what} did not accept connections on ${host}:${port} within ${timeoutMs} ms`)
     await new Promise((r) => setTimeout(r, 25))

@@ -4,20 +4,9 @@ import { once } from 'node:events'
 import { connect } from 'node:net'
 import { join } from 'node:path'
 import { test } from 'node:test'
-import { startNats, waitForPort } from '../src/index.ts'
+import { portAnswers, startNats, waitForPort } from '../src/index.ts'
 
 const repo = join(import.meta.dirname, '..', '..', '..')
-
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: '127.0.0.1', port })
-    socket.once('connect', () => {
-      socket.destroy()
-      resolve(true)
-    })
-    socket.once('error', () => resolve(false))
-  })
-}
 
 test('startNats serves JetStream on a free port and survives a restart with the same store', async (t) => {
   const nats = await startNats()
@@ -44,10 +33,15 @@ test('nats-server dies with the process that started it, even on SIGKILL', async
   })
   const [line] = (await once(child.stdout, 'data')) as [Buffer]
   const { port } = JSON.parse(line.toString()) as { port: number }
-  assert.equal(await accepts(port), true, 'the child started nats-server')
+  assert.equal(await portAnswers('127.0.0.1', port), true, 'the child started nats-server')
   child.kill('SIGKILL')
   await once(child, 'exit')
   const deadline = Date.now() + 10_000
-  while ((await accepts(port)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))
-  assert.equal(await accepts(port), false, 'nats-server is gone after its parent was SIGKILLed')
+  while ((await portAnswers('127.0.0.1', port)) && Date.now() < deadline)
+    await new Promise((r) => setTimeout(r, 100))
+  assert.equal(
+    await portAnswers('127.0.0.1', port),
+    false,
+    'nats-server is gone after its parent was SIGKILLed',
+  )
 })
