@@ -29,6 +29,7 @@ describe('settings groups', () => {
         'KRBFLEET_NATS_CA_FILE',
         'KRBFLEET_NATS_CERT_FILE',
         'KRBFLEET_NATS_KEY_FILE',
+        'KRBFLEET_NATS_INBOX_PREFIX',
         'KRBFLEET_LDAP_URL',
         'KRBFLEET_LDAP_START_TLS',
         'KRBFLEET_LDAP_CA_FILE',
