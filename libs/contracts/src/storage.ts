@@ -34,7 +34,11 @@ export const streams = {
 
 export const buckets = {
   /** `draft`, `enabled` (the latest revision number) and `revision.<n>` snapshots. */
-  topology: { bucket: 'krbfleet-topology', history: 5, description: 'Topology draft and enabled revisions' },
+  /**
+   * History 64 (the most JetStream keeps per key): after a crash, the topology service rebuilds the
+   * events of unpublished draft versions from this history, so it must outlast a burst of changes.
+   */
+  topology: { bucket: 'krbfleet-topology', history: 64, description: 'Topology draft and enabled revisions' },
   /** One key per account (`CORP.KERBAUTH`): its record and the current secret, sealed at rest. */
   accounts: {
     bucket: 'krbfleet-accounts',
