@@ -20,7 +20,12 @@ export {
   type EventContext,
 } from './consume.ts'
 export { isTransientNatsError, toBusError } from './errors.ts'
-export { ReconcileQueue, type ReconcileQueueOptions, type ReconcileQueueStats } from './reconcile-queue.ts'
+export {
+  ReconcileDeferred,
+  ReconcileQueue,
+  type ReconcileQueueOptions,
+  type ReconcileQueueStats,
+} from './reconcile-queue.ts'
 export {
   ActorHeader,
   type CallRpcOptions,

@@ -1,6 +1,18 @@
-import { KrbfleetError, TerminalError } from '@krbfleet/contracts'
+import { ErrorCode, KrbfleetError, type KrbfleetErrorOptions, TerminalError } from '@krbfleet/contracts'
 import type { Logger } from 'pino'
 import { type BackoffPolicy, backoffDelay } from './backoff.ts'
+
+/**
+ * Thrown by `reconcile(key)` when the key cannot be worked on now although nothing failed (another
+ * replica holds it): the key runs again after the backoff delay, and it is logged at debug, not as
+ * a failure.
+ */
+export class ReconcileDeferred extends KrbfleetError {
+  constructor(message: string, options: Omit<KrbfleetErrorOptions, 'retryable'> = {}) {
+    super(ErrorCode.Conflict, message, { ...options, retryable: true })
+    this.name = 'ReconcileDeferred'
+  }
+}
 
 export interface ReconcileQueueOptions {
   /** Names the queue in logs (`spn-sync accounts`). */
@@ -198,7 +210,11 @@ export class ReconcileQueue {
         return
       }
       const delayMs = backoffDelay(this.#backoff, failures)
-      this.#logger.warn({ err, key, failures, retryInMs: delayMs }, 'reconcile failed; will retry')
+      if (err instanceof ReconcileDeferred) {
+        this.#logger.debug({ key, reason: err.message, retryInMs: delayMs }, 'reconcile deferred')
+      } else {
+        this.#logger.warn({ err, key, failures, retryInMs: delayMs }, 'reconcile failed; will retry')
+      }
       const timer = setTimeout(() => {
         this.#retryTimers.delete(key)
         if (this.#stopped) return

@@ -3,7 +3,7 @@ import { describe, test } from 'node:test'
 import { ErrorCode, KrbfleetError, TerminalError } from '@krbfleet/contracts'
 import fc from 'fast-check'
 import { pino } from 'pino'
-import { backoffDelay, ReconcileQueue, type ReconcileQueueOptions } from '../src/index.ts'
+import { backoffDelay, ReconcileDeferred, ReconcileQueue, type ReconcileQueueOptions } from '../src/index.ts'
 import { signal } from './helpers.ts'
 
 const logger = pino({ level: 'silent' })
@@ -23,6 +23,27 @@ function queue(
 }
 
 describe('ReconcileQueue', () => {
+  test('a deferred key runs again after the backoff and is not logged as a failure', async () => {
+    const records: Array<{ level: number; msg: string }> = []
+    const capture = pino({ level: 'debug' }, { write: (line: string) => void records.push(JSON.parse(line)) })
+    let runs = 0
+    const q = queue({
+      logger: capture,
+      reconcile: async () => {
+        runs++
+        if (runs < 3) throw new ReconcileDeferred('held by another replica')
+      },
+    })
+    q.enqueue('a')
+    q.start()
+    while (runs < 3) await new Promise((r) => setTimeout(r, 2))
+    await q.whenIdle()
+    await q.stop()
+    assert.equal(runs, 3)
+    assert.equal(records.filter((r) => r.msg === 'reconcile deferred').length, 2)
+    assert.equal(records.filter((r) => r.level >= 40).length, 0, 'nothing at warn or above')
+  })
+
   test('keys enqueued while waiting collapse into one run', async () => {
     const runs: string[] = []
     const q = queue({ reconcile: async (key) => void runs.push(key) })
