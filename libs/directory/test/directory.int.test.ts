@@ -289,6 +289,9 @@ describe('directory against a real Samba AD DC', () => {
     }
   })
 
+  /** A value ending in a space and a character that RFC 4514 escapes (see the property below). */
+  const sambaMangles = (value: string) => / [,+"\\<>;=]$/.test(value)
+
   it('property: any OU name built from DN special characters round-trips on the DC', async () => {
     const parent = childDn('OU', 'escaping property', dc.baseDn)
     await dir.add(parent, { objectClass: ['top', 'organizationalUnit'] })
@@ -303,6 +306,11 @@ describe('directory against a real Samba AD DC', () => {
         async (name) => {
           // AD compares names case-insensitively; skip ones already made by an earlier run.
           if (seen.has(name.toLowerCase()) || name.trim() === '') return
+          // Samba 4.17's DN parser mishandles a value ending in a space followed by an escaped
+          // special character, however it is escaped (RFC 4514 allows it): `OU=x \,` is refused as
+          // "Empty RDN value", `OU=ab \,` is stored without its comma. Our escaping of such values is
+          // covered by the RFC 4514 unit tests; the DC cannot round-trip them, so they are left out here.
+          if (sambaMangles(name)) return
           seen.add(name.toLowerCase())
           const dn = childDn('OU', name, parent)
           await dir.add(dn, { objectClass: ['top', 'organizationalUnit'] })

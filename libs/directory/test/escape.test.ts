@@ -160,6 +160,17 @@ describe('escapeDnValue (RFC 4514)', () => {
     assert.equal(escapeDnValue('a\nb\0'), 'a\\0ab\\00')
   })
 
+  it('a value ending in a space and a special character (which Samba 4.17 mishandles) is escaped per RFC 4514', () => {
+    for (const [value, escaped] of [
+      [', ,', '\\, \\,'],
+      ['x ,', 'x \\,'],
+      ['ab +', 'ab \\+'],
+    ] as const) {
+      assert.equal(escapeDnValue(value), escaped)
+      assert.deepEqual(parseDn(`OU=${escaped},DC=corp,DC=example,DC=com`)[0], [{ type: 'OU', value }])
+    }
+  })
+
   it('property: any value round-trips through escapeDnValue and parseDn without changing the DN structure', () => {
     fc.assert(
       fc.property(tricky, tricky, (a, b) => {
