@@ -18,7 +18,6 @@ import {
  * (DCs lease from 127.0.0.2 up) and are leased under the shared lock root, so that a DC of a test
  * running in parallel can never be handed the same one.
  */
-const root = process.getuid?.() === 0
 
 async function leaseHighAddress(): Promise<LoopbackLease> {
   for (let n = 254; n >= 230; n--) {
@@ -44,7 +43,7 @@ async function deadPid(): Promise<number> {
   return pid
 }
 
-test('a lease adds a missing address to lo and its release removes it again', { skip: !root }, async () => {
+test('a lease adds a missing address to lo and its release removes it again', async () => {
   const lease = await leaseHighAddress()
   assert.equal(lease.added, true)
   assert.equal(await onLo(lease.address), true)
@@ -55,9 +54,7 @@ test('a lease adds a missing address to lo and its release removes it again', { 
   await lease.release()
 })
 
-test('an address that was on lo before the lease stays there after the release', {
-  skip: !root,
-}, async (t) => {
+test('an address that was on lo before the lease stays there after the release', async (t) => {
   // Our own lease (shared root) keeps every other test away while the address is "someone else's".
   const outer = await leaseHighAddress()
   t.after(() => outer.release())
@@ -71,7 +68,7 @@ test('an address that was on lo before the lease stays there after the release',
   assert.equal(await onLo(outer.address), false)
 })
 
-test('a handed-over lease keeps the address until its new owner releases it', { skip: !root }, async (t) => {
+test('a handed-over lease keeps the address until its new owner releases it', async (t) => {
   const lease = await leaseHighAddress()
   const { address } = lease
   const holder = spawn('sleep', ['60'], { stdio: 'ignore' })
@@ -89,9 +86,7 @@ test('a handed-over lease keeps the address until its new owner releases it', { 
   assert.equal(existsSync(join(addressLockRoot, address)), false)
 })
 
-test('the address of a crashed owner is removed by the next lease that reclaims it', {
-  skip: !root,
-}, async () => {
+test('the address of a crashed owner is removed by the next lease that reclaims it', async () => {
   const first = await leaseHighAddress()
   const { address } = first
   await first.handOver(await deadPid())
