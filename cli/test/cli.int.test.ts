@@ -158,8 +158,15 @@ describe('the krbfleet bin against a console on a free port', () => {
   })
 
   test('--dry-run on every change writes nothing', async () => {
+    // A site without an assignment, so that `assignment new` has something to act on.
+    assert.equal((await krbfleet(['site', 'add', 'Bergen'])).code, 0)
+    const file = join(dir, 'dry-run-topology.json')
+    await writeFile(file, JSON.stringify({ sites: [{ name: 'Trondheim' }] }))
     const before = await draft()
+    const enabledBefore = await topology.store.readEnabled()
     for (const args of [
+      ['assignment', 'new', 'Bergen', 'CORP\\OTHER'],
+      ['topology', 'apply', '-f', file],
       ['site', 'add', 'Oslo'],
       ['site', 'remove', 'Redmond', '--force'],
       ['pool', 'add', 'pool02.corp.example.com', '--site', 'Redmond'],
@@ -176,6 +183,8 @@ describe('the krbfleet bin against a console on a free port', () => {
       assert.match(r.stdout, /dry run/)
     }
     assert.deepEqual(await draft(), before)
+    assert.deepEqual(await topology.store.readEnabled(), enabledBefore, 'no revision was enabled')
+    assert.equal((await krbfleet(['site', 'remove', 'Bergen'])).code, 0)
   })
 
   test('topology plan / apply -f FILE (YAML) / enable / show', async () => {
