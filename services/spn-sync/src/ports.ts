@@ -43,8 +43,9 @@ export interface HeldLease {
   /** Throws a retryable conflict when the lease was lost; called before every write. */
   assertHeld(): void
   /**
-   * Stops renewing and gives the lease up (only if still ours); never throws. `forget` (the
-   * account was removed) purges the lease key and its history instead of leaving a delete marker.
+   * Stops renewing and gives the lease up (only if still ours: a compare-and-set on the revision
+   * it wrote); never throws. `forget` (the account was removed) purges the lease key and its
+   * history instead of leaving a delete marker, but only while the lease is still held.
    */
   release(options?: { forget?: boolean }): Promise<void>
 }

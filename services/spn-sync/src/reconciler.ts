@@ -159,19 +159,50 @@ export class SpnReconciler {
    * ownership record and lease key are dropped under its lease (a reconcile of it in flight in
    * another replica finishes first: AccountBusyError, retried by the consumer). A later reconcile
    * of the name finds no account in AD and writes nothing.
+   *
+   * `removedAt` is the event's occurredAt. Removal and creation reach spn-sync through different
+   * durable consumers, so a removal may be handled late, after the name was created again and
+   * reconciled: the record then belongs to the new account and must stay, or krbfleet would no
+   * longer own the SPNs it has just written. The record is kept when both hold: AD has an account
+   * of that name now (the account service deletes the object before it publishes the removal, so
+   * an object present now was created since), and the record was written after the removal was
+   * decided (it is the new account's, not the old one's). A reconcile of the old account between
+   * the decision and the AD delete can also write after `removedAt`, but then AD holds no object,
+   * and the record is dropped. Timestamps of two hosts are compared: a re-create and reconcile
+   * within their clock skew of the removal could still be misjudged; the SPNs of a record dropped
+   * that way stay on the account as foreign ones (never removed wrongly, only no longer removed).
    */
-  forget(account: string): Promise<void> {
+  forget(account: string, removedAt?: string): Promise<void> {
     const id = parseAccount(account)
+    const removedMs = removedAt === undefined ? Number.NaN : Date.parse(removedAt)
     return this.#exclusive(async () => {
       const lease = await this.#leases.acquire(id)
+      let forgotten = false
       try {
         lease.assertHeld()
+        if (Number.isFinite(removedMs) && (await this.#recreatedSince(id, removedMs))) {
+          this.#logger.info(
+            { account: id, removedAt },
+            'late removal of an account created again since; its SPN ownership record stays',
+          )
+          return
+        }
+        lease.assertHeld()
         await this.#ownership.remove(id)
+        forgotten = true
         this.#logger.info({ account: id }, 'account removed; its SPN ownership record is dropped')
       } finally {
-        await lease.release({ forget: true })
+        await lease.release({ forget: forgotten })
       }
     })
+  }
+
+  /** True when AD holds the account again and its ownership record was written after `removedMs`. */
+  async #recreatedSince(account: string, removedMs: number): Promise<boolean> {
+    const stored = await this.#ownership.read(account)
+    if (stored === null || !(Date.parse(stored.record.updatedAt) > removedMs)) return false
+    const { samAccountName } = parseAccountName(account)
+    return (await this.#directory.findAccount(samAccountName)) !== null
   }
 
   /** Runs `work` holding the account's lease, and gives the lease up afterwards. */

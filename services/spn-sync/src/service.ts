@@ -76,8 +76,8 @@ export async function startSpnSync(options: StartSpnSyncOptions): Promise<SpnSyn
     },
   })
   const rpc: RpcServer[] = serveSpnRpc(bus, reconciler, logger)
-  const consumers: EventConsumer[] = startTriggers(bus, queue, topology, logger, (account) =>
-    reconciler.forget(account),
+  const consumers: EventConsumer[] = startTriggers(bus, queue, topology, logger, (account, removedAt) =>
+    reconciler.forget(account, removedAt),
   )
   queue.start()
   logger.info(

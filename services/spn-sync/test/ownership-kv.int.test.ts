@@ -93,6 +93,41 @@ describe('ownership records in JetStream KV', { timeout: 60_000 }, () => {
     await lease.release()
   })
 
+  it("a forget-release of a lease that expired (no failed renewal seen) leaves the new holder's lease", async () => {
+    let clock = 3_000_000
+    // No renewal runs: as during a NATS outage, the old holder never sees a failed compare-and-set.
+    const timing = { ttlMs: 1_000, renewMs: 600_000, marginMs: 500 }
+    const old = leasesFromKv(kv, { logger: silentLogger(), holder: 'old', timing, now: () => clock })
+    const next = leasesFromKv(kv, { logger: silentLogger(), holder: 'next', timing, now: () => clock })
+    const stale = await old.acquire('CORP\\KL5')
+    clock += 2_000
+    const taken = await next.acquire('CORP\\KL5')
+    await stale.release({ forget: true })
+    const entry = await kv.get(leaseKey('CORP\\KL5'))
+    assert.equal(entry?.operation, 'PUT')
+    assert.equal(entry?.json<{ holder: string }>().holder, 'next')
+    assert.ok(taken.held())
+    // Held, the new holder's forget purges the key and its history.
+    await taken.release({ forget: true })
+    const gone = await kv.get(leaseKey('CORP\\KL5'))
+    assert.ok(gone === null || gone.operation === 'PURGE', 'the lease key is purged')
+    const history = await kv.history({ key: leaseKey('CORP\\KL5') })
+    let versions = 0
+    for await (const _ of history) versions++
+    assert.equal(versions, 1, 'only the purge marker is left')
+  })
+
+  it('a forget-release of an expired lease nobody took deletes it at its own revision only', async () => {
+    let clock = 4_000_000
+    const timing = { ttlMs: 1_000, renewMs: 600_000, marginMs: 500 }
+    const old = leasesFromKv(kv, { logger: silentLogger(), holder: 'old', timing, now: () => clock })
+    const stale = await old.acquire('CORP\\KL6')
+    clock += 2_000
+    assert.equal(stale.held(), false)
+    await stale.release({ forget: true })
+    assert.equal((await kv.get(leaseKey('CORP\\KL6')))?.operation, 'DEL')
+  })
+
   it('a renewal that finds the lease taken over marks it lost', async () => {
     let clock = 2_000_000
     const timing = { ttlMs: 1_000, renewMs: 50, marginMs: 0 }

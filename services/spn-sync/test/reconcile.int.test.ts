@@ -6,12 +6,14 @@ import {
   KrbfleetError,
   SpnConflictDetected,
   SpnsReconciled,
+  streams,
 } from '@krbfleet/contracts'
 import { connectDirectory } from '@krbfleet/directory'
 import { createUser, strongPassword } from '@krbfleet/testing'
 import {
   AccountBusyError,
   desiredSpns,
+  durables,
   leaseKey,
   leasesFromKv,
   ownershipFromKv,
@@ -528,6 +530,57 @@ describe('spn-sync against a real DC and NATS', { timeout: 300_000 }, () => {
       await world.enable([], {}, { publish: false })
       assert.ok(!(await sync.reconciler.accounts()).includes('CORP\\KGONE'))
     } finally {
+      await sync.stop()
+    }
+  })
+
+  it('given a removal delivered late, after the account was created again and reconciled, then its ownership record survives', async () => {
+    const dn = await world.createComputer('KAGAIN')
+    await world.enable([webPool('poolagain', 'bantry')], { bantry: 'CORP\\KAGAIN' }, { publish: false })
+    const sync = await world.startService()
+    try {
+      assert.equal((await sync.reconciler.reconcile('CORP\\KAGAIN')).outcome, 'changed')
+      // The account service removes the account: AD object first, then the event (held back here).
+      await world.directory.delete(dn)
+      const removed = KerberosAccountRemoved.create({ account: 'CORP\\KAGAIN', dn }, { actor: 'user:test' })
+      // The name is created again and reconciled before the removal's consumer gets to it.
+      const again = await world.createComputer('KAGAIN')
+      assert.equal((await sync.reconciler.reconcile('CORP\\KAGAIN')).outcome, 'changed')
+      assert.deepEqual(await world.spnsOf(again), ['HTTP/poolagain.corp.example.com'])
+      const before = (await world.ownershipKv.get('CORP.KAGAIN'))!.revision
+
+      const { seq } = await world.bus.publish(removed)
+      await world.eventually(async () => {
+        const info = await world.bus.jsm.consumers.info(streams.events.name, durables.accountRemoved)
+        return info.ack_floor.stream_seq >= seq
+      }, 'the late removal handled (acknowledged)')
+      assert.deepEqual(await world.ownedSpns('CORP\\KAGAIN'), ['HTTP/poolagain.corp.example.com'])
+      assert.equal((await world.ownershipKv.get('CORP.KAGAIN'))!.revision, before)
+      // Still owned: a topology without the pool removes the SPN krbfleet wrote.
+      await world.enable([], {}, { publish: false })
+      const outcome = await sync.reconciler.reconcile('CORP\\KAGAIN')
+      assert.deepEqual(outcome.removed, ['HTTP/poolagain.corp.example.com'])
+      assert.deepEqual(await world.spnsOf(again), [])
+    } finally {
+      await sync.stop()
+    }
+  })
+
+  it('given a removal handled after the name was created again but before it was reconciled, then the old record is dropped', async () => {
+    const dn = await world.createComputer('KOLD')
+    await world.enable([webPool('poolold', 'youghal')], { youghal: 'CORP\\KOLD' }, { publish: false })
+    const sync = await world.startService()
+    try {
+      assert.equal((await sync.reconciler.reconcile('CORP\\KOLD')).outcome, 'changed')
+      await world.directory.delete(dn)
+      const removedAt = new Date().toISOString()
+      await world.createComputer('KOLD')
+      // The record is the old account's (written before the removal): it goes, though AD has the name.
+      await sync.reconciler.forget('CORP\\KOLD', removedAt)
+      assert.equal(await world.ownedSpns('CORP\\KOLD'), null)
+      assert.notEqual((await world.ownershipKv.get(leaseKey('CORP\\KOLD')))?.operation, 'PUT')
+    } finally {
+      await world.enable([], {}, { publish: false })
       await sync.stop()
     }
   })

@@ -27,8 +27,8 @@ export interface LeasesFromKvOptions {
 
 /**
  * Account leases in JetStream KV (see domain/lease.ts). Every step is a compare-and-set on the
- * key's revision: taking a free or expired lease, renewing it, and releasing it (a delete that
- * only applies while the revision is still the one we wrote).
+ * key's revision: taking a free or expired lease, renewing it, and releasing it (a delete or
+ * purge that only applies while the revision is still the one we wrote).
  */
 export function leasesFromKv(kv: KV, options: LeasesFromKvOptions): AccountLeases & { holder: string } {
   const holder = options.holder ?? randomUUID()
@@ -114,12 +114,22 @@ export function leasesFromKv(kv: KV, options: LeasesFromKvOptions): AccountLease
         clearInterval(timer)
         return serial(async () => {
           if (released) return
+          // Judged before `released` turns it false: is the lease still ours right now?
+          const stillHeld = lease.held()
           released = true
           if (lost) return
-          // Only our own revision is deleted: a lease someone else has taken since stays theirs.
-          // A removed account's key is purged while we still hold it (nobody else can take it
-          // then), so a later replica never finds a lease of an account that is gone.
-          const giveUp = releaseOptions.forget ? kv.purge(key) : kv.delete(key, { previousSeq: revision })
+          // Only our own revision is deleted or purged: every give-up is a compare-and-set on the
+          // revision we wrote (Nats-Expected-Last-Subject-Sequence, ADR-8), so a lease someone else
+          // has taken since stays theirs. `lost` alone does not tell: it is only set when a renewal's
+          // compare-and-set fails, and a lease that expired during a NATS outage may have been taken
+          // over without us seeing a failed renewal yet.
+          // A removed account's key is purged (history and all) only while we still hold it, so a
+          // later replica never finds a lease of an account that is gone; once our lease expired,
+          // the key may already be someone else's, and a revision-checked delete is all we try.
+          const giveUp =
+            releaseOptions.forget && stillHeld
+              ? kv.purge(key, { previousSeq: revision })
+              : kv.delete(key, { previousSeq: revision })
           await giveUp.catch((err: unknown) => {
             if (!isCasFailure(err)) logger.warn({ account, err }, 'could not release the SPN reconcile lease')
           })

@@ -16,7 +16,9 @@ export const durables = {
  * account of the new and the previous revision (an account that lost its last site must give its
  * SPNs up); a new Kerberos account enqueues itself (its sites may have been enabled before it existed).
  * A removed account is not enqueued: `forget` drops its ownership record (nothing is left in AD to
- * reconcile; the computer object and its SPNs went with it). A forget that finds the account
+ * reconcile; the computer object and its SPNs went with it). It gets the event's occurredAt: the
+ * removal and a re-creation come through different consumers, so a late removal must not drop the
+ * record of the account created since (SpnReconciler.forget). A forget that finds the account
  * leased by another replica throws a retryable error, so the event is redelivered after a backoff.
  */
 export function startTriggers(
@@ -24,7 +26,7 @@ export function startTriggers(
   queue: ReconcileQueue,
   topology: TopologyReader,
   logger: Logger,
-  forget: (account: string) => Promise<void>,
+  forget: (account: string, removedAt: string) => Promise<void>,
 ): EventConsumer[] {
   const enabled = consumeEvents(bus, {
     durable: durables.topologyEnabled,
@@ -55,8 +57,8 @@ export function startTriggers(
     events: [KerberosAccountRemoved],
     logger,
     async handle(event, ctx) {
-      ctx.logger.info({ account: event.data.account }, 'account removed')
-      await forget(event.data.account)
+      ctx.logger.info({ account: event.data.account, removedAt: event.occurredAt }, 'account removed')
+      await forget(event.data.account, event.occurredAt)
     },
   })
   return [enabled, created, removed]
