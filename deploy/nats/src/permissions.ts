@@ -1,16 +1,21 @@
 import {
   AgentHeartbeat,
+  accountOperations,
   agentToken,
   allEvents,
   buckets,
   ChangeRecorded,
+  CredentialApplied,
+  CredentialApplyFailed,
   type KvDefinition,
   KerberosAccountCreated,
   ServiceName,
   SiteAdded,
   SpnsReconciled,
+  spnOperations,
   streams,
   subjects,
+  TopologyOperation,
 } from '@krbfleet/contracts'
 
 /**
@@ -19,9 +24,10 @@ import {
  *
  * Least privilege per identity (ARCHITECTURE.md, security rules):
  *  - a service publishes only the events of its own domain, serves only its own RPC subjects,
- *    calls only the services it needs, and reaches only the JetStream streams and KV buckets it uses;
+ *    calls only the operations it needs (per operation, not per service), and reaches only the JetStream streams and KV buckets it uses;
  *    on the events stream it may create, read and delete only its own durable consumers;
- *  - an agent may read only its own credential subject and publish only agent events;
+ *  - an agent may read only its own credential subject, publish only the agent events it sends and
+ *    call only the topology service's enrolment operation;
  *  - every user receives replies only on its own inbox prefix (`_INBOX_<user>.>`, the client's
  *    `inboxPrefix`, KRBFLEET_NATS_INBOX_PREFIX), so nobody can subscribe to another user's answers;
  *  - only the bootstrap identity may create or update streams (the events stream and the buckets'
@@ -48,8 +54,18 @@ export interface NatsUser {
 /** The domain token of an event definition's subject (`krbfleet.events.<domain>.<Name>`). */
 const domainOf = (def: { domain: string }) => def.domain
 
-/** JetStream API subjects to use (not administer) a stream: info, consumers, pulls, acks. */
-function streamUse(stream: string): string[] {
+/**
+ * The JetStream API subjects the nats.js KV client (@nats-io/kv 3.4) publishes to READ a bucket, as
+ * traced on nats-server 2.9 (`-V`): `kv()` opens it with the stream info; get() is a message get
+ * (direct get when the bucket allows it); keys(), history() and watch() create an ORDERED push
+ * consumer (ephemeral, AckNone, named `oc_<nuid>_<n>` or `KV_WATCHER_<nuid>`, with the
+ * `$JS.API.CONSUMER.CREATE.<stream>.<name>.<filter>` API), keys() reads its info, and the server's
+ * flow-control requests are answered on `$JS.FC.<stream>.>`. The client never deletes these
+ * consumers (the server drops them after their inactivity threshold), never pulls (MSG.NEXT), never
+ * acks, never lists: a reader therefore gets no CONSUMER.DELETE, DURABLE.CREATE, MSG.NEXT, ACK,
+ * NAMES or LIST right, so it cannot remove another client's watcher on the bucket.
+ */
+function kvReadApi(stream: string): string[] {
   return [
     `$JS.API.STREAM.INFO.${stream}`,
     `$JS.API.STREAM.MSG.GET.${stream}`,
@@ -57,13 +73,7 @@ function streamUse(stream: string): string[] {
     `$JS.API.DIRECT.GET.${stream}.>`,
     `$JS.API.CONSUMER.CREATE.${stream}`,
     `$JS.API.CONSUMER.CREATE.${stream}.>`,
-    `$JS.API.CONSUMER.DURABLE.CREATE.${stream}.>`,
     `$JS.API.CONSUMER.INFO.${stream}.>`,
-    `$JS.API.CONSUMER.DELETE.${stream}.>`,
-    `$JS.API.CONSUMER.MSG.NEXT.${stream}.>`,
-    `$JS.API.CONSUMER.NAMES.${stream}`,
-    `$JS.API.CONSUMER.LIST.${stream}`,
-    `$JS.ACK.${stream}.>`,
     `$JS.FC.${stream}.>`,
   ]
 }
@@ -79,12 +89,9 @@ function streamAdmin(stream: string): string[] {
 
 const kvStream = (def: KvDefinition) => `KV_${def.bucket}`
 
-/**
- * Reading a bucket: its stream info (kv() opens an existing bucket with it), gets, and the ordered
- * consumers of watch/keys/history, which are ephemeral, named at random and deleted by the client.
- */
+/** Reading a bucket: get, keys, history and watch (see kvReadApi). */
 function kvRead(def: KvDefinition): string[] {
-  return streamUse(kvStream(def))
+  return kvReadApi(kvStream(def))
 }
 
 function kvWrite(def: KvDefinition): string[] {
@@ -119,6 +126,35 @@ export function inboxPrefixOf(user: string): string {
 /** Every operation of a service: `krbfleet.rpc.<service>.>` (built from the contracts' builder). */
 const rpcOf = (service: ServiceName) => subjects.rpc(service, 'any').replace(/\.any$/, '.>')
 
+/**
+ * Every operation each service serves, from the contracts' operation constants: a caller's right is
+ * one subject per operation (`subjects.rpc(service, operation)`), never the service's wildcard.
+ */
+export const serviceOperations = {
+  [ServiceName.Topology]: Object.values(TopologyOperation),
+  [ServiceName.Account]: Object.values(accountOperations),
+  [ServiceName.SpnSync]: Object.values(spnOperations),
+} as const satisfies Partial<Record<ServiceName, readonly string[]>>
+
+type CallableService = keyof typeof serviceOperations
+
+/** One RPC operation a caller may request. */
+interface RpcCall {
+  service: CallableService
+  operation: string
+}
+
+const callsOf = (service: CallableService): RpcCall[] =>
+  serviceOperations[service].map((operation) => ({ service, operation }))
+
+const rpcSubject = (call: RpcCall) => subjects.rpc(call.service, call.operation)
+
+/** The events an agent sends (libs/contracts, domain `agent`), each on its own subject. */
+const agentEvents = [AgentHeartbeat, CredentialApplied, CredentialApplyFailed]
+
+/** The one topology operation an agent (and a site's leaf) may request: its own enrolment. */
+const agentEnrol: RpcCall = { service: ServiceName.Topology, operation: TopologyOperation.AgentEnrol }
+
 /** The credential subjects of all agents: `krbfleet.agent.*.credential`. */
 const anyAgentCredential = subjects.agentCredential('any').replace('.any.', '.*.')
 
@@ -128,7 +164,8 @@ interface ServiceRights {
   service: ServiceName
   /** Event domains whose events it publishes. */
   publishes: string[]
-  calls: ServiceName[]
+  /** The RPC operations it requests (services/<name>/src: every callRpc), one by one. */
+  calls: RpcCall[]
   writes: KvDefinition[]
   reads: KvDefinition[]
   /** Publishes sealed credentials to agents. */
@@ -152,7 +189,8 @@ const serviceRights: ServiceRights[] = [
   {
     service: ServiceName.Account,
     publishes: [domainOf(KerberosAccountCreated)],
-    calls: [ServiceName.Topology],
+    // `test account` asks spn-sync which SPNs the enabled topology wants (adapters/nats/rpc.ts).
+    calls: [{ service: ServiceName.SpnSync, operation: spnOperations.desired }],
     writes: [buckets.accounts, buckets.rotations],
     reads: [buckets.topology, buckets.agents],
     sendsCredentials: true,
@@ -161,7 +199,7 @@ const serviceRights: ServiceRights[] = [
   {
     service: ServiceName.SpnSync,
     publishes: [domainOf(SpnsReconciled)],
-    calls: [ServiceName.Topology, ServiceName.Account],
+    calls: [],
     writes: [buckets.spnOwnership],
     reads: [buckets.topology, buckets.accounts],
     durables: ['spn-sync-topology-enabled', 'spn-sync-account-created', 'spn-sync-account-removed'],
@@ -169,9 +207,16 @@ const serviceRights: ServiceRights[] = [
   {
     service: ServiceName.Console,
     publishes: [domainOf(ChangeRecorded)],
-    calls: [ServiceName.Topology, ServiceName.Account, ServiceName.SpnSync],
+    // The operator edge exposes every operation of the three services (REST and CLI).
+    calls: [
+      ...callsOf(ServiceName.Topology),
+      ...callsOf(ServiceName.Account),
+      ...callsOf(ServiceName.SpnSync),
+    ],
     writes: [],
-    reads: [buckets.topology, buckets.accounts, buckets.spnOwnership, buckets.agents, buckets.rotations],
+    // Not the accounts bucket: it holds the sealed secrets, and the console asks the account
+    // service (account.list/show) instead of reading records.
+    reads: [buckets.topology, buckets.spnOwnership, buckets.agents, buckets.rotations],
     durables: [],
   },
 ]
@@ -191,7 +236,7 @@ export function serviceUsers(): NatsUser[] {
       '$JS.API.INFO',
       ...eventsUse(eventsStream, rights.durables),
       ...rights.publishes.map((domain) => subjects.domainEvents(domain)),
-      ...rights.calls.map(rpcOf),
+      ...rights.calls.map(rpcSubject),
       ...rights.writes.flatMap(kvWrite),
       ...rights.reads.flatMap(kvRead),
       ...(rights.sendsCredentials ? [anyAgentCredential] : []),
@@ -237,8 +282,11 @@ export function bootstrapUser(): NatsUser {
 }
 
 /**
- * One user per agent (per web server). It reads only its own credential subject, publishes only
- * agent events (CredentialApplied, AgentHeartbeat, ...) and may call the topology service (enrolment).
+ * One user per agent (per web server). It reads only its own credential subject, publishes only the
+ * agent events it sends (AgentHeartbeat, CredentialApplied, CredentialApplyFailed: their own subjects,
+ * not the whole domain) and may request exactly one operation: topology's agent.enrol. Known limit
+ * (README): the enrolment names its server in the body, so an agent's login could enrol another
+ * server of the topology; binding it to the NATS identity (a per-server subject) is the agents issue's.
  */
 export function agentUser(server: string): NatsUser {
   const credential = subjects.agentCredential(server)
@@ -250,7 +298,7 @@ export function agentUser(server: string): NatsUser {
     comment: `agent on ${server}: its own credential subject only`,
     permissions: {
       publish: {
-        allow: [subjects.domainEvents(domainOf(AgentHeartbeat)), rpcOf(ServiceName.Topology), '$JS.API.INFO'],
+        allow: [...agentEvents.map((e) => e.subject), rpcSubject(agentEnrol), '$JS.API.INFO'],
       },
       subscribe: { allow: [credential, `${inboxPrefixOf(user)}.>`], deny: [] },
       allowResponses: false,
@@ -268,8 +316,10 @@ export function leafCertificateSubject(site: string): string {
 
 /**
  * What a site's leaf must never send to the hub, even if the site is compromised: events of the
- * other domains, RPC to services other than topology, KV writes and JetStream administration.
- * (nats-server 2.9 has no allow-list for leaf connections; these deny lists sit on the remote.)
+ * other domains, RPC to services other than topology, every topology operation but agent.enrol,
+ * KV writes and JetStream administration. (nats-server 2.9 has no allow-list for leaf connections;
+ * these deny lists sit on the remote. A deny wildcard cannot spare one operation, so the topology
+ * operations are listed one by one from TopologyOperation: the topology service serves only those.)
  */
 export function leafDenyExports(): string[] {
   const domains = [...new Set(allEvents.map((e) => e.domain))].filter((d) => d !== domainOf(AgentHeartbeat))
@@ -278,6 +328,9 @@ export function leafDenyExports(): string[] {
     ...Object.values(ServiceName)
       .filter((s) => s !== ServiceName.Topology)
       .map(rpcOf),
+    ...callsOf(ServiceName.Topology)
+      .filter((call) => call.operation !== agentEnrol.operation)
+      .map(rpcSubject),
     '$KV.>',
     '$JS.API.STREAM.CREATE.>',
     '$JS.API.STREAM.UPDATE.>',

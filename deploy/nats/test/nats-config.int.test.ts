@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { promisify } from 'node:util'
-import { subjects } from '@krbfleet/contracts'
+import { subjects, TopologyOperation } from '@krbfleet/contracts'
 import { freePort, startProcess, waitForPort } from '@krbfleet/testing'
 import { connect, type NatsConnection } from '@nats-io/transport-node'
 import { sampleTopology } from '../../lab/src/sample.ts'
@@ -256,7 +256,8 @@ test('the hub and a site leaf start from these files; permissions hold across th
   // The agent calls the topology service across the leaf and gets the answer on its own inbox, but
   // may not subscribe to a service's inbox (it would read other request/reply answers) nor to all.
   const topology = await as(ports.hubClient, 'krbfleet-topology')
-  topology.subscribe('krbfleet.rpc.topology.enrol', {
+  const enrolSubject = subjects.rpc('topology', TopologyOperation.AgentEnrol)
+  topology.subscribe(enrolSubject, {
     callback: (_e, m) => {
       m.respond('enrolled')
     },
@@ -265,7 +266,7 @@ test('the hub and a site leaf start from these files; permissions hold across th
   let answer: string | undefined
   for (let i = 0; i < 100 && answer === undefined; i++) {
     answer = await fe01
-      .request('krbfleet.rpc.topology.enrol', '', { timeout: 200 })
+      .request(enrolSubject, '', { timeout: 200 })
       .then((m) => m.string())
       .catch(() => undefined)
   }

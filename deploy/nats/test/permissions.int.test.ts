@@ -5,15 +5,35 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { promisify } from 'node:util'
-import { type Bus, connectBus } from '@krbfleet/bus'
-import { buckets, streams } from '@krbfleet/contracts'
+import { type Bus, callRpc, connectBus, serveRpc } from '@krbfleet/bus'
+import {
+  AgentHeartbeat,
+  accountOperations,
+  buckets,
+  CredentialApplied,
+  CredentialApplyFailed,
+  ServiceName,
+  SpnDesiredRequest,
+  spnOperations,
+  streams,
+  subjects,
+  TopologyOperation,
+} from '@krbfleet/contracts'
 import { silentLogger } from '@krbfleet/logging'
 import { durables as spnSyncDurables } from '@krbfleet/spn-sync'
 import { freePort, startProcess, waitForPort } from '@krbfleet/testing'
 import { AckPolicy } from '@nats-io/jetstream'
 import { connect, type NatsConnection } from '@nats-io/transport-node'
 import { generatedDir, natsDeployDir } from '../src/generate.ts'
-import { bootstrapUser, type NatsUser, serviceDurables, serviceUsers } from '../src/permissions.ts'
+import {
+  agentUser,
+  bootstrapUser,
+  leafDenyExports,
+  type NatsUser,
+  serviceDurables,
+  serviceOperations,
+  serviceUsers,
+} from '../src/permissions.ts'
 
 const run = promisify(execFile)
 const repo = join(natsDeployDir, '..', '..')
@@ -47,6 +67,69 @@ test('the durable consumers spn-sync may manage are the ones it uses; no other s
     )
     assert.ok(!deletes.some((s) => s.endsWith('>') || s.endsWith('*')), `${user.user}: named durables only`)
   }
+})
+
+/** Does a NATS subject match a permission pattern (`*` one token, `>` the rest)? */
+function matches(pattern: string, subject: string): boolean {
+  const p = pattern.split('.')
+  const t = subject.split('.')
+  for (let i = 0; i < p.length; i++) {
+    if (p[i] === '>') return t.length > i
+    if (i >= t.length || (p[i] !== '*' && p[i] !== t[i])) return false
+  }
+  return p.length === t.length
+}
+
+test('RPC rights are per operation: console all, account spn.desired only, spn-sync and topology none', () => {
+  const calls = (name: string) => {
+    const user = serviceUsers().find((u) => u.user === name)
+    assert.ok(user, name)
+    return user.permissions.publish.allow.filter((s) => s.startsWith('krbfleet.rpc.'))
+  }
+  const every = Object.entries(serviceOperations).flatMap(([service, ops]) =>
+    ops.map((op) => subjects.rpc(service as ServiceName, op)),
+  )
+  assert.deepEqual(calls('krbfleet-console').sort(), [...every].sort())
+  assert.deepEqual(calls('krbfleet-account'), [subjects.rpc(ServiceName.SpnSync, spnOperations.desired)])
+  assert.deepEqual(calls('krbfleet-spn-sync'), [])
+  assert.deepEqual(calls('krbfleet-topology'), [])
+  for (const user of serviceUsers())
+    assert.ok(!calls(user.user).some((s) => s.includes('*') || s.includes('>')), `${user.user}: no wildcard`)
+})
+
+test('an agent may request agent.enrol only and publish only its own events; a leaf lets no other topology operation out', () => {
+  const agent = agentUser('fe01.corp.example.com')
+  const enrol = subjects.rpc(ServiceName.Topology, TopologyOperation.AgentEnrol)
+  assert.deepEqual(
+    agent.permissions.publish.allow.filter((s) => s.startsWith('krbfleet.')).sort(),
+    [enrol, AgentHeartbeat.subject, CredentialApplied.subject, CredentialApplyFailed.subject].sort(),
+  )
+  const deny = leafDenyExports()
+  assert.ok(!deny.some((d) => matches(d, enrol)), 'enrolment passes the leaf')
+  for (const subject of [AgentHeartbeat, CredentialApplied, CredentialApplyFailed].map((e) => e.subject))
+    assert.ok(!deny.some((d) => matches(d, subject)), `${subject} passes the leaf`)
+  for (const [service, ops] of Object.entries(serviceOperations))
+    for (const op of ops) {
+      const subject = subjects.rpc(service as ServiceName, op)
+      if (subject !== enrol)
+        assert.ok(
+          deny.some((d) => matches(d, subject)),
+          `${subject} is denied on the leaf`,
+        )
+    }
+})
+
+test('KV readers cannot delete consumers; the console does not read the sealed accounts bucket', () => {
+  for (const user of serviceUsers()) {
+    const kvAdmin = user.permissions.publish.allow.filter((s) =>
+      /^\$JS\.API\.CONSUMER\.(DELETE|DURABLE\.CREATE|MSG\.NEXT)\.KV_/.test(s),
+    )
+    assert.deepEqual(kvAdmin, [], user.user)
+  }
+  const console_ = serviceUsers().find((u) => u.user === 'krbfleet-console')
+  assert.ok(console_)
+  assert.ok(!console_.permissions.publish.allow.some((s) => s.includes(`KV_${buckets.accounts.bucket}`)))
+  assert.ok(!console_.permissions.publish.allow.some((s) => s.includes(`$KV.${buckets.accounts.bucket}`)))
 })
 
 /**
@@ -162,19 +245,70 @@ test('services verify streams the bootstrap identity created, manage only their 
   )
   assert.equal(await spnSync.jsm.consumers.delete(events, durable), true)
 
-  // Request/reply: the account service calls topology and gets its answer on its own inbox; the
-  // console may not subscribe to the account service's inbox, nor to everyone's.
-  const topology = await busAs(userOf('krbfleet-topology'))
-  topology.nc.subscribe('krbfleet.rpc.topology.ping', {
-    callback: (_e, m) => {
-      m.respond('pong')
-    },
+  // Request/reply, per operation: the account service asks spn-sync for the desired SPNs (its
+  // `test account` check) and gets the answer on its own inbox; it may call nothing else, and
+  // spn-sync, which calls no service, is refused every account operation.
+  const desired = serveRpc(spnSync, {
+    service: ServiceName.SpnSync,
+    operation: spnOperations.desired,
+    request: SpnDesiredRequest,
+    handle: (body) => ({ spns: [`HTTP/${body.account.toLowerCase()}.corp.example.com`] }),
   })
-  await topology.nc.flush()
-  assert.equal(
-    (await account.nc.request('krbfleet.rpc.topology.ping', '', { timeout: 2000 })).string(),
-    'pong',
+  t.after(() => desired.stop())
+  await desired.ready
+  const actor = { actor: 'user:permissions-test', timeoutMs: 2000 }
+  assert.deepEqual(
+    await callRpc(account, ServiceName.SpnSync, spnOperations.desired, { account: 'CORP\\WEBPOOL' }, actor),
+    { spns: ['HTTP/corp\\webpool.corp.example.com'] },
   )
+  const refused = { code: 'forbidden', retryable: false, message: /may not publish on krbfleet\.rpc\./ }
+  await assert.rejects(
+    callRpc(account, ServiceName.SpnSync, spnOperations.reconcile, {}, actor),
+    refused,
+    'account may call spn.desired only',
+  )
+  await assert.rejects(
+    callRpc(account, ServiceName.Topology, TopologyOperation.SiteList, {}, actor),
+    refused,
+    'account calls no topology operation',
+  )
+  for (const operation of Object.values(accountOperations)) {
+    await assert.rejects(
+      callRpc(spnSync, ServiceName.Account, operation, {}, actor),
+      refused,
+      `spn-sync may not call ${operation}`,
+    )
+  }
+  // A KV reader (the console) lists, reads the history of and watches the topology bucket with its
+  // read rights alone, may not delete a consumer there, and cannot open the sealed accounts bucket.
+  const consoleBus = await busAs(userOf('krbfleet-console'))
+  const topology = await busAs(userOf('krbfleet-topology'))
+  const topologyKv = await topology.kv(buckets.topology)
+  await topologyKv.put('probe', '1')
+  await topologyKv.put('probe', '2')
+  const readKv = await consoleBus.kv(buckets.topology)
+  const keys: string[] = []
+  for await (const k of await readKv.keys()) keys.push(k)
+  assert.deepEqual(keys, ['probe'])
+  const history: string[] = []
+  for await (const e of await readKv.history({ key: 'probe' })) history.push(e.string())
+  assert.deepEqual(history, ['1', '2'])
+  const watch = await readKv.watch({ key: 'probe' })
+  for await (const e of watch) {
+    assert.equal(e.string(), '2')
+    break
+  }
+  const kvStreamName = `KV_${buckets.topology.bucket}`
+  const kvConsumers = await topology.jsm.consumers
+    .list(kvStreamName)
+    .next()
+    .catch(() => [])
+  await assert.rejects(
+    consoleBus.jsm.consumers.delete(kvStreamName, kvConsumers[0]?.name ?? 'any'),
+    /Permissions Violation for Publish/,
+  )
+  await assert.rejects(consoleBus.kv(buckets.accounts), { code: 'forbidden' })
+
   const console_ = await connect({ servers: url, user: 'krbfleet-console', pass: 'krbfleet-console-pw' })
   t.after(() => console_.close())
   const errors = permissionErrors(console_)
