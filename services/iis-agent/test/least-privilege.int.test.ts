@@ -162,3 +162,49 @@ test('given only its own NATS rights, then the agent enrols and its heartbeats r
   child.kill('SIGTERM')
   assert.equal((await exited)[0], 0, output.slice(-2000))
 })
+
+test('given the agent NATS user, then every topology operation but agent.enrol is refused whatever actor it claims', async () => {
+  const bus = await connectBus({
+    servers: url,
+    name: agent.user,
+    logger: silentLogger(),
+    user: agent.user,
+    pass: passwordOf(agent),
+    inboxPrefix: agent.inboxPrefix,
+  })
+  try {
+    const forged = { actor: 'user:admin', timeoutMs: 2000 }
+    const refused = {
+      code: 'forbidden',
+      retryable: false,
+      message: /may not publish on krbfleet\.rpc\.topology\./,
+    }
+    await assert.rejects(
+      callRpc(bus, 'topology', TopologyOperation.SiteAdd, { name: 'evil' }, forged),
+      refused,
+    )
+    await assert.rejects(
+      callRpc(bus, 'topology', TopologyOperation.ServerRemove, { fqdn: server }, forged),
+      refused,
+    )
+    await assert.rejects(callRpc(bus, 'topology', TopologyOperation.TopologyEnable, {}, forged), refused)
+    // The world is as it was: no site 'evil', the server still in its pool, nothing enabled by the agent.
+    const { topology: draft } = await topology.service.get('draft')
+    assert.deepEqual(
+      draft.sites.map((s) => s.name),
+      ['redmond'],
+    )
+    assert.ok(JSON.stringify(draft).includes(server), 'the server is still in the draft')
+    // Enrolment, its one operation, reaches the topology service and is answered (a dry run: the
+    // agent's own enrolment is the first test's).
+    await callRpc(
+      bus,
+      'topology',
+      TopologyOperation.AgentEnrol,
+      { server, encryptionKey: 'A'.repeat(43), dryRun: true },
+      { actor: `agent:${server}`, timeoutMs: 5000 },
+    )
+  } finally {
+    await bus.close()
+  }
+})
