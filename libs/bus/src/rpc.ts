@@ -78,14 +78,21 @@ export function serveRpc<S extends TSchema, R>(bus: Bus, options: ServeRpcOption
       logger.warn('ignored a request without a reply subject')
       return
     }
+    let reply: RpcReply<R>
+    // Checked before anything else, and before the logger carries them: a value the event
+    // envelope refuses (actor 1-256, correlationId 1-64 characters) would otherwise let the
+    // handler write (AD, KV) and then fail to build the event announcing that write.
+    const headerIssues = checkCallerHeaders(m)
+    if (headerIssues.length > 0) {
+      const error = new ValidationError(headerIssues, 'request')
+      logger.info({ code: error.code, field: error.field }, `refused: ${error.message}`)
+      m.respond(encoder.encode(JSON.stringify({ ok: false, error: error.toWire() } satisfies RpcReply<R>)))
+      return
+    }
     const actor = m.headers?.get(ActorHeader) ?? ''
     const correlationId = m.headers?.get(CorrelationIdHeader) || randomUUID()
     const ctxLogger = logger.child({ actor, correlationId })
-    let reply: RpcReply<R>
     try {
-      if (!actor) {
-        throw new ValidationError([{ field: ActorHeader, rule: 'header is required' }], 'request')
-      }
       let raw: unknown
       try {
         raw = m.data.length === 0 ? undefined : JSON.parse(new TextDecoder().decode(m.data))
@@ -137,6 +144,42 @@ export function serveRpc<S extends TSchema, R>(bus: Bus, options: ServeRpcOption
       await Promise.all([...inFlight])
     },
   }
+}
+
+/** The event envelope's limits on the caller's identity (libs/contracts EnvelopeFields). */
+const ACTOR_MAX = 256
+const CORRELATION_ID_MAX = 64
+
+/**
+ * The actor header must be there with 1-256 characters; the correlation id header is optional
+ * (the server makes one), but when sent it must have 1-64 characters. A header sent several times
+ * counts as malformed: which value would the handler audit?
+ */
+function checkCallerHeaders(m: Msg): { field: string; rule: string }[] {
+  const issues: { field: string; rule: string }[] = []
+  const actors = m.headers?.values(ActorHeader) ?? []
+  if (actors.length === 0 || actors[0] === '') {
+    issues.push({ field: ActorHeader, rule: 'header is required (1 to 256 characters)' })
+  } else if (actors.length > 1) {
+    issues.push({ field: ActorHeader, rule: 'header must be sent once' })
+  } else if ((actors[0] ?? '').length > ACTOR_MAX) {
+    issues.push({ field: ActorHeader, rule: `header must have at most ${ACTOR_MAX} characters` })
+  }
+  if (m.headers?.has(CorrelationIdHeader)) {
+    const ids = m.headers.values(CorrelationIdHeader)
+    if (ids.length > 1) issues.push({ field: CorrelationIdHeader, rule: 'header must be sent once' })
+    else if ((ids[0] ?? '') === '')
+      issues.push({
+        field: CorrelationIdHeader,
+        rule: 'header must not be empty when sent (1 to 64 characters)',
+      })
+    else if ((ids[0] ?? '').length > CORRELATION_ID_MAX)
+      issues.push({
+        field: CorrelationIdHeader,
+        rule: `header must have at most ${CORRELATION_ID_MAX} characters`,
+      })
+  }
+  return issues
 }
 
 export interface CallRpcOptions<R extends TSchema = TSchema> {

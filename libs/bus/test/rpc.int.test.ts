@@ -4,7 +4,15 @@ import { codec, ErrorCode, KrbfleetError, ServiceName } from '@krbfleet/contract
 import { type NatsServer, startNats } from '@krbfleet/testing'
 import { headers } from '@nats-io/nats-core'
 import Type from 'typebox'
-import { ActorHeader, type Bus, callRpc, connectBus, type RpcContext, serveRpc } from '../src/index.ts'
+import {
+  ActorHeader,
+  type Bus,
+  CorrelationIdHeader,
+  callRpc,
+  connectBus,
+  type RpcContext,
+  serveRpc,
+} from '../src/index.ts'
 import { captureLogs } from './helpers.ts'
 
 const AddSite = codec(
@@ -103,6 +111,84 @@ describe('serveRpc / callRpc against a real nats-server', () => {
       )
       assert.match(anonymous.json<{ error: { message: string } }>().error.message, /krbfleet-actor/)
       assert.equal(calls, 0)
+    } finally {
+      await rpc.stop()
+    }
+  })
+
+  test('an actor or correlation id header the event envelope would refuse is invalid, naming the header; the handler never runs', async () => {
+    let calls = 0
+    const rpc = serveRpc(server, {
+      service: ServiceName.Topology,
+      operation: 'site.add',
+      request: AddSite,
+      handle() {
+        calls++
+        return null
+      },
+    })
+    await rpc.ready
+    const send = async (set: Array<[string, string]>) => {
+      const h = headers()
+      for (const [name, value] of set) h.append(name, value)
+      const m = await client.nc.request('krbfleet.rpc.topology.site.add', JSON.stringify({ name: 'x' }), {
+        timeout: 5000,
+        headers: h,
+      })
+      return m.json<{ ok: boolean; error?: { code: string; field?: string; message: string } }>()
+    }
+    try {
+      const cases: Array<{ set: Array<[string, string]>; field: string; rule: RegExp }> = [
+        { set: [[ActorHeader, 'a'.repeat(257)]], field: ActorHeader, rule: /at most 256/ },
+        { set: [[ActorHeader, '']], field: ActorHeader, rule: /required/ },
+        {
+          set: [
+            [ActorHeader, 'user:a'],
+            [ActorHeader, 'user:b'],
+          ],
+          field: ActorHeader,
+          rule: /once/,
+        },
+        {
+          set: [
+            [ActorHeader, 'user:alice'],
+            [CorrelationIdHeader, 'c'.repeat(65)],
+          ],
+          field: CorrelationIdHeader,
+          rule: /at most 64/,
+        },
+        {
+          set: [
+            [ActorHeader, 'user:alice'],
+            [CorrelationIdHeader, ''],
+          ],
+          field: CorrelationIdHeader,
+          rule: /must not be empty/,
+        },
+      ]
+      for (const { set, field, rule } of cases) {
+        const reply = await send(set)
+        assert.equal(reply.ok, false, JSON.stringify(set).slice(0, 80))
+        assert.equal(reply.error?.code, 'invalid')
+        assert.equal(reply.error?.field, field)
+        assert.match(reply.error?.message ?? '', rule)
+      }
+      assert.equal(calls, 0, 'the handler never ran')
+      // The limits themselves are accepted.
+      assert.equal(
+        (
+          await send([
+            [ActorHeader, 'a'.repeat(256)],
+            [CorrelationIdHeader, 'c'.repeat(64)],
+          ])
+        ).ok,
+        true,
+      )
+      await assert.rejects(
+        callRpc(client, ServiceName.Topology, 'site.add', { name: 'x' }, { actor: 'u'.repeat(300) }),
+        { code: 'invalid', field: ActorHeader },
+      )
+      assert.equal(calls, 1)
     } finally {
       await rpc.stop()
     }
