@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { promisify } from 'node:util'
+import { RpcDesiredSpnSource } from '@krbfleet/account'
 import { type Bus, callRpc, connectBus, serveRpc } from '@krbfleet/bus'
 import {
   AgentHeartbeat,
@@ -257,9 +258,10 @@ test('services verify streams the bootstrap identity created, manage only their 
   t.after(() => desired.stop())
   await desired.ready
   const actor = { actor: 'user:permissions-test', timeoutMs: 2000 }
+  // The account service's own adapter (it answers null, silently, when the call fails).
   assert.deepEqual(
-    await callRpc(account, ServiceName.SpnSync, spnOperations.desired, { account: 'CORP\\WEBPOOL' }, actor),
-    { spns: ['HTTP/corp\\webpool.corp.example.com'] },
+    await new RpcDesiredSpnSource(account, silentLogger(), 2000).desiredSpns('CORP\\WEBPOOL', 'user:test'),
+    ['HTTP/corp\\webpool.corp.example.com'],
   )
   const refused = { code: 'forbidden', retryable: false, message: /may not publish on krbfleet\.rpc\./ }
   await assert.rejects(
