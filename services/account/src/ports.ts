@@ -18,6 +18,11 @@ export interface DirectoryAccount {
   kvno: number | null
   passwordLastSet: Date | null
   servicePrincipalNames: string[]
+  /**
+   * objectGUID as hex: the object's identity for its whole life (a delete and a new add under the
+   * same name give a new GUID, MS-ADTS 3.1.1.1.3). Null or absent when the adapter cannot read it.
+   */
+  objectGuid?: string | null
 }
 
 export interface AccountDirectory {
@@ -52,7 +57,11 @@ export interface AccountStore {
   /** Replaces the record if it is still at `revision`; a conflict error otherwise. */
   update(record: AccountRecord, revision: number): Promise<number>
   delete(account: string): Promise<void>
-  list(): Promise<AccountRecord[]>
+  /**
+   * Every record. One that does not decode is skipped and handed to `onUnreadable` (if given):
+   * a single damaged record must not hide all the others from the sweep or the account list.
+   */
+  list(onUnreadable?: (key: string, err: unknown) => void): Promise<AccountRecord[]>
 }
 
 /** The current secret, sealed at rest with the key-encryption key (@krbfleet/sealing). */

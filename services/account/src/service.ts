@@ -37,6 +37,7 @@ import {
   beginSecret,
   confirmSecret,
   isDefiniteRefusal,
+  isRemovalTarget,
   markPublished,
   type PendingOperation,
   resolvePending,
@@ -107,6 +108,7 @@ export class AccountService {
     const containerDn = resolveContainerDn(request.containerDn ?? this.#o.defaultContainerDn, domain)
     const explicitTypes =
       request.encryptionTypes === undefined ? undefined : parseEncryptionTypes(request.encryptionTypes)
+    if (request.dryRun !== true) await this.#finishDecidedRemoval(account)
     const existing = await directory.findAccount(account.samAccountName)
     if (existing && !request.adopt) {
       throw new KrbfleetError(
@@ -151,6 +153,9 @@ export class AccountService {
       'create',
       null,
       (password) => directory.createAccount(dn, { ...attributes }, password),
+      // AD has no object: whatever record is left describes an earlier life (removed in AD by
+      // hand, or a create that never reached AD). A new life gets a new createdAt, so new event ids.
+      'new',
       ctx,
     )
     this.#log.info({ account: account.id, dn, kvno, actor: ctx.actor }, 'account created')
@@ -211,6 +216,7 @@ export class AccountService {
         if (Object.keys(changes).length > 0) await directory.modifyAccount(existing.dn, changes)
         await directory.setPassword(existing.dn, password)
       },
+      'continue',
       ctx,
     )
     this.#log.info({ account: account.id, dn: existing.dn, kvno, actor: ctx.actor }, 'account adopted')
@@ -219,6 +225,7 @@ export class AccountService {
 
   async resetPassword(request: PasswordResetRequest, ctx: CallContext): Promise<AccountChange> {
     const account = accountInDomain(request.account, this.#o.domain)
+    if (request.dryRun !== true) await this.#finishDecidedRemoval(account)
     const ad = await this.#requireInDirectory(account)
     const stored = await this.#o.store.get(account.id)
     if (!stored) {
@@ -249,6 +256,7 @@ export class AccountService {
       'reset',
       ad.kvno,
       (password) => this.#o.directory.setPassword(ad.dn, password),
+      'continue',
       ctx,
     )
     this.#log.info({ account: account.id, kvno, actor: ctx.actor }, 'password reset')
@@ -314,6 +322,8 @@ export class AccountService {
     const marked: AccountRecord = {
       ...base,
       removing: true,
+      // Exactly the object decided on: the sweep must never delete a later one under this name.
+      removalTarget: ad ? { dn: ad.dn, objectGuid: ad.objectGuid ?? null } : null,
       updatedAt: at,
       outbox: [...(base.outbox ?? []).filter((e) => (e as EventEnvelope).id !== removed.id), removed],
     }
@@ -334,7 +344,7 @@ export class AccountService {
       const now = await this.#o.store.get(account.id)
       if (now && !stored) await this.#o.store.delete(account.id)
       else if (now) {
-        const { removing: _r, ...rest } = markPublished(now.record, [removed.id])
+        const { removing: _r, removalTarget: _t, ...rest } = markPublished(now.record, [removed.id])
         await this.#o.store.update(rest, now.revision)
       }
       throw err
@@ -348,15 +358,42 @@ export class AccountService {
     const stored = await this.#o.store.get(id)
     if (!stored?.record.removing) return
     const ad = await this.#o.directory.findAccount(stored.record.samAccountName)
-    if (ad) {
+    if (ad && isRemovalTarget(stored.record, ad)) {
       try {
         await this.#o.directory.deleteAccount(ad.dn)
       } catch (err) {
         if (!(err instanceof KrbfleetError && err.code === ErrorCode.NotFound)) throw err
       }
+    } else if (ad) {
+      this.#log.warn(
+        { account: id, dn: ad.dn },
+        'the AD object now under this name is not the one whose removal was decided; left alone',
+      )
     }
     for (const envelope of stored.record.outbox ?? []) await this.#o.events.publish(envelope as EventEnvelope)
     await this.#o.store.delete(id)
+  }
+
+  /**
+   * A create or reset on an account whose removal was decided but not finished (a crash, a DC or
+   * NATS failure during `remove`) first finishes that removal: continuing the record would carry
+   * the removal into the new life, and the sweep would then delete the NEW object. When it cannot
+   * be finished now, the caller gets a retryable conflict and nothing is written.
+   */
+  async #finishDecidedRemoval(account: AccountName): Promise<void> {
+    const stored = await this.#o.store.get(account.id)
+    if (!stored?.record.removing) return
+    try {
+      await this.#finishRemoval(account.id)
+    } catch (err) {
+      this.#log.warn({ err, account: account.id }, 'could not finish an earlier removal')
+      throw new KrbfleetError(
+        ErrorCode.Conflict,
+        `account: the earlier removal of ${account.id} is not finished yet (${err instanceof KrbfleetError ? err.message : 'unexpected failure'}); try again once the service has finished it`,
+        { field: 'account', retryable: true, cause: err },
+      )
+    }
+    this.#log.warn({ account: account.id }, 'finished an interrupted removal before a new write')
   }
 
   /**
@@ -431,7 +468,12 @@ export class AccountService {
 
   /** Managed accounts: those with a KV record plus those carrying the marker in AD. */
   async list(): Promise<AccountView[]> {
-    const [marked, records] = await Promise.all([this.#o.directory.listMarked(), this.#o.store.list()])
+    const [marked, records] = await Promise.all([
+      this.#o.directory.listMarked(),
+      this.#o.store.list((key, err) =>
+        this.#logSweepFailure(key, err, 'unreadable record left out of the list'),
+      ),
+    ])
     const views = new Map<string, AccountView>()
     const bySam = new Map(marked.map((a) => [a.samAccountName.toUpperCase(), a]))
     for (const record of records) {
@@ -476,22 +518,52 @@ export class AccountService {
   async recoverPending(olderThanMs = 0): Promise<number> {
     let settled = 0
     const cutoff = this.#now().getTime() - olderThanMs
-    for (const record of await this.#o.store.list()) {
-      if (record.pending) settled += await this.#settlePending(record.account, cutoff)
-      // Removals decided but not finished (a crash or a DC/NATS failure on the way).
-      if (record.removing && Date.parse(record.updatedAt) <= cutoff) {
-        await this.#finishRemoval(record.account)
-        this.#log.warn({ account: record.account }, 'finished an interrupted removal')
-        settled++
-        continue
+    const records = await this.#o.store.list((key, err) =>
+      this.#logSweepFailure(key, err, 'unreadable record'),
+    )
+    for (const record of records) {
+      // One account's failure (a DC refusal, a damaged outbox entry) must not stop the others:
+      // log it and move on; the next sweep tries it again.
+      try {
+        settled += await this.#recoverOne(record, cutoff)
+      } catch (err) {
+        this.#logSweepFailure(
+          record.account,
+          err,
+          'could not settle this account; the next sweep tries again',
+        )
       }
-      // Events owed by writes already made (like topology's catchUp): the ids are the same, so a
-      // publish that did reach the stream before is dropped as a duplicate.
-      const published = await this.#publishOutbox(record.account)
-      if (published > 0) this.#log.warn({ account: record.account, published }, 'published owed events')
-      settled += published
     }
     return settled
+  }
+
+  async #recoverOne(record: AccountRecord, cutoff: number): Promise<number> {
+    let settled = 0
+    if (record.pending) settled += await this.#settlePending(record.account, cutoff)
+    // Removals decided but not finished (a crash or a DC/NATS failure on the way).
+    if (record.removing && Date.parse(record.updatedAt) <= cutoff) {
+      await this.#finishRemoval(record.account)
+      this.#log.warn({ account: record.account }, 'finished an interrupted removal')
+      return settled + 1
+    }
+    // Events owed by writes already made (like topology's catchUp): the ids are the same, so a
+    // publish that did reach the stream before is dropped as a duplicate.
+    const published = await this.#publishOutbox(record.account)
+    if (published > 0) this.#log.warn({ account: record.account, published }, 'published owed events')
+    return settled + published
+  }
+
+  /** Code and message only: the record (sealed secrets) and raw causes stay out of the log. */
+  #logSweepFailure(account: string, err: unknown, message: string): void {
+    const e = err instanceof KrbfleetError ? err : null
+    this.#log.error(
+      {
+        account,
+        code: e?.code ?? 'internal',
+        error: e ? e.message : err instanceof Error ? err.name : 'unknown failure',
+      },
+      message,
+    )
   }
 
   async #settlePending(id: string, cutoff: number): Promise<number> {
@@ -534,6 +606,8 @@ export class AccountService {
     operation: PendingOperation,
     previousKvno: number | null,
     writeDirectory: (password: string) => Promise<void>,
+    /** 'new' starts a new life of the record (a create where AD has no object); 'continue' keeps it. */
+    life: 'new' | 'continue',
     ctx: CallContext,
   ): Promise<number> {
     const { store, secrets, directory } = this.#o
@@ -543,9 +617,9 @@ export class AccountService {
       samAccountName: account.samAccountName,
       ...facts,
     }
-    const before: StoredRecord | null = await store.get(account.id)
+    const before = await this.#recordBeforeWrite(account, life)
     const pending = beginSecret(
-      before?.record ?? null,
+      life === 'new' ? null : (before?.record ?? null),
       input,
       secrets.seal(account.id, password),
       operation,
@@ -559,7 +633,8 @@ export class AccountService {
     } catch (err) {
       if (!isDefiniteRefusal(err)) throw this.#outcomeUnknown(account, 'the AD password write', err)
       try {
-        if (before?.record.secret) await store.update(abandonSecret(pending, this.#now()), revision)
+        if (life === 'continue' && before?.record.secret)
+          await store.update(abandonSecret(pending, this.#now()), revision)
         else await store.delete(account.id)
       } catch (cleanup) {
         this.#log.error({ err: cleanup, account: account.id }, 'could not drop the pending secret')
@@ -590,6 +665,42 @@ export class AccountService {
       this.#log.warn({ err, account: account.id }, 'could not publish the account event yet; the sweep will')
     }
     return kvno
+  }
+
+  /**
+   * The record a password write starts from. A decided removal is never continued (beginSecret
+   * refuses it). Before a new life replaces an old record, the old one must owe nothing: its owed
+   * events are published first, and a pending secret of its own must be settled by the sweep.
+   */
+  async #recordBeforeWrite(account: AccountName, life: 'new' | 'continue'): Promise<StoredRecord | null> {
+    const before = await this.#o.store.get(account.id)
+    if (!before || life === 'continue' || before.record.removing) return before
+    if (before.record.pending) {
+      throw new KrbfleetError(
+        ErrorCode.Conflict,
+        `account: an earlier password write for ${account.id} has an unknown outcome and is not settled yet; try again once the service has settled it`,
+        { field: 'account', retryable: true },
+      )
+    }
+    if ((before.record.outbox ?? []).length === 0) return before
+    try {
+      await this.#publishOutbox(account.id)
+    } catch (err) {
+      throw new KrbfleetError(
+        ErrorCode.Unavailable,
+        `account: events owed for the earlier life of ${account.id} cannot be published now (${err instanceof KrbfleetError ? err.message : 'unexpected failure'}); try again`,
+        { field: 'account', retryable: true, cause: err },
+      )
+    }
+    const after = await this.#o.store.get(account.id)
+    if ((after?.record.outbox ?? []).length > 0 || after?.record.pending || after?.record.removing) {
+      throw new KrbfleetError(
+        ErrorCode.Conflict,
+        `account: the record of ${account.id} was changed by someone else meanwhile; try again`,
+        { field: 'account', retryable: true },
+      )
+    }
+    return after
   }
 
   #outcomeUnknown(account: AccountName, step: string, err: unknown): KrbfleetError {

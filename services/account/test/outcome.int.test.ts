@@ -169,9 +169,13 @@ describe('account saga: unknown outcomes and owed events', { timeout: 300_000 },
     assert.equal(kept.pending.previousKvno, before.secret.kvno)
     assert.equal(kept.secret?.kvno, before.secret.kvno)
 
-    // Round trips on a fresh connection: the DC's single event loop has handled the old socket.
-    for (let i = 0; i < 5; i++) await readComputer(admin, dc.baseDn, 'VANISH$')
-    const ad = await readComputer(admin, dc.baseDn, 'VANISH$')
+    // The woken DC applies the buffered write when its event loop gets to the old socket: poll
+    // (bounded tries, no clock in the assertion) until AD's kvno moves.
+    let ad = await readComputer(admin, dc.baseDn, 'VANISH$')
+    for (let tries = 0; tries < 200 && ad?.kvno === before.secret.kvno; tries++) {
+      await new Promise((resolve) => setTimeout(resolve, 25))
+      ad = await readComputer(admin, dc.baseDn, 'VANISH$')
+    }
     assert.equal(ad?.kvno, before.secret.kvno + 1, 'the frozen DC applied the write after waking up')
 
     assert.equal(await service.recoverPending(0), 2, 'the pending secret settled and its event published')

@@ -24,6 +24,10 @@ const SealedSecret = Type.Object(
 export const PendingOperation = { Create: 'create', Adopt: 'adopt', Reset: 'reset' } as const
 export type PendingOperation = (typeof PendingOperation)[keyof typeof PendingOperation]
 
+/** The event envelope's limits (libs/contracts envelope.ts): actor 1-256, correlationId 1-64. */
+export const ACTOR_MAX = 256
+export const CORRELATION_ID_MAX = 64
+
 const PendingSecret = Type.Object(
   {
     sealed: Type.String({ minLength: 1 }),
@@ -31,9 +35,13 @@ const PendingSecret = Type.Object(
     /** The kvno before the AD write (null for a create: there was no object). */
     previousKvno: Type.Union([Type.Integer({ minimum: 0 }), Type.Null()]),
     startedAt: Type.String(),
-    /** Who asked, so that a pending secret confirmed by recovery is announced in their name. */
-    actor: Type.Optional(Type.String()),
-    correlationId: Type.Optional(Type.String()),
+    /**
+     * Who asked, so that a pending secret confirmed by recovery is announced in their name. Bounded
+     * like the event envelope's actor / correlationId: a value the envelope refuses would make the
+     * announcement fail to build AFTER the AD write.
+     */
+    actor: Type.Optional(Type.String({ minLength: 1, maxLength: ACTOR_MAX })),
+    correlationId: Type.Optional(Type.String({ minLength: 1, maxLength: CORRELATION_ID_MAX })),
   },
   { additionalProperties: false },
 )
@@ -59,6 +67,21 @@ export const AccountRecordSchema = Type.Object(
     outbox: Type.Optional(Type.Array(Type.Unknown())),
     /** Set when a removal was decided: the sweep finishes it (AD delete, event, purge). */
     removing: Type.Optional(Type.Boolean()),
+    /**
+     * The AD object the removal decided to delete (with `removing`): its DN and objectGUID (hex),
+     * or null when AD had no object then. The sweep deletes only that object, never a later one
+     * that happens to carry the same sAMAccountName. Absent in records written before it existed
+     * (the sweep then matches the record's DN only).
+     */
+    removalTarget: Type.Optional(
+      Type.Union([
+        Type.Object(
+          { dn: Type.String({ minLength: 1 }), objectGuid: Type.Union([Type.String(), Type.Null()]) },
+          { additionalProperties: false },
+        ),
+        Type.Null(),
+      ]),
+    ),
   },
   { additionalProperties: false },
 )
@@ -99,7 +122,14 @@ export interface NewRecordInput {
   adopted: boolean
 }
 
-/** Step 1 of create/adopt/reset: the record with the new secret pending (written before AD). */
+/**
+ * Step 1 of create/adopt/reset: the record with the new secret pending (written before AD).
+ *
+ * `existing` is the record this write continues (a reset, or an adopt of an object krbfleet
+ * already manages): its life (createdAt), current secret and owed events (outbox) carry over.
+ * Pass null to start a new life: a new createdAt (so new event ids), no secret, no outbox. A
+ * record whose removal was decided is never continued: the caller finishes the removal first.
+ */
 export function beginSecret(
   existing: AccountRecord | null,
   input: NewRecordInput,
@@ -109,9 +139,24 @@ export function beginSecret(
   now: Date,
   caller: { actor?: string; correlationId?: string } = {},
 ): AccountRecord {
+  if (existing?.removing) {
+    throw new KrbfleetError(
+      ErrorCode.Conflict,
+      `account: the removal of ${existing.account} is decided but not finished; try again once it is`,
+      { field: 'account', retryable: true },
+    )
+  }
   const at = now.toISOString()
+  let carried: Omit<AccountRecord, 'removing' | 'removalTarget'> | { createdAt: string; secret: null } = {
+    createdAt: at,
+    secret: null,
+  }
+  if (existing) {
+    const { removing: _removing, removalTarget: _target, ...rest } = existing
+    carried = rest
+  }
   return {
-    ...(existing ?? { createdAt: at, secret: null }),
+    ...carried,
     account: input.account,
     dn: input.dn,
     samAccountName: input.samAccountName,
@@ -187,4 +232,22 @@ export function resolvePending(record: AccountRecord, adKvno: number | null): Pe
   if (pending.previousKvno === null || adKvno > pending.previousKvno)
     return { action: 'confirm', kvno: adKvno }
   return { action: 'abandon' }
+}
+
+/**
+ * True when `ad` is the object a decided removal is about: same DN (DNs compare case-insensitively,
+ * RFC 4514) and, when the decision saw one, the same objectGUID (a delete and a new add under the
+ * same name give a new GUID, MS-ADTS 3.1.1.1.3). A decision taken when AD had no object targets
+ * nothing; a record from before targets were recorded falls back to its own DN.
+ */
+export function isRemovalTarget(
+  record: AccountRecord,
+  ad: { dn: string; objectGuid?: string | null | undefined },
+): boolean {
+  const target = record.removalTarget
+  if (target === null) return false
+  const sameDn = (a: string, b: string) => a.toLowerCase() === b.toLowerCase()
+  if (target === undefined) return sameDn(ad.dn, record.dn)
+  if (!sameDn(ad.dn, target.dn)) return false
+  return target.objectGuid === null || target.objectGuid === (ad.objectGuid ?? null)
 }

@@ -11,7 +11,10 @@ const accountAttributes = [
   'msDS-SupportedEncryptionTypes',
   'pwdLastSet',
   'servicePrincipalName',
+  'objectGUID',
 ]
+/** Binary attributes: ldapts would otherwise decode them as (mangled) UTF-8. */
+const binaryAttributes = ['objectGUID']
 
 /** The account service's view of AD, over @krbfleet/directory (which escapes, maps errors, refuses clear text). */
 export class LdapAccountDirectory implements AccountDirectory {
@@ -31,7 +34,7 @@ export class LdapAccountDirectory implements AccountDirectory {
     const entry = await this.#directory.findOne(
       this.#baseDn,
       filter.and(filter.eq('objectClass', 'user'), filter.eq('sAMAccountName', samAccountName)),
-      { attributes: accountAttributes },
+      { attributes: accountAttributes, binaryAttributes },
     )
     return entry ? await this.#toAccount(entry) : null
   }
@@ -44,7 +47,7 @@ export class LdapAccountDirectory implements AccountDirectory {
     const entries = await this.#directory.search(
       this.#baseDn,
       filter.and(filter.eq('objectClass', 'computer'), filter.startsWith('description', MANAGED_MARKER)),
-      { attributes: accountAttributes, paged: true },
+      { attributes: accountAttributes, binaryAttributes, paged: true },
     )
     return await Promise.all(entries.map((e) => this.#toAccount(e)))
   }
@@ -109,6 +112,7 @@ export class LdapAccountDirectory implements AccountDirectory {
       kvno,
       passwordLastSet: fileTimeToDate(entry.value('pwdLastSet') ?? null),
       servicePrincipalNames: entry.values('servicePrincipalName'),
+      objectGuid: entry.buffers('objectGUID')[0]?.toString('hex') ?? null,
     }
   }
 }

@@ -56,14 +56,19 @@ export class KvAccountStore implements AccountStore {
     await this.#call('delete', account, () => this.#kv.purge(accountKey(account)))
   }
 
-  async list(): Promise<AccountRecord[]> {
+  async list(onUnreadable?: (key: string, err: unknown) => void): Promise<AccountRecord[]> {
     const keys: string[] = []
     const iterator = await this.#call('list', '*', () => this.#kv.keys())
     for await (const key of iterator) if (key !== KEK_CHECK_KEY) keys.push(key)
     const records: AccountRecord[] = []
     for (const key of keys.sort()) {
       const entry = await this.#call('read', key, () => this.#kv.get(key))
-      if (live(entry)) records.push(AccountRecordCodec.decode(entry.json()))
+      if (!live(entry)) continue
+      try {
+        records.push(AccountRecordCodec.decode(entry.json()))
+      } catch (err) {
+        onUnreadable?.(key, err)
+      }
     }
     return records
   }
