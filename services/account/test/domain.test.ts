@@ -28,6 +28,7 @@ import {
   abandonSecret,
   beginSecret,
   confirmSecret,
+  isRemovalTarget,
   resolvePending,
 } from '../src/domain/record.ts'
 
@@ -399,5 +400,67 @@ describe('account record saga', () => {
     assert.deepEqual(resolvePending(reset, 1), { action: 'abandon' })
     assert.deepEqual(resolvePending(reset, 2), { action: 'confirm', kvno: 2 })
     assert.deepEqual(resolvePending(reset, null), { action: 'abandon' })
+  })
+  it('given a record whose removal is decided, when a new secret begins, then it is a retryable conflict', () => {
+    const current = confirmSecret(beginSecret(null, input, 's1', 'create', null, t0), 1, t0, { id: 'owed' })
+    const removing: AccountRecord = {
+      ...current,
+      removing: true,
+      removalTarget: { dn: input.dn, objectGuid: 'ab' },
+    }
+    for (const operation of ['create', 'adopt', 'reset'] as const) {
+      const error = codeOf(() => beginSecret(removing, input, 's2', operation, 1, t1))
+      assert.equal(error.code, 'conflict')
+      assert.equal(error.field, 'account')
+      assert.match(error.message, /removal .* not finished/)
+    }
+  })
+  it('given no record (a new life), then a new createdAt and no outbox; continuing keeps both', () => {
+    const old = confirmSecret(beginSecret(null, input, 's1', 'create', null, t0), 1, t0, { id: 'owed' })
+    const fresh = beginSecret(null, input, 's2', 'create', null, t1)
+    assert.equal(fresh.createdAt, t1.toISOString())
+    assert.equal(fresh.outbox, undefined)
+    assert.equal(fresh.secret, null)
+    const continued = beginSecret(old, input, 's2', 'reset', 1, t1)
+    assert.equal(continued.createdAt, t0.toISOString())
+    assert.deepEqual(continued.outbox, [{ id: 'owed' }])
+  })
+  it('the pending actor and correlation id have the envelope limits (256 / 64)', () => {
+    const ok = beginSecret(null, input, 's', 'create', null, t0, {
+      actor: 'a'.repeat(256),
+      correlationId: 'c'.repeat(64),
+    })
+    AccountRecordCodec.decode(ok)
+    for (const caller of [{ actor: 'a'.repeat(257) }, { actor: 'user:x', correlationId: 'c'.repeat(65) }]) {
+      assert.equal(
+        codeOf(() => AccountRecordCodec.decode(beginSecret(null, input, 's', 'create', null, t0, caller)))
+          .code,
+        'invalid',
+      )
+    }
+  })
+  it('a decided removal targets only the object it saw: same DN (any case) and same objectGUID', () => {
+    const base = confirmSecret(beginSecret(null, input, 's1', 'create', null, t0), 1, t0)
+    const target = { ...base, removing: true, removalTarget: { dn: input.dn, objectGuid: 'aa11' } }
+    assert.equal(isRemovalTarget(target, { dn: input.dn.toUpperCase(), objectGuid: 'aa11' }), true)
+    assert.equal(isRemovalTarget(target, { dn: input.dn, objectGuid: 'bb22' }), false, 'a later object')
+    assert.equal(
+      isRemovalTarget(target, { dn: input.dn, objectGuid: null }),
+      false,
+      'GUID unknown: left alone',
+    )
+    assert.equal(
+      isRemovalTarget(target, { dn: `CN=KERBAUTH,OU=Web,${domain.baseDn}`, objectGuid: 'aa11' }),
+      false,
+    )
+    const sawNothing = { ...base, removing: true, removalTarget: null }
+    assert.equal(isRemovalTarget(sawNothing, { dn: input.dn, objectGuid: 'aa11' }), false)
+    const legacy = { ...base, removing: true }
+    assert.equal(
+      isRemovalTarget(legacy, { dn: input.dn, objectGuid: 'aa11' }),
+      true,
+      'older records: their DN',
+    )
+    assert.equal(isRemovalTarget(legacy, { dn: `CN=X,${domain.baseDn}` }), false)
   })
 })
