@@ -1,6 +1,7 @@
 export * from './addresses.ts'
 export * from './dc.ts'
 export * from './locks.ts'
+export * from './mains.ts'
 export * from './nats.ts'
 export { containersRequested, natsImage } from './nats-container.ts'
 export * from './processes.ts'

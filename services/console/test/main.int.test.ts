@@ -1,15 +1,12 @@
 import assert from 'node:assert/strict'
-import { type ChildProcess, spawn } from 'node:child_process'
-import { once } from 'node:events'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { after, before, describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { type Bus, connectBus } from '@krbfleet/bus'
 import { silentLogger } from '@krbfleet/logging'
-import { freePort, type NatsServer, startNats } from '@krbfleet/testing'
+import { freePort, killMains, type NatsServer, spawnMain, startNats, until } from '@krbfleet/testing'
 import { startTopology, type TopologyInstance } from '@krbfleet/topology'
 import { hashToken } from '../src/index.ts'
 
@@ -22,48 +19,9 @@ import { hashToken } from '../src/index.ts'
 const mainTs = fileURLToPath(new URL('../src/main.ts', import.meta.url))
 const adminToken = 'main-test-admin-token'
 
-interface Started {
-  child: ChildProcess
-  exited: Promise<[number | null, NodeJS.Signals | null]>
-  output(): string
-}
+after(killMains)
 
-const children: ChildProcess[] = []
-function killChildren(): void {
-  for (const child of children) {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
-  }
-}
-after(killChildren)
-
-function startMain(env: Record<string, string>): Started {
-  // Only PATH from this environment: a KRBFLEET_* variable of the caller must not leak in.
-  const child = spawn(process.execPath, [mainTs], {
-    env: { PATH: process.env.PATH ?? '', KRBFLEET_LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  children.push(child)
-  let output = ''
-  child.stdout?.on('data', (chunk: Buffer) => {
-    output += chunk.toString()
-  })
-  child.stderr?.on('data', (chunk: Buffer) => {
-    output += chunk.toString()
-  })
-  const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>
-  return { child, exited, output: () => output }
-}
-
-/** Polls until `check` holds (bounded by the test's timeout, not by a timed assertion). */
-async function until(what: string, check: () => Promise<boolean>, started: Started): Promise<void> {
-  for (;;) {
-    if (started.child.exitCode !== null) {
-      assert.fail(`main.ts exited (${started.child.exitCode}) while waiting for ${what}: ${started.output()}`)
-    }
-    if (await check().catch(() => false)) return
-    await sleep(50)
-  }
-}
+const startMain = (env: Record<string, string>) => spawnMain(mainTs, env)
 
 const status = async (url: string) => (await fetch(url)).status
 
@@ -125,7 +83,7 @@ describe('console main.ts against a real nats-server', { timeout: 120_000 }, () 
     topology = await startTopology({ bus, logger: silentLogger() })
   })
   after(async () => {
-    killChildren()
+    killMains()
     await topology?.stop()
     // Not drained: after a failure the server may be the one this test killed.
     await bus?.nc.close()

@@ -1,13 +1,10 @@
 import assert from 'node:assert/strict'
-import { type ChildProcess, spawn } from 'node:child_process'
-import { once } from 'node:events'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { after, before, describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { type Bus, callRpc, connectBus } from '@krbfleet/bus'
 import { ServiceName, TopologyOperation as Op } from '@krbfleet/contracts'
 import { silentLogger } from '@krbfleet/logging'
-import { freePort, type NatsServer, startNats } from '@krbfleet/testing'
+import { freePort, killMains, type NatsServer, spawnMain, startNats, until } from '@krbfleet/testing'
 
 /**
  * services/topology/src/main.ts as a real process against a real nats-server (issue 2: every
@@ -17,51 +14,11 @@ import { freePort, type NatsServer, startNats } from '@krbfleet/testing'
 
 const mainTs = fileURLToPath(new URL('../src/main.ts', import.meta.url))
 
-interface Started {
-  child: ChildProcess
-  exited: Promise<[number | null, NodeJS.Signals | null]>
-  output(): string
-}
-
-const children: ChildProcess[] = []
-
-function startMain(env: Record<string, string>): Started {
-  // Only PATH from this environment: a KRBFLEET_* variable of the caller must not leak in.
-  const child = spawn(process.execPath, [mainTs], {
-    env: { PATH: process.env.PATH ?? '', KRBFLEET_LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  children.push(child)
-  let output = ''
-  child.stdout?.on('data', (chunk: Buffer) => {
-    output += chunk.toString()
-  })
-  child.stderr?.on('data', (chunk: Buffer) => {
-    output += chunk.toString()
-  })
-  const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>
-  return { child, exited, output: () => output }
-}
-
-/** Polls until `check` holds (bounded by the test's timeout, not by a timed assertion). */
-async function until(what: string, check: () => Promise<boolean>, started?: Started): Promise<void> {
-  for (;;) {
-    if (started && started.child.exitCode !== null) {
-      assert.fail(`main.ts exited (${started.child.exitCode}) while waiting for ${what}: ${started.output()}`)
-    }
-    if (await check().catch(() => false)) return
-    await sleep(50)
-  }
-}
+const startMain = (env: Record<string, string>) => spawnMain(mainTs, env)
 
 const status = async (url: string) => (await fetch(url)).status
 
-function killChildren(): void {
-  for (const child of children) {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
-  }
-}
-after(killChildren)
+after(killMains)
 
 describe('topology main.ts: settings', () => {
   for (const [env, named] of [
@@ -88,7 +45,7 @@ describe('topology main.ts against a real nats-server', { timeout: 120_000 }, ()
     bus = await connectBus({ servers: nats.url, name: 'topology-main-test', logger: silentLogger() })
   })
   after(async () => {
-    killChildren()
+    killMains()
     // Not drained: after a failure the server may be the one this test killed.
     await bus?.nc.close()
     await nats?.stop()
