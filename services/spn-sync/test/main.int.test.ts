@@ -91,9 +91,11 @@ describe('spn-sync process killed mid-reconcile', { timeout: 300_000 }, () => {
     assert.deepEqual(await world.spnsOf(dn), ['HTTP/foreign-crash1.corp.example.com'], 'AD not written yet')
 
     const second = await spawnService({}, 'spn-sync-2.log')
+    // The final state, not just "no pending write": taking over the dead writer's intent clears it
+    // first, and the new intent and the modify follow; under load a poll can land in between.
     await world.eventually(
-      async () => (await record('CORP\\KCRASH1')).pending === null,
-      'the write confirmed',
+      async () => (await record('CORP\\KCRASH1')).pending === null && (await world.spnsOf(dn)).length === 3,
+      'the write done and confirmed',
     )
     assert.deepEqual(await world.spnsOf(dn), [
       'HTTP/c1.corp.example.com',
