@@ -57,3 +57,31 @@ export async function until(
     await sleep(50)
   }
 }
+
+const httpStatus = async (url: string) => (await fetch(url)).status
+
+/**
+ * The readiness contract of every service main: with NATS gone, /readyz answers 503 while /healthz
+ * stays 200 (alive all the same); with NATS back, /readyz is 200 again.
+ */
+export async function assertReadinessFollowsNats(
+  nats: { kill(): Promise<void>; start(): Promise<void> },
+  base: string,
+  watched: StartedMain,
+): Promise<void> {
+  await nats.kill()
+  await until('/readyz 503', async () => (await httpStatus(`${base}/readyz`)) === 503, watched)
+  assert.equal(await httpStatus(`${base}/healthz`), 200)
+  await nats.start()
+  await until('/readyz 200 again', async () => (await httpStatus(`${base}/readyz`)) === 200, watched)
+}
+
+/** SIGTERM ends the main cleanly (exit 0, no signal); returns how long it took, for a diagnostic. */
+export async function assertStopsOnSigterm(watched: StartedMain): Promise<number> {
+  const stopping = Date.now()
+  watched.child.kill('SIGTERM')
+  const [code, signal] = await watched.exited
+  assert.equal(signal, null, watched.output())
+  assert.equal(code, 0, watched.output())
+  return Date.now() - stopping
+}

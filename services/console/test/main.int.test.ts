@@ -6,7 +6,16 @@ import { after, before, describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { type Bus, connectBus } from '@krbfleet/bus'
 import { silentLogger } from '@krbfleet/logging'
-import { freePort, killMains, type NatsServer, spawnMain, startNats, until } from '@krbfleet/testing'
+import {
+  assertReadinessFollowsNats,
+  assertStopsOnSigterm,
+  freePort,
+  killMains,
+  type NatsServer,
+  spawnMain,
+  startNats,
+  until,
+} from '@krbfleet/testing'
 import { startTopology, type TopologyInstance } from '@krbfleet/topology'
 import { hashToken } from '../src/index.ts'
 
@@ -138,19 +147,8 @@ describe('console main.ts against a real nats-server', { timeout: 120_000 }, () 
       /krbfleet_console_http_requests_total\{[^}]*route="\/v1\/sites"[^}]*status="201"[^}]*\} 1/,
     )
 
-    // NATS goes away: not ready (alive all the same); it comes back: ready again.
-    await nats.kill()
-    await until('/readyz 503', async () => (await status(`${base}/readyz`)) === 503, started)
-    assert.equal(await status(`${base}/healthz`), 200)
-    await nats.start()
-    await until('/readyz 200 again', async () => (await status(`${base}/readyz`)) === 200, started)
-
-    const stopping = Date.now()
-    started.child.kill('SIGTERM')
-    const [code, signal] = await started.exited
-    t.diagnostic(`SIGTERM to exit: ${Date.now() - stopping} ms`)
-    assert.equal(signal, null, started.output())
-    assert.equal(code, 0, started.output())
+    await assertReadinessFollowsNats(nats, base, started)
+    t.diagnostic(`SIGTERM to exit: ${await assertStopsOnSigterm(started)} ms`)
     assert.match(started.output(), /console listening/)
   })
 })

@@ -4,7 +4,16 @@ import { fileURLToPath } from 'node:url'
 import { type Bus, callRpc, connectBus } from '@krbfleet/bus'
 import { ServiceName, TopologyOperation as Op } from '@krbfleet/contracts'
 import { silentLogger } from '@krbfleet/logging'
-import { freePort, killMains, type NatsServer, spawnMain, startNats, until } from '@krbfleet/testing'
+import {
+  assertReadinessFollowsNats,
+  assertStopsOnSigterm,
+  freePort,
+  killMains,
+  type NatsServer,
+  spawnMain,
+  startNats,
+  until,
+} from '@krbfleet/testing'
 
 /**
  * services/topology/src/main.ts as a real process against a real nats-server (issue 2: every
@@ -80,19 +89,8 @@ describe('topology main.ts against a real nats-server', { timeout: 120_000 }, ()
     assert.equal(metrics.status, 200)
     assert.match(await metrics.text(), /process_cpu_seconds_total/)
 
-    // NATS goes away: not ready (alive all the same); it comes back: ready again.
-    await nats.kill()
-    await until('/readyz 503', async () => (await status(`${base}/readyz`)) === 503, started)
-    assert.equal(await status(`${base}/healthz`), 200)
-    await nats.start()
-    await until('/readyz 200 again', async () => (await status(`${base}/readyz`)) === 200, started)
-
-    const stopping = Date.now()
-    started.child.kill('SIGTERM')
-    const [code, signal] = await started.exited
-    t.diagnostic(`SIGTERM to exit: ${Date.now() - stopping} ms`)
-    assert.equal(signal, null, started.output())
-    assert.equal(code, 0, started.output())
+    await assertReadinessFollowsNats(nats, base, started)
+    t.diagnostic(`SIGTERM to exit: ${await assertStopsOnSigterm(started)} ms`)
     assert.match(started.output(), /topology service ready/)
   })
 })
