@@ -52,11 +52,11 @@ let installing: Promise<void> | undefined
  * Makes sure the commands exist. As root, missing Debian packages are installed through apt;
  * otherwise start-up stops with the exact apt-get line to run.
  */
-export async function requireCommands(commands: string[]): Promise<void> {
+export async function requireCommands(commands: string[], options: { asRoot?: boolean } = {}): Promise<void> {
   const missing: string[] = []
   for (const command of commands) if (!(await hasCommand(command))) missing.push(command)
   if (missing.length === 0) return
-  if (process.getuid?.() !== 0) {
+  if (!(options.asRoot ?? process.getuid?.() === 0)) {
     throw new Error(`missing ${missing.join(', ')}; install them as root with:\n  ${aptInstallLine}`)
   }
   installing ??= (async () => {
