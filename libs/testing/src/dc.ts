@@ -213,7 +213,10 @@ async function waitForDc(
   const caFile = join(root, 'private', 'tls', 'ca.pem')
   const deadline = Date.now() + timeoutMs
   for (;;) {
-    if (exit) throw new Error(`samba exited with code ${exit.code} during start-up${await logTail(logFile)}`)
+    if (exit)
+      throw new Error(
+        `samba on ${address} exited with code ${exit.code} during start-up${await logTail(logFile)}`,
+      )
     if (
       existsSync(caFile) &&
       (await ldapsAnswers(address, await readFile(caFile))) &&
