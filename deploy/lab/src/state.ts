@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
-import { createServer } from 'node:net'
+import { canListen, freePort } from '@krbfleet/testing'
 import { type LabLayout, writeFileAtomic } from './layout.ts'
 
 /**
@@ -36,27 +36,6 @@ export async function readState(layout: LabLayout): Promise<LabState> {
 
 export async function writeState(layout: LabLayout, state: LabState): Promise<void> {
   await writeFileAtomic(layout.stateFile, `${JSON.stringify(state, null, 2)}\n`, 0o600)
-}
-
-async function canListen(port: number, host = '127.0.0.1'): Promise<boolean> {
-  return await new Promise((resolve) => {
-    const server = createServer()
-    server.once('error', () => resolve(false))
-    server.listen(port, host, () => server.close(() => resolve(true)))
-  })
-}
-
-async function freePort(): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      server.close(() =>
-        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
-      )
-    })
-  })
 }
 
 /**

@@ -105,26 +105,15 @@ test('the hub and a site leaf start from these files; permissions hold across th
   await mkdir(tls)
   await makeCertificates(tls, ['redmond', 'dublin'])
 
-  // Distinct free ports (freePort alone may hand out the same one twice).
-  const taken = new Set<number>()
-  const distinctPort = async () => {
-    for (;;) {
-      const port = await freePort()
-      if (!taken.has(port)) {
-        taken.add(port)
-        return port
-      }
-    }
-  }
   const ports = {
-    hubClient: await distinctPort(),
-    hubRoute: await distinctPort(),
-    hubLeaf: await distinctPort(),
-    hubHttp: await distinctPort(),
-    leafClient: await distinctPort(),
-    leafHttp: await distinctPort(),
-    hub2Route: await distinctPort(),
-    hub3Route: await distinctPort(),
+    hubClient: await freePort(),
+    hubRoute: await freePort(),
+    hubLeaf: await freePort(),
+    hubHttp: await freePort(),
+    leafClient: await freePort(),
+    leafHttp: await freePort(),
+    hub2Route: await freePort(),
+    hub3Route: await freePort(),
   }
   // Aim the production files at this machine: certificate paths, store, loopback ports; the
   // routes to hub-2 and hub-3 point at a closed port (hub-1 alone still serves core NATS).

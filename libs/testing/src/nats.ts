@@ -1,9 +1,9 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { portAnswers } from './addresses.ts'
 import { containersRequested, natsContainer } from './nats-container.ts'
+import { freePort } from './ports.ts'
 import { type ManagedProcess, startProcess } from './processes.ts'
 import { requireCommands } from './system.ts'
 
@@ -37,19 +37,6 @@ export interface StartNatsOptions {
    * Default: true when KRBFLEET_HARNESS=containers, else false.
    */
   containers?: boolean
-}
-
-export async function freePort(host = '127.0.0.1'): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, host, () => {
-      const address = server.address()
-      server.close(() =>
-        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
-      )
-    })
-  })
 }
 
 /** Resolves once something accepts TCP connections on host:port. */
