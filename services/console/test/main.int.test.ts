@@ -70,7 +70,7 @@ describe('console main.ts: settings', () => {
       assert.doesNotMatch(started.output(), /console listening/)
     })
   }
-  test('a tokens file that cannot be read stops start-up naming the file', async () => {
+  test('a tokens file that cannot be read stops start-up naming the setting and the file', async () => {
     const missing = join(dir, 'nope.json')
     const started = startMain({
       KRBFLEET_CONSOLE_TOKENS_FILE: missing,
@@ -78,7 +78,12 @@ describe('console main.ts: settings', () => {
     })
     const [code] = await started.exited
     assert.equal(code, 1, started.output())
-    assert.ok(started.output().includes(`tokens file ${missing} cannot be read`), started.output())
+    assert.ok(
+      started
+        .output()
+        .includes(`KRBFLEET_CONSOLE_TOKENS_FILE (console.tokensFile): tokens file ${missing} cannot be read`),
+      started.output(),
+    )
   })
 })
 
