@@ -151,8 +151,15 @@ describe('consumeEvents against a real nats-server', () => {
     for (const site of ['flaky', 'doomed', 'refused']) {
       await bus.publish(SiteAdded.create({ site }, { actor: 'user:t' }))
     }
-    // 'flaky' succeeds on its third delivery, after the other two were settled.
-    await finished.promise
+    // 'flaky' succeeds on its third delivery; its short retries may overtake the later publishes,
+    // so wait for every event to be settled (both terminations logged, flaky handled) before stopping.
+    const terminated = (message: string) =>
+      logs.waitFor(
+        (r) =>
+          r.msg === 'event handling failed permanently; terminated' &&
+          (r.err as { message?: string } | undefined)?.message === message,
+      )
+    await Promise.all([finished.promise, terminated('account was deleted'), terminated('not allowed')])
     await consumer.stop()
     assert.deepEqual(
       deliveries.get('flaky')?.map((c) => [c.deliveryCount, c.redelivered]),
@@ -243,7 +250,9 @@ describe('consumeEvents against a real nats-server', () => {
       const ctx = await redelivered.promise
       await consumer.stop()
       assert.equal(ctx.redelivered, true)
-      assert.equal(ctx.deliveryCount, 2)
+      // 2 normally; a starved child can miss its 1 s ack wait and be redelivered to before the kill,
+      // which makes this 3. Effect-once is proven by the KV history below, not by this count.
+      assert.ok(ctx.deliveryCount >= 2, `deliveryCount ${ctx.deliveryCount}`)
       assert.equal(storedHere, false, 'the redelivery found the effect already done')
       const effect = await kv.get(`effect.${event.id}`)
       assert.equal(effect?.string(), 'child')

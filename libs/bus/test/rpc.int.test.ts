@@ -237,12 +237,15 @@ describe('serveRpc / callRpc against a real nats-server', () => {
       callRpc(client, ServiceName.SpnSync, 'plan', {}, { actor: 'user:alice' }),
       (err: unknown) => err instanceof KrbfleetError && err.code === ErrorCode.Unavailable && err.retryable,
     )
-    let release!: () => void
+    // The gate exists before the request is sent: on a loaded machine the 200 ms timeout can fire
+    // before the handler has run, and a handler that starts later must still be releasable so that
+    // rpc.stop() (which awaits in-flight handlers) returns.
+    const gate = Promise.withResolvers<void>()
     const rpc = serveRpc(server, {
       service: ServiceName.SpnSync,
       operation: 'plan',
       request: codec(Type.Object({})),
-      handle: () => new Promise<null>((resolve) => (release = () => resolve(null))),
+      handle: () => gate.promise.then(() => null),
     })
     await rpc.ready
     try {
@@ -251,7 +254,7 @@ describe('serveRpc / callRpc against a real nats-server', () => {
         (err: unknown) => err instanceof KrbfleetError && err.code === ErrorCode.Timeout && err.retryable,
       )
     } finally {
-      release()
+      gate.resolve()
       await rpc.stop()
     }
   })
