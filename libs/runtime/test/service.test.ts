@@ -86,7 +86,10 @@ describe('runService', () => {
   })
 
   test('a shutdown that overruns its deadline exits 1', async () => {
-    const service = startFixture({ KRBFLEET_FIXTURE_SLOW_STOP_MS: '60000' })
+    const service = startFixture({
+      KRBFLEET_FIXTURE_SLOW_STOP_MS: '60000',
+      KRBFLEET_FIXTURE_SHUTDOWN_TIMEOUT_MS: '1000',
+    })
     await service.waitFor((r) => r.msg === 'started')
     service.child.kill('SIGTERM')
     const [code] = await service.exited
@@ -98,13 +101,11 @@ describe('runService', () => {
     // Nothing listens on port 1; connectBusFromSettings keeps trying (waitOnFirstConnect) until aborted.
     const service = startFixture({ KRBFLEET_NATS_URL: 'nats://127.0.0.1:1' }, waitingForNats)
     await service.waitFor((r) => r.msg === 'connecting to NATS')
-    const sent = Date.now()
     service.child.kill('SIGTERM')
     const [code] = await service.exited
-    const tookMs = Date.now() - sent
+    // Exit 0 and no error record (below) rule out the deadline path, which logs an error and exits 1;
+    // no wall-clock bound, which a starved CI machine could overrun.
     assert.equal(code, 0, service.stderr())
-    // Well inside the 5 s shutdown budget (the abort is immediate; this only rules out the deadline path).
-    assert.ok(tookMs < 4000, `exited after ${tookMs} ms`)
     const stopped = service.records.find((r) => r.msg.startsWith('start-up stopped'))
     assert.ok(stopped, 'start-up says why it stopped')
     assert.match(
