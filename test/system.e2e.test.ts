@@ -457,6 +457,12 @@ describe('krbfleet end to end: CLI and API -> console -> topology/account/spn-sy
     // The operator waits for the console to be ready again (its NATS connection is back).
     await system.eventually(async () => (await system.api('GET', '/readyz')).status === 200, 'console ready')
     await system.eventually(() => system.account.bus.isConnected(), 'account service reconnected')
+    // The topology service has its own connection: a change sent before it has resubscribed meets
+    // "no responders" (503). A read answered over RPC proves it is back.
+    await system.eventually(
+      async () => (await system.api('GET', '/v1/sites')).status === 200,
+      'topology service answering',
+    )
 
     await cli(['pool', 'set', 'pool03.corp.example.com', '--load-balancer', 'lb03.corp.example.com'])
     const enabled = await cliJson<{ enabledRevision?: number }>(['topology', 'enable'])
