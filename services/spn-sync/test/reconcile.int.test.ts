@@ -132,6 +132,9 @@ describe('spn-sync against a real DC and NATS', { timeout: 300_000 }, () => {
         world.eventsOf(SpnConflictDetected.type, 'CORP\\KWEB3').length === 2,
       'conflicts and the reconcile of KWEB3',
     )
+    // The queue may still run KWEB3 again (its start-up resync can have read the new revision):
+    // let it finish, so the reconciles below, and the write once the holder lets go, are this test's.
+    await sync.queue.whenIdle()
     assert.deepEqual(await world.spnsOf(dn), ['HTTP/pool03.corp.example.com'])
     assert.deepEqual(await world.spnsOf(otherDn), [
       'HOST/hostonly.corp.example.com',
@@ -351,6 +354,8 @@ describe('spn-sync against a real DC and NATS', { timeout: 300_000 }, () => {
     })
     const sync = await startSpnSync({ bus: world.bus, directory, logger: world.logger, resyncIntervalMs: 0 })
     try {
+      // Its start-up resync is over before the account is enabled: the reconcile below is the one that writes.
+      await sync.queue.whenIdle()
       await world.enable([webPool('poolleast', 'dingle')], { dingle: 'CORP\\KLEAST' }, { publish: false })
       const outcome = await sync.reconciler.reconcile('CORP\\KLEAST')
       assert.equal(outcome.outcome, 'changed')
@@ -444,6 +449,9 @@ describe('spn-sync against a real DC and NATS', { timeout: 300_000 }, () => {
       assert.equal((await world.ownershipKv.get('CORP.KLIVE'))?.revision, intent?.revision)
       land()
       assert.equal((await first).outcome, 'changed')
+      // Replica 2's own queue met the live lease at start-up and retries after a backoff: let that
+      // retry finish (nothing left to do) so it does not hold the lease during the checks below.
+      await two.queue.whenIdle()
       assert.equal((await two.reconciler.reconcile('CORP\\KLIVE')).outcome, 'unchanged')
       assert.deepEqual(await world.spnsOf(dn), ['HTTP/poollive.corp.example.com'])
       assert.deepEqual(await world.ownedSpns('CORP\\KLIVE'), ['HTTP/poollive.corp.example.com'])
@@ -471,43 +479,53 @@ describe('spn-sync against a real DC and NATS', { timeout: 300_000 }, () => {
       },
     })
     await assert.rejects(dying.reconcile('CORP\\KDEAD'), /killed here/)
-    // A SIGKILLed process never releases its lease: put back what it would have left.
+    // A SIGKILLed process never releases its lease: put back what it would have left. It lives long
+    // enough that the first attempt below meets it live however slow the machine is.
     await world.ownershipKv.put(
       leaseKey('CORP\\KDEAD'),
-      JSON.stringify({ holder: 'dying', expiresAt: Date.now() + 1_000 }),
+      JSON.stringify({ holder: 'dying', expiresAt: Date.now() + 5_000 }),
     )
-    const sync = await world.startService({ leaseTiming: { marginMs: 300 } })
-    try {
-      await assert.rejects(
-        sync.reconciler.reconcile('CORP\\KDEAD'),
-        (err: unknown) => err instanceof AccountBusyError,
-      )
-      assert.deepEqual(await world.spnsOf(dn), [])
-      // The queue's retry, after the lease expired: the leftover intent is completed, once.
-      let outcome = ''
-      await world.eventually(async () => {
-        try {
-          outcome = (await sync.reconciler.reconcile('CORP\\KDEAD')).outcome
-          return true
-        } catch (err) {
-          if (err instanceof AccountBusyError) return false
-          throw err
-        }
-      }, 'the dead replica lease expired')
-      assert.equal(outcome, 'changed')
-      assert.deepEqual(await world.spnsOf(dn), ['HTTP/pooldead.corp.example.com'])
-      assert.deepEqual(await world.ownedSpns('CORP\\KDEAD'), ['HTTP/pooldead.corp.example.com'])
-      assert.equal(world.eventsOf(SpnsReconciled.type, 'CORP\\KDEAD').length, 1)
-    } finally {
-      await sync.stop()
-    }
+    // The other replica, without a queue of its own: only this test reconciles the account, so the
+    // take-over below is this replica's and no queue retry can win it first.
+    const replica = new SpnReconciler({
+      topology: topologyFromKv(world.topologyKv),
+      ownership: ownershipFromKv(world.ownershipKv, world.bus.jsm),
+      leases: leasesFromKv(world.ownershipKv, { logger: world.logger, timing: { marginMs: 300 } }),
+      events: { publish: async (e: EventEnvelope) => void (await world.bus.publish(e)) },
+      logger: world.logger,
+      directory: spnDirectory(world.directory),
+    })
+    await assert.rejects(replica.reconcile('CORP\\KDEAD'), (err: unknown) => err instanceof AccountBusyError)
+    assert.deepEqual(await world.spnsOf(dn), [])
+    // Retried as the queue would, until the lease expired: the leftover intent is completed, once.
+    let outcome = ''
+    await world.eventually(async () => {
+      try {
+        outcome = (await replica.reconcile('CORP\\KDEAD')).outcome
+        return true
+      } catch (err) {
+        if (err instanceof AccountBusyError) return false
+        throw err
+      }
+    }, 'the dead replica lease expired')
+    assert.equal(outcome, 'changed')
+    assert.deepEqual(await world.spnsOf(dn), ['HTTP/pooldead.corp.example.com'])
+    assert.deepEqual(await world.ownedSpns('CORP\\KDEAD'), ['HTTP/pooldead.corp.example.com'])
+    assert.equal(world.eventsOf(SpnsReconciled.type, 'CORP\\KDEAD').length, 1)
   })
 
   it('given KerberosAccountRemoved, then the ownership record is dropped and nothing is reconciled for it', async () => {
     const dn = await world.createComputer('KGONE')
-    await world.enable([webPool('poolgone', 'clonakilty')], { clonakilty: 'CORP\\KGONE' }, { publish: false })
     const sync = await world.startService()
     try {
+      // The start-up resync is over before the account is enabled (no event): only this test
+      // reconciles it, so every outcome below is this test's own.
+      await sync.queue.whenIdle()
+      await world.enable(
+        [webPool('poolgone', 'clonakilty')],
+        { clonakilty: 'CORP\\KGONE' },
+        { publish: false },
+      )
       assert.equal((await sync.reconciler.reconcile('CORP\\KGONE')).outcome, 'changed')
       assert.deepEqual(await world.ownedSpns('CORP\\KGONE'), ['HTTP/poolgone.corp.example.com'])
       const eventsBefore = world.eventsOf(SpnsReconciled.type, 'CORP\\KGONE').length
@@ -536,9 +554,12 @@ describe('spn-sync against a real DC and NATS', { timeout: 300_000 }, () => {
 
   it('given a removal delivered late, after the account was created again and reconciled, then its ownership record survives', async () => {
     const dn = await world.createComputer('KAGAIN')
-    await world.enable([webPool('poolagain', 'bantry')], { bantry: 'CORP\\KAGAIN' }, { publish: false })
     const sync = await world.startService()
     try {
+      // The start-up resync is over before the account is enabled (no event): no run of the queue
+      // can reconcile the name created again below; only this test does.
+      await sync.queue.whenIdle()
+      await world.enable([webPool('poolagain', 'bantry')], { bantry: 'CORP\\KAGAIN' }, { publish: false })
       assert.equal((await sync.reconciler.reconcile('CORP\\KAGAIN')).outcome, 'changed')
       // The account service removes the account: AD object first, then the event (held back here).
       await world.directory.delete(dn)
@@ -568,9 +589,12 @@ describe('spn-sync against a real DC and NATS', { timeout: 300_000 }, () => {
 
   it('given a removal handled after the name was created again but before it was reconciled, then the old record is dropped', async () => {
     const dn = await world.createComputer('KOLD')
-    await world.enable([webPool('poolold', 'youghal')], { youghal: 'CORP\\KOLD' }, { publish: false })
     const sync = await world.startService()
     try {
+      // The start-up resync is over before the account is enabled (no event): no run of the queue
+      // can reconcile the name created again below, which would make its record the new account's.
+      await sync.queue.whenIdle()
+      await world.enable([webPool('poolold', 'youghal')], { youghal: 'CORP\\KOLD' }, { publish: false })
       assert.equal((await sync.reconciler.reconcile('CORP\\KOLD')).outcome, 'changed')
       await world.directory.delete(dn)
       const removedAt = new Date().toISOString()

@@ -40,7 +40,7 @@ export interface World {
   logger: Logger
   topologyKv: KV
   ownershipKv: KV
-  /** Every spn-domain event seen since the world started. */
+  /** Every spn-domain event seen since the world started, once per envelope id. */
   events: AnyEnvelope[]
   /** The spn-domain events of one type for one account. */
   eventsOf(type: string, account: string): AnyEnvelope[]
@@ -84,9 +84,17 @@ export async function startWorld(): Promise<World> {
   const topologyKv = await bus.kv(buckets.topology)
   const ownershipKv = await bus.kv(buckets.spnOwnership)
   const events: AnyEnvelope[] = []
+  // A publish retried with the same msgID is one event: the stream drops the copy, but a core
+  // subscriber receives both. Count envelopes by id, as the stream does; different ids all count.
+  const seen = new Set<string>()
   const sub = bus.nc.subscribe(subjects.domainEvents('spn'))
   void (async () => {
-    for await (const m of sub) events.push(m.json<AnyEnvelope>())
+    for await (const m of sub) {
+      const envelope = m.json<AnyEnvelope>()
+      if (seen.has(envelope.id)) continue
+      seen.add(envelope.id)
+      events.push(envelope)
+    }
   })()
   let current = 0
   const services: SpnSync[] = []
