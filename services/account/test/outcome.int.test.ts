@@ -86,14 +86,15 @@ describe('account saga: unknown outcomes and owed events', { timeout: 300_000 },
     bus = await connectBus({ servers: nats.url, name: 'account-outcome-test', logger: silentLogger() })
     await bus.ensureStreams()
     kv = await bus.kv(buckets.accounts)
-    // A short operation timeout: a stopped DC must turn into "no answer" quickly.
+    // An operation timeout shorter than the 10 s default, so a stopped DC turns into "no answer"
+    // soon, yet long enough for a Samba commit on a slow, loaded machine (it applies to every call here).
     serviceDirectory = await connectDirectory({
       url: dc.ldapsUrl,
       caFile: dc.caFile,
       servername: dc.tlsServername,
       bindDn: dc.adminDn,
       password: dc.adminPassword,
-      timeoutMs: 1500,
+      timeoutMs: 5000,
     })
     admin = await adminDirectory(dc)
     const real = new LdapAccountDirectory(serviceDirectory, dc.baseDn)
