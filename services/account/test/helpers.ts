@@ -57,7 +57,8 @@ export function settingsFor(
     domain: { netbiosDomain: dc.netbiosDomain, dnsDomain: dc.dnsDomain },
     keyEncryptionKey: kek,
     maxPasswordAgeDays: 30,
-    spnTimeoutMs: 1000,
+    // Generous for a loaded spn-sync; a stopped one is "no responders" at once, whatever the timeout.
+    spnTimeoutMs: 10_000,
     // The tests stage crashes and restart at once: no grace period.
     pendingGraceMs: 0,
   }

@@ -7,12 +7,13 @@ import {
   buckets,
   ServiceName,
   spnOperations,
+  streams,
   type TopologyRevision,
 } from '@krbfleet/contracts'
 import type { Directory } from '@krbfleet/directory'
 import { silentLogger } from '@krbfleet/logging'
-import { ENABLED_KEY, revisionKey, type SpnSync, startSpnSync } from '@krbfleet/spn-sync'
-import { type NatsServer, startDc, startNats, type TestDc } from '@krbfleet/testing'
+import { durables, ENABLED_KEY, revisionKey, type SpnSync, startSpnSync } from '@krbfleet/spn-sync'
+import { type NatsServer, startDc, startNats, type TestDc, until } from '@krbfleet/testing'
 import type { RunningAccountService } from '../src/app.ts'
 import { adminDirectory, caller, clientBus, LogCapture, newKek, startService } from './helpers.ts'
 
@@ -99,6 +100,14 @@ describe('test account against the real spn-sync', { timeout: 300_000 }, () => {
   })
 
   it('fails the SPN check when a desired SPN is missing from AD', async () => {
+    // spn-sync's own run for the first test's KerberosAccountCreated may come late and put back the
+    // SPN removed below: wait until that event is handled (acknowledged: the account was enqueued)
+    // and the queue has nothing left to run.
+    await until('spn-sync handled KerberosAccountCreated', async () => {
+      const info = await bus.jsm.consumers.info(streams.events.name, durables.accountCreated)
+      return info.num_pending === 0 && info.num_ack_pending === 0 && info.delivered.stream_seq > 0
+    })
+    await spnSync.queue.whenIdle()
     const dn = 'CN=KERBAUTH,CN=Computers,DC=corp,DC=example,DC=com'
     const present = await admin.getSpns(dn)
     assert.ok(present.length > 0)
