@@ -1,10 +1,10 @@
 import { execFile } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises'
 import { connect } from 'node:net'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { tryLock, unlock } from './locks.ts'
+import { lockOwner, tryLock, unlock } from './locks.ts'
 
 const run = promisify(execFile)
 
@@ -71,15 +71,6 @@ export async function removeLoopbackAddress(address: string): Promise<void> {
     await run('ip', ['addr', 'del', `${address}/8`, 'dev', 'lo'])
   } catch (error) {
     if ((await loopbackAddresses()).has(address)) throw error
-  }
-}
-
-async function lockOwner(lockDir: string): Promise<number | undefined> {
-  try {
-    const pid = Number.parseInt(await readFile(join(lockDir, 'pid'), 'utf8'), 10)
-    return Number.isInteger(pid) ? pid : undefined
-  } catch {
-    return undefined
   }
 }
 

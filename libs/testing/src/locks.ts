@@ -19,7 +19,8 @@ export function isProcessAlive(pid: number): boolean {
   }
 }
 
-async function readOwner(lockDir: string): Promise<number | undefined> {
+/** The pid written in a lock folder, or undefined when the lock is free (or being taken). */
+export async function lockOwner(lockDir: string): Promise<number | undefined> {
   try {
     const pid = Number.parseInt(await readFile(join(lockDir, 'pid'), 'utf8'), 10)
     return Number.isInteger(pid) ? pid : undefined
@@ -41,7 +42,7 @@ export async function tryLock(lockDir: string, pid = process.pid): Promise<boole
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
     }
-    const owner = await readOwner(lockDir)
+    const owner = await lockOwner(lockDir)
     if (owner === undefined || isProcessAlive(owner)) return false
     // Stale: move it aside atomically; only one reclaimer's rename succeeds.
     const aside = `${lockDir}.stale-${process.pid}-${Date.now()}`
@@ -51,7 +52,7 @@ export async function tryLock(lockDir: string, pid = process.pid): Promise<boole
       return false
     }
     // The rename may have taken a fresh lock created after our read; give it back if so.
-    const movedOwner = await readOwner(aside)
+    const movedOwner = await lockOwner(aside)
     if (movedOwner !== owner) {
       await rename(aside, lockDir).catch(() => {})
       return false
@@ -62,7 +63,7 @@ export async function tryLock(lockDir: string, pid = process.pid): Promise<boole
 }
 
 export async function unlock(lockDir: string, pid = process.pid): Promise<void> {
-  if ((await readOwner(lockDir)) !== pid) return
+  if ((await lockOwner(lockDir)) !== pid) return
   await rm(lockDir, { recursive: true, force: true })
 }
 
@@ -72,7 +73,7 @@ export async function lock(lockDir: string, timeoutMs: number, what: string): Pr
   for (;;) {
     if (await tryLock(lockDir)) return
     if (Date.now() > deadline) {
-      const owner = await readOwner(lockDir)
+      const owner = await lockOwner(lockDir)
       throw new Error(
         `timed out after ${timeoutMs} ms waiting for ${what} (${lockDir}, held by pid ${owner})`,
       )

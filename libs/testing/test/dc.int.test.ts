@@ -18,6 +18,7 @@ import {
   kerberosEnv,
   kinit,
   leaseLoopbackAddress,
+  lockOwner,
   setPassword,
   startDc,
   type TestDc,
@@ -35,15 +36,6 @@ async function findAccount(dc: TestDc, name: string): Promise<string[]> {
     return searchEntries.map((entry) => entry.dn)
   } finally {
     await client.unbind()
-  }
-}
-
-/** The pid in the lease lock of a loopback address, or undefined when nobody holds it. */
-async function leaseOwner(address: string): Promise<number | undefined> {
-  try {
-    return Number.parseInt(await readFile(join(addressLockRoot, address, 'pid'), 'utf8'), 10)
-  } catch {
-    return undefined
   }
 }
 
@@ -177,7 +169,7 @@ test('stop() deletes the folder and frees the address', async () => {
   assert.equal(existsSync(join(addressLockRoot, address)), true)
   await dc.stop()
   assert.equal(existsSync(dir), false)
-  assertHeldByLiveOtherOrFree(await leaseOwner(address), process.pid)
+  assertHeldByLiveOtherOrFree(await lockOwner(join(addressLockRoot, address)), process.pid)
 })
 
 test('samba dies when the process that started it is SIGKILLed', async (t) => {
@@ -208,7 +200,7 @@ test('samba dies when the process that started it is SIGKILLed', async (t) => {
     if (!/leased by another live process/.test(error.message)) throw error
   })
   if (lease) await lease.release()
-  else assertHeldByLiveOtherOrFree(await leaseOwner(started.address), child.pid)
+  else assertHeldByLiveOtherOrFree(await lockOwner(join(addressLockRoot, started.address)), child.pid)
 })
 
 test('sambaTool runs against the local sam.ldb, over LDAP as Administrator, and without -H where none is taken', async (t) => {
@@ -259,7 +251,7 @@ test('a DC that cannot start fails at once with samba log lines and gives its ad
     )
   assert.ok(match?.[1], `unexpected error: ${error.message}`)
   // Given back: free, or already leased again by another live process.
-  assertHeldByLiveOtherOrFree(await leaseOwner(match[1]), process.pid)
+  assertHeldByLiveOtherOrFree(await lockOwner(join(addressLockRoot, match[1])), process.pid)
 })
 
 test('createUser makes an enabled user who can kinit, setPassword changes it, and refuses names that would need escaping', async (t) => {
