@@ -12,7 +12,7 @@ export {
 } from './adapters/nats/account-store.ts'
 export { RpcDesiredSpnSource, serveAccountRpc } from './adapters/nats/rpc.ts'
 export { KvTopologyAssignments } from './adapters/nats/topology-assignments.ts'
-export { type AccountServiceSettings, type RunningAccountService, startAccountService } from './app.ts'
+export { type AccountServiceSettings, type RunningAccountService, startAccountService } from './start.ts'
 export { AccountConfig, KEK_ENV_VAR } from './config.ts'
 export {
   accountDn,

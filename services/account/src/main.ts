@@ -1,7 +1,7 @@
 import { busOptionsFromSettings } from '@krbfleet/bus'
 import { loadKeyEncryptionKey } from '@krbfleet/sealing'
 import { createMetricsRegistry, runService, startHealthServer } from '@krbfleet/runtime'
-import { startAccountService } from './app.ts'
+import { startAccountService } from './start.ts'
 import { AccountConfig, KEK_ENV_VAR } from './config.ts'
 import { parseEncryptionTypes } from './domain/account.ts'
 

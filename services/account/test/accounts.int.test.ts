@@ -20,7 +20,7 @@ import type { Directory } from '@krbfleet/directory'
 import { deriveAccountKeys, writeKeytabFile } from '@krbfleet/kerberos'
 import { createUser, kerberosEnv, type NatsServer, startDc, startNats, type TestDc } from '@krbfleet/testing'
 import { KekSecretBox } from '../src/adapters/nats/account-store.ts'
-import type { RunningAccountService } from '../src/app.ts'
+import type { RunningAccountService } from '../src/start.ts'
 import { AccountRecordCodec, type PendingSecret } from '../src/domain/record.ts'
 import {
   accountsStream,

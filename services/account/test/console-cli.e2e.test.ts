@@ -6,7 +6,7 @@ import { buildApp, type ConsoleApp, hashToken } from '@krbfleet/console'
 import { silentLogger } from '@krbfleet/logging'
 import { type NatsServer, startDc, startNats, type TestDc } from '@krbfleet/testing'
 import { commandModules, runCli } from 'krbfleet-cli'
-import type { RunningAccountService } from '../src/app.ts'
+import type { RunningAccountService } from '../src/start.ts'
 import {
   adminDirectory,
   clientBus,

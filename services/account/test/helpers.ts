@@ -9,7 +9,7 @@ import { createLogger, silentLogger } from '@krbfleet/logging'
 import { generateKeyEncryptionKey, parseKeyEncryptionKey } from '@krbfleet/sealing'
 import type { NatsServer, TestDc } from '@krbfleet/testing'
 import type { Logger } from 'pino'
-import { type AccountServiceSettings, type RunningAccountService, startAccountService } from '../src/app.ts'
+import { type AccountServiceSettings, type RunningAccountService, startAccountService } from '../src/start.ts'
 import { KekSecretBox } from '../src/adapters/nats/account-store.ts'
 import { AccountRecordCodec } from '../src/domain/record.ts'
 

@@ -5,7 +5,7 @@ import { accountOperations as Op } from '@krbfleet/contracts'
 import type { Directory } from '@krbfleet/directory'
 import { type NatsServer, startDc, startNats, type TestDc } from '@krbfleet/testing'
 import fc from 'fast-check'
-import type { RunningAccountService } from '../src/app.ts'
+import type { RunningAccountService } from '../src/start.ts'
 import {
   adminDirectory,
   caller,

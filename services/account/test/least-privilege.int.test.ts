@@ -11,7 +11,7 @@ import {
   strongPassword,
   type TestDc,
 } from '@krbfleet/testing'
-import type { RunningAccountService } from '../src/app.ts'
+import type { RunningAccountService } from '../src/start.ts'
 import {
   adminDirectory,
   caller,

@@ -14,7 +14,7 @@ import type { Directory } from '@krbfleet/directory'
 import { silentLogger } from '@krbfleet/logging'
 import { durables, ENABLED_KEY, revisionKey, type SpnSync, startSpnSync } from '@krbfleet/spn-sync'
 import { type NatsServer, startDc, startNats, type TestDc, until } from '@krbfleet/testing'
-import type { RunningAccountService } from '../src/app.ts'
+import type { RunningAccountService } from '../src/start.ts'
 import { adminDirectory, caller, clientBus, LogCapture, newKek, startService } from './helpers.ts'
 
 /**
