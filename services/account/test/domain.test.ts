@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { describe, it } from 'node:test'
 import { KrbfleetError, parseAccountName } from '@krbfleet/contracts'
-import { isDnUnder, parseDn } from '@krbfleet/directory'
+import { encodeUnicodePwd, isDnUnder, parseDn } from '@krbfleet/directory'
 import fc from 'fast-check'
 import {
   accountDn,
@@ -18,7 +18,6 @@ import {
   newAccountAttributes,
   parseEncryptionTypes,
   resolveContainerDn,
-  unicodePwdValue,
 } from '../src/domain/account.ts'
 import { testAccount, type TestAccountInput } from '../src/domain/checks.ts'
 import { generatePassword, MIN_PASSWORD_LENGTH, PASSWORD_ALPHABET } from '../src/domain/password.ts'
@@ -184,8 +183,8 @@ describe('new account attributes', () => {
     assert.equal(isManagedDescription(attrs.description), true)
     assert.equal(isManagedDescription('something else'), false)
   })
-  it('encodes unicodePwd as quoted UTF-16LE (MS-ADTS 3.1.1.3.1.5.1)', () => {
-    assert.deepEqual(unicodePwdValue('ab'), Buffer.from([0x22, 0, 0x61, 0, 0x62, 0, 0x22, 0]))
+  it('gets unicodePwd as quoted UTF-16LE (MS-ADTS 3.1.1.3.1.5.1) from the directory library', () => {
+    assert.deepEqual(encodeUnicodePwd('ab'), Buffer.from([0x22, 0, 0x61, 0, 0x62, 0, 0x22, 0]))
   })
 })
 

@@ -243,11 +243,6 @@ export function newAccountAttributes(
   }
 }
 
-/** unicodePwd value: the password in double quotes, UTF-16LE (MS-ADTS 3.1.1.3.1.5.1). */
-export function unicodePwdValue(password: string): Buffer {
-  return Buffer.from(`"${password}"`, 'utf16le')
-}
-
 /** Windows FILETIME (100 ns since 1601-01-01, as in pwdLastSet) to a Date; 0 means "never". */
 export function fileTimeToDate(value: string | number | bigint | null | undefined): Date | null {
   if (value === null || value === undefined || value === '') return null

@@ -1,6 +1,6 @@
 import { ErrorCode, KrbfleetError } from '@krbfleet/contracts'
-import { type Directory, type DirectoryEntry, filter } from '@krbfleet/directory'
-import { fileTimeToDate, MANAGED_MARKER, unicodePwdValue } from '../../domain/account.ts'
+import { type Directory, type DirectoryEntry, encodeUnicodePwd, filter } from '@krbfleet/directory'
+import { fileTimeToDate, MANAGED_MARKER } from '../../domain/account.ts'
 import type { AccountDirectory, DirectoryAccount } from '../../ports.ts'
 
 const accountAttributes = [
@@ -59,7 +59,7 @@ export class LdapAccountDirectory implements AccountDirectory {
   ): Promise<void> {
     // One add with the password (lab/NOTES.md): the account never exists without its secret.
     // The directory refuses unicodePwd on an unencrypted connection before sending anything.
-    await this.#directory.add(dn, { ...attributes, unicodePwd: unicodePwdValue(password) })
+    await this.#directory.add(dn, { ...attributes, unicodePwd: encodeUnicodePwd(password) })
   }
 
   async modifyAccount(dn: string, attributes: Record<string, string>): Promise<void> {
