@@ -2,21 +2,30 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { planConnection } from '../src/adapters/ldap/connect-options.ts'
 import { decodeRootDse } from '../src/adapters/ldap/entry.ts'
-import { connectDirectory, DirectoryEntry, encodeUnicodePwd } from '../src/index.ts'
+import { connectDirectory, DirectoryEntry, encodeUnicodePwd, LdapSettings } from '../src/index.ts'
 
 // Option checks happen before any socket is opened: no server is needed (or touched).
 const base = { bindDn: 'CN=Administrator,CN=Users,DC=corp,DC=example,DC=com', password: 'x' }
 
 describe('connectDirectory options', () => {
-  it('refuses plain ldap:// unless StartTLS or allowInsecure', async () => {
+  it('refuses plain ldap:// unless StartTLS or allowInsecure, naming the settings that fix it once', async () => {
+    // given a plain ldap:// URL without StartTLS
+    // when connecting
+    // then the refusal names the url field and says once which settings give an encrypted connection
+    const advice =
+      'ldap:// without StartTLS is not encrypted: set KRBFLEET_LDAP_URL to an ldaps:// URL, or KRBFLEET_LDAP_START_TLS=true'
     await assert.rejects(
       connectDirectory({ ...base, url: 'ldap://127.0.0.254:389' }),
       (err: Error & { field?: string }) => {
         assert.equal(err.field, 'url')
-        assert.match(err.message, /startTls: true, or allowInsecure: true/)
+        assert.equal(err.message, `invalid directory options: url: ${advice}`)
+        assert.equal(err.message.split(advice).length - 1, 1)
+        assert.doesNotMatch(err.message, /allowInsecure/)
         return true
       },
     )
+    // the settings named are the LdapSettings fields that loadConfig reads as those variables
+    assert.ok('url' in LdapSettings.properties && 'startTls' in LdapSettings.properties)
   })
 
   it('plans TLS with the pinned CA only, TLS 1.2 or later, and the certificate name', async () => {

@@ -42,8 +42,13 @@ export interface ConnectionPlan {
 
 const defaultTimeoutMs = 10_000
 
+/**
+ * The refusal of plain ldap://. The services take their LDAP options from settings
+ * (libs/directory settings.ts, variable names from libs/runtime loadConfig), so the advice names
+ * the settings an operator can change; `allowInsecure` is a code option for read-only tools.
+ */
 export const plainLdapRefusal =
-  'ldap:// without StartTLS is not encrypted: use ldaps://, set startTls: true, or allowInsecure: true for read-only use'
+  'ldap:// without StartTLS is not encrypted: set KRBFLEET_LDAP_URL to an ldaps:// URL, or KRBFLEET_LDAP_START_TLS=true'
 
 function invalidOption(field: string, rule: string): ValidationError {
   return new ValidationError([{ field, rule }], 'directory options')
