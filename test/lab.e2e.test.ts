@@ -82,7 +82,9 @@ test('npm run lab: a failing part is named with its log and nothing is left runn
   t.diagnostic(`lab up in ${((Date.now() - began) / 1000).toFixed(1)} s`)
   assert.match(up.stdout, /krbfleet lab is up/)
   assert.match(up.stdout, /console\s+http:\/\/127\.0\.0\.1:\d+/)
-  assert.match(up.stdout, /token\s+operator: \S+/)
+  assert.match(up.stdout, /token\s+viewer:\s+\S+/)
+  assert.match(up.stdout, /^\s+operator: \S+/m)
+  assert.match(up.stdout, /^\s+admin:\s+\S+/m)
   const started = await listPidRecords(runDir)
   // One agent process per sample server (services/iis-agent), each with its own 0600 key file.
   const agentParts = sampleTopology.servers.map((s) => `agent-${s.fqdn.split('.')[0]}`)

@@ -387,7 +387,8 @@ async function printSummary(
     for (let i = 0; i < spns.length; i += 3) print(`              ${spns.slice(i, i + 3).join('  ')}`)
   }
   print(`  console   ${consoleUrl(state)}  (OpenAPI: ${consoleUrl(state)}/docs)`)
-  print(`  token     operator: ${tokens.operator}`)
+  print(`  token     viewer:   ${tokens.viewer}`)
+  print(`            operator: ${tokens.operator}`)
   print(`            admin:    ${tokens.admin}   (KRBFLEET_TOKEN in ${show(layout.envFile)})`)
   print(
     `  DC        ${labDc(layout, state).ldapsUrl}, realm ${labDomain.realm}, user ${labUser.sam}@${labDomain.realm}`,
