@@ -3,7 +3,7 @@ import { connectDirectoryFromSettings } from '@krbfleet/directory'
 import { createMetricsRegistry, runService, startHealthServer } from '@krbfleet/runtime'
 import { SpnSyncConfig } from './config.ts'
 import { createSpnMetrics } from './metrics.ts'
-import { startSpnSync } from './service.ts'
+import { startSpnSync } from './start.ts'
 
 // The process edge of spn-sync: configuration, connections, health server, ordered shutdown
 // (runService owns the signals). A bad setting or an unreachable DC stops start-up naming the cause.
@@ -20,6 +20,7 @@ await runService({
       directory,
       logger,
       resyncIntervalMs: config.spn.resyncIntervalMs,
+      concurrency: config.spn.concurrency,
       metrics: createSpnMetrics(registry),
       ...(failpoint
         ? {
