@@ -1,6 +1,6 @@
 import { callRpc, connectBusFromSettings } from '@krbfleet/bus'
 import { runService } from '@krbfleet/runtime'
-import { loadTokensFile } from './adapters/tokens-file.ts'
+import { loadTokensFile } from './adapters/fs/tokens-file.ts'
 import { buildApp } from './app.ts'
 import { ConsoleConfig } from './config.ts'
 
