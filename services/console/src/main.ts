@@ -25,7 +25,6 @@ await runService({
       rpc: (service, operation, body, options) => callRpc(bus, service, operation, body, options),
       publish: (e) => bus.publish(e),
       checks: { nats: () => bus.isConnected() },
-      extras: { bus },
     })
     await app.listen(config.http)
     logger.info({ ...config.http, tokens: tokens.length }, 'console listening')
