@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { createMetricsRegistry, healthRoutes } from '@krbfleet/runtime'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, { type FastifyBaseLogger } from 'fastify'
-import type { ConsoleApp, ConsoleDeps, RouteContext } from './context.ts'
+import type { ConsoleApp, ConsoleDeps, RouteContext, RouteModule } from './context.ts'
 import { AuditTrail, audit } from './plugins/audit.ts'
 import { auth, principalOf } from './plugins/auth.ts'
 import { answerFrameworkError, errors } from './plugins/errors.ts'
@@ -13,7 +13,7 @@ import { routeModules } from './routes/index.ts'
 
 export interface BuildAppOptions {
   /** Route modules to register; the registry of routes/index.ts by default. */
-  routes?: typeof routeModules
+  routes?: RouteModule[]
 }
 
 /**
@@ -53,6 +53,6 @@ function routeContext(deps: ConsoleDeps, trail: AuditTrail): RouteContext {
     call(req, service, operation, body) {
       return deps.rpc(service, operation, body, { actor: principalOf(req).actor, correlationId: req.id })
     },
-    change: (req, audit, run) => trail.change(req, audit, run),
+    change: (req, entry, run) => trail.change(req, entry, run),
   }
 }
