@@ -68,10 +68,11 @@ export const streams = {
 } as const satisfies Record<string, StreamDefinition>
 
 export const buckets = {
-  /** `draft`, `enabled` (the latest revision number) and `revision.<n>` snapshots. */
   /**
-   * History 64 (the most JetStream keeps per key): after a crash, the topology service rebuilds the
-   * events of unpublished draft versions from this history, so it must outlast a burst of changes.
+   * The draft, the enabled revisions and their snapshots, read and written only through
+   * libs/topology-store (which owns the key layout). History 64 (the most JetStream keeps per key):
+   * after a crash, the topology service rebuilds the events of unpublished draft versions from this
+   * history, so it must outlast a burst of changes.
    */
   topology: {
     bucket: 'krbfleet-topology',

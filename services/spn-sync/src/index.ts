@@ -4,7 +4,7 @@ export { LEASE_KEY_PREFIX, leaseKey, leasesFromKv } from './adapters/nats/lease-
 export { ownershipFromKv } from './adapters/nats/ownership-kv.ts'
 export { AccountBusyError } from './errors.ts'
 export { serveSpnRpc } from './adapters/nats/rpc.ts'
-export { ENABLED_KEY, revisionKey, topologyFromKv } from './adapters/nats/topology-kv.ts'
+export { topologyFromKv } from './adapters/nats/topology-kv.ts'
 export { durables, startTriggers } from './adapters/nats/triggers.ts'
 export { createSpnMetrics } from './metrics.ts'
 export type * from './ports.ts'
