@@ -35,6 +35,8 @@ export const repoRoot = resolve(import.meta.dirname, '..', '..')
 export const cliBin = join(repoRoot, 'cli', 'bin', 'krbfleet')
 export const nodeBin = process.execPath
 const spnSyncMain = join(repoRoot, 'services', 'spn-sync', 'src', 'main.ts')
+/** The same process with a crash point (a test seam, not a setting); takes the point as argument. */
+const spnSyncCrashingMain = join(repoRoot, 'services', 'spn-sync', 'test', 'crashing-main.ts')
 
 /** Console tokens of the system, one per role; the actor of a change is `token:<name>`. */
 export const tokens = {
@@ -99,21 +101,25 @@ export class SpnSyncProcess {
 
   /**
    * Starts it and resolves once its /readyz answers 200 (NATS and LDAP connected, consumers
-   * running). `crashAt` sets KRBFLEET_SPN_FAILPOINT: the process SIGKILLs itself at that point of
-   * its next write (after recording the intent, or after the LDAP modify before confirming).
+   * running). `crashAt` runs it through spn-sync's crashing-main.ts: the process SIGKILLs itself at
+   * that point of its next write (after recording the intent, or after the LDAP modify before
+   * confirming).
    */
   async start(options: { crashAt?: Failpoint } = {}): Promise<void> {
     assert.equal(this.running, false, 'spn-sync is already running')
     const port = await freePort()
     const child = spawn(
       nodeBin,
-      ['--import', join(import.meta.dirname, '..', 'fixtures', 'exit-with-parent.ts'), spnSyncMain],
+      [
+        '--import',
+        join(import.meta.dirname, '..', 'fixtures', 'exit-with-parent.ts'),
+        ...(options.crashAt ? [spnSyncCrashingMain, options.crashAt] : [spnSyncMain]),
+      ],
       {
         env: {
           ...this.#env,
           KRBFLEET_HTTP_HOST: '127.0.0.1',
           KRBFLEET_HTTP_PORT: String(port),
-          ...(options.crashAt ? { KRBFLEET_SPN_FAILPOINT: options.crashAt } : {}),
         },
         stdio: ['pipe', 'pipe', 'pipe'],
         cwd: repoRoot,

@@ -8,6 +8,7 @@ import type {
 } from '@krbfleet/contracts'
 import { type CommandModule, ExitCode, type VerbContext } from '../framework.ts'
 import { table } from '../output.ts'
+import { blockedLines, blockedSpns } from './enable.ts'
 
 /**
  * `krbfleet spn ...`: setspn -L / -Q / -X for the accounts krbfleet manages, and the SPN half of
@@ -37,6 +38,7 @@ export function formatPlan(plan: SpnPlan): string {
     if (a.keepForeign.length > 0)
       lines.push(`  = ${a.keepForeign.length} SPN(s) not managed by krbfleet, kept`)
   }
+  lines.push(...blockedLines(blockedSpns(plan)))
   return lines.join('\n')
 }
 
@@ -99,6 +101,7 @@ export function formatReconcile(result: SpnReconcileResult): string {
     for (const spn of a.removed) lines.push(`  - ${spn}`)
     for (const c of a.conflicts) lines.push(`  ! ${c.spn}  held by ${c.holder}`)
   }
+  lines.push(...blockedLines(blockedSpns(result)))
   return lines.join('\n')
 }
 
@@ -117,7 +120,7 @@ export const spnCommands: CommandModule = {
       async run(ctx) {
         const plan = await ctx.client().get<SpnPlan>('v1/spn/plan', accountOption(ctx))
         ctx.print(plan, () => formatPlan(plan))
-        return ExitCode.Ok
+        return blockedSpns(plan).length > 0 ? ExitCode.Failed : ExitCode.Ok
       },
     },
     list: {
@@ -165,11 +168,12 @@ export const spnCommands: CommandModule = {
             .client()
             .post<SpnPlan>('v1/spn/reconcile', accountOption(ctx), { dryRun: true })
           ctx.print(plan, () => formatPlan(plan))
-          return ExitCode.Ok
+          return blockedSpns(plan).length > 0 ? ExitCode.Failed : ExitCode.Ok
         }
         const result = await ctx.client().post<SpnReconcileResult>('v1/spn/reconcile', accountOption(ctx))
         ctx.print(result, () => formatReconcile(result))
-        return result.accounts.some((a) => a.outcome === 'failed') ? ExitCode.Failed : ExitCode.Ok
+        const failed = result.accounts.some((a) => a.outcome === 'failed')
+        return failed || blockedSpns(result).length > 0 ? ExitCode.Failed : ExitCode.Ok
       },
     },
   },

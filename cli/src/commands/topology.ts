@@ -2,6 +2,7 @@ import type { TopologyDocument } from '@krbfleet/contracts'
 import { parse as parseYaml } from 'yaml'
 import { type CommandModule, type VerbContext, type VerbSpec, UsageError } from '../framework.ts'
 import { type ChangeLike, changeSummary, diffLines, fields, table } from '../output.ts'
+import { enableVerb } from './enable.ts'
 
 /** Topology verbs: site, pool, server, assignment, topology (the CMS of Lync, Get-CsService -WebServer ...). */
 
@@ -394,10 +395,6 @@ export const topologyCommands: CommandModule = {
         return change(ctx, () => ctx.client().post('/v1/topology/apply', { document }, dry(ctx)))
       },
     },
-    enable: {
-      summary: 'publish the draft as the next enabled revision',
-      change: true,
-      run: (ctx) => change(ctx, () => ctx.client().post('/v1/topology/enable', undefined, dry(ctx))),
-    },
+    enable: enableVerb,
   },
 }

@@ -150,7 +150,7 @@ async function upUnlocked(options: LabOptions): Promise<void> {
   const services = presentServices()
   const statuses = await partStatuses(layout, state, services)
   const running = statuses.filter((s) => s.alive)
-  if (running.length === statuses.length) {
+  if (statuses.every((s) => s.alive && s.ready)) {
     print('krbfleet lab is already up:')
     printStatuses(print, statuses, layout)
     if (existsSync(layout.envFile)) print(`  source ${show(layout.envFile)} to use the CLI against it`)
@@ -167,15 +167,25 @@ async function upUnlocked(options: LabOptions): Promise<void> {
     await allocatePorts(state, ['nats', 'natsMonitor', ...services.flatMap((s) => s.ports)])
   }
 
-  const isRunning = (name: string) => running.some((s) => s.name === name)
+  // Parts stopped by this run to be started again (a service still aimed at a DC that moved).
+  const restarting = new Set<string>()
+  const isRunning = (name: string) => running.some((s) => s.name === name) && !restarting.has(name)
   const started: PidRecord[] = []
+  /** What a half-up lab needed, for the closing line: `nats (not running)`, `spn-sync (not ready)`. */
+  const broughtBack: string[] = []
+  const note = (name: string, why: string) => {
+    if (running.length > 0) broughtBack.push(`${name} (${why})`)
+  }
   try {
     if (!isRunning('nats')) {
+      note('nats', 'not running')
       step(`starting nats-server with JetStream on ${natsUrl(state)}`)
       started.push(await startLabNats(layout, state))
     }
 
     if (!isRunning('dc')) {
+      note('dc', 'not running')
+      const addressBefore = state.dcAddress
       const first = !existsSync(labDc(layout, state).smbConf)
       step(first ? 'copying the Samba AD DC from the harness template' : 'checking the Samba AD DC')
       await prepareDcFolder(layout, state, async (dc) => {
@@ -190,6 +200,16 @@ async function upUnlocked(options: LabOptions): Promise<void> {
       const dc = labDc(layout, state)
       step(`starting the Samba AD DC on ${dc.address} (realm ${labDomain.realm})`)
       started.push(await startDetachedDc(layout, dc))
+      if (addressBefore !== undefined && addressBefore !== dc.address) {
+        // The services were given the DC's URL at start: those that bind LDAP must start again.
+        for (const spec of services.filter((s) => isRunning(s.name) && usesLdap(s, layout, state))) {
+          step(`stopping ${spec.name}: the DC moved from ${addressBefore} to ${dc.address}`)
+          const record = await readPidRecord(layout.run, spec.name)
+          if (record) await stopPart(layout, state, record)
+          restarting.add(spec.name)
+          note(spec.name, `restarted for the DC on ${dc.address}`)
+        }
+      }
     }
     await writeState(layout, state)
 
@@ -197,9 +217,17 @@ async function upUnlocked(options: LabOptions): Promise<void> {
     const context: ServiceContext = { layout, state, dc: labDc(layout, state) }
     for (const spec of services.filter((s) => !s.afterTopology)) {
       if (isRunning(spec.name)) continue
+      if (!restarting.has(spec.name)) note(spec.name, 'not running')
       step(`starting ${spec.name}`)
       started.push(await startService(spec, context))
     }
+    await settle(
+      services.filter((s) => !s.afterTopology && isRunning(s.name)),
+      context,
+      step,
+      note,
+      started,
+    )
     const missing = ['topology', 'account', 'spn-sync', 'console'].filter(
       (n) => !services.some((s) => s.name === n),
     )
@@ -219,7 +247,15 @@ async function upUnlocked(options: LabOptions): Promise<void> {
       }
       // Agents are ready once enrolled, which needs their servers in the topology: started now, together.
       const agents = services.filter((s) => s.afterTopology && !isRunning(s.name))
+      await settle(
+        services.filter((s) => s.afterTopology && isRunning(s.name)),
+        context,
+        step,
+        note,
+        started,
+      )
       if (agents.length > 0) {
+        for (const spec of agents) note(spec.name, 'not running')
         step(`starting ${agents.map((s) => s.name).join(', ')}`)
         const results = await Promise.allSettled(agents.map((spec) => startService(spec, context)))
         for (const result of results) if (result.status === 'fulfilled') started.push(result.value)
@@ -232,6 +268,7 @@ async function upUnlocked(options: LabOptions): Promise<void> {
       const current = await enabledTopology(env)
       await writeFileAtomic(layout.serversFile, `${JSON.stringify(serversFile(current.topology), null, 2)}\n`)
       await printSummary(layout, state, tokens, current, print)
+      if (broughtBack.length > 0) print(`lab: brought back ${broughtBack.join(', ')}`)
     } else {
       await writeFileAtomic(layout.serversFile, `${JSON.stringify(serversFile(), null, 2)}\n`)
       print('lab: the console or the CLI is missing in this checkout: the sample topology was not loaded')
@@ -253,6 +290,43 @@ async function upUnlocked(options: LabOptions): Promise<void> {
     }
     throw new LabPartError(part, `${message.replace(new RegExp(`^${part}: `), '')}${stopped}`)
   }
+}
+
+/** How long a running service may take to be ready again (reconnecting to NATS or the DC). */
+const settleTimeoutMs = 30_000
+
+/**
+ * Waits until every part that was already running answers /readyz again (after NATS or the DC came
+ * back they reconnect by themselves); one that does not within settleTimeoutMs is restarted.
+ */
+async function settle(
+  specs: ServiceSpec[],
+  context: ServiceContext,
+  step: (line: string) => void,
+  note: (name: string, why: string) => void,
+  started: PidRecord[],
+): Promise<void> {
+  if (specs.length === 0) return
+  const deadline = Date.now() + settleTimeoutMs
+  let waiting = specs
+  for (;;) {
+    const ready = await Promise.all(waiting.map((spec) => serviceReady(spec, context.state)))
+    waiting = waiting.filter((_, i) => !ready[i])
+    if (waiting.length === 0 || Date.now() > deadline) break
+    checkInterrupted()
+    await new Promise((resolve) => setTimeout(resolve, 200))
+  }
+  for (const spec of waiting) {
+    step(`restarting ${spec.name}: not ready (/readyz) after ${settleTimeoutMs / 1000} s`)
+    const record = await readPidRecord(context.layout.run, spec.name)
+    if (record) await stopPart(context.layout, context.state, record)
+    note(spec.name, 'not ready, restarted')
+    started.push(await startService(spec, context))
+  }
+}
+
+function usesLdap(spec: ServiceSpec, layout: LabLayout, state: LabState): boolean {
+  return 'KRBFLEET_LDAP_URL' in spec.env({ layout, state, dc: labDc(layout, state) })
 }
 
 async function stopPart(layout: LabLayout, state: LabState, record: PidRecord): Promise<string> {
@@ -313,7 +387,8 @@ async function printSummary(
     for (let i = 0; i < spns.length; i += 3) print(`              ${spns.slice(i, i + 3).join('  ')}`)
   }
   print(`  console   ${consoleUrl(state)}  (OpenAPI: ${consoleUrl(state)}/docs)`)
-  print(`  token     operator: ${tokens.operator}`)
+  print(`  token     viewer:   ${tokens.viewer}`)
+  print(`            operator: ${tokens.operator}`)
   print(`            admin:    ${tokens.admin}   (KRBFLEET_TOKEN in ${show(layout.envFile)})`)
   print(
     `  DC        ${labDc(layout, state).ldapsUrl}, realm ${labDomain.realm}, user ${labUser.sam}@${labDomain.realm}`,

@@ -49,17 +49,18 @@ export async function waitForSpns(env: CliEnv, log: string, timeoutMs = 60_000):
   const deadline = Date.now() + timeoutMs
   for (;;) {
     checkInterrupted()
-    const plan = JSON.parse(await cli(['spn', 'plan', '--json'], env)) as PlanView
-    const pending = plan.accounts.filter((a) => a.add.length > 0 || a.remove.length > 0)
-    if (pending.length === 0 && plan.revision > 0) return plan
-    if (Date.now() > deadline) {
+    // A service that just reconnected may miss one request: only the deadline ends the wait.
+    let seen: string
+    try {
+      const plan = JSON.parse(await cli(['spn', 'plan', '--json'], env)) as PlanView
+      const pending = plan.accounts.filter((a) => a.add.length > 0 || a.remove.length > 0)
+      if (pending.length === 0 && plan.revision > 0) return plan
       const what = pending.map((a) => `${a.account}: +${a.add.length} -${a.remove.length}`).join(', ')
-      throw new LabPartError(
-        'spn-sync',
-        `AD does not match topology revision ${plan.revision} after ${timeoutMs / 1000} s (${what || 'no revision'})`,
-        log,
-      )
+      seen = `AD does not match topology revision ${plan.revision} (${what || 'no revision'})`
+    } catch (error) {
+      seen = `no plan: ${error instanceof Error ? error.message : String(error)}`
     }
+    if (Date.now() > deadline) throw new LabPartError('spn-sync', `after ${timeoutMs / 1000} s, ${seen}`, log)
     await sleep(300)
   }
 }

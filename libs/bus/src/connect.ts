@@ -5,6 +5,7 @@ import {
   type KvDefinition,
   KrbfleetError,
   type StreamDefinition,
+  type StreamLimits,
   streams,
 } from '@krbfleet/contracts'
 import {
@@ -60,6 +61,8 @@ export interface ConnectBusOptions {
   publishTimeoutMs?: number
   /** close() waits this long for the drain before closing outright (ms, default 2000). */
   drainTimeoutMs?: number
+  /** Limits that replace a contracts stream's own (by stream name), e.g. a smaller events stream. */
+  streamLimits?: Record<string, Partial<StreamLimits>>
 }
 
 export interface PublishResult {
@@ -92,19 +95,29 @@ export interface Bus {
 const eventsByType = new Map<string, (typeof allEvents)[number]>(allEvents.map((e) => [e.type, e]))
 
 /** The JetStream configuration of a contracts stream. Only options nats-server 2.9 knows. */
-export function streamConfig(def: StreamDefinition, replicas = 1): StreamConfig {
+export function streamConfig(
+  def: StreamDefinition,
+  replicas = 1,
+  limits: StreamLimits = def.limits,
+): StreamConfig {
   return {
     name: def.name,
     subjects: [...def.subjects],
     description: def.description,
     retention: RetentionPolicy.Limits,
     storage: StorageType.File,
-    discard: DiscardPolicy.Old,
+    discard: limits.discard === 'old' ? DiscardPolicy.Old : DiscardPolicy.New,
     max_age: nanos(def.maxAgeMs),
+    max_bytes: limits.maxBytes,
+    max_msgs: limits.maxMessages,
+    max_msg_size: limits.maxMessageBytes,
     duplicate_window: nanos(def.duplicateWindowMs),
     num_replicas: replicas,
   } as StreamConfig
 }
+
+/** The size limits a stream or bucket is created and kept with (a stream update may change them). */
+const limitFields = ['max_bytes', 'max_msgs', 'max_msg_size', 'discard'] as const
 
 /** The settings of `wanted` that differ in `actual` (only those a stream update may change). */
 export function streamDrift(wanted: StreamConfig, actual: StreamConfig): string[] {
@@ -114,6 +127,7 @@ export function streamDrift(wanted: StreamConfig, actual: StreamConfig): string[
   if (!sameList(wanted.subjects, actual.subjects)) drift.push('subjects')
   if (wanted.max_age !== actual.max_age) drift.push('max_age')
   if (wanted.duplicate_window !== actual.duplicate_window) drift.push('duplicate_window')
+  for (const field of limitFields) if (wanted[field] !== actual[field]) drift.push(field)
   if ((wanted.description ?? '') !== (actual.description ?? '')) drift.push('description')
   return drift
 }
@@ -177,7 +191,7 @@ export async function connectBus(options: ConnectBusOptions): Promise<Bus> {
   const buckets = new Map<string, Promise<KV>>()
 
   async function ensureStream(def: StreamDefinition): Promise<void> {
-    const wanted = streamConfig(def, replicas)
+    const wanted = streamConfig(def, replicas, { ...def.limits, ...options.streamLimits?.[def.name] })
     let actual: StreamConfig | undefined
     try {
       actual = (await jsm.streams.info(def.name)).config
@@ -205,15 +219,36 @@ export async function connectBus(options: ConnectBusOptions): Promise<Bus> {
   async function openBucket(def: KvDefinition): Promise<KV> {
     try {
       // Kvm.create opens an existing bucket as it is (never recreates it), so every replica may call it.
-      return await kvm.create(def.bucket, {
+      const kv = await kvm.create(def.bucket, {
         history: def.history,
         description: def.description,
         storage: StorageType.File,
         replicas,
+        max_bytes: def.limits.maxBytes,
+        maxValueSize: def.limits.maxMessageBytes,
       })
+      await ensureBucketLimits(def)
+      return kv
     } catch (err) {
       throw toBusError(err, `bucket ${def.bucket}`)
     }
+  }
+
+  /** A bucket made before its limits were set (or with others) gets them: its stream is updated. */
+  async function ensureBucketLimits(def: KvDefinition): Promise<void> {
+    const name = `KV_${def.bucket}`
+    const actual = (await jsm.streams.info(name)).config
+    const wanted = {
+      max_bytes: def.limits.maxBytes,
+      max_msgs: def.limits.maxMessages,
+      max_msg_size: def.limits.maxMessageBytes,
+    }
+    const drift = Object.entries(wanted).filter(
+      ([field, value]) => actual[field as keyof typeof wanted] !== value,
+    )
+    if (drift.length === 0) return
+    await jsm.streams.update(name, { ...actual, ...wanted })
+    logger.info({ bucket: def.bucket, changed: drift.map(([field]) => field) }, 'updated bucket limits')
   }
 
   const bus: Bus = {

@@ -105,7 +105,10 @@ export function serveRpc<S extends TSchema, R>(bus: Bus, options: ServeRpcOption
     } catch (err) {
       const error = asKrbfleetError(err)
       if (err instanceof KrbfleetError) {
-        ctxLogger.info({ code: error.code, field: error.field }, `refused: ${error.message}`)
+        ctxLogger.info(
+          { code: error.code, field: error.field, ...error.logContext },
+          `refused: ${error.message}`,
+        )
       } else {
         ctxLogger.error({ err }, 'request failed with an unexpected error')
       }

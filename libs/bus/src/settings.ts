@@ -1,4 +1,4 @@
-import { ErrorCode, KrbfleetError, ValidationError } from '@krbfleet/contracts'
+import { ErrorCode, KrbfleetError, streams, ValidationError } from '@krbfleet/contracts'
 import type { Logger } from 'pino'
 import Type, { type Static } from 'typebox'
 import { type Bus, type ConnectBusOptions, connectBus, withoutCredentials } from './connect.ts'
@@ -25,7 +25,9 @@ export const NatsSettings = Type.Object({
   /** Reply-inbox prefix of this identity (`_INBOX_krbfleet-account`): one subject, no wildcard or space. */
   inboxPrefix: Type.Optional(
     Type.String({ pattern: '^[^.*>\\s]+(\\.[^.*>\\s]+)*$', description: 'e.g. _INBOX_krbfleet-account' }),
-  ),
+  ) /** Size limits of the events stream (KRBFLEET_NATS_EVENTS_MAX_BYTES / _MAX_MESSAGES); oldest go first. */,
+  eventsMaxBytes: Type.Optional(Type.Integer({ minimum: 1024 * 1024, description: 'bytes, at least 1 MiB' })),
+  eventsMaxMessages: Type.Optional(Type.Integer({ minimum: 1000, description: 'messages, at least 1000' })),
 })
 export type NatsSettings = Static<typeof NatsSettings>
 
@@ -35,7 +37,7 @@ export type NatsSettingsInput = Omit<NatsSettings, 'url'> & { url: string | stri
 /** The connectBus options a settings group stands for (servers, credentials, TLS). */
 export function busOptionsFromSettings(
   settings: NatsSettingsInput,
-): Pick<ConnectBusOptions, 'servers' | 'user' | 'pass' | 'tls' | 'inboxPrefix'> {
+): Pick<ConnectBusOptions, 'servers' | 'user' | 'pass' | 'tls' | 'inboxPrefix' | 'streamLimits'> {
   if ((settings.certFile === undefined) !== (settings.keyFile === undefined)) {
     const missing = settings.certFile === undefined ? 'certFile' : 'keyFile'
     throw new ValidationError([
@@ -53,11 +55,26 @@ export function busOptionsFromSettings(
     ...(settings.password !== undefined ? { pass: settings.password } : {}),
     ...(settings.inboxPrefix !== undefined ? { inboxPrefix: settings.inboxPrefix } : {}),
     ...(Object.keys(tls).length > 0 ? { tls } : {}),
+    ...(settings.eventsMaxBytes !== undefined || settings.eventsMaxMessages !== undefined
+      ? {
+          streamLimits: {
+            [streams.events.name]: {
+              ...(settings.eventsMaxBytes !== undefined ? { maxBytes: settings.eventsMaxBytes } : {}),
+              ...(settings.eventsMaxMessages !== undefined
+                ? { maxMessages: settings.eventsMaxMessages }
+                : {}),
+            },
+          },
+        }
+      : {}),
   }
 }
 
 export interface ConnectBusFromSettingsOptions
-  extends Omit<ConnectBusOptions, 'servers' | 'user' | 'pass' | 'tls' | 'inboxPrefix' | 'name' | 'logger'> {
+  extends Omit<
+    ConnectBusOptions,
+    'servers' | 'user' | 'pass' | 'tls' | 'inboxPrefix' | 'streamLimits' | 'name' | 'logger'
+  > {
   /** Connection name shown by the server (`krbfleet-account`). */
   name: string
   logger: Logger

@@ -41,6 +41,62 @@ describe('connectBus against a real nats-server', () => {
     assert.equal(repaired.config.description, streams.events.description)
   })
 
+  test('every stream and bucket has size limits; a bucket whose limits drifted is repaired', async () => {
+    await bus.ensureStreams()
+    const events = (await bus.jsm.streams.info(streams.events.name)).config
+    assert.equal(events.max_bytes, streams.events.limits.maxBytes)
+    assert.equal(events.max_msgs, streams.events.limits.maxMessages)
+    assert.equal(events.max_msg_size, streams.events.limits.maxMessageBytes)
+    assert.equal(events.discard, 'old')
+    await bus.kv(buckets.accounts)
+    const name = `KV_${buckets.accounts.bucket}`
+    const info = (await bus.jsm.streams.info(name)).config
+    assert.equal(info.max_bytes, buckets.accounts.limits.maxBytes)
+    await bus.jsm.streams.update(name, { ...info, max_bytes: -1, max_msgs: -1 })
+    const other = await connectBus({ servers: nats.url, name: 'bus-test-2', logger: captureLogs().logger })
+    try {
+      await other.kv(buckets.accounts)
+    } finally {
+      await other.close()
+    }
+    const repaired = (await bus.jsm.streams.info(name)).config
+    assert.equal(repaired.max_bytes, buckets.accounts.limits.maxBytes)
+    assert.equal(repaired.max_msgs, buckets.accounts.limits.maxMessages)
+    assert.equal(repaired.max_msg_size, buckets.accounts.limits.maxMessageBytes)
+  })
+
+  test('a flood of events keeps the events stream within its limits, and the newest event still publishes', async () => {
+    const flood = await startNats()
+    const limited = await connectBus({
+      servers: flood.url,
+      name: 'bus-flood',
+      logger: captureLogs().logger,
+      streamLimits: { [streams.events.name]: { maxMessages: 1000, maxBytes: 1024 * 1024 } },
+    })
+    try {
+      await limited.ensureStreams()
+      for (let i = 0; i < 3000; i += 250) {
+        await Promise.all(
+          Array.from({ length: 250 }, (_, j) =>
+            limited.publish(SiteAdded.create({ site: `flood${i + j}` }, { actor: 'user:flood' })),
+          ),
+        )
+      }
+      const last = SiteAdded.create({ site: 'after-the-flood' }, { actor: 'user:test' })
+      const stored = await limited.publish(last)
+      const state = (await limited.jsm.streams.info(streams.events.name)).state
+      assert.ok(state.messages <= 1000, `${state.messages} messages kept, limit 1000`)
+      assert.ok(state.bytes <= 1024 * 1024, `${state.bytes} bytes kept, limit 1 MiB`)
+      assert.equal(state.last_seq, stored.seq, 'the newest event is stored last')
+      assert.equal(state.last_seq, 3001, 'every event of the flood was accepted (the oldest discarded)')
+      const message = await limited.jsm.streams.getMessage(streams.events.name, { seq: stored.seq })
+      assert.deepEqual(message?.json(), last)
+    } finally {
+      await limited.close()
+      await flood.stop()
+    }
+  })
+
   test('a duplicate publish is stored once', async () => {
     await bus.ensureStreams()
     const before = (await bus.jsm.streams.info(streams.events.name)).state.messages

@@ -23,6 +23,9 @@ describe('bus pure helpers', () => {
       'discard',
       'duplicate_window',
       'max_age',
+      'max_bytes',
+      'max_msg_size',
+      'max_msgs',
       'name',
       'num_replicas',
       'retention',
@@ -31,6 +34,15 @@ describe('bus pure helpers', () => {
     ])
     assert.equal(config.storage, 'file')
     assert.equal(config.duplicate_window, streams.events.duplicateWindowMs * 1e6)
+    assert.equal(config.max_bytes, streams.events.limits.maxBytes)
+    assert.equal(config.discard, 'old')
+    const overridden = streamConfig(streams.events, 1, {
+      ...streams.events.limits,
+      discard: 'new',
+      maxMessages: 7,
+    })
+    assert.equal(overridden.max_msgs, 7)
+    assert.equal(overridden.discard, 'new')
   })
 
   test('streamDrift names what differs and ignores subject order', () => {

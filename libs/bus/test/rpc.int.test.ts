@@ -194,7 +194,7 @@ describe('serveRpc / callRpc against a real nats-server', () => {
     }
   })
 
-  test('handler errors become wire errors; unknown errors become internal without their text', async () => {
+  test('handler errors become wire errors (their log context only in the service log); unknown errors become internal without their text', async () => {
     const rpc = serveRpc(server, {
       service: ServiceName.Account,
       operation: 'account.new',
@@ -204,6 +204,7 @@ describe('serveRpc / callRpc against a real nats-server', () => {
           throw new KrbfleetError(ErrorCode.AlreadyExists, 'account CORP\\TAKEN exists', {
             field: 'name',
             details: { dn: 'CN=TAKEN' },
+            logContext: { dcText: '00002071: samldb: entry exists' },
           })
         }
         throw new Error('ldap password=hunter2 leaked')
@@ -218,7 +219,15 @@ describe('serveRpc / callRpc against a real nats-server', () => {
           err.code === 'already_exists' &&
           err.field === 'name' &&
           (err.details as { dn: string }).dn === 'CN=TAKEN' &&
-          err.retryable === false,
+          err.retryable === false &&
+          !JSON.stringify(err).includes('00002071') &&
+          err.logContext === undefined,
+      )
+      const refused = await logs.waitFor((r) => r.msg === 'refused: account CORP\\TAKEN exists')
+      assert.equal(
+        refused.dcText,
+        '00002071: samldb: entry exists',
+        'the log context reaches the service log only',
       )
       await assert.rejects(
         callRpc(client, ServiceName.Account, 'account.new', { name: 'boom' }, { actor: 'user:bob' }),

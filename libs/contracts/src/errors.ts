@@ -45,6 +45,11 @@ export interface KrbfleetErrorOptions {
   cause?: unknown
   /** Extra, non-secret facts for the caller (for example the holder of a conflicting SPN). */
   details?: Record<string, unknown>
+  /**
+   * Facts for the service's own log only, never sent to a caller: a DC's raw error text is useful
+   * to an administrator reading the log but means nothing (and tells too much) to an API user.
+   */
+  logContext?: Record<string, unknown>
 }
 
 export class KrbfleetError extends Error {
@@ -52,6 +57,7 @@ export class KrbfleetError extends Error {
   readonly retryable: boolean
   readonly field: string | undefined
   readonly details: Record<string, unknown> | undefined
+  readonly logContext: Record<string, unknown> | undefined
 
   constructor(code: ErrorCode, message: string, options: KrbfleetErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause })
@@ -60,6 +66,7 @@ export class KrbfleetError extends Error {
     this.retryable = options.retryable ?? (code === ErrorCode.Unavailable || code === ErrorCode.Timeout)
     this.field = options.field
     this.details = options.details
+    this.logContext = options.logContext
   }
 
   get httpStatus(): number {

@@ -2,17 +2,12 @@
  * @krbfleet/directory: Active Directory over LDAP (ldapts), encrypted, with escaped filters and
  * DNs and LDAP result codes mapped once to krbfleet errors.
  */
-export {
-  type AttributeChange,
-  type AttributeValue,
-  type ConnectDirectoryOptions,
-  connectDirectory,
-  type Directory,
-  DirectoryEntry,
-  type RootDse,
-  type SearchOptions,
-  type SpnHolder,
-} from './adapters/ldap/directory.ts'
+export type { ConnectDirectoryOptions } from './adapters/ldap/connect-options.ts'
+export { connectDirectory, type Directory } from './adapters/ldap/directory.ts'
+export { DirectoryEntry, type RootDse } from './adapters/ldap/entry.ts'
+export type { SearchOptions } from './adapters/ldap/reads.ts'
+export type { SpnHolder } from './adapters/ldap/spns.ts'
+export type { AttributeChange, AttributeValue } from './adapters/ldap/writes.ts'
 export { toLdaptsFilter } from './adapters/ldap/filter.ts'
 export {
   childDn,

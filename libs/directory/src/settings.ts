@@ -1,6 +1,7 @@
 import type { Logger } from '@krbfleet/logging'
 import Type, { type Static } from 'typebox'
-import { type ConnectDirectoryOptions, connectDirectory, type Directory } from './adapters/ldap/directory.ts'
+import type { ConnectDirectoryOptions } from './adapters/ldap/connect-options.ts'
+import { connectDirectory, type Directory } from './adapters/ldap/directory.ts'
 
 /**
  * The LDAP settings group of the services that talk to AD (`ldap: LdapSettings`). With libs/runtime

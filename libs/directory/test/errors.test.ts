@@ -8,6 +8,7 @@ import {
   InsufficientAccessError,
   InvalidCredentialsError,
   NoSuchObjectError,
+  ObjectClassViolationError,
   StrongAuthRequiredError,
   TypeOrValueExistsError,
   UnavailableError,
@@ -22,6 +23,36 @@ function socketError(code: string, message: string): Error {
 }
 
 describe('mapLdapError', () => {
+  it("keeps the DC's own text out of the caller's message and on the error's log context", () => {
+    const samba = [
+      [
+        new ObjectClassViolationError(
+          '00002037: structural objectClass computer is not a valid child class of user',
+        ),
+        ErrorCode.Invalid,
+        /the container does not accept this kind of object: name an OU or a container such as CN=Computers$/,
+      ],
+      [
+        new InsufficientAccessError('00002098: acl: unable to get access to CN=x,DC=corp,DC=example,DC=com'),
+        ErrorCode.InsufficientRights,
+        /the bound identity lacks the right to do this$/,
+      ],
+      [
+        new ConstraintViolationError('0000202F: samldb: spn[HTTP/a.corp.example.com] would cause a conflict'),
+        ErrorCode.SpnConflict,
+        /HTTP\/a\.corp\.example\.com is already held by another account$/,
+      ],
+    ] as const
+    for (const [dcError, code, message] of samba) {
+      const err = mapLdapError(dcError, ctx)
+      assert.equal(err.code, code)
+      assert.match(err.message, message)
+      assert.doesNotMatch(err.message, /0000|acl:|samldb|objectClass/, err.message)
+      assert.doesNotMatch(JSON.stringify(err.toWire()), /0000|acl:|samldb|objectClass/)
+      assert.equal(err.logContext?.dcText, dcError.message.replace(/\s*Code: 0x[0-9a-f]+\s*$/i, '').trim())
+    }
+  })
+
   it("turns Samba's 0000202F constraint violation into SpnConflictError naming the SPN", () => {
     const err = mapLdapError(
       new ConstraintViolationError(

@@ -22,6 +22,34 @@ describe('SPNs', () => {
     }
   })
 
+  it('given the stricter rules of an SPN, when a value breaks one, then it is refused as invalid', () => {
+    const refused = [
+      ' HTTP/pool01', // not trimmed: a stray space is never written
+      'HTTP/pool01 ',
+      '-HTTP/pool01', // a service class starts with a letter or digit
+      'HTTP/höst.corp', // host in DNS-name characters
+      'HTTP/pool01/a/b', // no slash inside the service name
+      'HTTP/pool01/a\u0001b', // no control character anywhere
+      `HTTP/${'a'.repeat(520)}`, // longer than any real SPN
+    ]
+    for (const bad of refused) {
+      assert.throws(() => parseSpn(bad, 'spns.0'), { code: 'invalid', field: 'spns.0' }, JSON.stringify(bad))
+    }
+  })
+
+  it('given a valid SPN, when it is parsed, then its parts keep the spelling they were written in', () => {
+    assert.deepEqual(parseSpn('MSSQLSvc/Db.Corp:1433'), {
+      serviceClass: 'MSSQLSvc',
+      host: 'Db.Corp',
+      port: 1433,
+    })
+    assert.deepEqual(parseSpn('GC/dc1.corp/corp.example.com'), {
+      serviceClass: 'GC',
+      host: 'dc1.corp',
+      serviceName: 'corp.example.com',
+    })
+  })
+
   it('HTTP/x conflicts with HOST/x and HOST/x with every alias', () => {
     assert.deepEqual(spnConflictCandidates('HTTP/pool01.corp.example.com'), [
       'HTTP/pool01.corp.example.com',

@@ -48,20 +48,27 @@ async function runCheck(check: ReadinessCheck, timeoutMs: number): Promise<boole
   }
 }
 
+export interface HealthRoutesOptions {
+  checks: Record<string, ReadinessCheck>
+  registry: Registry
+  /** Named in the answers of a health port (which serves only probes); the console's API port names none. */
+  service?: string
+  /** A check that takes longer counts as failed (ms, default 2000). */
+  checkTimeoutMs?: number
+}
+
 /**
- * The probe and metrics endpoints of a service, built and never started (STYLE rule 9):
- * GET /healthz (the process answers), /readyz (200 only when every check passes, else 503 naming
- * the failed ones), /metrics (Prometheus text format of `registry`).
+ * The probe and metrics endpoints as a fastify plugin, for a service's own health server and for
+ * the console's API port: GET /healthz (the process answers), /readyz (200 only when every check
+ * passes, else 503 naming the failed ones), /metrics (Prometheus text format of `registry`).
+ * Hidden from OpenAPI: probes are not part of an API.
  */
-export function buildHealthApp(options: HealthAppOptions): FastifyInstance {
-  const app = Fastify({
-    ...(options.logger ? { loggerInstance: options.logger.child({ component: 'health' }) } : {}),
-    // Probes come every few seconds; logging each would drown the real records.
-    logController: new LogController({ disableRequestLogging: true }),
-  })
+export async function healthRoutes(app: FastifyInstance, options: HealthRoutesOptions): Promise<void> {
   const timeoutMs = options.checkTimeoutMs ?? 2000
-  app.get('/healthz', async () => ({ status: 'ok', service: options.name }))
-  app.get('/readyz', async (_request, reply) => {
+  const service = options.service === undefined ? {} : { service: options.service }
+  const schema = { hide: true }
+  app.get('/healthz', { schema }, async () => ({ status: 'ok', ...service }))
+  app.get('/readyz', { schema }, async (_request, reply) => {
     const names = Object.keys(options.checks)
     const results = await Promise.all(
       names.map((n) => runCheck(options.checks[n] as ReadinessCheck, timeoutMs)),
@@ -69,13 +76,28 @@ export function buildHealthApp(options: HealthAppOptions): FastifyInstance {
     const checks = Object.fromEntries(names.map((n, i) => [n, results[i] === true]))
     const failed = names.filter((n) => !checks[n])
     if (failed.length > 0) {
-      return reply.code(503).send({ status: 'not ready', service: options.name, failed, checks })
+      return reply.code(503).send({ status: 'not ready', ...service, failed, checks })
     }
-    return { status: 'ready', service: options.name, checks }
+    return { status: 'ready', ...service, checks }
   })
-  app.get('/metrics', async (_request, reply) => {
+  app.get('/metrics', { schema }, async (_request, reply) => {
     reply.header('content-type', options.registry.contentType)
     return await options.registry.metrics()
+  })
+}
+
+/** A service's health server (healthRoutes on an app of its own), built and never started (STYLE rule 9). */
+export function buildHealthApp(options: HealthAppOptions): FastifyInstance {
+  const app = Fastify({
+    ...(options.logger ? { loggerInstance: options.logger.child({ component: 'health' }) } : {}),
+    // Probes come every few seconds; logging each would drown the real records.
+    logController: new LogController({ disableRequestLogging: true }),
+  })
+  void app.register(healthRoutes, {
+    checks: options.checks,
+    registry: options.registry,
+    service: options.name,
+    checkTimeoutMs: options.checkTimeoutMs,
   })
   // fastify types the instance by its logger's type; callers only need the default instance type.
   return app as unknown as FastifyInstance

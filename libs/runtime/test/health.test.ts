@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
+import Fastify from 'fastify'
 import { pino } from 'pino'
 import { Counter } from 'prom-client'
-import { buildHealthApp, createMetricsRegistry, startHealthServer } from '../src/index.ts'
+import { buildHealthApp, createMetricsRegistry, healthRoutes, startHealthServer } from '../src/index.ts'
 
 describe('health app', () => {
   test('/healthz answers while /readyz follows its checks', async () => {
@@ -65,6 +66,23 @@ describe('health app', () => {
     assert.match(String(res.headers['content-type']), /text\/plain/)
     assert.match(res.body, /krbfleet_test_total\{service="test"\} 3/)
     assert.match(res.body, /process_cpu_user_seconds_total/)
+    await app.close()
+  })
+
+  test('healthRoutes on an app of its own answer without a service name when given none', async () => {
+    let up = true
+    const app = Fastify()
+    await app.register(healthRoutes, { registry: createMetricsRegistry(), checks: { nats: () => up } })
+    assert.deepEqual((await app.inject({ method: 'GET', url: '/healthz' })).json(), { status: 'ok' })
+    assert.deepEqual((await app.inject({ method: 'GET', url: '/readyz' })).json(), {
+      status: 'ready',
+      checks: { nats: true },
+    })
+    up = false
+    const notReady = await app.inject({ method: 'GET', url: '/readyz' })
+    assert.equal(notReady.statusCode, 503)
+    assert.deepEqual(notReady.json(), { status: 'not ready', failed: ['nats'], checks: { nats: false } })
+    assert.equal((await app.inject({ method: 'GET', url: '/metrics' })).statusCode, 200)
     await app.close()
   })
 

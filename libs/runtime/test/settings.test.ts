@@ -30,6 +30,8 @@ describe('settings groups', () => {
         'KRBFLEET_NATS_CERT_FILE',
         'KRBFLEET_NATS_KEY_FILE',
         'KRBFLEET_NATS_INBOX_PREFIX',
+        'KRBFLEET_NATS_EVENTS_MAX_BYTES',
+        'KRBFLEET_NATS_EVENTS_MAX_MESSAGES',
         'KRBFLEET_LDAP_URL',
         'KRBFLEET_LDAP_START_TLS',
         'KRBFLEET_LDAP_CA_FILE',

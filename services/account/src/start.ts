@@ -71,10 +71,11 @@ export async function startAccountService(options: {
     })
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err)
+    // No `cause`: the reason is in the message already, and the log serializer appends a cause's
+    // message, which would print it twice.
     throw new KrbfleetError(
       err instanceof KrbfleetError ? err.code : ErrorCode.Unavailable,
       `cannot use the directory at ${settings.ldap.url}: ${reason}`,
-      { cause: err },
     )
   }
   if (!directory.encrypted) {

@@ -225,13 +225,23 @@ describe('account service against a real Samba DC and NATS', { timeout: 300_000 
   })
 
   it('refuses to run over an unencrypted LDAP connection', async () => {
+    const advice =
+      'ldap:// without StartTLS is not encrypted: set KRBFLEET_LDAP_URL to an ldaps:// URL, or KRBFLEET_LDAP_START_TLS=true'
+    let refusal: unknown
     await assert.rejects(
       startService(dc, nats, kek.key, logs.logger(), { url: dc.ldapUrl, startTls: false }),
-      (err: Error) =>
-        /cannot use the directory at ldap:\/\/.*ldap:\/\/ without StartTLS is not encrypted/.test(
+      (err: Error) => {
+        refusal = err
+        return /cannot use the directory at ldap:\/\/.*ldap:\/\/ without StartTLS is not encrypted/.test(
           err.message,
-        ),
+        )
+      },
     )
+    // Logged as runService logs a failed start: the advice appears once in the error's message.
+    const capture = new LogCapture()
+    capture.logger().fatal({ err: refusal }, 'account failed to start')
+    const record = JSON.parse(capture.text()) as { err: { message: string } }
+    assert.equal(record.err.message.split(advice).length - 1, 1, record.err.message)
   })
 
   it('resets the password: a keytab from the sealed secret gets a ticket, the old keytab no longer does', async () => {

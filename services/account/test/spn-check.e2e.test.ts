@@ -12,8 +12,9 @@ import {
 } from '@krbfleet/contracts'
 import type { Directory } from '@krbfleet/directory'
 import { silentLogger } from '@krbfleet/logging'
-import { durables, ENABLED_KEY, revisionKey, type SpnSync, startSpnSync } from '@krbfleet/spn-sync'
+import { durables, type SpnSync, startSpnSync } from '@krbfleet/spn-sync'
 import { type NatsServer, startDc, startNats, type TestDc, until } from '@krbfleet/testing'
+import { TopologyStore } from '@krbfleet/topology-store'
 import type { RunningAccountService } from '../src/start.ts'
 import { adminDirectory, caller, clientBus, LogCapture, newKek, startService } from './helpers.ts'
 
@@ -61,9 +62,9 @@ describe('test account against the real spn-sync', { timeout: 300_000 }, () => {
     bus = await clientBus(nats)
     admin = await adminDirectory(dc)
     spnDirectory = await adminDirectory(dc)
-    const topology = await bus.kv(buckets.topology)
-    await topology.put(revisionKey(1), JSON.stringify(revision))
-    await topology.put(ENABLED_KEY, '1')
+    const topology = new TopologyStore(await bus.kv(buckets.topology))
+    await topology.createRevision(revision)
+    await topology.updateEnabledNumber(1, 0)
     spnBus = await clientBus(nats)
     spnSync = await startSpnSync({
       bus: spnBus,

@@ -2,8 +2,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { EventEnvelope, ServiceName } from '@krbfleet/contracts'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { FastifyBaseLogger, FastifyInstance, FastifyRequest, RawServerDefault } from 'fastify'
+import type { ReadinessCheck } from '@krbfleet/runtime'
 import type { Logger } from 'pino'
-import type { Registry } from 'prom-client'
 import type { Principal, Role, TokenRecord } from './domain/auth.ts'
 
 /** Calls an operation of a krbfleet service (libs/bus callRpc in production). */
@@ -22,11 +22,7 @@ export interface ConsoleDeps {
   /** Publishes an event (the ChangeRecorded audit trail); libs/bus publish in production. */
   publish: (envelope: EventEnvelope) => Promise<unknown>
   /** Readiness checks for /readyz (for example `nats: () => bus.isConnected()`). */
-  checks?: Record<string, () => boolean | Promise<boolean>>
-  /** prom-client registry for /metrics; a fresh one by default. */
-  registry?: Registry
-  /** Anything a route module needs beyond RPC (a Bus for event streams, ...), typed by that module. */
-  extras?: Record<string, unknown>
+  checks?: Record<string, ReadinessCheck>
 }
 
 export type ConsoleApp = FastifyInstance<
@@ -45,9 +41,9 @@ export interface ChangeAudit {
   dryRun?: boolean
 }
 
+/** What a route module gets besides its fastify scope: the caller, service calls, audited changes. */
 export interface RouteContext {
-  deps: ConsoleDeps
-  /** The authenticated caller of a /v1 route (set by the auth hook before any handler runs). */
+  /** The authenticated caller of a /v1 route (set by the auth plugin before any handler runs). */
   principal(req: FastifyRequest): Principal
   /** callRpc with the caller as actor and the request id as correlation id. */
   call<T = unknown>(req: FastifyRequest, service: ServiceName, operation: string, body: unknown): Promise<T>
@@ -67,9 +63,5 @@ declare module 'fastify' {
     role?: Role
     /** Audit action of a change route; set it on every route that changes something. */
     action?: string
-  }
-  interface FastifyRequest {
-    principal?: Principal
-    audited?: boolean
   }
 }

@@ -10,6 +10,6 @@ export {
   TokenRecords,
   TokenVerifier,
 } from './domain/auth.ts'
-export { loadTokensFile } from './adapters/tokens-file.ts'
+export { loadTokensFile } from './adapters/fs/tokens-file.ts'
 export { ConsoleConfig } from './config.ts'
 export { routeModules } from './routes/index.ts'

@@ -1,6 +1,6 @@
 import { callRpc, connectBusFromSettings } from '@krbfleet/bus'
 import { runService } from '@krbfleet/runtime'
-import { loadTokensFile } from './adapters/tokens-file.ts'
+import { loadTokensFile } from './adapters/fs/tokens-file.ts'
 import { buildApp } from './app.ts'
 import { ConsoleConfig } from './config.ts'
 
@@ -25,7 +25,6 @@ await runService({
       rpc: (service, operation, body, options) => callRpc(bus, service, operation, body, options),
       publish: (e) => bus.publish(e),
       checks: { nats: () => bus.isConnected() },
-      extras: { bus },
     })
     await app.listen(config.http)
     logger.info({ ...config.http, tokens: tokens.length }, 'console listening')

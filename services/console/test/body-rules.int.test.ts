@@ -12,11 +12,11 @@ import {
 } from './helpers.ts'
 
 /**
- * The body rule of app.ts, walked over EVERY route that is not a GET (read from the registered
- * routes, so that a route added later is covered too): a string `dryRun` ("true") or an unknown
- * field is a 400 naming the field, and nothing changes (draft, account and spn-sync services,
- * audit). Before the rule, DELETE /v1/servers/x with `{"dryRun":"true"}` deleted the server.
- * `?dryRun=true` in the query keeps working.
+ * The body rule of plugins/validation.ts, walked over EVERY route that is not a GET (read from
+ * the registered routes, so that a route added later is covered too): a string `dryRun` ("true")
+ * or an unknown field is a 400 naming the field, and nothing changes (draft, account and spn-sync
+ * services, audit): without the rule, DELETE /v1/servers/x with `{"dryRun":"true"}` would delete
+ * the server. `?dryRun=true` in the query keeps working.
  */
 
 /** A valid body for each route that declares one (the default body rule needs none). */

@@ -20,9 +20,10 @@ import { startTopology, type TopologyInstance } from '@krbfleet/topology'
 import { hashToken } from '../src/index.ts'
 
 /**
- * services/console/src/main.ts as a real process against a real nats-server (issue 2: every
- * service main.ts shown): a bad setting stops start-up naming the variable, /healthz, /readyz
- * (503 while NATS is down), /metrics, the API through to a topology service, and SIGTERM exits 0.
+ * services/console/src/main.ts as a real process against a real nats-server (settings, signals
+ * and shutdown meet only in a process): a bad setting stops start-up naming the variable,
+ * /healthz, /readyz (503 while NATS is down), /metrics, the API through to a topology service,
+ * and SIGTERM exits 0.
  */
 
 const mainTs = fileURLToPath(new URL('../src/main.ts', import.meta.url))

@@ -7,14 +7,14 @@ export {
   EnrolmentStoppedError,
   enrolOnce,
   startEnrolment,
-} from './adapters/enrolment.ts'
-export { type Heartbeat, type HeartbeatOptions, startHeartbeat } from './adapters/heartbeat.ts'
+} from './adapters/nats/enrolment.ts'
+export { type Heartbeat, type HeartbeatOptions, startHeartbeat } from './adapters/nats/heartbeat.ts'
 export {
   type AgentKey,
   AgentKeyFileError,
   type KeyStoreOptions,
   loadOrCreateAgentKey,
-} from './adapters/key-store.ts'
+} from './adapters/fs/key-store.ts'
 export {
   AgentConfig,
   type AgentSettings,

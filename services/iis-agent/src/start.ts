@@ -1,9 +1,9 @@
 import type { BackoffPolicy, Bus } from '@krbfleet/bus'
 import type { Logger } from 'pino'
 import { Counter, Gauge, type Registry } from 'prom-client'
-import { type Enrolment, startEnrolment } from './adapters/enrolment.ts'
-import { type Heartbeat, startHeartbeat } from './adapters/heartbeat.ts'
-import { type AgentKey, loadOrCreateAgentKey } from './adapters/key-store.ts'
+import { type Enrolment, startEnrolment } from './adapters/nats/enrolment.ts'
+import { type Heartbeat, startHeartbeat } from './adapters/nats/heartbeat.ts'
+import { type AgentKey, loadOrCreateAgentKey } from './adapters/fs/key-store.ts'
 import type { AgentConfig } from './config.ts'
 
 export interface StartAgentOptions {
@@ -82,7 +82,7 @@ export async function startAgent(options: StartAgentOptions): Promise<AgentInsta
         server: agent.server,
         backend: agent.backend,
         intervalMs: agent.heartbeatIntervalMs,
-        // No credential has been delivered yet (credential delivery arrives with a later issue).
+        // Nothing installs credentials in this agent, so it holds no kvno to report.
         held: () => [],
         onPublished: (duplicate) => heartbeats.inc({ outcome: duplicate ? 'duplicate' : 'published' }),
         onFailed: () => heartbeats.inc({ outcome: 'failed' }),

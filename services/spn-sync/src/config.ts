@@ -18,12 +18,8 @@ export const SpnSyncConfig = codec(
     spn: Type.Object({
       /** KRBFLEET_SPN_RESYNC_INTERVAL_MS: every account is reconciled this often (drift repair); 0 = off. */
       resyncIntervalMs: Type.Integer({ minimum: 0, default: 300_000 }),
-      /**
-       * KRBFLEET_SPN_FAILPOINT, fault injection for tests only: the process kills itself with
-       * SIGKILL at this point of a write (after-intent: the intent is recorded, AD not yet written;
-       * after-modify: AD written, the intent not yet confirmed).
-       */
-      failpoint: Type.Optional(Type.Union([Type.Literal('after-intent'), Type.Literal('after-modify')])),
+      /** KRBFLEET_SPN_CONCURRENCY: accounts reconciled at the same time (one account never twice at once). */
+      concurrency: Type.Integer({ minimum: 1, maximum: 64, default: 4 }),
     }),
     http: HttpSettings(9103),
   }),

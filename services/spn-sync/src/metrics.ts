@@ -1,5 +1,5 @@
 import { Counter, Histogram, type Registry } from 'prom-client'
-import type { ReconcileMetrics } from './reconciler.ts'
+import type { ReconcileMetrics } from './reconcile.ts'
 
 /** Prometheus metrics of the reconciler, registered on the health server's registry. */
 export function createSpnMetrics(registry: Registry): ReconcileMetrics {

@@ -1,96 +1,80 @@
-import { buckets } from '@krbfleet/contracts'
-import { type Bus, type EventConsumer, ReconcileQueue, type RpcServer } from '@krbfleet/bus'
-import type { Directory } from '@krbfleet/directory'
-import type { Logger } from '@krbfleet/logging'
-import { spnDirectory } from './adapters/ldap/spn-directory.ts'
-import { leasesFromKv } from './adapters/nats/lease-kv.ts'
-import { ownershipFromKv } from './adapters/nats/ownership-kv.ts'
-import { serveSpnRpc } from './adapters/nats/rpc.ts'
-import { topologyFromKv } from './adapters/nats/topology-kv.ts'
-import { startTriggers } from './adapters/nats/triggers.ts'
-import type { LeaseTiming } from './domain/index.ts'
-import type { Failpoint } from './ports.ts'
-import { type ReconcileMetrics, SpnReconciler } from './reconciler.ts'
+import {
+  parseAccountName,
+  type SpnDesired,
+  type SpnDuplicates,
+  type SpnListing,
+  type SpnPlan,
+  type SpnQueryResult,
+  type SpnReconcileResult,
+} from '@krbfleet/contracts'
+import { SpnQueries } from './queries.ts'
+import { type AccountOutcome, ReconcileLoop, type ReconcileLoopOptions } from './reconcile.ts'
 
-/** Default of the periodic resync: the issue's 5 minutes. */
-export const DEFAULT_RESYNC_INTERVAL_MS = 5 * 60 * 1000
-
-export interface StartSpnSyncOptions {
-  bus: Bus
-  directory: Directory
-  logger: Logger
-  /** Periodic resync of every account (drift repair); 0 turns it off. */
-  resyncIntervalMs?: number
-  metrics?: ReconcileMetrics
-  failpoint?: (point: Failpoint) => void
-  /** Timing of the per-account reconcile leases (defaults: DEFAULT_LEASE_TIMING). */
-  leaseTiming?: Partial<LeaseTiming>
-  /** This replica's lease holder id (random by default; tests name replicas). */
-  replicaId?: string
-}
-
-export interface SpnSync {
-  readonly reconciler: SpnReconciler
-  readonly queue: ReconcileQueue
-  /** Stops in order: event consumers, RPC, then the queue (waits for the reconcile in progress). */
-  stop(): Promise<void>
-}
+export type SpnReconcilerOptions = ReconcileLoopOptions
 
 /**
- * Wires spn-sync on a connected bus and directory: the reconciler, its queue keyed by account,
- * the event triggers (TopologyEnabled, KerberosAccountCreated), the periodic resync and the RPCs.
- * main.ts owns the connections and the process; tests call this in-process.
+ * spn-sync's use cases, each validated here and handed to the part that does it: the reconcile loop
+ * (reconcile.ts: reconcile, reconcile now, forget a removed account) and the read-only queries
+ * (queries.ts: plan, list, query, duplicates, desired). The RPCs, the queue and the event triggers
+ * call only this.
  */
-export async function startSpnSync(options: StartSpnSyncOptions): Promise<SpnSync> {
-  const { bus, logger } = options
-  await bus.ensureStreams()
-  const topology = topologyFromKv(await bus.kv(buckets.topology))
-  const ownershipKv = await bus.kv(buckets.spnOwnership)
-  const ownership = ownershipFromKv(ownershipKv, bus.jsm)
-  const leases = leasesFromKv(ownershipKv, {
-    logger,
-    ...(options.replicaId ? { holder: options.replicaId } : {}),
-    ...(options.leaseTiming ? { timing: options.leaseTiming } : {}),
-  })
-  const reconciler = new SpnReconciler({
-    topology,
-    ownership,
-    leases,
-    directory: spnDirectory(options.directory),
-    events: {
-      async publish(envelope) {
-        await bus.publish(envelope)
-      },
-    },
-    logger,
-    ...(options.metrics ? { metrics: options.metrics } : {}),
-    ...(options.failpoint ? { failpoint: options.failpoint } : {}),
-  })
-  const queue = new ReconcileQueue({
-    name: 'spn-sync accounts',
-    logger,
-    resyncIntervalMs: options.resyncIntervalMs ?? DEFAULT_RESYNC_INTERVAL_MS,
-    listKeys: () => reconciler.accounts(),
-    async reconcile(account) {
-      await reconciler.reconcile(account)
-    },
-  })
-  const rpc: RpcServer[] = serveSpnRpc(bus, reconciler, logger)
-  const consumers: EventConsumer[] = startTriggers(bus, queue, topology, logger, (account, removedAt) =>
-    reconciler.forget(account, removedAt),
-  )
-  queue.start()
-  logger.info(
-    { resyncIntervalMs: options.resyncIntervalMs ?? DEFAULT_RESYNC_INTERVAL_MS, replica: leases.holder },
-    'spn-sync started',
-  )
-  return {
-    reconciler,
-    queue,
-    async stop() {
-      await Promise.all(consumers.map((c) => c.stop()))
-      await Promise.all(rpc.map((r) => r.stop()))
-      await queue.stop()
-    },
+export class SpnReconciler {
+  readonly #loop: ReconcileLoop
+  readonly #queries: SpnQueries
+
+  constructor(options: SpnReconcilerOptions) {
+    this.#loop = new ReconcileLoop(options)
+    this.#queries = new SpnQueries(options)
   }
+
+  /** Every account to look at: those of the enabled revision and those krbfleet still owns SPNs on. */
+  accounts(): Promise<string[]> {
+    return this.#queries.accounts()
+  }
+
+  /** Brings one account to the desired state. Throws a retryable error to be retried with backoff. */
+  async reconcile(account: string): Promise<AccountOutcome> {
+    return this.#loop.reconcile(parseAccount(account))
+  }
+
+  /** spn.reconcile: every account (or one) now; failures are reported per account, not thrown. */
+  async reconcileNow(account?: string): Promise<SpnReconcileResult> {
+    const accounts = account === undefined ? await this.accounts() : [parseAccount(account)]
+    return this.#loop.reconcileNow(accounts)
+  }
+
+  /** KerberosAccountRemoved: drops the account's ownership record (see ReconcileLoop.forget). */
+  async forget(account: string, removedAt?: string): Promise<void> {
+    return this.#loop.forget(parseAccount(account), removedAt)
+  }
+
+  /** spn.plan: the diff of one account or of all, with conflicts; writes nothing. */
+  async plan(account?: string): Promise<SpnPlan> {
+    return this.#queries.plan(account === undefined ? undefined : [parseAccount(account)])
+  }
+
+  /** spn.list (setspn -L): every SPN on the account, managed or foreign, and what is missing. */
+  async list(account: string): Promise<SpnListing> {
+    return this.#queries.list(parseAccount(account))
+  }
+
+  /** spn.query (setspn -Q): every object holding the SPN. */
+  query(spn: string): Promise<SpnQueryResult> {
+    return this.#queries.query(spn)
+  }
+
+  /** spn.duplicates (setspn -X): SPNs held by more than one object, compared case-insensitively. */
+  duplicates(): Promise<SpnDuplicates> {
+    return this.#queries.duplicates()
+  }
+
+  /** spn.desired: what the enabled revision wants on the account. */
+  async desired(account: string): Promise<SpnDesired> {
+    return this.#queries.desired(parseAccount(account))
+  }
+}
+
+/** A validated account id (`CORP\KERBAUTH`); a bad value is a rule_violation naming `account`. */
+function parseAccount(account: string): string {
+  return parseAccountName(account, 'account').id
 }

@@ -165,7 +165,8 @@ describe('spn-sync RPC, console routes and CLI', { timeout: 300_000 }, () => {
 
   it('the console serves the routes by role and the CLI prints tables and JSON', async () => {
     const plan = await cli(['spn', 'plan'])
-    assert.equal(plan.code, 0, plan.stderr)
+    assert.equal(plan.code, 1, 'a blocked SPN makes the plan exit 1')
+    assert.match(plan.stdout, /^1 desired SPN\(s\) blocked, not written to AD/m)
     assert.match(plan.stdout, /^topology revision 1$/m)
     assert.match(plan.stdout, /^ {2}\+ HTTP\/pooledge\.corp\.example\.com$/m)
     assert.match(plan.stdout, /^ {2}! HTTP\/taken-edge\.corp\.example\.com {2}held by CN=OTHEREDGE/m)
@@ -179,12 +180,12 @@ describe('spn-sync RPC, console routes and CLI', { timeout: 300_000 }, () => {
       ['spn', 'reconcile', '--dry-run', '--json', '--account', 'CORP\\KEDGE'],
       tokens.operator,
     )
-    assert.equal(dry.code, 0, dry.stderr)
+    assert.equal(dry.code, 1, 'the blocked SPN makes the dry run exit 1')
     assert.equal((JSON.parse(dry.stdout) as SpnPlan).accounts[0]!.add.length, 3)
     assert.deepEqual(await world.spnsOf(kaDn), ['HTTP/hand.corp.example.com'], 'a dry run changes nothing')
 
     const done = await cli(['spn', 'reconcile', '--json'], tokens.operator)
-    assert.equal(done.code, 0, done.stderr)
+    assert.equal(done.code, 1, 'HTTP/taken-edge.corp.example.com stays blocked')
     const result = JSON.parse(done.stdout) as SpnReconcileResult
     assert.deepEqual(
       result.accounts.map((a) => [a.account, a.outcome, a.added]),

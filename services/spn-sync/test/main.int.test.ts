@@ -8,14 +8,15 @@ import { after, before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { accountKey, SpnsReconciled } from '@krbfleet/contracts'
 import { freePort } from '@krbfleet/testing'
-import { ownershipRecordCodec } from '../src/index.ts'
+import { type Failpoint, ownershipRecordCodec } from '../src/index.ts'
 import { startWorld, type World, webPool } from './world.ts'
 
 const mainTs = fileURLToPath(new URL('../src/main.ts', import.meta.url))
+const crashingMainTs = fileURLToPath(new URL('./crashing-main.ts', import.meta.url))
 
 /**
  * spn-sync as a real process (main.ts): killed with SIGKILL in the middle of a write, by the
- * KRBFLEET_SPN_FAILPOINT fault-injection setting, then started again: the next run must converge.
+ * failpoint of its test entry point (crashing-main.ts), then started again: the next run must converge.
  */
 describe('spn-sync process killed mid-reconcile', { timeout: 300_000 }, () => {
   let world: World
@@ -38,9 +39,9 @@ describe('spn-sync process killed mid-reconcile', { timeout: 300_000 }, () => {
     { timeout: 60_000 },
   )
 
-  async function spawnService(env: Record<string, string>, logName: string) {
+  async function spawnService(env: Record<string, string>, logName: string, crashAt?: Failpoint) {
     const httpPort = await freePort()
-    const child = spawn(process.execPath, [mainTs], {
+    const child = spawn(process.execPath, crashAt ? [crashingMainTs, crashAt] : [mainTs], {
       env: {
         PATH: process.env.PATH ?? '',
         KRBFLEET_NATS_URL: world.nats.url,
@@ -83,7 +84,7 @@ describe('spn-sync process killed mid-reconcile', { timeout: 300_000 }, () => {
       athlone: 'CORP\\KCRASH1',
     })
 
-    const first = await spawnService({ KRBFLEET_SPN_FAILPOINT: 'after-intent' }, 'spn-sync-1.log')
+    const first = await spawnService({}, 'spn-sync-1.log', 'after-intent')
     const [code, signal] = await first.exited
     assert.equal(signal, 'SIGKILL', `killed by the failpoint (exit ${code}): ${first.output().slice(-2000)}`)
     const crashed = await record('CORP\\KCRASH1')
@@ -126,7 +127,7 @@ describe('spn-sync process killed mid-reconcile', { timeout: 300_000 }, () => {
       [webPool('poolc1', 'athlone', { aliases: ['c1.corp.example.com'] }), webPool('poolc2', 'tuam')],
       { athlone: 'CORP\\KCRASH1', tuam: 'CORP\\KCRASH2' },
     )
-    const first = await spawnService({ KRBFLEET_SPN_FAILPOINT: 'after-modify' }, 'spn-sync-3.log')
+    const first = await spawnService({}, 'spn-sync-3.log', 'after-modify')
     const [, signal] = await first.exited
     assert.equal(signal, 'SIGKILL', first.output().slice(-2000))
     const crashed = await record('CORP\\KCRASH2')

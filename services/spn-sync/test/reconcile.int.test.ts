@@ -464,6 +464,57 @@ describe('spn-sync against a real DC and NATS', { timeout: 300_000 }, () => {
     }
   })
 
+  it("given one account's write in flight, then the same replica reconciles another account meanwhile, and the same account after it", async () => {
+    const slowDn = await world.createComputer('KPAR1')
+    const fastDn = await world.createComputer('KPAR2')
+    await world.enable(
+      [webPool('poolpar1', 'kilkee'), webPool('poolpar2', 'ennis')],
+      { kilkee: 'CORP\\KPAR1', ennis: 'CORP\\KPAR2' },
+      { publish: false },
+    )
+    const real = spnDirectory(world.directory)
+    let land: () => void = () => {}
+    const gate = new Promise<void>((resolve) => {
+      land = resolve
+    })
+    // One replica without a queue; the modify of KPAR1 hangs in flight until the gate opens.
+    const replica = new SpnReconciler({
+      topology: topologyFromKv(world.topologyKv),
+      ownership: ownershipFromKv(world.ownershipKv, world.bus.jsm),
+      leases: leasesFromKv(world.ownershipKv, { logger: world.logger }),
+      events: { publish: async (e: EventEnvelope) => void (await world.bus.publish(e)) },
+      logger: world.logger,
+      directory: {
+        ...real,
+        async writeSpns(target, change) {
+          if (target === slowDn) await gate
+          await real.writeSpns(target, change)
+        },
+      },
+    })
+    const slow = replica.reconcile('CORP\\KPAR1')
+    try {
+      await world.eventually(async () => {
+        const entry = await world.ownershipKv.get('CORP.KPAR1')
+        return entry?.operation === 'PUT' && ownershipRecordCodec.decode(entry.json()).pending !== null
+      }, 'KPAR1 recorded its intent')
+      // No process-wide lock: another account is reconciled while KPAR1's modify is in flight.
+      assert.equal((await replica.reconcile('CORP\\KPAR2')).outcome, 'changed')
+      assert.deepEqual(await world.spnsOf(fastDn), ['HTTP/poolpar2.corp.example.com'])
+      assert.deepEqual(await world.spnsOf(slowDn), [])
+      // A second run of KPAR1 in the same replica waits for the first instead of writing beside it.
+      const again = replica.reconcile('CORP\\KPAR1')
+      land()
+      assert.equal((await slow).outcome, 'changed')
+      assert.equal((await again).outcome, 'unchanged')
+    } finally {
+      land()
+      await slow.catch(() => {})
+    }
+    assert.deepEqual(await world.spnsOf(slowDn), ['HTTP/poolpar1.corp.example.com'])
+    assert.equal(world.eventsOf(SpnsReconciled.type, 'CORP\\KPAR1').length, 1)
+  })
+
   it('given a replica died holding the lease with its intent recorded, then another takes over only once the lease expired', async () => {
     const dn = await world.createComputer('KDEAD')
     await world.enable([webPool('pooldead', 'youghal')], { youghal: 'CORP\\KDEAD' }, { publish: false })

@@ -15,20 +15,14 @@ import { type Bus, connectBus, type KV } from '@krbfleet/bus'
 import { connectDirectory, type Directory } from '@krbfleet/directory'
 import { createLogger, type Logger, silentLogger } from '@krbfleet/logging'
 import { type NatsServer, startDc, startNats, type TestDc } from '@krbfleet/testing'
-import {
-  ENABLED_KEY,
-  type LeaseTiming,
-  ownershipRecordCodec,
-  revisionKey,
-  type SpnSync,
-  startSpnSync,
-} from '../src/index.ts'
+import { TopologyStore } from '@krbfleet/topology-store'
+import { type LeaseTiming, ownershipRecordCodec, type SpnSync, startSpnSync } from '../src/index.ts'
 import { revision as makeRevision } from './fixtures.ts'
 
 /**
  * Real servers for the integration tests: one nats-server with JetStream and one Samba AD DC per
- * test file, an admin LDAPS connection to arrange AD by hand, and the topology written to KV the way
- * the topology service writes it (`revision.<n>` then `enabled`), followed by TopologyEnabled.
+ * test file, an admin LDAPS connection to arrange AD by hand, and the topology written to KV with the
+ * topology service's own store (the snapshot, then the enabled number), followed by TopologyEnabled.
  */
 const run = promisify(execFile)
 
@@ -82,6 +76,7 @@ export async function startWorld(): Promise<World> {
     password: dc.adminPassword,
   })
   const topologyKv = await bus.kv(buckets.topology)
+  const topologyStore = new TopologyStore(topologyKv)
   const ownershipKv = await bus.kv(buckets.spnOwnership)
   const events: AnyEnvelope[] = []
   // A publish retried with the same msgID is one event: the stream drops the copy, but a core
@@ -151,8 +146,8 @@ export async function startWorld(): Promise<World> {
       const previous = current
       current += 1
       const revision = makeRevision(current, pools, assignments)
-      await topologyKv.put(revisionKey(current), JSON.stringify(revision))
-      await topologyKv.put(ENABLED_KEY, JSON.stringify(current))
+      await topologyStore.createRevision(revision)
+      await topologyStore.updateEnabledNumber(current, (await topologyStore.readEnabledNumber()).revision)
       if (options.publish === false) return revision
       await bus.publish(
         TopologyEnabled.create(

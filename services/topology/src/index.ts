@@ -1,6 +1,5 @@
-export { toEnvelope } from './adapters/events.ts'
-export { serveTopologyRpc, topologyHandlers } from './adapters/rpc.ts'
-export { StaleRevision, TopologyKeys, TopologyStore } from './adapters/store.ts'
+export { toEnvelope } from './adapters/nats/events.ts'
+export { serveTopologyRpc, topologyHandlers } from './adapters/nats/rpc.ts'
 export * from './domain/index.ts'
 export {
   type ChangeMeta,

@@ -11,9 +11,9 @@ import {
   type TopologyDocumentInput,
   ValidationError,
 } from '@krbfleet/contracts'
+import { StaleRevision, type TopologyStore } from '@krbfleet/topology-store'
 import type { Logger } from 'pino'
-import { toEnvelope } from './adapters/events.ts'
-import { StaleRevision, TopologyStore } from './adapters/store.ts'
+import { toEnvelope } from './adapters/nats/events.ts'
 import {
   decide,
   diffTopology,
@@ -96,7 +96,7 @@ export class TopologyService {
       }
       let written: number
       try {
-        written = await this.#store.writeDraft(next, revision, {
+        written = await this.#store.updateDraft(next, revision, {
           actor: meta.actor,
           ...(meta.correlationId ? { correlationId: meta.correlationId } : {}),
         })
@@ -164,7 +164,7 @@ export class TopologyService {
     if (!meta.dryRun) await this.catchUp()
     for (let attempt = 1; attempt <= this.#attempts; attempt++) {
       const { topology, revision: draftRevision } = await this.#store.readDraft()
-      const pointer = await this.#store.readEnabled()
+      const pointer = await this.#store.readEnabledNumber()
       const n = pointer.enabled
       const previous =
         n > 0 ? ((await this.#store.readRevision(n))?.topology ?? emptyTopology()) : emptyTopology()
@@ -194,10 +194,10 @@ export class TopologyService {
         snapshot = orphan.topology
       }
       try {
-        await this.#store.writeEnabled(n + 1, pointer.revision)
+        await this.#store.updateEnabledNumber(n + 1, pointer.revision)
       } catch (err) {
         if (!(err instanceof StaleRevision)) throw err
-        const now = await this.#store.readEnabled()
+        const now = await this.#store.readEnabledNumber()
         // Someone else moved the pointer to our revision (finishing it): it is enabled all the same.
         if (now.enabled !== n + 1 || snapshot !== topology) continue
       }
@@ -231,12 +231,13 @@ export class TopologyService {
   async catchUp(): Promise<void> {
     const mark = await this.#store.readPublished()
     const { revision: draftRevision } = await this.#store.readDraft()
-    const { enabled } = await this.#store.readEnabled()
+    const { enabled } = await this.#store.readEnabledNumber()
     if (draftRevision <= mark.draft && enabled <= mark.enabled) return
     if (!mark.exists) {
-      // Data written before marks existed: nothing can be told apart, so start marking from here.
-      const history = await this.#store.draftHistory()
-      if (history.length > 1 || enabled > 1) {
+      // A bucket with history but no mark: what was published cannot be told apart, so marking
+      // starts from here rather than publishing every version again.
+      const { versions } = await this.#store.draftHistory()
+      if (versions.length > 1 || enabled > 1) {
         await this.#mark({ draft: draftRevision, enabled })
         return
       }
@@ -246,9 +247,7 @@ export class TopologyService {
   }
 
   async #catchUpDraft(markedDraft: number): Promise<void> {
-    const history = await this.#store.draftHistory()
-    // Fewer versions than the bucket keeps: the history reaches back to the very first draft.
-    const complete = history.length < TopologyStore.bucket.history
+    const { versions: history, complete } = await this.#store.draftHistory()
     const settledBefore = this.#now().getTime() - this.#catchUpGraceMs
     let done = markedDraft
     for (let i = 0; i < history.length; i++) {
@@ -266,7 +265,7 @@ export class TopologyService {
             toEnvelope(e, {
               id: `topology-${version.revision}-${j}`,
               // The writer's own actor and correlation id, as its first attempt would have sent
-              // them; a version stored before writers were recorded is attributed to the service.
+              // them; a version stored without its writer is attributed to the service.
               actor: version.writer?.actor ?? 'service:topology',
               ...(version.writer?.correlationId ? { correlationId: version.writer.correlationId } : {}),
               occurredAt: version.created.toISOString(),
@@ -313,7 +312,7 @@ export class TopologyService {
   /** `draft` (default), `enabled`, or a revision number. */
   async get(source: string | undefined): Promise<TopologyView> {
     const wanted = source?.trim() || 'draft'
-    const { enabled } = await this.#store.readEnabled()
+    const { enabled } = await this.#store.readEnabledNumber()
     if (wanted === 'draft') {
       const { topology, revision } = await this.#store.readDraft()
       return { source: 'draft', revision, enabledRevision: enabled, topology }

@@ -1,7 +1,7 @@
 import type { Bus, RpcServer } from '@krbfleet/bus'
+import { TopologyStore } from '@krbfleet/topology-store'
 import type { Logger } from 'pino'
-import { serveTopologyRpc } from './adapters/rpc.ts'
-import { TopologyStore } from './adapters/store.ts'
+import { serveTopologyRpc } from './adapters/nats/rpc.ts'
 import { TopologyService } from './service.ts'
 
 export interface StartTopologyOptions {

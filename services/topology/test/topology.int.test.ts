@@ -10,7 +10,8 @@ import {
   type TopologyRevision,
 } from '@krbfleet/contracts'
 import { silentLogger } from '@krbfleet/logging'
-import { TopologyService, TopologyStore, type TopologyView } from '../src/index.ts'
+import { TopologyStore } from '@krbfleet/topology-store'
+import { TopologyService, type TopologyView } from '../src/index.ts'
 import { startWorld, storedEvents, type World } from './helpers.ts'
 
 const admin = { actor: 'user:alice' }
@@ -71,7 +72,7 @@ describe('topology service against a real nats-server', () => {
 
     // the KV bucket holds the world: draft, enabled pointer, both revisions
     const store = world.topology.store
-    assert.equal((await store.readEnabled()).enabled, 2)
+    assert.equal((await store.readEnabledNumber()).enabled, 2)
     const r1 = (await store.readRevision(1)) as TopologyRevision
     assert.equal(r1.enabledBy, 'user:alice')
     assert.equal(r1.topology.servers.length, 1)
@@ -205,13 +206,13 @@ describe('topology service against a real nats-server', () => {
   })
 
   test('concurrent enables make one revision per draft state', async () => {
-    const { enabled: before } = await world.topology.store.readEnabled()
+    const { enabled: before } = await world.topology.store.readEnabledNumber()
     const results = await Promise.allSettled(
       [1, 2, 3].map(() => world.topology.service.enable({ actor: 'user:x' })),
     )
     const ok = results.filter((r) => r.status === 'fulfilled') as PromiseFulfilledResult<ChangeResult>[]
     assert.ok(ok.length >= 1)
-    const { enabled } = await world.topology.store.readEnabled()
+    const { enabled } = await world.topology.store.readEnabledNumber()
     assert.equal(enabled, before + 1)
     const events = await storedEvents(world.bus)
     const enabledEvents = events.filter((e) => e.type.endsWith('TopologyEnabled.v1'))
@@ -266,7 +267,7 @@ describe('events a crashed writer left unpublished', () => {
     // A writer that died after its writes, before publishing: draft change, then a whole enable.
     const draft = await store.readDraft()
     const withDublin = { ...draft.topology, sites: [...draft.topology.sites, { name: 'Dublin' }] }
-    const written = await store.writeDraft(withDublin, draft.revision, {
+    const written = await store.updateDraft(withDublin, draft.revision, {
       actor: 'user:carol',
       correlationId: 'corr-carol',
     })
@@ -276,7 +277,7 @@ describe('events a crashed writer left unpublished', () => {
       enabledBy: 'user:bob',
       topology: withDublin,
     })
-    await store.writeEnabled(2, (await store.readEnabled()).revision)
+    await store.updateEnabledNumber(2, (await store.readEnabledNumber()).revision)
 
     // Too young: its writer may still be publishing.
     await service.catchUp()
@@ -327,13 +328,10 @@ describe('events a crashed writer left unpublished', () => {
     const { store } = world.topology
     const draft = await store.readDraft()
     const withOslo = { ...draft.topology, sites: [...draft.topology.sites, { name: 'Oslo' }] }
-    const bare = await store.kv.update(
-      'draft',
-      new TextEncoder().encode(JSON.stringify(withOslo)),
-      draft.revision,
-    )
+    const kv = await world.bus.kv(TopologyStore.bucket)
+    const bare = await kv.update('draft', new TextEncoder().encode(JSON.stringify(withOslo)), draft.revision)
     assert.deepEqual(await store.readDraft(), { topology: withOslo, revision: bare })
-    const last = (await store.draftHistory()).at(-1)
+    const last = (await store.draftHistory()).versions.at(-1)
     assert.equal(last?.revision, bare)
     assert.equal(last?.writer, undefined)
     const from = (await storedEvents(world.bus)).length

@@ -149,10 +149,13 @@ export function mapLdapError(err: unknown, context: LdapErrorContext): KrbfleetE
 
   details.ldapCode = ldapCode
   const text = scrub(serverText(e), context.secrets)
+  // The DC's own text goes to the service log (logContext), never into the caller's message.
+  const logContext = text ? { dcText: text } : undefined
   const say = (code: ErrorCode, summary: string, options: KrbfleetErrorOptions = {}) =>
-    new KrbfleetError(code, `LDAP ${what}: ${summary}${text ? ` (${text})` : ''}`, {
+    new KrbfleetError(code, `LDAP ${what}: ${summary}`, {
       cause: e,
       details,
+      ...(logContext ? { logContext } : {}),
       ...options,
     })
   const C = LdapResultCode
@@ -162,8 +165,12 @@ export function mapLdapError(err: unknown, context: LdapErrorContext): KrbfleetE
         const spn = spnFromConflictMessage(text)
         return new SpnConflictError(
           spn,
-          `LDAP ${what}: ${spn ?? 'an SPN'} is already held by another account (${text})`,
-          { cause: e, details },
+          `LDAP ${what}: ${spn ?? 'an SPN'} is already held by another account`,
+          {
+            cause: e,
+            details,
+            ...(logContext ? { logContext } : {}),
+          },
         )
       }
       if (/spn validation failed/i.test(text)) {
@@ -222,12 +229,22 @@ export function mapLdapError(err: unknown, context: LdapErrorContext): KrbfleetE
       )
     case C.notAllowedOnNonLeaf:
       return say(ErrorCode.Conflict, 'the entry still has children')
+    case C.namingViolation:
+    case C.objectClassViolation:
+      // 00002037 "structural objectClass computer is not a valid child class of ...": a container
+      // that cannot hold the object, the usual mistake being a user or group DN as the container.
+      if (/not a valid child class|00002037/i.test(text)) {
+        return say(
+          ErrorCode.Invalid,
+          'the container does not accept this kind of object: name an OU or a container such as CN=Computers',
+          { retryable: false },
+        )
+      }
+      return say(ErrorCode.Invalid, 'the DC refused the request as malformed')
     case C.undefinedAttributeType:
     case C.inappropriateMatching:
     case C.invalidAttributeSyntax:
     case C.invalidDnSyntax:
-    case C.namingViolation:
-    case C.objectClassViolation:
     case C.notAllowedOnRdn:
     case C.objectClassModsProhibited:
     case C.unavailableCriticalExtension:

@@ -11,21 +11,40 @@ export interface SpnParts {
   serviceName?: string
 }
 
-const spnShape = /^([^/\s]+)\/([^/:\s]+)(?::(\d{1,5}))?(?:\/([^\s]+))?$/
+// serviceclass "/" host [":" port] ["/" servicename] (MS-ADTS 2.2.21, RFC 4120 section 6.2): the
+// service class and host in the characters of DNS names and NetBIOS service names, the service
+// name any run of characters without a space or slash (GC/dc1/corp.example.com).
+const spnShape =
+  /^([A-Za-z0-9][A-Za-z0-9._-]{0,63})\/([A-Za-z0-9._-]{1,253})(?::(\d{1,5}))?(?:\/([^\s/]{1,253}))?$/
+// Longer input is refused before the pattern runs; no real SPN comes near it.
+const maxSpnLength = 512
 
+/**
+ * Checks that `spn` is a service principal name and returns its parts as written (AD compares
+ * SPNs case-insensitively; canonical spelling is the caller's business). Nothing is trimmed: a
+ * value with a space, a control character or a stray newline is refused, never written. A bad
+ * value throws a ValidationError (`invalid`) naming `field`.
+ */
 export function parseSpn(spn: string, field = 'spn'): SpnParts {
-  const m = typeof spn === 'string' ? spnShape.exec(spn) : null
+  const m = typeof spn === 'string' && spn.length <= maxSpnLength ? spnShape.exec(spn) : null
   // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what we refuse
   if (!m || /[\u0000-\u001f\u007f]/.test(spn)) {
     throw new ValidationError(
-      [{ field, rule: `must look like serviceclass/host[:port][/servicename], got ${JSON.stringify(spn)}` }],
-      'SPN',
+      [
+        {
+          field,
+          rule: 'must look like serviceclass/host[:port][/servicename] without spaces (for example HTTP/pool01.corp.example.com)',
+        },
+      ],
+      `SPN ${JSON.stringify(spn)}`,
     )
   }
   const parts: SpnParts = { serviceClass: m[1] as string, host: m[2] as string }
   if (m[3] !== undefined) {
     const port = Number(m[3])
-    if (port < 1 || port > 65535) throw new ValidationError([{ field, rule: 'port must be 1-65535' }], 'SPN')
+    if (port < 1 || port > 65535) {
+      throw new ValidationError([{ field, rule: 'port must be 1-65535' }], `SPN ${JSON.stringify(spn)}`)
+    }
     parts.port = port
   }
   if (m[4] !== undefined) parts.serviceName = m[4]

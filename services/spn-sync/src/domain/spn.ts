@@ -1,4 +1,5 @@
-import { ErrorCode, KrbfleetError } from '@krbfleet/contracts'
+import { ErrorCode, KrbfleetError, ValidationError } from '@krbfleet/contracts'
+import { parseSpn, type SpnParts } from '@krbfleet/directory'
 
 /**
  * Service principal names as Active Directory compares them. servicePrincipalName has Unicode
@@ -20,52 +21,27 @@ export function httpSpn(host: string): string {
   return `${HTTP}/${host.trim().toLowerCase().replace(/\.$/, '')}`
 }
 
-export interface ParsedSpn {
-  serviceClass: string
-  /** Lower-cased host part. */
-  host: string
-  port: number | undefined
-  serviceName: string | undefined
-}
-
-// serviceclass "/" host [":" port] ["/" servicename] (MS-ADTS 2.2.21, RFC 4120 section 6.2).
-const spnPattern =
-  /^([A-Za-z0-9][A-Za-z0-9._-]{0,63})\/([A-Za-z0-9._-]{1,253})(?::(\d{1,5}))?(?:\/([^\s/]{1,253}))?$/
-
 /**
- * Checks an SPN typed by an operator (`spn query`), returning it with a lower-cased host part.
- * Throws a rule_violation naming `field` and the rule otherwise.
+ * The canonical form of an SPN an operator typed (`spn query`): trimmed, the service class as
+ * given, the host lower case. The SPN rules are libs/directory's parseSpn; a value that breaks them
+ * is a rule_violation naming `field` here, because the request itself was well-formed (the
+ * directory's own `invalid` is about a bad argument to one of its calls).
  */
-export function parseSpn(value: string, field = 'spn'): ParsedSpn {
-  const trimmed = value.trim()
-  const match = spnPattern.exec(trimmed)
-  if (!match || trimmed.length > 512) {
+export function canonicalSpn(value: string, field = 'spn'): string {
+  let spn: SpnParts
+  try {
+    spn = parseSpn(value.trim(), field)
+  } catch (err) {
+    if (!(err instanceof ValidationError)) throw err
     throw new KrbfleetError(
       ErrorCode.RuleViolation,
-      `${field}: '${value}' is not a service principal name: expected serviceclass/host[:port][/servicename] without spaces (for example HTTP/pool01.corp.example.com)`,
-      { field },
+      `${field}: '${value}' is not a service principal name: ${err.issues[0]?.rule ?? 'malformed'}`,
+      { field, cause: err },
     )
   }
-  const port = match[3] === undefined ? undefined : Number(match[3])
-  if (port !== undefined && (port < 1 || port > 65535)) {
-    throw new KrbfleetError(ErrorCode.RuleViolation, `${field}: port ${port} is outside 1-65535`, { field })
-  }
-  return {
-    serviceClass: match[1]!,
-    host: match[2]!.toLowerCase(),
-    port,
-    serviceName: match[4],
-  }
-}
-
-/** The canonical text of a parsed SPN: service class as given, host lower case. */
-export function formatSpn(spn: ParsedSpn): string {
-  return `${spn.serviceClass}/${spn.host}${spn.port === undefined ? '' : `:${spn.port}`}${spn.serviceName === undefined ? '' : `/${spn.serviceName}`}`
-}
-
-/** The canonical form of an SPN string: the operator's service class, lower-case host. */
-export function canonicalSpn(value: string, field = 'spn'): string {
-  return formatSpn(parseSpn(value, field))
+  const port = spn.port === undefined ? '' : `:${spn.port}`
+  const serviceName = spn.serviceName === undefined ? '' : `/${spn.serviceName}`
+  return `${spn.serviceClass}/${spn.host.toLowerCase()}${port}${serviceName}`
 }
 
 /**

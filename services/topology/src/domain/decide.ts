@@ -13,7 +13,7 @@ import {
   type TopologyDocument,
   type TopologyDocumentInput,
 } from '@krbfleet/contracts'
-import { eventsBetween } from './diff.ts'
+import { eventsBetween, samePool } from './diff.ts'
 import type { TopologyEvent } from './events.ts'
 import { evolve } from './evolve.ts'
 
@@ -166,10 +166,6 @@ function fieldNames(pool: Pool): [string, string][] {
     out.push([`aliases.${i}`, n])
   })
   return out
-}
-
-function samePool(a: Pool, b: Pool): boolean {
-  return JSON.stringify(a) === JSON.stringify(b)
 }
 
 function decideAddSite(state: TopologyDocument, name: string, prefix = ''): TopologyEvent[] {

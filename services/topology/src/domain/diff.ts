@@ -13,7 +13,13 @@ function serverKey(doc: TopologyDocument, s: Server): string {
   return `${s.pool}\u0000${s.backend}\u0000${siteOf(doc, s.pool)}`
 }
 
-const samePool = (a: Pool, b: Pool) => JSON.stringify(a) === JSON.stringify(b)
+/**
+ * True when nothing of the pool differs. Pools are built in one canonical form (decide's buildPool),
+ * so comparing their JSON is enough.
+ */
+export function samePool(a: Pool, b: Pool): boolean {
+  return JSON.stringify(a) === JSON.stringify(b)
+}
 
 export function diffTopology(a: TopologyDocument, b: TopologyDocument): TopologyDiff {
   const sitesA = new Set(a.sites.map((s) => s.name))
@@ -45,11 +51,6 @@ export function diffTopology(a: TopologyDocument, b: TopologyDocument): Topology
 
 export function isEmptyDiff(diff: TopologyDiff): boolean {
   return Object.values(diff).every((names) => names.length === 0)
-}
-
-/** True when both documents describe the same topology (lists are kept sorted by `evolve`). */
-export function sameTopology(a: TopologyDocument, b: TopologyDocument): boolean {
-  return JSON.stringify(a) === JSON.stringify(b)
 }
 
 /**

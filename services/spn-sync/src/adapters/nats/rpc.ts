@@ -10,7 +10,7 @@ import {
 } from '@krbfleet/contracts'
 import { type Bus, type RpcServer, serveRpc } from '@krbfleet/bus'
 import type { Logger } from '@krbfleet/logging'
-import type { SpnReconciler } from '../../reconciler.ts'
+import type { SpnReconciler } from '../../service.ts'
 
 /**
  * The request/reply operations of service `spn-sync` (names in @krbfleet/contracts rpc-spn.ts).

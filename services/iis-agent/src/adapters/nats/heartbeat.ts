@@ -1,6 +1,11 @@
 import type { Bus } from '@krbfleet/bus'
 import type { Logger } from 'pino'
-import { type AgentBackendName, type HeldKvno, heartbeatEvent, heartbeatTick } from '../domain/heartbeat.ts'
+import {
+  type AgentBackendName,
+  type HeldKvno,
+  heartbeatEvent,
+  heartbeatTick,
+} from '../../domain/heartbeat.ts'
 
 export interface HeartbeatOptions {
   bus: Bus
@@ -8,7 +13,7 @@ export interface HeartbeatOptions {
   server: string
   backend: AgentBackendName
   intervalMs: number
-  /** The kvnos the agent holds now (from the credential lifecycle once credentials arrive). */
+  /** The kvnos the agent holds at this tick (from the credential lifecycle). */
   held(): HeldKvno[]
   /** Default Date.now. */
   now?(): number

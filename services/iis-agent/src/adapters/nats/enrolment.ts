@@ -1,7 +1,7 @@
 import { type BackoffPolicy, type Bus, backoffDelay, callRpc, sleep } from '@krbfleet/bus'
 import { type ChangeResult, ErrorCode, KrbfleetError, TopologyOperation } from '@krbfleet/contracts'
 import type { Logger } from 'pino'
-import { agentActor } from '../domain/heartbeat.ts'
+import { agentActor } from '../../domain/heartbeat.ts'
 
 /**
  * Enrolment: the agent tells the topology service (`agent.enrol`) which X25519 public key its

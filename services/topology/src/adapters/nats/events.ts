@@ -12,7 +12,7 @@ import {
   SiteAdded,
   SiteRemoved,
 } from '@krbfleet/contracts'
-import type { TopologyEvent } from '../domain/index.ts'
+import type { TopologyEvent } from '../../domain/index.ts'
 
 /** A domain event as the contracts envelope published on the stream. */
 export function toEnvelope(event: TopologyEvent, meta: EventMeta): EventEnvelope {

@@ -9,8 +9,8 @@ import {
 } from '@krbfleet/contracts'
 import type { Logger } from 'pino'
 import type { TSchema } from 'typebox'
-import type { TopologyCommand } from '../domain/index.ts'
-import type { ChangeMeta, TopologyService } from '../service.ts'
+import type { TopologyCommand } from '../../domain/index.ts'
+import type { ChangeMeta, TopologyService } from '../../service.ts'
 
 type Handler<O extends TopologyOperation> = (body: TopologyRequest<O>, ctx: RpcContext) => Promise<unknown>
 

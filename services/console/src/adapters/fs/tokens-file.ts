@@ -1,6 +1,6 @@
 import { readFile, stat } from 'node:fs/promises'
 import { ErrorCode, KrbfleetError } from '@krbfleet/contracts'
-import { parseTokenRecords, type TokenRecord } from '../domain/auth.ts'
+import { parseTokenRecords, type TokenRecord } from '../../domain/auth.ts'
 
 /** How errors name the setting, as libs/runtime loadConfig does for the other settings. */
 const setting = 'KRBFLEET_CONSOLE_TOKENS_FILE (console.tokensFile)'

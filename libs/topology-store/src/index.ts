@@ -1,0 +1,10 @@
+export {
+  type DraftHistory,
+  type DraftVersion,
+  type DraftWriter,
+  type EnabledNumber,
+  type PublishedMark,
+  StaleRevision,
+  type StoredDraft,
+  TopologyStore,
+} from './store.ts'

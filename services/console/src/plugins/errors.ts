@@ -1,0 +1,64 @@
+import { asKrbfleetError, ErrorCode, KrbfleetError } from '@krbfleet/contracts'
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import { appWide } from './app-wide.ts'
+
+/** A failed request as its caller sees it: the HTTP status and the error it answers with. */
+export interface Refusal {
+  status: number
+  error: KrbfleetError
+}
+
+/**
+ * Maps a request's error to its answer: a KrbfleetError by its code (a ValidationError is a 400
+ * naming the field), fastify's own refusals (malformed JSON 400, body too large 413, wrong media
+ * type 415) with their status, anything else as an internal error (500).
+ */
+export function refusalOf(err: Error & { statusCode?: number }): Refusal {
+  if (err instanceof KrbfleetError) return { status: err.httpStatus, error: err }
+  if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
+    return { status: err.statusCode, error: new KrbfleetError(ErrorCode.Invalid, err.message) }
+  }
+  const error = asKrbfleetError(err)
+  return { status: error.httpStatus, error }
+}
+
+export interface ErrorBody {
+  code: string
+  message: string
+  field?: string
+  details?: Record<string, unknown>
+}
+
+/** The `error` of an answer. An internal error's text (a DN, a path, a secret fragment) stays out. */
+export function errorBody(error: KrbfleetError): ErrorBody {
+  const internal = error.code === ErrorCode.Internal
+  const body: ErrorBody = { code: error.code, message: internal ? 'internal error' : error.message }
+  if (error.field !== undefined) body.field = error.field
+  if (error.details !== undefined && !internal) body.details = error.details
+  return body
+}
+
+/**
+ * fastify's `frameworkErrors` option: errors found before routing (malformed URL, overlong path
+ * parameter) answer in the console's format too, and as a 4xx.
+ */
+export function answerFrameworkError(err: FastifyError, _req: FastifyRequest, reply: FastifyReply): void {
+  const status = typeof err.statusCode === 'number' && err.statusCode < 500 ? err.statusCode : 400
+  void reply.status(status).send({ error: { code: ErrorCode.Invalid, message: err.message } })
+}
+
+/** Every error answers `{error: {code, message, field?, details?}}`; bad input is a 4xx, never a 500. */
+export const errors = appWide('krbfleet-errors', async (app) => {
+  app.setErrorHandler(async (err: FastifyError | KrbfleetError, req, reply) => {
+    const { status, error } = refusalOf(err)
+    // Its text is masked in the answer and the audit trail: the log is where it can be read.
+    if (error.code === ErrorCode.Internal) req.log.error({ err }, 'request failed')
+    reply.status(status)
+    if (error.code === ErrorCode.Unauthorized) reply.header('www-authenticate', 'Bearer')
+    return { error: errorBody(error) }
+  })
+  app.setNotFoundHandler(async (req, reply) => {
+    reply.status(404)
+    return { error: { code: ErrorCode.NotFound, message: `no route ${req.method} ${req.url.split('?')[0]}` } }
+  })
+})
