@@ -1,4 +1,5 @@
 import type { EventEnvelope } from '@krbfleet/contracts'
+import type { DirectoryAccount } from './domain/account.ts'
 import type { AccountRecord } from './domain/record.ts'
 
 /**
@@ -6,24 +7,8 @@ import type { AccountRecord } from './domain/record.ts'
  * @krbfleet/directory (LDAP), JetStream KV and the bus; the service itself only sees the ports.
  */
 
-/** One computer account as AD reports it. */
-export interface DirectoryAccount {
-  dn: string
-  samAccountName: string
-  dnsHostName: string | null
-  description: string | null
-  userAccountControl: number | null
-  encryptionTypes: number | null
-  /** msDS-KeyVersionNumber (constructed: the adapter asks for it by name). */
-  kvno: number | null
-  passwordLastSet: Date | null
-  servicePrincipalNames: string[]
-  /**
-   * objectGUID as hex: the object's identity for its whole life (a delete and a new add under the
-   * same name give a new GUID, MS-ADTS 3.1.1.1.3). Null or absent when the adapter cannot read it.
-   */
-  objectGuid?: string | null
-}
+/** One computer account as AD reports it; defined in domain/, whose decisions judge it. */
+export type { DirectoryAccount }
 
 export interface AccountDirectory {
   /** True when the connection is LDAPS or StartTLS: password writes are refused otherwise. */

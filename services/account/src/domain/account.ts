@@ -128,6 +128,25 @@ export function encryptionTypeNames(bits: number | null): string[] {
   return names
 }
 
+/** One computer account as AD reports it. */
+export interface DirectoryAccount {
+  dn: string
+  samAccountName: string
+  dnsHostName: string | null
+  description: string | null
+  userAccountControl: number | null
+  encryptionTypes: number | null
+  /** msDS-KeyVersionNumber (constructed: the adapter asks for it by name). */
+  kvno: number | null
+  passwordLastSet: Date | null
+  servicePrincipalNames: string[]
+  /**
+   * objectGUID as hex: the object's identity for its whole life (a delete and a new add under the
+   * same name give a new GUID, MS-ADTS 3.1.1.1.3). Null or absent when the adapter cannot read it.
+   */
+  objectGuid?: string | null
+}
+
 /** The domain the service works in (from its configuration). */
 export interface DomainInfo {
   /** NetBIOS name, upper case (CORP). */
