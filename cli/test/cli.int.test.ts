@@ -4,10 +4,11 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { after, before, describe, test } from 'node:test'
-import { type Bus, callRpc, connectBus } from '@krbfleet/bus'
+import { type Bus, callRpc } from '@krbfleet/bus'
 import { buildApp, type ConsoleApp, hashToken } from '@krbfleet/console'
 import { silentLogger } from '@krbfleet/logging'
-import { freePort, type NatsServer, startNats } from '@krbfleet/testing'
+import { freePort } from '@krbfleet/testing'
+import { startNatsWorld, type NatsWorld } from '@krbfleet/testing/world'
 import { startTopology, type TopologyInstance } from '@krbfleet/topology'
 
 const bin = resolve(import.meta.dirname, '../bin/krbfleet')
@@ -20,7 +21,7 @@ interface Run {
 }
 
 describe('the krbfleet bin against a console on a free port', () => {
-  let nats: NatsServer
+  let world: NatsWorld
   let bus: Bus
   let topology: TopologyInstance
   let app: ConsoleApp
@@ -46,8 +47,8 @@ describe('the krbfleet bin against a console on a free port', () => {
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'krbfleet-cli-'))
-    nats = await startNats()
-    bus = await connectBus({ servers: nats.url, name: 'cli-test', logger: silentLogger() })
+    world = await startNatsWorld({ name: 'cli-test' })
+    bus = world.bus
     topology = await startTopology({ bus, logger: silentLogger() })
     app = await buildApp({
       logger: silentLogger(),
@@ -65,8 +66,7 @@ describe('the krbfleet bin against a console on a free port', () => {
   after(async () => {
     await app?.close()
     await topology?.stop()
-    await bus?.close()
-    await nats?.stop()
+    await world?.stop()
     await rm(dir, { recursive: true, force: true })
   })
 

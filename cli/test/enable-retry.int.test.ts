@@ -3,11 +3,12 @@ import { execFile } from 'node:child_process'
 import { connect, createServer, type Server, type Socket } from 'node:net'
 import { resolve } from 'node:path'
 import { after, before, describe, test } from 'node:test'
-import { type Bus, callRpc, connectBus } from '@krbfleet/bus'
+import { type Bus, callRpc } from '@krbfleet/bus'
 import { streams, TopologyEnabled } from '@krbfleet/contracts'
 import { buildApp, type ConsoleApp, hashToken } from '@krbfleet/console'
 import { silentLogger } from '@krbfleet/logging'
-import { freePort, type NatsServer, startNats } from '@krbfleet/testing'
+import { freePort } from '@krbfleet/testing'
+import { startNatsWorld, type NatsWorld } from '@krbfleet/testing/world'
 import { startTopology, type TopologyInstance } from '@krbfleet/topology'
 
 /**
@@ -50,7 +51,7 @@ async function lossyRelay(target: number): Promise<{ port: number; fates: Fate[]
 }
 
 describe('topology enable retries once on a lost answer and says which it was', () => {
-  let nats: NatsServer
+  let world: NatsWorld
   let bus: Bus
   let topology: TopologyInstance
   let app: ConsoleApp
@@ -73,8 +74,8 @@ describe('topology enable retries once on a lost answer and says which it was', 
   }
 
   before(async () => {
-    nats = await startNats()
-    bus = await connectBus({ servers: nats.url, name: 'enable-retry-test', logger: silentLogger() })
+    world = await startNatsWorld({ name: 'enable-retry-test' })
+    bus = world.bus
     topology = await startTopology({ bus, logger: silentLogger() })
     app = await buildApp({
       logger: silentLogger(),
@@ -90,8 +91,7 @@ describe('topology enable retries once on a lost answer and says which it was', 
     relay?.server.close()
     await app?.close()
     await topology?.stop()
-    await bus?.close()
-    await nats?.stop()
+    await world?.stop()
   })
 
   test('the answer lost after the console published: the retry publishes nothing new and says so', async () => {

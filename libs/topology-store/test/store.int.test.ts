@@ -9,7 +9,8 @@ import {
   ValidationError,
 } from '@krbfleet/contracts'
 import { silentLogger } from '@krbfleet/logging'
-import { type NatsServer, startNats } from '@krbfleet/testing'
+import type { NatsServer } from '@krbfleet/testing'
+import { startNatsWorld, type NatsWorld } from '@krbfleet/testing/world'
 import { StaleRevision, TopologyStore } from '../src/index.ts'
 
 const writer = { actor: 'user:alice', correlationId: 'corr-1' }
@@ -22,19 +23,19 @@ const snapshot = (revision: number, site: string): TopologyRevision => ({
 })
 
 describe('topology store against a real nats-server', () => {
+  let world: NatsWorld
   let nats: NatsServer
   let bus: Bus
   let kv: KV
   let store: TopologyStore
   before(async () => {
-    nats = await startNats()
-    bus = await connectBus({ servers: nats.url, name: 'topology-store-test', logger: silentLogger() })
+    world = await startNatsWorld({ name: 'topology-store-test' })
+    ;({ nats, bus } = world)
     kv = await bus.kv(TopologyStore.bucket)
     store = new TopologyStore(kv)
   })
   after(async () => {
-    await bus?.close()
-    await nats?.stop()
+    await world?.stop()
   })
 
   test('given an empty bucket, then the draft is empty and nothing is enabled', async () => {

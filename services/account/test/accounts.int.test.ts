@@ -18,15 +18,14 @@ import {
 } from '@krbfleet/contracts'
 import type { Directory } from '@krbfleet/directory'
 import { deriveAccountKeys, writeKeytabFile } from '@krbfleet/kerberos'
-import { createUser, kerberosEnv, type NatsServer, startDc, startNats, type TestDc } from '@krbfleet/testing'
+import { createUser, kerberosEnv, type NatsServer, type TestDc } from '@krbfleet/testing'
+import { startWorld, type World } from '@krbfleet/testing/world'
 import { KekSecretBox } from '../src/adapters/nats/account-store.ts'
 import type { RunningAccountService } from '../src/start.ts'
 import { AccountRecordCodec, type PendingSecret } from '../src/domain/record.ts'
 import {
   accountsStream,
-  adminDirectory,
   caller,
-  clientBus,
   computerDns,
   currentPassword,
   eventsStream,
@@ -40,6 +39,7 @@ import {
 } from './helpers.ts'
 
 describe('account service against a real Samba DC and NATS', { timeout: 300_000 }, () => {
+  let world: World
   let dc: TestDc
   let nats: NatsServer
   let service: RunningAccountService
@@ -59,19 +59,16 @@ describe('account service against a real Samba DC and NATS', { timeout: 300_000 
   }
 
   before(async () => {
-    ;[dc, nats] = await Promise.all([startDc(), startNats()])
+    world = await startWorld({ name: 'accounts-test' })
+    ;({ dc, nats, bus, admin } = world)
     service = await startService(dc, nats, kek.key, logs.logger())
-    bus = await clientBus(nats)
-    admin = await adminDirectory(dc)
     call = caller(bus)
     work = await mkdtemp(join(tmpdir(), 'krbfleet-account-test-'))
   })
 
   after(async () => {
-    await admin?.close()
-    await bus?.close()
     await service?.stop()
-    await Promise.all([dc?.stop(), nats?.stop()])
+    await world?.stop()
     if (work) await rm(work, { recursive: true, force: true })
   })
 

@@ -4,12 +4,12 @@ import { type Bus, callRpc } from '@krbfleet/bus'
 import { buckets, ChangeRecorded } from '@krbfleet/contracts'
 import { buildApp, type ConsoleApp, hashToken } from '@krbfleet/console'
 import { silentLogger } from '@krbfleet/logging'
-import { type NatsServer, startDc, startNats, type TestDc } from '@krbfleet/testing'
+import type { NatsServer, TestDc } from '@krbfleet/testing'
+import { startWorld, type World } from '@krbfleet/testing/world'
 import { commandModules, runCli } from 'krbfleet-cli'
 import type { RunningAccountService } from '../src/start.ts'
 import {
   adminDirectory,
-  clientBus,
   eventsStream,
   LogCapture,
   newKek,
@@ -23,6 +23,7 @@ import {
  * request/reply -> account service -> AD. Everything real; the console listens on a free port.
  */
 describe('krbfleet account verbs through the console', { timeout: 300_000 }, () => {
+  let world: World
   let dc: TestDc
   let nats: NatsServer
   let service: RunningAccountService
@@ -58,9 +59,9 @@ describe('krbfleet account verbs through the console', { timeout: 300_000 }, () 
   }
 
   before(async () => {
-    ;[dc, nats] = await Promise.all([startDc(), startNats()])
+    world = await startWorld({ name: 'console-cli-test' })
+    ;({ dc, nats, bus } = world)
     service = await startService(dc, nats, newKek().key, new LogCapture().logger())
-    bus = await clientBus(nats)
     app = await buildApp({
       logger: silentLogger(),
       tokens: Object.entries(tokens).map(([role, token]) => ({
@@ -76,9 +77,8 @@ describe('krbfleet account verbs through the console', { timeout: 300_000 }, () 
 
   after(async () => {
     await app?.close()
-    await bus?.close()
     await service?.stop()
-    await Promise.all([dc?.stop(), nats?.stop()])
+    await world?.stop()
   })
 
   it('admin creates (dry run first), viewer lists and shows, all with --json', async () => {

@@ -4,7 +4,7 @@ import { Writable } from 'node:stream'
 import { promisify } from 'node:util'
 import { type Bus, callRpc, connectBus } from '@krbfleet/bus'
 import { accountKey, buckets, ServiceName, streams } from '@krbfleet/contracts'
-import { connectDirectory, type Directory, filter } from '@krbfleet/directory'
+import { type Directory, filter } from '@krbfleet/directory'
 import { createLogger, silentLogger } from '@krbfleet/logging'
 import { generateKeyEncryptionKey, parseKeyEncryptionKey } from '@krbfleet/sealing'
 import type { NatsServer, TestDc } from '@krbfleet/testing'
@@ -74,16 +74,8 @@ export async function startService(
   return await startAccountService({ settings: settingsFor(dc, nats, kek, overrides), logger })
 }
 
-/** An independent admin connection, to read back what the service did. */
-export async function adminDirectory(dc: TestDc): Promise<Directory> {
-  return await connectDirectory({
-    url: dc.ldapsUrl,
-    caFile: dc.caFile,
-    servername: dc.tlsServername,
-    bindDn: dc.adminDn,
-    password: dc.adminPassword,
-  })
-}
+/** An independent admin connection, to read back what the service did (the harness's). */
+export { adminDirectory } from '@krbfleet/testing/world'
 
 export async function clientBus(nats: NatsServer): Promise<Bus> {
   return await connectBus({ servers: nats.url, name: 'account-test-client', logger: silentLogger() })

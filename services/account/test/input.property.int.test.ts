@@ -3,18 +3,11 @@ import { after, before, describe, it } from 'node:test'
 import type { Bus } from '@krbfleet/bus'
 import { accountOperations as Op } from '@krbfleet/contracts'
 import type { Directory } from '@krbfleet/directory'
-import { type NatsServer, startDc, startNats, type TestDc } from '@krbfleet/testing'
+import type { NatsServer, TestDc } from '@krbfleet/testing'
+import { startWorld, type World } from '@krbfleet/testing/world'
 import fc from 'fast-check'
 import type { RunningAccountService } from '../src/start.ts'
-import {
-  adminDirectory,
-  caller,
-  clientBus,
-  computerDns,
-  LogCapture,
-  newKek,
-  startService,
-} from './helpers.ts'
+import { caller, computerDns, LogCapture, newKek, startService } from './helpers.ts'
 
 /**
  * Property over the real service: whatever body reaches an account operation, the answer is a
@@ -25,6 +18,7 @@ import {
 const RUNS = Number(process.env.KRBFLEET_PROPERTY_RUNS ?? 300)
 
 describe('account operations under random input', { timeout: 600_000 }, () => {
+  let world: World
   let dc: TestDc
   let nats: NatsServer
   let service: RunningAccountService
@@ -33,18 +27,15 @@ describe('account operations under random input', { timeout: 600_000 }, () => {
   let call: ReturnType<typeof caller>
 
   before(async () => {
-    ;[dc, nats] = await Promise.all([startDc(), startNats()])
+    world = await startWorld({ name: 'input-test' })
+    ;({ dc, nats, bus, admin } = world)
     service = await startService(dc, nats, newKek().key, new LogCapture().logger())
-    bus = await clientBus(nats)
-    admin = await adminDirectory(dc)
     call = caller(bus)
   })
 
   after(async () => {
-    await admin?.close()
-    await bus?.close()
     await service?.stop()
-    await Promise.all([dc?.stop(), nats?.stop()])
+    await world?.stop()
   })
 
   const accountText = fc.oneof(

@@ -3,26 +3,10 @@ import { after, before, describe, it } from 'node:test'
 import type { Bus } from '@krbfleet/bus'
 import { type AccountChange, accountKey, accountOperations as Op, buckets } from '@krbfleet/contracts'
 import type { Directory } from '@krbfleet/directory'
-import {
-  createUser,
-  type NatsServer,
-  startDc,
-  startNats,
-  strongPassword,
-  type TestDc,
-} from '@krbfleet/testing'
+import { createUser, type NatsServer, strongPassword, type TestDc } from '@krbfleet/testing'
+import { startWorld, type World } from '@krbfleet/testing/world'
 import type { RunningAccountService } from '../src/start.ts'
-import {
-  adminDirectory,
-  caller,
-  clientBus,
-  computerDns,
-  failure,
-  LogCapture,
-  newKek,
-  readComputer,
-  startService,
-} from './helpers.ts'
+import { caller, computerDns, failure, LogCapture, newKek, readComputer, startService } from './helpers.ts'
 
 /** Computer object class (MS-ADSC) and the Reset Password extended right (MS-ADTS 5.1.3.2.1). */
 const computerClass = 'bf967a86-0de6-11d0-a285-00aa003049e2'
@@ -31,6 +15,7 @@ const resetPasswordRight = '00299570-246d-11d0-a768-00aa006e0529'
 describe('least privilege: the service bound as an identity with only create-computer and reset-password on one OU', {
   timeout: 300_000,
 }, () => {
+  let world: World
   let dc: TestDc
   let nats: NatsServer
   let service: RunningAccountService
@@ -41,7 +26,8 @@ describe('least privilege: the service bound as an identity with only create-com
   const logs = new LogCapture()
 
   before(async () => {
-    ;[dc, nats] = await Promise.all([startDc(), startNats()])
+    world = await startWorld({ name: 'least-privilege-test' })
+    ;({ dc, nats, bus, admin } = world)
     await dc.sambaTool(['ou', 'create', ou])
     const password = strongPassword()
     const svcDn = await createUser(dc, 'svc-krbfleet', password)
@@ -70,16 +56,12 @@ describe('least privilege: the service bound as an identity with only create-com
       bindDn: svcDn,
       password,
     })
-    bus = await clientBus(nats)
-    admin = await adminDirectory(dc)
     call = caller(bus)
   })
 
   after(async () => {
-    await admin?.close()
-    await bus?.close()
     await service?.stop()
-    await Promise.all([dc?.stop(), nats?.stop()])
+    await world?.stop()
   })
 
   it('creates an account inside the OU and resets its password', async () => {

@@ -4,7 +4,7 @@ import { chmod, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { type Bus, connectBus } from '@krbfleet/bus'
+import type { Bus } from '@krbfleet/bus'
 import {
   accountKey,
   buckets,
@@ -16,7 +16,8 @@ import {
 import { connectDirectory, type Directory } from '@krbfleet/directory'
 import { deriveAccountKeys, writeKeytabFile } from '@krbfleet/kerberos'
 import { silentLogger } from '@krbfleet/logging'
-import { kerberosEnv, type NatsServer, startDc, startNats, type TestDc } from '@krbfleet/testing'
+import { kerberosEnv, type NatsServer, type TestDc } from '@krbfleet/testing'
+import { startWorld, type World } from '@krbfleet/testing/world'
 import type { KV } from '@nats-io/kv'
 import { LdapAccountDirectory } from '../src/adapters/ldap/account-directory.ts'
 import { KekSecretBox, KvAccountStore } from '../src/adapters/nats/account-store.ts'
@@ -24,7 +25,7 @@ import { KvTopologyAssignments } from '../src/adapters/nats/topology-assignments
 import { type AccountRecord, AccountRecordCodec } from '../src/domain/record.ts'
 import type { AccountDirectory } from '../src/ports.ts'
 import { AccountService } from '../src/service.ts'
-import { adminDirectory, eventsStream, failure, newKek, readComputer, run, streamText } from './helpers.ts'
+import { eventsStream, failure, newKek, readComputer, run, streamText } from './helpers.ts'
 
 /**
  * The senior review's findings on the saga, against a real Samba DC and a real NATS server:
@@ -33,6 +34,7 @@ import { adminDirectory, eventsStream, failure, newKek, readComputer, run, strea
  * bus fails between the write and the publish.
  */
 describe('account saga: unknown outcomes and owed events', { timeout: 300_000 }, () => {
+  let world: World
   let dc: TestDc
   let nats: NatsServer
   let bus: Bus
@@ -81,10 +83,9 @@ describe('account saga: unknown outcomes and owed events', { timeout: 300_000 },
   }
 
   before(async () => {
-    ;[dc, nats] = await Promise.all([startDc(), startNats()])
+    world = await startWorld({ name: 'outcome-test' })
+    ;({ dc, nats, bus, admin } = world)
     work = await mkdtemp(join(tmpdir(), 'krbfleet-account-outcome-'))
-    bus = await connectBus({ servers: nats.url, name: 'account-outcome-test', logger: silentLogger() })
-    await bus.ensureStreams()
     kv = await bus.kv(buckets.accounts)
     // An operation timeout shorter than the 10 s default, so a stopped DC turns into "no answer"
     // soon, yet long enough for a Samba commit on a slow, loaded machine (it applies to every call here).
@@ -96,7 +97,6 @@ describe('account saga: unknown outcomes and owed events', { timeout: 300_000 },
       password: dc.adminPassword,
       timeoutMs: 5000,
     })
-    admin = await adminDirectory(dc)
     const real = new LdapAccountDirectory(serviceDirectory, dc.baseDn)
     const directory: AccountDirectory = {
       get encrypted() {
@@ -136,10 +136,8 @@ describe('account saga: unknown outcomes and owed events', { timeout: 300_000 },
 
   after(async () => {
     if (dc?.pid) process.kill(dc.pid, 'SIGCONT')
-    await admin?.close()
     await serviceDirectory?.close().catch(() => {})
-    await bus?.close()
-    await Promise.all([dc?.stop(), nats?.stop()])
+    await world?.stop()
     if (work) await rm(work, { recursive: true, force: true })
   })
 

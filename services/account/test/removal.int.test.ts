@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
-import { type Bus, connectBus } from '@krbfleet/bus'
+import type { Bus } from '@krbfleet/bus'
 import {
   accountKey,
   buckets,
@@ -11,8 +11,8 @@ import {
   PasswordReset,
 } from '@krbfleet/contracts'
 import type { Directory } from '@krbfleet/directory'
-import { silentLogger } from '@krbfleet/logging'
-import { type NatsServer, startDc, startNats, type TestDc } from '@krbfleet/testing'
+import type { NatsServer, TestDc } from '@krbfleet/testing'
+import { startWorld, type World } from '@krbfleet/testing/world'
 import type { KV } from '@nats-io/kv'
 import { LdapAccountDirectory } from '../src/adapters/ldap/account-directory.ts'
 import { KekSecretBox, KvAccountStore } from '../src/adapters/nats/account-store.ts'
@@ -35,6 +35,7 @@ import {
  * reproduction, REPRO below), and one bad record must not stop the recovery sweep.
  */
 describe('account removal: interrupted removals and the sweep', { timeout: 300_000 }, () => {
+  let world: World
   let dc: TestDc
   let nats: NatsServer
   let bus: Bus
@@ -77,11 +78,9 @@ describe('account removal: interrupted removals and the sweep', { timeout: 300_0
   }
 
   before(async () => {
-    ;[dc, nats] = await Promise.all([startDc(), startNats()])
-    bus = await connectBus({ servers: nats.url, name: 'account-removal-test', logger: silentLogger() })
-    await bus.ensureStreams()
+    world = await startWorld({ name: 'removal-test' })
+    ;({ dc, nats, bus, admin } = world)
     kv = await bus.kv(buckets.accounts)
-    admin = await adminDirectory(dc)
     const serviceDirectory = await adminDirectory(dc)
     service = new AccountService({
       domain: { netbiosDomain: dc.netbiosDomain, dnsDomain: dc.dnsDomain, baseDn: dc.baseDn },
@@ -103,8 +102,7 @@ describe('account removal: interrupted removals and the sweep', { timeout: 300_0
   })
 
   after(async () => {
-    await bus?.close()
-    await Promise.all([dc?.stop(), nats?.stop()])
+    await world?.stop()
   })
 
   it('REPRO: a create after an interrupted removal survives the sweep, and both Created events are on the stream', async () => {

@@ -13,7 +13,8 @@ import {
 import type { Directory } from '@krbfleet/directory'
 import { silentLogger } from '@krbfleet/logging'
 import { durables, type SpnSync, startSpnSync } from '@krbfleet/spn-sync'
-import { type NatsServer, startDc, startNats, type TestDc, until } from '@krbfleet/testing'
+import { type NatsServer, type TestDc, until } from '@krbfleet/testing'
+import { startWorld, type World } from '@krbfleet/testing/world'
 import { TopologyStore } from '@krbfleet/topology-store'
 import type { RunningAccountService } from '../src/start.ts'
 import { adminDirectory, caller, clientBus, LogCapture, newKek, startService } from './helpers.ts'
@@ -24,6 +25,7 @@ import { adminDirectory, caller, clientBus, LogCapture, newKek, startService } f
  * the account passes. Then an SPN removed by hand makes the SPN check fail.
  */
 describe('test account against the real spn-sync', { timeout: 300_000 }, () => {
+  let world: World
   let dc: TestDc
   let nats: NatsServer
   let service: RunningAccountService
@@ -57,10 +59,9 @@ describe('test account against the real spn-sync', { timeout: 300_000 }, () => {
   }
 
   before(async () => {
-    ;[dc, nats] = await Promise.all([startDc(), startNats()])
+    world = await startWorld({ name: 'spn-check-test' })
+    ;({ dc, nats, bus, admin } = world)
     service = await startService(dc, nats, newKek().key, new LogCapture().logger())
-    bus = await clientBus(nats)
-    admin = await adminDirectory(dc)
     spnDirectory = await adminDirectory(dc)
     const topology = new TopologyStore(await bus.kv(buckets.topology))
     await topology.createRevision(revision)
@@ -79,10 +80,8 @@ describe('test account against the real spn-sync', { timeout: 300_000 }, () => {
     await spnSync?.stop()
     await spnBus?.close()
     await spnDirectory?.close()
-    await admin?.close()
-    await bus?.close()
     await service?.stop()
-    await Promise.all([dc?.stop(), nats?.stop()])
+    await world?.stop()
   })
 
   it('passes every check once spn-sync has written the desired SPNs', async () => {

@@ -5,7 +5,8 @@ import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { freePort, type NatsServer, startDc, startNats, type TestDc } from '@krbfleet/testing'
+import { freePort, type NatsServer, type TestDc } from '@krbfleet/testing'
+import { startWorld, type World } from '@krbfleet/testing/world'
 import { newKek } from './helpers.ts'
 
 const main = join(import.meta.dirname, '..', 'src', 'main.ts')
@@ -48,6 +49,7 @@ async function runUntilStarted(env: Record<string, string>) {
 }
 
 describe('account main.ts start-up', { timeout: 300_000 }, () => {
+  let world: World
   let dc: TestDc
   let nats: NatsServer
   let dir: string
@@ -56,7 +58,8 @@ describe('account main.ts start-up', { timeout: 300_000 }, () => {
   const other = newKek()
 
   before(async () => {
-    ;[dc, nats] = await Promise.all([startDc(), startNats()])
+    world = await startWorld({ name: 'startup-test' })
+    ;({ dc, nats } = world)
     dir = await mkdtemp(join(tmpdir(), 'krbfleet-account-main-'))
     const passwordFile = join(dir, 'ldap-password')
     await writeFile(passwordFile, `${dc.adminPassword}\n`, { mode: 0o600 })
@@ -76,7 +79,7 @@ describe('account main.ts start-up', { timeout: 300_000 }, () => {
   })
 
   after(async () => {
-    await Promise.all([dc?.stop(), nats?.stop()])
+    await world?.stop()
     if (dir) await rm(dir, { recursive: true, force: true })
   })
 

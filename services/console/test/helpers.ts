@@ -1,4 +1,4 @@
-import { type Bus, callRpc, connectBus, type RpcServer, serveRpc } from '@krbfleet/bus'
+import { type Bus, callRpc, type RpcServer, serveRpc } from '@krbfleet/bus'
 import {
   accountOperations,
   codec,
@@ -10,7 +10,8 @@ import {
 import type { RouteOptions } from 'fastify'
 import Type from 'typebox'
 import { silentLogger } from '@krbfleet/logging'
-import { type NatsServer, startNats } from '@krbfleet/testing'
+import type { NatsServer } from '@krbfleet/testing'
+import { startNatsWorld } from '@krbfleet/testing/world'
 import { startTopology, type TopologyInstance } from '@krbfleet/topology'
 import { buildApp, type ConsoleApp, hashToken, type TokenRecord } from '../src/index.ts'
 import { routeModules } from '../src/routes/index.ts'
@@ -78,8 +79,7 @@ export async function startStandIns(bus: Bus): Promise<{ calls: StandInCall[]; s
 
 /** Real nats-server, a topology service and the console app, all in this process. */
 export async function startConsoleWorld(): Promise<ConsoleWorld> {
-  const nats = await startNats()
-  const bus = await connectBus({ servers: nats.url, name: 'console-test', logger: silentLogger() })
+  const { nats, bus, stop } = await startNatsWorld({ name: 'console-test' })
   const topology = await startTopology({ bus, logger: silentLogger() })
   const routes: RouteOptions[] = []
   const records: TokenRecord[] = (Object.keys(tokens) as (keyof typeof tokens)[]).map((role) => ({
@@ -114,8 +114,7 @@ export async function startConsoleWorld(): Promise<ConsoleWorld> {
     async stop() {
       await app.close()
       await topology.stop()
-      await bus.close()
-      await nats.stop()
+      await stop()
     },
   }
 }

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
-import { type Bus, connectBus } from '@krbfleet/bus'
+import type { Bus } from '@krbfleet/bus'
 import { silentLogger } from '@krbfleet/logging'
 import {
   assertReadinessFollowsNats,
@@ -13,9 +13,9 @@ import {
   killMains,
   type NatsServer,
   spawnMain,
-  startNats,
   until,
 } from '@krbfleet/testing'
+import { startNatsWorld, type NatsWorld } from '@krbfleet/testing/world'
 import { startTopology, type TopologyInstance } from '@krbfleet/topology'
 import { hashToken } from '../src/index.ts'
 
@@ -89,12 +89,13 @@ describe('console main.ts: settings', () => {
 })
 
 describe('console main.ts against a real nats-server', { timeout: 120_000 }, () => {
+  let world: NatsWorld
   let nats: NatsServer
   let bus: Bus
   let topology: TopologyInstance
   before(async () => {
-    nats = await startNats()
-    bus = await connectBus({ servers: nats.url, name: 'console-main-test', logger: silentLogger() })
+    world = await startNatsWorld({ name: 'console-main-test' })
+    ;({ nats, bus } = world)
     topology = await startTopology({ bus, logger: silentLogger() })
   })
   after(async () => {
@@ -102,7 +103,7 @@ describe('console main.ts against a real nats-server', { timeout: 120_000 }, () 
     await topology?.stop()
     // Not drained: after a failure the server may be the one this test killed.
     await bus?.nc.close()
-    await nats?.stop()
+    await world?.stop()
   })
 
   test('health, readiness (503 while NATS is down), metrics, the API, then SIGTERM exits 0', async (t) => {

@@ -6,11 +6,12 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
-import { type Bus, callRpc, connectBus } from '@krbfleet/bus'
+import { type Bus, callRpc } from '@krbfleet/bus'
 import { AgentHeartbeat, type EventEnvelope, streams, TopologyOperation } from '@krbfleet/contracts'
 import { silentLogger } from '@krbfleet/logging'
 import { exportPrivateKey, exportPublicKey, importPrivateKey } from '@krbfleet/sealing'
-import { freePort, type NatsServer, startNats } from '@krbfleet/testing'
+import { freePort, type NatsServer } from '@krbfleet/testing'
+import { startNatsWorld, type NatsWorld } from '@krbfleet/testing/world'
 import { startTopology, type TopologyInstance } from '@krbfleet/topology'
 
 const mainTs = fileURLToPath(new URL('../src/main.ts', import.meta.url))
@@ -23,6 +24,7 @@ const admin = { actor: 'user:agent-test' }
  * the events on the stream, the process's exit code and output.
  */
 describe('iis-agent process', { timeout: 180_000 }, () => {
+  let world: NatsWorld
   let nats: NatsServer
   let bus: Bus
   let topology: TopologyInstance
@@ -32,8 +34,8 @@ describe('iis-agent process', { timeout: 180_000 }, () => {
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'krbfleet-agent-'))
-    nats = await startNats()
-    bus = await connectBus({ servers: nats.url, name: 'agent-test', logger: silentLogger() })
+    world = await startNatsWorld({ name: 'agent-test' })
+    ;({ nats, bus } = world)
     topology = await startTopology({ bus, logger: silentLogger(), catchUpIntervalMs: 0 })
     await callRpc(bus, 'topology', TopologyOperation.SiteAdd, { name: 'redmond' }, admin)
     await callRpc(
@@ -56,8 +58,7 @@ describe('iis-agent process', { timeout: 180_000 }, () => {
     for (const child of children)
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
     await topology?.stop()
-    await bus?.close()
-    await nats?.stop()
+    await world?.stop()
     await rm(dir, { recursive: true, force: true })
   })
 

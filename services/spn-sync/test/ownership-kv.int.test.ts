@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import { type Bus, connectBus } from '@krbfleet/bus'
+import type { Bus } from '@krbfleet/bus'
 import { buckets, KrbfleetError } from '@krbfleet/contracts'
 import { silentLogger } from '@krbfleet/logging'
-import { type NatsServer, startNats } from '@krbfleet/testing'
+import { startNatsWorld, type NatsWorld } from '@krbfleet/testing/world'
 import type { KV } from '@krbfleet/bus'
 import {
   AccountBusyError,
@@ -15,19 +15,18 @@ import {
 } from '../src/index.ts'
 
 describe('ownership records in JetStream KV', { timeout: 60_000 }, () => {
-  let nats: NatsServer
+  let world: NatsWorld
   let bus: Bus
   let store: OwnershipStore
   let kv: KV
   before(async () => {
-    nats = await startNats()
-    bus = await connectBus({ servers: nats.url, name: 'ownership-test', logger: silentLogger() })
+    world = await startNatsWorld({ name: 'ownership-test' })
+    bus = world.bus
     kv = await bus.kv(buckets.spnOwnership)
     store = ownershipFromKv(kv, bus.jsm)
   })
   after(async () => {
-    await bus?.close()
-    await nats?.stop()
+    await world?.stop()
   })
 
   const isRetryableConflict = (err: unknown) =>

@@ -11,10 +11,11 @@ import {
   TopologyEnabled,
   type TopologyRevision,
 } from '@krbfleet/contracts'
-import { type Bus, connectBus, type KV } from '@krbfleet/bus'
-import { connectDirectory, type Directory } from '@krbfleet/directory'
+import type { Bus, KV } from '@krbfleet/bus'
+import type { Directory } from '@krbfleet/directory'
 import { createLogger, type Logger, silentLogger } from '@krbfleet/logging'
-import { type NatsServer, startDc, startNats, type TestDc } from '@krbfleet/testing'
+import type { NatsServer, TestDc } from '@krbfleet/testing'
+import { startWorld as startServers } from '@krbfleet/testing/world'
 import { TopologyStore } from '@krbfleet/topology-store'
 import { type LeaseTiming, ownershipRecordCodec, type SpnSync, startSpnSync } from '../src/index.ts'
 import { revision as makeRevision } from './fixtures.ts'
@@ -65,16 +66,8 @@ export async function startWorld(): Promise<World> {
   const logger = process.env.TEST_LOG
     ? createLogger({ name: 'spn-sync-test', level: 'debug' })
     : silentLogger()
-  const [nats, dc] = await Promise.all([startNats(), startDc()])
-  const bus = await connectBus({ servers: nats.url, name: 'spn-sync-test', logger })
-  await bus.ensureStreams()
-  const directory = await connectDirectory({
-    url: dc.ldapsUrl,
-    caFile: dc.caFile,
-    servername: dc.tlsServername,
-    bindDn: dc.adminDn,
-    password: dc.adminPassword,
-  })
+  const started = await startServers({ name: 'spn-sync-test', logger })
+  const { nats, dc, bus, admin: directory } = started
   const topologyKv = await bus.kv(buckets.topology)
   const topologyStore = new TopologyStore(topologyKv)
   const ownershipKv = await bus.kv(buckets.spnOwnership)
@@ -185,9 +178,7 @@ export async function startWorld(): Promise<World> {
     async close() {
       for (const service of services) await service.stop().catch(() => {})
       sub.unsubscribe()
-      await directory.close().catch(() => {})
-      await bus.close().catch(() => {})
-      await Promise.all([nats.stop(), dc.stop()])
+      await started.stop()
     },
   }
   return world

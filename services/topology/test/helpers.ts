@@ -1,7 +1,8 @@
-import { type Bus, connectBus } from '@krbfleet/bus'
+import type { Bus } from '@krbfleet/bus'
 import { type EventEnvelope, streams } from '@krbfleet/contracts'
 import { silentLogger } from '@krbfleet/logging'
-import { type NatsServer, startNats } from '@krbfleet/testing'
+import type { NatsServer } from '@krbfleet/testing'
+import { startNatsWorld } from '@krbfleet/testing/world'
 import { startTopology, type TopologyInstance } from '../src/index.ts'
 
 export interface World {
@@ -13,8 +14,7 @@ export interface World {
 
 /** A real nats-server and a topology service on it (in this process). */
 export async function startWorld(options: { autoEnable?: boolean } = {}): Promise<World> {
-  const nats = await startNats()
-  const bus = await connectBus({ servers: nats.url, name: 'topology-test', logger: silentLogger() })
+  const { nats, bus, stop } = await startNatsWorld({ name: 'topology-test' })
   const topology = await startTopology({
     bus,
     logger: silentLogger(),
@@ -26,8 +26,7 @@ export async function startWorld(options: { autoEnable?: boolean } = {}): Promis
     topology,
     async stop() {
       await topology.stop()
-      await bus.close()
-      await nats.stop()
+      await stop()
     },
   }
 }

@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
-import { type Bus, callRpc, connectBus } from '@krbfleet/bus'
+import { type Bus, callRpc } from '@krbfleet/bus'
 import { ServiceName, TopologyOperation as Op } from '@krbfleet/contracts'
-import { silentLogger } from '@krbfleet/logging'
 import {
   assertReadinessFollowsNats,
   assertStopsOnSigterm,
@@ -11,9 +10,9 @@ import {
   killMains,
   type NatsServer,
   spawnMain,
-  startNats,
   until,
 } from '@krbfleet/testing'
+import { startNatsWorld, type NatsWorld } from '@krbfleet/testing/world'
 
 /**
  * services/topology/src/main.ts as a real process against a real nats-server (issue 2: every
@@ -47,17 +46,18 @@ describe('topology main.ts: settings', () => {
 })
 
 describe('topology main.ts against a real nats-server', { timeout: 120_000 }, () => {
+  let world: NatsWorld
   let nats: NatsServer
   let bus: Bus
   before(async () => {
-    nats = await startNats()
-    bus = await connectBus({ servers: nats.url, name: 'topology-main-test', logger: silentLogger() })
+    world = await startNatsWorld({ name: 'topology-main-test' })
+    ;({ nats, bus } = world)
   })
   after(async () => {
     killMains()
     // Not drained: after a failure the server may be the one this test killed.
     await bus?.nc.close()
-    await nats?.stop()
+    await world?.stop()
   })
 
   test('health, readiness (503 while NATS is down), metrics, RPC, then SIGTERM exits 0', async (t) => {
