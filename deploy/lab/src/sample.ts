@@ -57,7 +57,7 @@ export const sampleTopology: TopologyDocument = {
   agents: [],
 }
 
-/** The SPNs spn-sync must write for the sample (ARCHITECTURE / issue 5: pool, web and LB names). */
+/** The SPNs spn-sync must write for the sample (docs/ARCHITECTURE.md: pool, web and LB names). */
 export function expectedSpns(topology: TopologyDocument = sampleTopology): string[] {
   const names = topology.pools.flatMap((pool) => [
     pool.fqdn,

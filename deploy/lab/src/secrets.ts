@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { type LabLayout, secretFile, secretPath, writeFileAtomic } from './layout.ts'
 
-/** The console roles (issue 3): viewer reads, operator rotates and tests, admin changes topology and accounts. */
+/** The console roles: viewer reads, operator rotates and tests, admin changes topology and accounts. */
 export const labRoles = ['viewer', 'operator', 'admin'] as const
 export type LabRole = (typeof labRoles)[number]
 

@@ -228,7 +228,7 @@ describe('passwords', () => {
     assert.throws(() => generatePassword(randomBytes, 63), /at least 64/)
   })
   it('the module comment states the alphabet size and entropy that the code has', async () => {
-    // The comment once said "64 symbols of 6 bits" for an 84-symbol alphabet (senior review).
+    // A stated entropy must be the one the alphabet gives, or operators size passwords wrongly.
     const size = new Set(PASSWORD_ALPHABET).size
     assert.equal(size, PASSWORD_ALPHABET.length, 'symbols are distinct')
     const source = await readFile(new URL('../src/domain/password.ts', import.meta.url), 'utf8')

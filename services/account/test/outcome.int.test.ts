@@ -28,7 +28,7 @@ import { AccountService } from '../src/service.ts'
 import { eventsStream, failure, newKek, readComputer, run, streamText } from './helpers.ts'
 
 /**
- * The senior review's findings on the saga, against a real Samba DC and a real NATS server:
+ * The saga's edges, against a real Samba DC and a real NATS server:
  * an AD write whose outcome is unknown keeps its pending secret (the DC may have applied it), a
  * definite refusal withdraws it, and every account event is announced exactly once even when the
  * bus fails between the write and the publish.

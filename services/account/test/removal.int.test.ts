@@ -30,9 +30,9 @@ import {
 } from './helpers.ts'
 
 /**
- * The second review's findings on removals, against a real Samba DC and a real NATS server: an
- * interrupted removal must never reach into a later life of the account (the reviewer's
- * reproduction, REPRO below), and one bad record must not stop the recovery sweep.
+ * Interrupted removals, against a real Samba DC and a real NATS server: an interrupted removal
+ * must never reach into a later life of the account (a create between the decision and the
+ * sweep), and one bad record must not stop the recovery sweep.
  */
 describe('account removal: interrupted removals and the sweep', { timeout: 300_000 }, () => {
   let world: World
@@ -105,7 +105,7 @@ describe('account removal: interrupted removals and the sweep', { timeout: 300_0
     await world?.stop()
   })
 
-  it('REPRO: a create after an interrupted removal survives the sweep, and both Created events are on the stream', async () => {
+  it('a create after an interrupted removal survives the sweep, and both Created events are on the stream', async () => {
     const ctx = { actor: 'user:test' }
     const first = await service.create({ account: 'CORP\\AGAIN' }, ctx)
     const firstLife = (await record('CORP\\AGAIN'))?.createdAt

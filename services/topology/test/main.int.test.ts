@@ -15,8 +15,8 @@ import {
 import { startNatsWorld, type NatsWorld } from '@krbfleet/testing/world'
 
 /**
- * services/topology/src/main.ts as a real process against a real nats-server (issue 2: every
- * service main.ts shown): a bad setting stops start-up naming the variable, /healthz, /readyz
+ * services/topology/src/main.ts as a real process against a real nats-server (like every
+ * service's main.ts): a bad setting stops start-up naming the variable, /healthz, /readyz
  * (503 while NATS is down), /metrics, the RPC operations, and SIGTERM exits 0.
  */
 
