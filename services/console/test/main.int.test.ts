@@ -144,7 +144,9 @@ describe('console main.ts against a real nats-server', { timeout: 120_000 }, () 
       ['Redmond'],
     )
 
-    const metrics = await fetch(`${base}/metrics`)
+    // KRBFLEET_CONSOLE_METRICS=token by default: /metrics takes any valid token.
+    assert.equal(await status(`${base}/metrics`), 401)
+    const metrics = await fetch(`${base}/metrics`, { headers })
     assert.equal(metrics.status, 200)
     const text = await metrics.text()
     assert.match(text, /process_cpu_seconds_total/)
