@@ -51,13 +51,17 @@ export function answerFrameworkError(count: RequestCounter) {
   return (err: FastifyError, req: FastifyRequest, reply: FastifyReply): void => {
     const status = typeof err.statusCode === 'number' && err.statusCode < 500 ? err.statusCode : 400
     const started = performance.now()
-    reply.raw.once('close', () => {
+    let answered = false
+    const ended = (completed: boolean) => () => {
+      if (answered) return
+      answered = true
       count(req, reply)
-      const res = { statusCode: reply.statusCode }
-      const responseTime = performance.now() - started
-      if (reply.raw.writableFinished) req.log.info({ res, responseTime }, 'request completed')
-      else req.log.warn({ res, responseTime }, 'request aborted before its answer was sent')
-    })
+      const fields = { res: { statusCode: reply.statusCode }, responseTime: performance.now() - started }
+      if (completed) req.log.info(fields, 'request completed')
+      else req.log.warn(fields, 'request aborted before its answer was sent')
+    }
+    reply.raw.once('finish', ended(true))
+    reply.raw.once('close', ended(false))
     void reply.status(status).send({ error: { code: ErrorCode.Invalid, message: err.message } })
   }
 }
