@@ -139,6 +139,7 @@ describe('a viewer floods refused writes', { timeout: 120_000 }, () => {
     assert.equal(info.config.max_bytes, MiB)
     assert.equal(info.config.max_msgs, 1000)
     assert.equal(info.config.discard, 'old')
+    t.diagnostic(`events stream: ${info.state.messages} messages, ${info.state.bytes} bytes`)
     assert.ok(info.state.bytes <= MiB, `${info.state.bytes} bytes`)
     assert.ok(info.state.messages <= 1000, `${info.state.messages} messages`)
 
