@@ -12,6 +12,8 @@ export class ApiError extends Error {
   readonly code: string
   readonly field: string | undefined
   readonly details: Record<string, unknown> | undefined
+  /** A 429's `Retry-After` in seconds: how long the console asks the caller to wait. */
+  readonly retryAfterSeconds: number | undefined
 
   constructor(
     status: number,
@@ -19,6 +21,7 @@ export class ApiError extends Error {
     message: string,
     field?: string,
     details?: Record<string, unknown>,
+    retryAfterSeconds?: number,
   ) {
     super(message)
     this.name = 'ApiError'
@@ -26,6 +29,7 @@ export class ApiError extends Error {
     this.code = code
     this.field = field
     this.details = details
+    this.retryAfterSeconds = retryAfterSeconds
   }
 
   toJSON() {
@@ -35,6 +39,7 @@ export class ApiError extends Error {
       message: this.message,
       ...(this.field !== undefined ? { field: this.field } : {}),
       ...(this.details !== undefined ? { details: this.details } : {}),
+      ...(this.retryAfterSeconds !== undefined ? { retryAfterSeconds: this.retryAfterSeconds } : {}),
     }
   }
 }
@@ -118,8 +123,17 @@ export class ApiClient {
         e?.message ?? `${method} ${url.pathname} answered ${response.status}`,
         e?.field,
         e?.details,
+        retryAfter(response.headers.get('retry-after')),
       )
     }
     return body as T
   }
+}
+
+/** `Retry-After` as seconds (RFC 9110 section 10.2.3: delay-seconds or an HTTP date). */
+function retryAfter(header: string | null): number | undefined {
+  if (header === null || header.trim() === '') return undefined
+  if (/^\d+$/.test(header.trim())) return Number(header.trim())
+  const at = Date.parse(header)
+  return Number.isNaN(at) ? undefined : Math.max(0, Math.ceil((at - Date.now()) / 1000))
 }

@@ -102,6 +102,12 @@ function verbUsage(area: string, name: string, verb: VerbSpec): string {
 }
 
 function renderError(err: ApiError): string {
+  if (err.status === 429) {
+    // The console's rate limit: nothing was done; the same command works again after the wait.
+    const wait = err.retryAfterSeconds === undefined ? 'a few seconds' : `${err.retryAfterSeconds} s`
+    const limit = err.message.replace(/; retry in \d+ s$/, '')
+    return `krbfleet: ${err.code}: ${limit}; nothing was changed: wait ${wait} and run the command again`
+  }
   const field = err.field ? ` (field ${err.field})` : ''
   return `krbfleet: ${err.code}: ${err.message}${field}`
 }

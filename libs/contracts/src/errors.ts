@@ -17,6 +17,8 @@ export const ErrorCode = {
   InsecureConnection: 'insecure_connection',
   Unavailable: 'unavailable',
   Timeout: 'timeout',
+  /** Too many requests from one caller (the console's rate limit): retry after the wait it names. */
+  RateLimited: 'rate_limited',
   Internal: 'internal',
 } as const
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode]
@@ -34,13 +36,14 @@ const httpStatusByCode: Record<ErrorCode, number> = {
   insecure_connection: 400,
   unavailable: 503,
   timeout: 504,
+  rate_limited: 429,
   internal: 500,
 }
 
 export interface KrbfleetErrorOptions {
   /** The input field the error is about, as a dotted path (`pool.fqdn`). */
   field?: string
-  /** Overrides the default of the code (only unavailable and timeout retry by default). */
+  /** Overrides the default of the code (only unavailable, timeout and rate_limited retry by default). */
   retryable?: boolean
   cause?: unknown
   /** Extra, non-secret facts for the caller (for example the holder of a conflicting SPN). */
@@ -63,7 +66,9 @@ export class KrbfleetError extends Error {
     super(message, options.cause === undefined ? undefined : { cause: options.cause })
     this.name = 'KrbfleetError'
     this.code = code
-    this.retryable = options.retryable ?? (code === ErrorCode.Unavailable || code === ErrorCode.Timeout)
+    this.retryable =
+      options.retryable ??
+      (code === ErrorCode.Unavailable || code === ErrorCode.Timeout || code === ErrorCode.RateLimited)
     this.field = options.field
     this.details = options.details
     this.logContext = options.logContext

@@ -1,4 +1,4 @@
-import { type Bus, connectBus } from '@krbfleet/bus'
+import { type Bus, type ConnectBusOptions, connectBus } from '@krbfleet/bus'
 import { connectDirectory, type Directory } from '@krbfleet/directory'
 import { silentLogger } from '@krbfleet/logging'
 import type { Logger } from 'pino'
@@ -34,6 +34,8 @@ export interface WorldOptions {
   dc?: StartDcOptions
   /** The bus's logger (default silent; a test may pass a real one for TEST_LOG). */
   logger?: Logger
+  /** More connectBus options (the streams' limits, for example). */
+  bus?: Partial<Omit<ConnectBusOptions, 'servers' | 'name' | 'logger'>>
 }
 
 /** The administrator's LDAPS connection to a test DC (CA pinned, the DC's TLS name). */

@@ -287,7 +287,7 @@ describe('console API (app.inject) with real NATS and a topology service', () =>
     assert.equal(apply.statusCode, 403)
   })
 
-  test('OpenAPI at /docs, health, readiness and metrics without a token', async () => {
+  test('OpenAPI at /docs, health and readiness without a token; metrics with one (the default)', async () => {
     const spec = await inject({ method: 'GET', url: '/docs/json' })
     assert.equal(spec.statusCode, 200)
     const paths = Object.keys(spec.json().paths)
@@ -304,7 +304,9 @@ describe('console API (app.inject) with real NATS and a topology service', () =>
     assert.equal((await inject({ method: 'GET', url: '/healthz' })).statusCode, 200)
     const ready = await inject({ method: 'GET', url: '/readyz' })
     assert.deepEqual(ready.json(), { status: 'ready', checks: { nats: true } })
-    const metrics = await inject({ method: 'GET', url: '/metrics' })
+    assert.equal((await inject({ method: 'GET', url: '/metrics' })).statusCode, 401)
+    const metrics = await inject({ method: 'GET', url: '/metrics', headers: auth('viewer') })
+    assert.equal(metrics.statusCode, 200)
     assert.match(metrics.body, /krbfleet_console_changes_total\{action="site.add",outcome="applied"\} 1/)
   })
 

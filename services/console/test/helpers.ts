@@ -1,4 +1,4 @@
-import { type Bus, callRpc, type RpcServer, serveRpc } from '@krbfleet/bus'
+import { type Bus, type ConnectBusOptions, callRpc, type RpcServer, serveRpc } from '@krbfleet/bus'
 import {
   accountOperations,
   codec,
@@ -13,7 +13,8 @@ import { silentLogger } from '@krbfleet/logging'
 import type { NatsServer } from '@krbfleet/testing'
 import { startNatsWorld } from '@krbfleet/testing/world'
 import { startTopology, type TopologyInstance } from '@krbfleet/topology'
-import { buildApp, type ConsoleApp, hashToken, type TokenRecord } from '../src/index.ts'
+import type { Logger } from 'pino'
+import { type BuildAppOptions, buildApp, type ConsoleApp, hashToken, type TokenRecord } from '../src/index.ts'
 import { routeModules } from '../src/routes/index.ts'
 
 export const tokens = {
@@ -77,9 +78,16 @@ export async function startStandIns(bus: Bus): Promise<{ calls: StandInCall[]; s
   }
 }
 
+export interface ConsoleWorldOptions extends Omit<BuildAppOptions, 'routes'> {
+  /** connectBus options (the events stream's limits, for example). */
+  bus?: Partial<ConnectBusOptions>
+  logger?: Logger
+}
+
 /** Real nats-server, a topology service and the console app, all in this process. */
-export async function startConsoleWorld(): Promise<ConsoleWorld> {
-  const { nats, bus, stop } = await startNatsWorld({ name: 'console-test' })
+export async function startConsoleWorld(options: ConsoleWorldOptions = {}): Promise<ConsoleWorld> {
+  const { bus: busOptions, logger, ...appOptions } = options
+  const { nats, bus, stop } = await startNatsWorld({ name: 'console-test', bus: busOptions ?? {} })
   const topology = await startTopology({ bus, logger: silentLogger() })
   const routes: RouteOptions[] = []
   const records: TokenRecord[] = (Object.keys(tokens) as (keyof typeof tokens)[]).map((role) => ({
@@ -89,13 +97,14 @@ export async function startConsoleWorld(): Promise<ConsoleWorld> {
   }))
   const app = await buildApp(
     {
-      logger: silentLogger(),
+      logger: logger ?? silentLogger(),
       tokens: records,
       rpc: (service, operation, body, options) => callRpc(bus, service, operation, body, options),
       publish: (e) => bus.publish(e),
       checks: { nats: () => bus.isConnected() },
     },
     {
+      ...appOptions,
       // The real modules, each watched by an onRoute hook, so that tests can walk every route.
       routes: routeModules.map((module) => async (scope, ctx) => {
         scope.addHook('onRoute', (route) => {

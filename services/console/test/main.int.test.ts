@@ -17,7 +17,9 @@ import {
 } from '@krbfleet/testing'
 import { startNatsWorld, type NatsWorld } from '@krbfleet/testing/world'
 import { startTopology, type TopologyInstance } from '@krbfleet/topology'
+import { ChangeRecorded } from '@krbfleet/contracts'
 import { hashToken } from '../src/index.ts'
+import { lastSeq, storedEvents } from './helpers.ts'
 
 /**
  * services/console/src/main.ts as a real process against a real nats-server (settings, signals
@@ -28,6 +30,7 @@ import { hashToken } from '../src/index.ts'
 
 const mainTs = fileURLToPath(new URL('../src/main.ts', import.meta.url))
 const adminToken = 'main-test-admin-token'
+const viewerToken = 'main-test-viewer-token'
 
 after(killMains)
 
@@ -40,7 +43,10 @@ let tokensFile: string
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'krbfleet-console-main-'))
   tokensFile = join(dir, 'tokens.json')
-  const records = [{ name: 'ops', role: 'admin', sha256: hashToken(adminToken) }]
+  const records = [
+    { name: 'ops', role: 'admin', sha256: hashToken(adminToken) },
+    { name: 'watcher', role: 'viewer', sha256: hashToken(viewerToken) },
+  ]
   await writeFile(tokensFile, JSON.stringify(records), { mode: 0o600 })
 })
 after(async () => {
@@ -54,6 +60,16 @@ describe('console main.ts: settings', () => {
       'a port out of range',
       () => ({ KRBFLEET_CONSOLE_TOKENS_FILE: tokensFile, KRBFLEET_HTTP_PORT: '70000' }),
       /KRBFLEET_HTTP_PORT/,
+    ],
+    [
+      'an unknown metrics access',
+      () => ({ KRBFLEET_CONSOLE_TOKENS_FILE: tokensFile, KRBFLEET_CONSOLE_METRICS: 'public' }),
+      /KRBFLEET_CONSOLE_METRICS/,
+    ],
+    [
+      'a rate limit of 0',
+      () => ({ KRBFLEET_CONSOLE_TOKENS_FILE: tokensFile, KRBFLEET_CONSOLE_RATE_LIMIT_MAX: '0' }),
+      /KRBFLEET_CONSOLE_RATE_LIMIT_MAX/,
     ],
     [
       'the retired NATS password name',
@@ -145,7 +161,9 @@ describe('console main.ts against a real nats-server', { timeout: 120_000 }, () 
       ['Redmond'],
     )
 
-    const metrics = await fetch(`${base}/metrics`)
+    // KRBFLEET_CONSOLE_METRICS=token by default: /metrics takes any valid token.
+    assert.equal(await status(`${base}/metrics`), 401)
+    const metrics = await fetch(`${base}/metrics`, { headers })
     assert.equal(metrics.status, 200)
     const text = await metrics.text()
     assert.match(text, /process_cpu_seconds_total/)
@@ -157,5 +175,55 @@ describe('console main.ts against a real nats-server', { timeout: 120_000 }, () 
     await assertReadinessFollowsNats(nats, base, started)
     t.diagnostic(`SIGTERM to exit: ${await assertStopsOnSigterm(started)} ms`)
     assert.match(started.output(), /console listening/)
+  })
+
+  test('metrics open on their own port; rate limit and audit budget from their settings; SIGTERM sums up', async (t) => {
+    const port = await freePort()
+    const metricsPort = await freePort()
+    const base = `http://127.0.0.1:${port}`
+    const from = await lastSeq(bus)
+    const started = startMain({
+      KRBFLEET_NATS_URL: nats.url,
+      KRBFLEET_HTTP_PORT: String(port),
+      KRBFLEET_CONSOLE_TOKENS_FILE: tokensFile,
+      KRBFLEET_CONSOLE_METRICS: 'open',
+      KRBFLEET_CONSOLE_METRICS_PORT: String(metricsPort),
+      KRBFLEET_CONSOLE_RATE_LIMIT_MAX: '6',
+      KRBFLEET_CONSOLE_AUDIT_REFUSALS_PER_MINUTE: '2',
+    })
+    await until('/readyz 200', async () => (await status(`${base}/readyz`)) === 200, started)
+
+    const admin = { authorization: `Bearer ${adminToken}` }
+    assert.equal((await fetch(`${base}/metrics`, { headers: admin })).status, 404)
+    const open = await fetch(`http://127.0.0.1:${metricsPort}/metrics`)
+    assert.equal(open.status, 200)
+    assert.match(
+      await open.text(),
+      /krbfleet_console_http_requests_total\{[^}]*route="\/metrics"[^}]*status="404"/,
+    )
+    assert.equal(await status(`http://127.0.0.1:${metricsPort}/readyz`), 200)
+
+    const viewer = { authorization: `Bearer ${viewerToken}`, 'content-type': 'application/json' }
+    const answers = []
+    for (let i = 0; i < 8; i++) {
+      const r = await fetch(`${base}/v1/sites`, { method: 'POST', headers: viewer, body: '{"name":"Nope"}' })
+      answers.push([r.status, r.headers.get('retry-after') !== null])
+    }
+    assert.deepEqual(answers, [...Array(6).fill([403, false]), [429, true], [429, true]])
+
+    t.diagnostic(`SIGTERM to exit: ${await assertStopsOnSigterm(started)} ms`)
+    const audits = (await storedEvents(bus, from + 1)).filter(
+      (e) => e.type === ChangeRecorded.type && e.actor === 'token:watcher',
+    )
+    const data = audits.map((e) => e.data as { action: string; detail?: string })
+    assert.deepEqual(
+      data.map((d) => d.action),
+      ['site.add', 'site.add', 'audit.refusals-summary'],
+      'the budget of 2, then the summary published at shutdown, before NATS drained',
+    )
+    assert.match(
+      data[2]?.detail ?? '',
+      /^6 refused requests of token:watcher .*: 4 over the budget of 2, 2 answered 429/,
+    )
   })
 })

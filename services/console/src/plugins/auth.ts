@@ -21,25 +21,46 @@ export function principalOf(req: FastifyRequest): Principal {
   return req.principal
 }
 
+/** A route that takes a token: every /v1 route, and /metrics when its access is `token`. */
+export type NeedsToken = (req: FastifyRequest) => boolean
+
+/** The /v1 routes, by the matched route pattern and by the raw URL: `/%761/sites` routes to /v1/sites too. */
+export const isApiRoute: NeedsToken = (req) =>
+  (req.routeOptions.url ?? '').startsWith('/v1/') || req.url.startsWith('/v1/')
+
 /**
- * Authentication and roles for every /v1 route (ARCHITECTURE: authenticated, role-checked): a
- * bearer token names the principal; the route's `config.role` (default viewer for GET/HEAD, admin
- * for everything else) is the least role it accepts. Probes, metrics and /docs need no token.
+ * Authentication, step 1 of 2: names the caller of a request by its bearer token, without refusing
+ * anything yet, so that the rate limit between the two steps counts a valid token's requests per
+ * token and everybody else's per client address.
  */
-export const auth = appWide<AuthOptions>('krbfleet-auth', async (app, { tokens }) => {
+export const identify = appWide<AuthOptions>('krbfleet-identify', async (app, { tokens }) => {
   const verifier = new TokenVerifier(tokens)
   app.addHook('onRequest', async (req) => {
-    // By the matched route pattern, not the raw URL: `/%761/sites` routes to /v1/sites too.
-    const pattern = req.routeOptions.url ?? ''
-    if (!pattern.startsWith('/v1/') && !req.url.startsWith('/v1/')) return
-    const principal = verifier.verify(req.headers.authorization)
+    const principal = req.headers.authorization ? verifier.verify(req.headers.authorization) : undefined
+    if (principal) req.principal = principal
+  })
+})
+
+export interface AuthorizeOptions {
+  needsToken: NeedsToken
+}
+
+/**
+ * Authentication, step 2, and roles (ARCHITECTURE: authenticated, role-checked): a route that
+ * needs a token refuses a request without a valid one (401); the route's `config.role` (default
+ * viewer for GET/HEAD, admin for everything else) is the least role it accepts (403). Probes and
+ * /docs need no token.
+ */
+export const authorize = appWide<AuthorizeOptions>('krbfleet-authorize', async (app, { needsToken }) => {
+  app.addHook('onRequest', async (req) => {
+    if (!needsToken(req)) return
+    const principal = req.principal
     if (!principal) {
       throw new KrbfleetError(
         ErrorCode.Unauthorized,
         'a valid bearer token is required (Authorization: Bearer <token>)',
       )
     }
-    req.principal = principal
     const config = req.routeOptions.config
     const needed = config?.role ?? (req.method === 'GET' || req.method === 'HEAD' ? 'viewer' : 'admin')
     if (!roleAllows(principal.role, needed)) {

@@ -1,6 +1,9 @@
 import { asKrbfleetError, ErrorCode, KrbfleetError } from '@krbfleet/contracts'
-import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import { STATUS_CODES } from 'node:http'
+import type { Duplex } from 'node:stream'
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { appWide } from './app-wide.ts'
+import type { RequestCounter } from './metrics.ts'
 
 /** A failed request as its caller sees it: the HTTP status and the error it answers with. */
 export interface Refusal {
@@ -39,12 +42,55 @@ export function errorBody(error: KrbfleetError): ErrorBody {
 }
 
 /**
- * fastify's `frameworkErrors` option: errors found before routing (malformed URL, overlong path
- * parameter) answer in the console's format too, and as a 4xx.
+ * fastify's `frameworkErrors` option: errors found before routing (a path that is not valid UTF-8
+ * once decoded, `/v1/%C0%AF`; an overlong path parameter) answer in the console's format too, and
+ * as a 4xx. fastify logs such a request as incoming but skips its response hooks, so the
+ * completion line and the request counter are done here: every logged request ends with one.
  */
-export function answerFrameworkError(err: FastifyError, _req: FastifyRequest, reply: FastifyReply): void {
-  const status = typeof err.statusCode === 'number' && err.statusCode < 500 ? err.statusCode : 400
-  void reply.status(status).send({ error: { code: ErrorCode.Invalid, message: err.message } })
+export function answerFrameworkError(count: RequestCounter) {
+  return (err: FastifyError, req: FastifyRequest, reply: FastifyReply): void => {
+    const status = typeof err.statusCode === 'number' && err.statusCode < 500 ? err.statusCode : 400
+    const started = performance.now()
+    let answered = false
+    const ended = (completed: boolean) => () => {
+      if (answered) return
+      answered = true
+      count(req, reply)
+      const fields = { res: { statusCode: reply.statusCode }, responseTime: performance.now() - started }
+      if (completed) req.log.info(fields, 'request completed')
+      else req.log.warn(fields, 'request aborted before its answer was sent')
+    }
+    reply.raw.once('finish', ended(true))
+    reply.raw.once('close', ended(false))
+    void reply.status(status).send({ error: { code: ErrorCode.Invalid, message: err.message } })
+  }
+}
+
+/**
+ * fastify's `clientErrorHandler`: a request the HTTP parser refuses (raw bytes that are not valid
+ * in a request line, a header too large) never becomes a request, so it would leave no log line
+ * at all; it is logged once and answered 400 (431 for oversized headers) in the console's format.
+ */
+export function answerClientError(
+  this: FastifyInstance,
+  err: Error & { code?: string },
+  socket: Duplex,
+): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return
+  const status =
+    err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400
+  this.log.info({ code: err.code, res: { statusCode: status } }, 'request refused by the HTTP parser')
+  if (!socket.writable) {
+    socket.destroy()
+    return
+  }
+  const body = JSON.stringify({
+    error: { code: ErrorCode.Invalid, message: `malformed request (${err.code ?? 'parse error'})` },
+  })
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  )
 }
 
 /** Every error answers `{error: {code, message, field?, details?}}`; bad input is a 4xx, never a 500. */
