@@ -52,6 +52,7 @@ export async function adminDirectory(dc: TestDc, options: { timeoutMs?: number }
 
 async function connected(nats: NatsServer, options: WorldOptions): Promise<Bus> {
   const bus = await connectBus({
+    ...options.bus,
     servers: nats.url,
     name: options.name,
     logger: options.logger ?? silentLogger(),

@@ -104,8 +104,9 @@ test('a concurrent burst: exactly the limit passes, the rest is 429; counted in 
   }
   // Closing the app sums up the open window (main.ts closes it before NATS drains).
   assert.equal(published.length, 11)
+  const summary = published[10]?.data as { detail: string } | undefined
   assert.match(
-    (published[10]?.data as { detail: string }).detail,
+    summary?.detail ?? '',
     /^40 refused requests of token:a .*\(10 were\): 20 over the budget of 10, 20 answered 429 by the rate limit/,
   )
 })
