@@ -22,7 +22,13 @@ import {
   type RunningAccountService,
   startAccountService,
 } from '@krbfleet/account'
-import { buildApp, type ConsoleApp, hashToken, type TokenRecord } from '@krbfleet/console'
+import {
+  buildApp,
+  type ConsoleApp,
+  hashToken,
+  type RateLimitSettings,
+  type TokenRecord,
+} from '@krbfleet/console'
 import { accountKey, buckets, type EventEnvelope, streams } from '@krbfleet/contracts'
 import { escapeFilterValue } from '@krbfleet/directory'
 import { createLogger, type Logger } from '@krbfleet/logging'
@@ -223,6 +229,8 @@ export interface StartSystemOptions {
   resyncIntervalMs?: number
   /** Runs once the DC is up, before any service starts: creates the services' identities. */
   identities?: (dc: TestDc) => Promise<SystemIdentities>
+  /** The console's per-token request budget (default: the product's default). */
+  consoleRateLimit?: RateLimitSettings
 }
 
 export async function startSystem(options: StartSystemOptions = {}): Promise<System> {
@@ -305,14 +313,17 @@ export async function startSystem(options: StartSystemOptions = {}): Promise<Sys
       role: t.role,
       sha256: hashToken(t.secret),
     }))
-    const app = await buildApp({
-      logger: logs.logger('console'),
-      tokens: records,
-      rpc: (service, operation, body, rpcOptions) =>
-        callRpc(consoleBus, service, operation, body, { timeoutMs: 30_000, ...rpcOptions }),
-      publish: (e) => consoleBus.publish(e),
-      checks: { nats: () => consoleBus.isConnected() },
-    })
+    const app = await buildApp(
+      {
+        logger: logs.logger('console'),
+        tokens: records,
+        rpc: (service, operation, body, rpcOptions) =>
+          callRpc(consoleBus, service, operation, body, { timeoutMs: 30_000, ...rpcOptions }),
+        publish: (e) => consoleBus.publish(e),
+        checks: { nats: () => consoleBus.isConnected() },
+      },
+      options.consoleRateLimit === undefined ? {} : { rateLimit: options.consoleRateLimit },
+    )
     started.push(() => app.close())
     await app.listen({ host: '127.0.0.1', port: 0 })
     const address = app.server.address()

@@ -12,4 +12,5 @@ export {
 } from './domain/auth.ts'
 export { loadTokensFile } from './adapters/fs/tokens-file.ts'
 export { ConsoleConfig } from './config.ts'
+export { defaultRateLimit, type RateLimitSettings } from './plugins/rate-limit.ts'
 export { routeModules } from './routes/index.ts'
