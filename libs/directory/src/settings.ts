@@ -1,3 +1,4 @@
+import { LdapTimeoutMs } from '@krbfleet/contracts'
 import type { Logger } from '@krbfleet/logging'
 import Type, { type Static } from 'typebox'
 import type { ConnectDirectoryOptions } from './adapters/ldap/connect-options.ts'
@@ -22,7 +23,8 @@ export const LdapSettings = Type.Object({
   servername: Type.Optional(Type.String({ minLength: 1 })),
   bindDn: Type.String({ minLength: 1 }),
   password: Type.String({ minLength: 1 }),
-  timeoutMs: Type.Integer({ minimum: 100, default: 10_000 }),
+  /** One LDAP operation or connect waits this long (the waits of krbfleet derive from it: contracts timeouts.ts). */
+  timeoutMs: LdapTimeoutMs,
 })
 export type LdapSettings = Static<typeof LdapSettings>
 

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import { directoryRpcTimeoutMs, LDAP_TIMEOUT_MS_DEFAULT, ServiceName } from '@krbfleet/contracts'
 import { createMetricsRegistry, healthRoutes } from '@krbfleet/runtime'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, { type FastifyBaseLogger } from 'fastify'
@@ -24,6 +25,12 @@ export interface BuildAppOptions {
   metrics?: MetricsAccess
   /** The metrics registry (main.ts shares it with the `open` metrics port); a new one by default. */
   registry?: Registry
+  /**
+   * The LDAP timeout the account service and spn-sync run with (KRBFLEET_LDAP_TIMEOUT_MS, default
+   * 10 000 ms): the console waits directoryRpcTimeoutMs of it for them, so their own answer (an
+   * LDAP timeout, "outcome unknown") reaches the operator instead of a bare 504.
+   */
+  ldapTimeoutMs?: number
 }
 
 /**
@@ -61,7 +68,7 @@ export async function buildApp(deps: ConsoleDeps, options: BuildAppOptions = {})
   await app.register(openApi)
   await app.register(healthRoutes, { checks: deps.checks ?? {}, registry })
 
-  const ctx = routeContext(deps, trail)
+  const ctx = routeContext(deps, trail, rpcWaits(options.ldapTimeoutMs ?? LDAP_TIMEOUT_MS_DEFAULT))
   for (const module of options.routes ?? routeModules) {
     await app.register(async (scope) => module(scope as ConsoleApp, ctx), { prefix: '/v1' })
   }
@@ -69,11 +76,26 @@ export async function buildApp(deps: ConsoleDeps, options: BuildAppOptions = {})
   return app
 }
 
-function routeContext(deps: ConsoleDeps, trail: AuditTrail): RouteContext {
+/** How long the console waits for each service; the callRpc default for those not named. */
+function rpcWaits(ldapTimeoutMs: number): Partial<Record<ServiceName, number>> {
+  const directory = directoryRpcTimeoutMs(ldapTimeoutMs)
+  return { [ServiceName.Account]: directory, [ServiceName.SpnSync]: directory }
+}
+
+function routeContext(
+  deps: ConsoleDeps,
+  trail: AuditTrail,
+  waits: Partial<Record<ServiceName, number>>,
+): RouteContext {
   return {
     principal: principalOf,
     call(req, service, operation, body) {
-      return deps.rpc(service, operation, body, { actor: principalOf(req).actor, correlationId: req.id })
+      const timeoutMs = waits[service]
+      return deps.rpc(service, operation, body, {
+        actor: principalOf(req).actor,
+        correlationId: req.id,
+        ...(timeoutMs === undefined ? {} : { timeoutMs }),
+      })
     },
     change: (req, entry, run) => trail.change(req, entry, run),
   }

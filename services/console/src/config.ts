@@ -1,5 +1,5 @@
 import { NatsSettings } from '@krbfleet/bus'
-import { codec } from '@krbfleet/contracts'
+import { codec, LdapTimeoutMs } from '@krbfleet/contracts'
 import { HttpSettings } from '@krbfleet/runtime'
 import Type, { type Static } from 'typebox'
 import { defaultRateLimit } from './plugins/rate-limit.ts'
@@ -7,13 +7,19 @@ import { defaultRateLimit } from './plugins/rate-limit.ts'
 /**
  * Settings of the console (libs/runtime loadConfig): KRBFLEET_NATS_* (libs/bus NatsSettings),
  * KRBFLEET_HTTP_HOST / KRBFLEET_HTTP_PORT (the API with /healthz /readyz, default 8080),
- * KRBFLEET_CONSOLE_TOKENS_FILE (JSON `[{name, role, sha256}]`), and the limits and metrics access
+ * KRBFLEET_LDAP_TIMEOUT_MS (how long the services that talk to AD may take), KRBFLEET_CONSOLE_TOKENS_FILE
+ * (JSON `[{name, role, sha256}]`), and the limits and metrics access
  * below (README "Limits" and "Metrics").
  */
 export const ConsoleConfig = codec(
   Type.Object({
     nats: NatsSettings,
     http: HttpSettings(8080),
+    /**
+     * KRBFLEET_LDAP_TIMEOUT_MS, the same setting the account service and spn-sync run with: the
+     * console waits longer for them than their LDAP work may take (contracts timeouts.ts).
+     */
+    ldap: Type.Object({ timeoutMs: LdapTimeoutMs }),
     console: Type.Object({
       tokensFile: Type.String({ minLength: 1 }),
       rateLimit: Type.Object({

@@ -44,6 +44,7 @@ await runService({
         auditRefusals: { perWindow: settings.auditRefusalsPerMinute, windowMs: 60_000 },
         metrics: settings.metrics,
         registry,
+        ldapTimeoutMs: config.ldap.timeoutMs,
       },
     )
     await app.listen(config.http)

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import { isIP } from 'node:net'
 import type * as tls from 'node:tls'
-import { ValidationError } from '@krbfleet/contracts'
+import { LDAP_TIMEOUT_MS_DEFAULT, ValidationError } from '@krbfleet/contracts'
 import type { Logger } from '@krbfleet/logging'
 import { parseDn } from '../../domain/dn.ts'
 
@@ -17,7 +17,7 @@ export interface ConnectDirectoryOptions {
   servername?: string
   bindDn: string
   password: string
-  /** Per operation and for connecting; default 10 000 ms. */
+  /** Per operation and for connecting; default LDAP_TIMEOUT_MS_DEFAULT (10 000 ms). */
   timeoutMs?: number
   /**
    * Allow plain ldap:// without StartTLS, for reads only: `encrypted` is then false and every
@@ -39,8 +39,6 @@ export interface ConnectionPlan {
   password: string
   timeoutMs: number
 }
-
-const defaultTimeoutMs = 10_000
 
 /**
  * The refusal of plain ldap://. The services take their LDAP options from settings
@@ -90,7 +88,7 @@ export async function planConnection(options: ConnectDirectoryOptions): Promise<
     tls: ldaps || startTls ? await pinnedTls(options, url) : undefined,
     bindDn: options.bindDn,
     password: options.password,
-    timeoutMs: options.timeoutMs ?? defaultTimeoutMs,
+    timeoutMs: options.timeoutMs ?? LDAP_TIMEOUT_MS_DEFAULT,
   }
 }
 
