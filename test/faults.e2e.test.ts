@@ -11,6 +11,7 @@ import {
   type AccountTestReport,
   accountKey,
   buckets,
+  KerberosAccountCreated,
   SpnConflictDetected,
   SpnsReconciled,
 } from '@krbfleet/contracts'
@@ -154,6 +155,91 @@ describe('faults across services: crashes mid-write, a DC outage, replicas', { t
       'operator',
     )
     assert.equal(report.outcome, 'pass', JSON.stringify(report.checks))
+  })
+
+  it('the DC stalls during `account new`: the operator is told the outcome is being reconciled, test and a retry say so, and the sweep settles it', async (t) => {
+    const stalled = 'CORP\\STALL'
+    const pid = system.dc.pid
+    assert.ok(pid, 'the DC runs')
+    // The DC freezes the moment the service has sealed the new secret as pending, i.e. just before
+    // (or during) its LDAP add: whatever the DC got stays in its socket buffer until SIGCONT.
+    const kv = await system.bus.kv(buckets.accounts)
+    const watch = await kv.watch({ key: accountKey(stalled) })
+    const frozen = (async () => {
+      for await (const entry of watch) {
+        if (entry.operation === 'PUT' && entry.json<{ pending: unknown }>().pending) {
+          process.kill(pid, 'SIGSTOP')
+          return performance.now()
+        }
+      }
+      throw new Error('the watch ended before a pending secret was seen')
+    })()
+    let stoppedAt: number
+    let answer: Awaited<ReturnType<System['cli']>>
+    try {
+      answer = await system.cli(['account', 'new', stalled])
+      stoppedAt = await frozen
+      // About 15 s of stall in all: past the service's LDAP timeout (10 s), so it answers first.
+      await new Promise((resolve) => setTimeout(resolve, 5000))
+    } finally {
+      watch.stop()
+      process.kill(pid, 'SIGCONT')
+    }
+    const resumedAt = performance.now()
+    t.diagnostic(`the DC was stopped for ${Math.round((resumedAt - stoppedAt) / 1000)} s`)
+    assert.notEqual(answer.code, 0, answer.stdout)
+    // The account service's answer, not the console's own timeout: the console waits longer.
+    assert.doesNotMatch(answer.stderr, /did not answer|504|timeout/i, answer.stderr)
+    assert.match(answer.stderr, /outcome .* unknown/, answer.stderr)
+    assert.match(answer.stderr, /being reconciled/, answer.stderr)
+    assert.match(answer.stderr, /krbfleet account test CORP\\STALL/, answer.stderr)
+
+    // Until the sweep settled it, neither `account test` nor a retry advises a reset or an adopt.
+    const test = await system.cli(['account', 'test', stalled, '--json'], 'operator')
+    const report = JSON.parse(test.stdout) as AccountTestReport
+    const kvnoCheck = report.checks.find((c) => c.check === 'secret-kvno')
+    assert.equal(kvnoCheck?.status, 'warn', test.stdout)
+    assert.match(kvnoCheck?.detail ?? '', /being reconciled/)
+    assert.doesNotMatch(test.stdout, /reset it|changed outside krbfleet/)
+    const retry = await system.cli(['account', 'new', stalled])
+    assert.notEqual(retry.code, 0, retry.stdout)
+    assert.match(retry.stderr, /unknown outcome and is being reconciled/, retry.stderr)
+    assert.doesNotMatch(retry.stderr, /already exists|use --adopt/)
+
+    // The sweep (default settings) settles it from AD's kvno: the frozen DC applied the add.
+    await system.eventually(
+      async () => {
+        const entry = await kv.get(accountKey(stalled))
+        return entry?.operation === 'PUT' && entry.json<{ pending: unknown }>().pending === null
+      },
+      'the sweep settled the pending secret',
+      150_000,
+    )
+    t.diagnostic(`settled ${Math.round((performance.now() - resumedAt) / 1000)} s after the DC came back`)
+    const { kvno } = await system.accountSecret(stalled)
+    assert.equal(kvno, await system.kvnoOf('STALL$'))
+    const settled = await ok<AccountTestReport>('POST', '/v1/accounts/CORP.STALL/test', undefined, 'operator')
+    assert.equal(
+      settled.checks.find((c) => c.check === 'secret-kvno')?.status,
+      'pass',
+      JSON.stringify(settled),
+    )
+    await system.eventually(
+      async () =>
+        (await system.events()).some(
+          (e) =>
+            e.type === KerberosAccountCreated.type && (e.data as { account: string }).account === stalled,
+        ),
+      'the Created event the settled write owed',
+    )
+    const created = (await system.events()).filter(
+      (e) => e.type === KerberosAccountCreated.type && (e.data as { account: string }).account === stalled,
+    )
+    assert.deepEqual(
+      created.map((e) => (e.data as { kvno: number }).kvno),
+      [kvno],
+      'announced once, with the kvno AD holds',
+    )
   })
 
   it('two spn-sync replicas share the work: rapid enables converge exactly in AD, without conflicts', async () => {

@@ -79,6 +79,7 @@ export class AccountQueries {
       directory: ad,
       managed: stored !== null,
       secretKvno: stored?.record.secret?.kvno ?? null,
+      pendingSince: stored?.record.pending?.startedAt ?? null,
       policy: {
         expectedEncryptionTypes: stored?.record.encryptionTypes ?? this.#defaultEncryptionTypes,
         maxPasswordAgeDays: this.#maxPasswordAgeDays,

@@ -134,11 +134,15 @@ export class AccountService {
       request.encryptionTypes === undefined ? undefined : parseEncryptionTypes(request.encryptionTypes)
     const dryRun = request.dryRun === true
     if (!dryRun) await this.#removals.finishBeforeWrite(account)
-    const existing = await this.#directory.findAccount(account.samAccountName)
+    const [existing, stored] = await Promise.all([
+      this.#directory.findAccount(account.samAccountName),
+      this.#store.get(account.id),
+    ])
     const decision = decideCreate(
       { account, containerDn, encryptionTypes, adopt: request.adopt === true, dryRun },
       {
         existing,
+        pendingSince: stored?.record.pending?.startedAt ?? null,
         ...(existing ? {} : { containerExists: await this.#directory.containerExists(containerDn) }),
       },
       this.#context,

@@ -1,7 +1,13 @@
 import type { KeyObject } from 'node:crypto'
 import { randomBytes } from 'node:crypto'
 import { type Bus, type ConnectBusOptions, connectBus, type RpcServer } from '@krbfleet/bus'
-import { buckets, ErrorCode, KrbfleetError } from '@krbfleet/contracts'
+import {
+  buckets,
+  ErrorCode,
+  KrbfleetError,
+  LDAP_TIMEOUT_MS_DEFAULT,
+  pendingSettleAfterMs,
+} from '@krbfleet/contracts'
 import { connectDirectoryFromSettings, type Directory, type LdapSettingsInput } from '@krbfleet/directory'
 import type { Logger } from 'pino'
 import { Counter, type Registry } from 'prom-client'
@@ -11,6 +17,9 @@ import { KekSecretBox, KvAccountStore, verifyKeyEncryptionKey } from './adapters
 import { RpcDesiredSpnSource, serveAccountRpc } from './adapters/nats/rpc.ts'
 import { KvTopologyAssignments } from './adapters/nats/topology-assignments.ts'
 import { AccountService } from './service.ts'
+
+/** How often the sweep looks for leftovers: owed events and settled secrets wait at most this long. */
+const defaultSweepMs = 15_000
 
 export interface AccountServiceSettings {
   /** How to reach NATS (libs/bus connectBus options; main.ts: busOptionsFromSettings(config.nats)). */
@@ -33,11 +42,13 @@ export interface AccountServiceSettings {
   /** How long `test account` waits for spn-sync (default 3000 ms). */
   spnTimeoutMs?: number
   /**
-   * A pending secret older than this is a crash's leftover and is settled from AD (default
-   * 120 000 ms: far longer than one LDAP write, so a replica's write in flight is never touched).
+   * A pending secret older than this is a leftover (a crash, or a write whose outcome is unknown)
+   * and is settled from AD's kvno. Default: pendingSettleAfterMs of the LDAP timeout (contracts
+   * timeouts.ts; 30 s at the 10 s default), past the time any writer, on any replica, still waits
+   * for its LDAP write, so a write in flight is never touched.
    */
   pendingGraceMs?: number
-  /** How often leftovers are looked for (default 60 000 ms). */
+  /** How often leftovers are looked for (default 15 000 ms). */
   pendingSweepMs?: number
 }
 
@@ -114,7 +125,8 @@ export async function startAccountService(options: {
       ...(settings.defaultEncryptionTypes ? { defaultEncryptionTypes: settings.defaultEncryptionTypes } : {}),
       maxPasswordAgeDays: settings.maxPasswordAgeDays,
     })
-    const grace = settings.pendingGraceMs ?? 120_000
+    const grace =
+      settings.pendingGraceMs ?? pendingSettleAfterMs(settings.ldap.timeoutMs ?? LDAP_TIMEOUT_MS_DEFAULT)
     const sweep = async () => {
       try {
         const settled = await service.recoverPending(grace)
@@ -124,7 +136,7 @@ export async function startAccountService(options: {
       }
     }
     await sweep()
-    sweeper = setInterval(() => void sweep(), settings.pendingSweepMs ?? 60_000)
+    sweeper = setInterval(() => void sweep(), settings.pendingSweepMs ?? defaultSweepMs)
     sweeper.unref()
 
     const operations = options.registry

@@ -140,6 +140,24 @@ describe('decideCreate', () => {
   })
 })
 
+describe('decideCreate while an earlier write is being reconciled', () => {
+  it('given a pending write of unknown outcome, then a retryable conflict saying so, neither --adopt nor already_exists', () => {
+    for (const existing of [null, adObject()]) {
+      for (const adopt of [false, true]) {
+        const err = refusal(() =>
+          decideCreate(create({ adopt }), { existing, pendingSince: '2026-01-01T00:00:00.000Z' }, context),
+        )
+        assert.equal(err.code, 'conflict')
+        assert.equal(err.retryable, true)
+        assert.equal(err.field, 'account')
+        assert.match(err.message, /unknown outcome and is being reconciled/)
+        assert.match(err.message, /no --adopt or reset is needed/)
+        assert.deepEqual(err.details, { outcome: 'reconciling', pendingSince: '2026-01-01T00:00:00.000Z' })
+      }
+    }
+  })
+})
+
 describe('decideCreate with --adopt', () => {
   it('given an unmarked computer account with usable types, then the marker is added, the types kept', () => {
     const existing = adObject({ description: 'web pool', encryptionTypes: 16, kvno: 7 })
@@ -235,6 +253,27 @@ describe('decideReset', () => {
       assert.equal(err.code, 'not_found')
       assert.match(err.message, /does not exist in the directory/)
     }
+  })
+  it('given a pending write of unknown outcome, then a retryable conflict: a second write would race it', () => {
+    const pending = beginSecret(
+      managedRecord(),
+      {
+        account: account.id,
+        dn,
+        samAccountName: 'KERBAUTH$',
+        dnsHostName: 'kerbauth.corp.example.com',
+        encryptionTypes: 24,
+        adopted: false,
+      },
+      'sealed2',
+      'reset',
+      3,
+      t1,
+    )
+    const err = refusal(() => decideReset({ account, dryRun: false }, { ad: adObject(), record: pending }))
+    assert.equal(err.code, 'conflict')
+    assert.equal(err.retryable, true)
+    assert.match(err.message, new RegExp(`started ${t1.toISOString()}.*being reconciled`))
   })
   it('given an object krbfleet does not manage, then a rule violation pointing to --adopt', () => {
     const err = refusal(() => decideReset({ account, dryRun: true }, { ad: adObject(), record: null }))

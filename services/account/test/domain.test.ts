@@ -273,6 +273,7 @@ describe('test account checks', () => {
       servicePrincipalNames: ['HTTP/pool01.corp.example.com'],
     },
     secretKvno: 3,
+    pendingSince: null,
     managed: true,
     policy: { expectedEncryptionTypes: 24, maxPasswordAgeDays: 30, now },
     desiredSpns: ['http/POOL01.corp.example.com'],
@@ -295,6 +296,20 @@ describe('test account checks', () => {
         'spns',
       ],
     )
+  })
+  it('given a pending write of unknown outcome, then secret-kvno says it is being reconciled, not to reset', () => {
+    // AD moved to kvno 4 while KV's confirmed secret is for 3: the write in flight, not an outside change.
+    const h = healthy()
+    const report = testAccount({
+      ...h,
+      directory: { ...h.directory!, kvno: 4 },
+      pendingSince: '2026-01-30T23:59:00.000Z',
+    })
+    const check = report.checks.find((c) => c.check === 'secret-kvno')
+    assert.equal(check?.status, 'warn')
+    assert.match(check?.detail ?? '', /started 2026-01-30T23:59:00.000Z .*being reconciled/)
+    assert.match(check?.detail ?? '', /no reset or adopt is needed/)
+    assert.doesNotMatch(check?.detail ?? '', /changed outside krbfleet/)
   })
   it('given a missing account, then only exists fails', () => {
     const report = testAccount({ ...healthy(), directory: null })

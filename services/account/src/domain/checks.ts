@@ -30,6 +30,8 @@ export interface TestAccountInput {
   directory: DirectoryFacts | null
   /** null when krbfleet holds no record (not created or adopted by krbfleet). */
   secretKvno: number | null
+  /** When a password write of unknown outcome is pending in the record: its start (ISO time). */
+  pendingSince: string | null
   managed: boolean
   policy: AccountPolicy
   /** SPNs spn-sync wants on the account; null when spn-sync did not answer. */
@@ -98,6 +100,12 @@ export function testAccount(input: TestAccountInput): AccountTestReport {
   }
 
   if (!input.managed) add('secret-kvno', 'unknown', 'krbfleet holds no secret for this account')
+  else if (input.pendingSince !== null)
+    add(
+      'secret-kvno',
+      'warn',
+      `a password write started ${input.pendingSince} has an unknown outcome (the DC did not answer in time) and is being reconciled from AD's kvno (now ${ad.kvno ?? 'unreadable'}); test again in a minute: no reset or adopt is needed`,
+    )
   else if (ad.kvno === null) add('secret-kvno', 'fail', 'msDS-KeyVersionNumber is not readable')
   else if (input.secretKvno !== ad.kvno)
     add(

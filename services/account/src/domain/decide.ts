@@ -70,8 +70,23 @@ export interface CreateCommand {
 export interface CreateFacts {
   /** The object AD holds under the account's sAMAccountName. */
   existing: DirectoryAccount | null
+  /** When the KV record holds a secret whose write has an unknown outcome: its start (ISO time). */
+  pendingSince?: string | null
   /** Whether the container exists; asked of AD only when there is no object to adopt. */
   containerExists?: boolean
+}
+
+/**
+ * The answer to a write while an earlier one of the same account has an unknown outcome (the DC did
+ * not answer in time): neither an adopt nor a reset is the fix; the sweep settles it from AD's kvno
+ * (saga/pending-secret.ts), and the write can be retried after.
+ */
+export function beingReconciled(account: AccountName, pendingSince: string): KrbfleetError {
+  return new KrbfleetError(
+    ErrorCode.Conflict,
+    `account: an earlier password write for ${account.id} (started ${pendingSince}) has an unknown outcome and is being reconciled from AD's kvno; retry once \`krbfleet account test ${account.id}\` no longer reports it (no --adopt or reset is needed)`,
+    { field: 'account', retryable: true, details: { outcome: 'reconciling', pendingSince } },
+  )
 }
 
 /** New-CsKerberosAccount: create the computer account, or adopt the one AD already has (--adopt). */
@@ -81,6 +96,7 @@ export function decideCreate(
   context: DecisionContext,
 ): PasswordWriteDecision {
   const { account } = command
+  if (facts.pendingSince) throw beingReconciled(account, facts.pendingSince)
   const existing = facts.existing
   if (existing && !command.adopt) {
     throw new KrbfleetError(
@@ -192,6 +208,9 @@ export function decideReset(command: ResetCommand, facts: ResetFacts): PasswordW
       { field: 'account' },
     )
   }
+  // A second write now could race the first one still in a DC's buffer: AD's kvno would no longer
+  // tell which password it holds.
+  if (record.pending) throw beingReconciled(account, record.pending.startedAt)
   return {
     account,
     change: {

@@ -1,6 +1,6 @@
 import { type AccountName, ErrorCode, KrbfleetError } from '@krbfleet/contracts'
 import type { Logger } from 'pino'
-import type { RecordLife } from '../domain/decide.ts'
+import { beingReconciled, type RecordLife } from '../domain/decide.ts'
 import { announcement, type CallContext, callerMeta } from '../domain/events.ts'
 import { generatePassword } from '../domain/password.ts'
 import {
@@ -221,13 +221,7 @@ export class PendingSecrets {
   async #recordBeforeWrite(account: AccountName, life: RecordLife): Promise<StoredRecord | null> {
     const before = await this.#store.get(account.id)
     if (!before || life === 'continue' || before.record.removing) return before
-    if (before.record.pending) {
-      throw new KrbfleetError(
-        ErrorCode.Conflict,
-        `account: an earlier password write for ${account.id} has an unknown outcome and is not settled yet; try again once the service has settled it`,
-        { field: 'account', retryable: true },
-      )
-    }
+    if (before.record.pending) throw beingReconciled(account, before.record.pending.startedAt)
     if ((before.record.outbox ?? []).length === 0) return before
     try {
       await this.#outbox.publishOwed(account.id)
@@ -264,7 +258,7 @@ export class PendingSecrets {
     this.#log.warn({ err, account: account.id, step }, 'outcome of a password write unknown; kept pending')
     return new KrbfleetError(
       ErrorCode.Unavailable,
-      `account: the outcome of ${step} for ${account.id} is unknown (${reasonOf(err)}); the new secret is kept pending and will be reconciled from AD's kvno`,
+      `account: the outcome of ${step} for ${account.id} is unknown (${reasonOf(err)}); the new secret is kept pending and being reconciled from AD's kvno: \`krbfleet account test ${account.id}\` shows when it is settled (no reset or --adopt is needed)`,
       { field: 'account', retryable: true, cause: err, details: { outcome: 'unknown' } },
     )
   }
