@@ -9,14 +9,10 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import type { AccountChange, AccountTestReport, SpnPlan } from '@krbfleet/contracts'
-import { connectDirectory } from '@krbfleet/directory'
+import { accountServiceAces, connectDirectory, spnSyncAces } from '@krbfleet/directory'
 import { adminClient, createUser, strongPassword, type TestDc } from '@krbfleet/testing'
 import { type System, startSystem, tail } from './support/system.ts'
 
-/** Computer object class (MS-ADSC), Reset Password extended right and the SPN attribute (MS-ADTS). */
-const computerClass = 'bf967a86-0de6-11d0-a285-00aa003049e2'
-const resetPasswordRight = '00299570-246d-11d0-a768-00aa006e0529'
-const servicePrincipalNameAttribute = 'f3a64788-5306-11d1-a9c5-0000f80367c1'
 const ou = 'OU=WebPools,DC=corp,DC=example,DC=com'
 
 async function sidOf(dc: TestDc, user: string): Promise<string> {
@@ -45,10 +41,9 @@ describe('least privilege: each service with only its own rights on one OU', { t
         const spnDn = await createUser(dc, 'svc-spnsync', spnPassword)
         const accountSid = await sidOf(dc, 'svc-account')
         const spnSid = await sidOf(dc, 'svc-spnsync')
-        // Exactly the ACEs of lab/NOTES.md, nothing else.
-        await allow(dc, `(OA;CI;CCDC;${computerClass};;${accountSid})`)
-        await allow(dc, `(OA;CIIO;CR;${resetPasswordRight};${computerClass};${accountSid})`)
-        await allow(dc, `(OA;CIIO;WP;${servicePrincipalNameAttribute};${computerClass};${spnSid})`)
+        // Exactly the ACEs krbfleet documents (libs/directory delegation.ts), nothing else.
+        for (const ace of accountServiceAces(accountSid)) await allow(dc, ace)
+        for (const ace of spnSyncAces(spnSid)) await allow(dc, ace)
         return {
           account: { bindDn: accountDn, password: accountPassword, containerDn: ou, startTls: true },
           spnSync: { bindDn: spnDn, password: spnPassword },

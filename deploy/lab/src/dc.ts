@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { accountServiceAces, spnSyncAces } from '@krbfleet/directory'
 import {
   createUser,
   leaseLoopbackAddress,
@@ -168,12 +169,6 @@ async function ensureUser(layout: LabLayout, dc: TestDc, sam: string, secret: st
   await dc.sambaTool(['user', 'setexpiry', sam, '--noexpiry'])
 }
 
-// Object class and attribute GUIDs from MS-ADSC / MS-ADA3: the computer class, the
-// User-Force-Change-Password extended right (reset password) and servicePrincipalName.
-const computerClass = 'bf967a86-0de6-11d0-a285-00aa003049e2'
-const resetPasswordRight = '00299570-246d-11d0-a768-00aa006e0529'
-const servicePrincipalNameAttribute = 'f3a64788-5306-11d1-a9c5-0000f80367c1'
-
 /**
  * Once per DC: the OU for krbfleet's accounts, a least-privilege identity per service with rights
  * delegated on that OU only (verified in lab/NOTES.md), and the lab user for LAB_USER.
@@ -189,14 +184,8 @@ export async function prepareDirectory(layout: LabLayout, dc: TestDc): Promise<v
   await ensureUser(layout, dc, labUser.sam, labUser.secret)
   const accountSid = await userSid(dc, serviceIdentities.account.sam)
   const spnSid = await userSid(dc, serviceIdentities['spn-sync'].sam)
-  const aces = [
-    // account service: create and delete computer objects in the OU, reset their passwords.
-    `(OA;CI;CCDC;${computerClass};;${accountSid})`,
-    `(OA;CIIO;CR;${resetPasswordRight};${computerClass};${accountSid})`,
-    // spn-sync: write servicePrincipalName on computer objects in the OU (the validated write of
-    // the creator is not enough for pool SPNs, see lab/NOTES.md).
-    `(OA;CIIO;WP;${servicePrincipalNameAttribute};${computerClass};${spnSid})`,
-  ]
+  // Delegated on the OU only (libs/directory delegation.ts).
+  const aces = [...accountServiceAces(accountSid), ...spnSyncAces(spnSid)]
   for (const sddl of aces) {
     await dc.sambaTool([
       'dsacl',

@@ -28,6 +28,7 @@ export {
   SpnConflictError,
   spnFromConflictMessage,
 } from './domain/errors.ts'
+export { accountServiceAces, adSchemaGuids, spnSyncAces } from './delegation.ts'
 export { escapeDnValue, escapeFilterValue } from './domain/escape.ts'
 export { checkAttributeName, type Filter, filter, matchingRule, renderFilter } from './domain/filter.ts'
 export { encodeUnicodePwd, passwordAttributes } from './domain/password.ts'
