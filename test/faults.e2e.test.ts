@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import {
+  AccountDriftRepaired,
   type AccountChange,
   type AccountTestReport,
   accountKey,
@@ -15,6 +16,8 @@ import {
   SpnConflictDetected,
   SpnsReconciled,
 } from '@krbfleet/contracts'
+import { filter } from '@krbfleet/directory'
+import { adminDirectory } from '@krbfleet/testing/world'
 import { type System, startSystem, tail } from './support/system.ts'
 
 const ACCOUNT = 'CORP\\KERBFLT'
@@ -240,6 +243,57 @@ describe('faults across services: crashes mid-write, a DC outage, replicas', { t
       [kvno],
       'announced once, with the kvno AD holds',
     )
+  })
+
+  it('encryption types changed or cleared by hand are restored by the periodic sweep, announced, and account test passes again', async () => {
+    const admin = await adminDirectory(system.dc)
+    const typesOf = async () =>
+      (await admin.findOne(system.dc.baseDn, filter.eq('sAMAccountName', SAM), {
+        attributes: ['msDS-SupportedEncryptionTypes'],
+      }))!.integer('msDS-SupportedEncryptionTypes')
+    const repairs = async () =>
+      (await system.events()).filter((e) => AccountDriftRepaired.is(e) && e.data.account === ACCOUNT)
+    try {
+      const dn = (await admin.findOne(system.dc.baseDn, filter.eq('sAMAccountName', SAM)))!.dn
+      const edits: Array<{ change: Parameters<typeof admin.modify>[1]; found: number | null }> = [
+        {
+          change: { operation: 'replace', attribute: 'msDS-SupportedEncryptionTypes', values: ['4'] },
+          found: 4,
+        },
+        {
+          change: { operation: 'delete', attribute: 'msDS-SupportedEncryptionTypes', values: [] },
+          found: null,
+        },
+      ]
+      for (const [i, edit] of edits.entries()) {
+        await admin.modify(dn, edit.change)
+        const drifted = await ok<AccountTestReport>(
+          'POST',
+          '/v1/accounts/CORP.KERBFLT/test',
+          undefined,
+          'operator',
+        )
+        assert.equal(drifted.checks.find((c) => c.check === 'encryption-types')?.status, 'fail')
+        // The service's own sweep (every 15 s by default), not a call of the test.
+        await system.eventually(async () => (await typesOf()) === 24, 'the sweep restored the types', 90_000)
+        await system.eventually(async () => (await repairs()).length === i + 1, 'the repair announced')
+        assert.deepEqual((await repairs())[i]?.data, {
+          account: ACCOUNT,
+          attribute: 'msDS-SupportedEncryptionTypes',
+          found: edit.found,
+          restored: 24,
+        })
+        const report = await ok<AccountTestReport>(
+          'POST',
+          '/v1/accounts/CORP.KERBFLT/test',
+          undefined,
+          'operator',
+        )
+        assert.equal(report.outcome, 'pass', JSON.stringify(report.checks))
+      }
+    } finally {
+      await admin.close()
+    }
   })
 
   it('two spn-sync replicas share the work: rapid enables converge exactly in AD, without conflicts', async () => {

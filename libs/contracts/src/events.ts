@@ -88,6 +88,21 @@ export const PasswordReset = defineEvent(
   1,
   obj({ account: Account, kvno: Kvno, reason: Type.String({ maxLength: 256 }) }),
 )
+/**
+ * An attribute krbfleet keeps on a managed account was changed outside krbfleet and restored by the
+ * account service's sweep (today: msDS-SupportedEncryptionTypes; `found` null when it was cleared).
+ */
+export const AccountDriftRepaired = defineEvent(
+  'account',
+  'AccountDriftRepaired',
+  1,
+  obj({
+    account: Account,
+    attribute: Type.Literal('msDS-SupportedEncryptionTypes'),
+    found: Type.Union([Type.Integer(), Type.Null()]),
+    restored: Type.Integer(),
+  }),
+)
 export const PasswordRotationStarted = defineEvent(
   'account',
   'PasswordRotationStarted',
@@ -175,6 +190,7 @@ export const allEvents = [
   KerberosAccountCreated,
   KerberosAccountRemoved,
   PasswordReset,
+  AccountDriftRepaired,
   PasswordRotationStarted,
   PasswordRotated,
   CredentialIssued,

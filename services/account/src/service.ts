@@ -40,6 +40,7 @@ import { AccountQueries } from './queries.ts'
 import { AccountOutbox } from './saga/outbox.ts'
 import { PendingSecrets } from './saga/pending-secret.ts'
 import { AccountRemovals } from './saga/removal.ts'
+import { DriftRepairs } from './repair/drift.ts'
 
 export type { CallContext }
 
@@ -83,6 +84,7 @@ export class AccountService {
   readonly #outbox: AccountOutbox
   readonly #secrets: PendingSecrets
   readonly #removals: AccountRemovals
+  readonly #drift: DriftRepairs
   readonly #queries: AccountQueries
 
   constructor(options: AccountServiceOptions) {
@@ -111,6 +113,7 @@ export class AccountService {
       passwordLength: options.passwordLength,
     })
     this.#removals = new AccountRemovals({ directory, store, outbox: this.#outbox, logger })
+    this.#drift = new DriftRepairs({ directory, store, outbox: this.#outbox, logger, now: this.#now })
     this.#queries = new AccountQueries({
       domain: options.domain,
       directory,
@@ -243,6 +246,29 @@ export class AccountService {
       }
     }
     return settled
+  }
+
+  /**
+   * The drift half of the sweep (repair/drift.ts): restores msDS-SupportedEncryptionTypes changed
+   * outside krbfleet on every managed account, one LDAP search for all of them. Returns how many
+   * it repaired.
+   */
+  async repairDrift(): Promise<number> {
+    const marked = new Map(
+      (await this.#directory.listMarked()).map((ad) => [ad.samAccountName.toLowerCase(), ad]),
+    )
+    const records = await this.#store.list((key, err) =>
+      logRecordFailure(this.#log, key, err, 'unreadable record'),
+    )
+    let repaired = 0
+    for (const record of records) {
+      try {
+        repaired += await this.#drift.repair(record.account, marked.get(record.samAccountName.toLowerCase()))
+      } catch (err) {
+        logRecordFailure(this.#log, record.account, err, 'could not repair drift; the next sweep tries again')
+      }
+    }
+    return repaired
   }
 
   async #recoverOne(record: AccountRecord, cutoff: number): Promise<number> {

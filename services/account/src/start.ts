@@ -134,6 +134,12 @@ export async function startAccountService(options: {
       } catch (err) {
         logger.warn({ err }, 'could not settle pending secrets; will try again')
       }
+      try {
+        const repaired = await service.repairDrift()
+        if (repaired > 0) logger.warn({ repaired }, 'restored encryption types changed outside krbfleet')
+      } catch (err) {
+        logger.warn({ err }, 'could not look for drift; will try again')
+      }
     }
     await sweep()
     sweeper = setInterval(() => void sweep(), settings.pendingSweepMs ?? defaultSweepMs)

@@ -1,18 +1,31 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import type { Bus } from '@krbfleet/bus'
-import { type AccountChange, accountKey, accountOperations as Op, buckets } from '@krbfleet/contracts'
-import type { Directory } from '@krbfleet/directory'
+import {
+  type AccountChange,
+  AccountDriftRepaired,
+  accountKey,
+  accountOperations as Op,
+  buckets,
+  type EventEnvelope,
+} from '@krbfleet/contracts'
+import { accountServiceAces, type Directory } from '@krbfleet/directory'
 import { createUser, type NatsServer, strongPassword, type TestDc } from '@krbfleet/testing'
 import { startWorld, type World } from '@krbfleet/testing/world'
 import type { RunningAccountService } from '../src/start.ts'
-import { caller, computerDns, failure, LogCapture, newKek, readComputer, startService } from './helpers.ts'
+import {
+  caller,
+  computerDns,
+  eventsStream,
+  failure,
+  LogCapture,
+  newKek,
+  readComputer,
+  startService,
+  streamText,
+} from './helpers.ts'
 
-/** Computer object class (MS-ADSC) and the Reset Password extended right (MS-ADTS 5.1.3.2.1). */
-const computerClass = 'bf967a86-0de6-11d0-a285-00aa003049e2'
-const resetPasswordRight = '00299570-246d-11d0-a768-00aa006e0529'
-
-describe('least privilege: the service bound as an identity with only create-computer and reset-password on one OU', {
+describe('least privilege: the service bound as an identity with only create-computer, reset-password and write-encryption-types on one OU', {
   timeout: 300_000,
 }, () => {
   let world: World
@@ -34,21 +47,10 @@ describe('least privilege: the service bound as an identity with only create-com
     const shown = await dc.sambaTool(['user', 'show', 'svc-krbfleet', '--attributes=objectSid'])
     const sid = /objectSid: (S-[0-9-]+)/.exec(shown)?.[1]
     assert.ok(sid, `no objectSid in: ${shown}`)
-    // The two ACEs of lab/NOTES.md, and nothing else.
-    await dc.sambaTool([
-      'dsacl',
-      'set',
-      `--objectdn=${ou}`,
-      '--action=allow',
-      `--sddl=(OA;CI;CCDC;${computerClass};;${sid})`,
-    ])
-    await dc.sambaTool([
-      'dsacl',
-      'set',
-      `--objectdn=${ou}`,
-      '--action=allow',
-      `--sddl=(OA;CIIO;CR;${resetPasswordRight};${computerClass};${sid})`,
-    ])
+    // Exactly the ACEs krbfleet documents (libs/directory delegation.ts), and nothing else.
+    for (const ace of accountServiceAces(sid)) {
+      await dc.sambaTool(['dsacl', 'set', `--objectdn=${ou}`, '--action=allow', `--sddl=${ace}`])
+    }
     // StartTLS on 389 this time (the main test uses LDAPS).
     service = await startService(dc, nats, newKek().key, logs.logger(), {
       url: dc.ldapUrl,
@@ -88,6 +90,34 @@ describe('least privilege: the service bound as an identity with only create-com
     const kv = await bus.kv(buckets.accounts)
     const entry = await kv.get(accountKey('CORP\\OUTSIDE1'))
     assert.ok(entry === null || entry.operation !== 'PUT')
+  })
+
+  it('restores encryption types changed by hand on an account it created, and announces it', async () => {
+    const created = await call<AccountChange>(Op.create, { account: 'CORP\\WEBPOOL2', containerDn: ou })
+    await admin.modify(created.dn, {
+      operation: 'replace',
+      attribute: 'msDS-SupportedEncryptionTypes',
+      values: ['4'],
+    })
+    assert.equal((await readComputer(admin, dc.baseDn, 'WEBPOOL2$'))?.encryptionTypes, 4)
+    assert.equal(await service.service.repairDrift(), 1)
+    assert.equal((await readComputer(admin, dc.baseDn, 'WEBPOOL2$'))?.encryptionTypes, 24)
+    assert.equal(await service.service.repairDrift(), 0, 'nothing left to repair')
+    const repairs = (await streamText(bus, eventsStream))
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .map((l) => JSON.parse(l) as EventEnvelope)
+      .filter((e) => AccountDriftRepaired.is(e) && e.data.account === 'CORP\\WEBPOOL2')
+    assert.deepEqual(
+      repairs.map((e) => [e.data, e.actor]),
+      [
+        [
+          { account: 'CORP\\WEBPOOL2', attribute: 'msDS-SupportedEncryptionTypes', found: 4, restored: 24 },
+          'service:account',
+        ],
+      ],
+    )
+    await call(Op.remove, { account: 'CORP\\WEBPOOL2' })
   })
 
   it('removes the account it created (delete-child right on the OU)', async () => {

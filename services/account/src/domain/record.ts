@@ -97,11 +97,15 @@ export const AccountRecordCodec = codec(AccountRecordSchema, 'account record')
 export function accountEventId(
   account: string,
   createdAt: string,
-  operation: 'created' | 'adopted' | 'reset' | 'removed',
+  operation: 'created' | 'adopted' | 'reset' | 'removed' | 'drift-repaired',
   kvno: number | null,
+  /** What makes two events of the same operation and kvno different (a repair: the record's updatedAt). */
+  instance?: string,
 ): string {
   const digest = createHash('sha256')
-    .update(`${account}\n${createdAt}\n${operation}\n${kvno ?? '-'}`)
+    .update(
+      `${account}\n${createdAt}\n${operation}\n${kvno ?? '-'}${instance === undefined ? '' : `\n${instance}`}`,
+    )
     .digest('hex')
   return `account-${operation}-${digest.slice(0, 40)}`
 }
