@@ -55,7 +55,9 @@ describe('decideDriftRepair', () => {
   })
   it('given the attribute cleared, then found is null and it is restored', () => {
     const repair = decideDriftRepair(managed(), ad(null), t1)
-    assert.equal((repair?.event.data as { found: unknown }).found, null)
+    assert.ok(repair)
+    assert.equal((repair.event.data as { found: unknown }).found, null)
+    assert.deepEqual(repair.changes, { 'msDS-SupportedEncryptionTypes': '24' })
   })
   it('given the object moved in AD, then AD is written where it is now', () => {
     const moved = 'CN=KERBAUTH,OU=Elsewhere,DC=corp,DC=example,DC=com'
