@@ -3,8 +3,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import { replaceFile } from '../src/adapters/iis/atomic-file.ts'
-import { IisConfigError } from '../src/adapters/iis/configurator.ts'
+import { FileChangedError, replaceFile } from '../src/adapters/fs/atomic-file.ts'
 import { appendChildren, applyEdits, setAttributes } from '../src/adapters/iis/xml-edit.ts'
 import { parseXml, XmlSyntaxError } from '../src/adapters/iis/xml-scan.ts'
 
@@ -99,7 +98,7 @@ describe('iis atomic replace', () => {
       await writeFile(path, 'now')
       await assert.rejects(
         replaceFile(path, Buffer.from('mine'), { mode: 0o644, expect: Buffer.from('before') }),
-        (err: unknown) => err instanceof IisConfigError && err.failure === 'concurrent' && err.retryable,
+        (err: unknown) => err instanceof FileChangedError && err.code === 'conflict' && err.retryable,
       )
       assert.equal(await readFile(path, 'utf8'), 'now')
       assert.deepEqual(await readdir(dir), ['f.config'])

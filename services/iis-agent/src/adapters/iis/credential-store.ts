@@ -10,7 +10,7 @@ import { mkdir, readFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { ErrorCode, KrbfleetError } from '@krbfleet/contracts'
 import { decryptAtRest, encryptAtRest } from '@krbfleet/sealing'
-import { replaceFile } from './atomic-file.ts'
+import { replaceFile } from '../fs/atomic-file.ts'
 
 export interface StoredAccount {
   active: number | null

@@ -12,7 +12,7 @@ import { dirname } from 'node:path'
 import type { Logger } from 'pino'
 import type { BackendHealth } from '../../ports.ts'
 import { planApply, planClear, readIisState } from './application-host.ts'
-import { replaceFile } from './atomic-file.ts'
+import { FileChangedError, replaceFile } from '../fs/atomic-file.ts'
 import {
   type IisChange,
   IisConfigError,
@@ -66,7 +66,8 @@ export function fileConfigurator(options: FileConfiguratorOptions): IisConfigura
         expect: file.bytes,
       })
     } catch (cause) {
-      if (cause instanceof IisConfigError) throw cause
+      if (cause instanceof FileChangedError)
+        throw new IisConfigError(IisFailure.Concurrent, cause.message, { cause })
       const code = (cause as NodeJS.ErrnoException).code
       throw new IisConfigError(
         IisFailure.Io,

@@ -6,7 +6,17 @@
 import { randomBytes } from 'node:crypto'
 import { open, readFile, rename, rm } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
-import { IisConfigError, IisFailure } from './configurator.ts'
+import { ErrorCode, KrbfleetError } from '@krbfleet/contracts'
+
+/** The file changed between the caller's read and the rename: nothing was written (retryable). */
+export class FileChangedError extends KrbfleetError {
+  constructor(path: string) {
+    super(ErrorCode.Conflict, `${path} changed while krbfleet edited it; nothing was written`, {
+      retryable: true,
+    })
+    this.name = 'FileChangedError'
+  }
+}
 
 export interface ReplaceFileOptions {
   mode: number
@@ -37,10 +47,7 @@ export async function replaceFile(
       await handle.close()
     }
     if (options.expect && !(await readFile(path)).equals(options.expect)) {
-      throw new IisConfigError(
-        IisFailure.Concurrent,
-        `${path} changed while krbfleet edited it; nothing was written`,
-      )
+      throw new FileChangedError(path)
     }
     await rename(temporary, path)
   } catch (err) {
