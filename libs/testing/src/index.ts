@@ -1,4 +1,5 @@
 export * from './addresses.ts'
+export * from './apache.ts'
 export * from './dc.ts'
 export * from './locks.ts'
 export * from './mains.ts'

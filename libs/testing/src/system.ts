@@ -18,6 +18,7 @@ export const debianPackageOf: Record<string, string> = {
   kvno: 'krb5-user',
   ldapsearch: 'ldap-utils',
   apache2: 'apache2',
+  curl: 'curl',
   ip: 'iproute2',
 }
 

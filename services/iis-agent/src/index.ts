@@ -23,3 +23,5 @@ export {
   resolveAgentConfig,
 } from './config.ts'
 export { type AgentInstance, type StartAgentOptions, startAgent } from './start.ts'
+export * from './adapters/iis/index.ts'
+export * from './adapters/keytab/index.ts'
