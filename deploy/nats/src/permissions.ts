@@ -191,7 +191,7 @@ const serviceRights: ServiceRights[] = [
     publishes: [domainOf(KerberosAccountCreated)],
     // `test account` asks spn-sync which SPNs the enabled topology wants (adapters/nats/rpc.ts).
     calls: [{ service: ServiceName.SpnSync, operation: spnOperations.desired }],
-    writes: [buckets.accounts, buckets.rotations],
+    writes: [buckets.accounts, buckets.rotations, buckets.credentials],
     reads: [buckets.topology, buckets.agents],
     sendsCredentials: true,
     durables: [],

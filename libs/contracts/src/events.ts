@@ -119,7 +119,13 @@ export const CredentialIssued = defineEvent(
   'account',
   'CredentialIssued',
   1,
-  obj({ rotationId: Name, account: Account, server: Name, kvno: Kvno }),
+  obj({
+    /** The rotation that staged it; absent when the current credential was issued to a server (enrolled, re-keyed or newly assigned). */
+    rotationId: Type.Optional(Name),
+    account: Account,
+    server: Name,
+    kvno: Kvno,
+  }),
 )
 export const PasswordRotationFailed = defineEvent(
   'account',
@@ -154,6 +160,13 @@ export const CredentialApplyFailed = defineEvent(
   'CredentialApplyFailed',
   1,
   obj({ server: Name, account: Account, kvno: Kvno, reason: Type.String({ maxLength: 1024 }) }),
+)
+/** The server's credential was revoked (it left the topology, or its site lost the assignment) and the agent removed it. */
+export const CredentialRemoved = defineEvent(
+  'agent',
+  'CredentialRemoved',
+  1,
+  obj({ server: Name, account: Account }),
 )
 export const AgentHeartbeat = defineEvent(
   'agent',
@@ -199,6 +212,7 @@ export const allEvents = [
   SpnConflictDetected,
   CredentialApplied,
   CredentialApplyFailed,
+  CredentialRemoved,
   AgentHeartbeat,
   ChangeRecorded,
 ] as const

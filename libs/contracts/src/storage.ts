@@ -102,6 +102,17 @@ export const buckets = {
     limits: { maxBytes: 256 * MiB, maxMessages: 1_000_000, maxMessageBytes: 64 * KiB },
     description: 'Agent heartbeats and held kvnos',
   },
+  /**
+   * The credential each server holds, retained: one key per server (`agentToken(server)`), the
+   * latest credential sealed to that agent's key and signed by the account service
+   * (credentials.ts). An agent reads only its own key; a deleted key is a revocation.
+   */
+  credentials: {
+    bucket: 'krbfleet-credentials',
+    history: 2,
+    limits: { maxBytes: 256 * MiB, maxMessages: 1_000_000, maxMessageBytes: 64 * KiB },
+    description: 'Sealed credentials, one per server',
+  },
   /** Rotation saga state, one key per rotation. */
   rotations: {
     bucket: 'krbfleet-rotations',

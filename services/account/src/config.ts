@@ -25,6 +25,11 @@ export const AccountConfig = codec(
     }),
     account: Type.Object({
       kekFile: Type.Optional(Type.String({ minLength: 1 })),
+      /**
+       * KRBFLEET_ACCOUNT_SIGNER_KEY_FILE: the Ed25519 private key (PKCS#8 PEM, mode 0600) that signs
+       * the credentials issued to agents; without it no credential is issued.
+       */
+      signerKeyFile: Type.Optional(Type.String({ minLength: 1 })),
       /** Where new accounts go when the request names no container (default CN=Computers). */
       containerDn: Type.Optional(Type.String({ minLength: 3 })),
       /** msDS-SupportedEncryptionTypes of new accounts: aes (24), aes256, aes128, rc4 ... or a number. */

@@ -1,5 +1,8 @@
 import { busOptionsFromSettings } from '@krbfleet/bus'
-import { loadKeyEncryptionKey } from '@krbfleet/sealing'
+import { readFile, stat } from 'node:fs/promises'
+import { ErrorCode, KrbfleetError } from '@krbfleet/contracts'
+import { importPrivateKey, keyIdOf, loadKeyEncryptionKey } from '@krbfleet/sealing'
+import { createPublicKey } from 'node:crypto'
 import { createMetricsRegistry, runService, startHealthServer } from '@krbfleet/runtime'
 import { startAccountService } from './start.ts'
 import { AccountConfig, KEK_ENV_VAR } from './config.ts'
@@ -17,6 +20,8 @@ await runService({
       env,
       envVar: KEK_ENV_VAR,
     })
+    const signer = config.account.signerKeyFile ? await loadSigner(config.account.signerKeyFile) : undefined
+    if (!signer) logger.warn('no KRBFLEET_ACCOUNT_SIGNER_KEY_FILE: no credential is issued to agents')
     const registry = createMetricsRegistry()
     const running = await startAccountService({
       logger,
@@ -36,6 +41,7 @@ await runService({
           'KRBFLEET_ACCOUNT_ENCRYPTION_TYPES',
         ),
         maxPasswordAgeDays: config.account.maxPasswordAgeDays,
+        ...(signer ? { signer } : {}),
       },
     })
     const health = await startHealthServer({
@@ -54,3 +60,22 @@ await runService({
     }
   },
 })
+
+/** The signing key: a private file (not readable by group or others) holding an Ed25519 PKCS#8 PEM. */
+async function loadSigner(file: string) {
+  const refuse = (rule: string) =>
+    new KrbfleetError(ErrorCode.Invalid, `KRBFLEET_ACCOUNT_SIGNER_KEY_FILE (${file}) ${rule}`, {
+      field: 'account.signerKeyFile',
+    })
+  const info = await stat(file).catch(() => {
+    throw refuse('cannot be read')
+  })
+  if ((info.mode & 0o077) !== 0) throw refuse('must not be readable by group or others (chmod 600)')
+  let privateKey: ReturnType<typeof importPrivateKey>
+  try {
+    privateKey = importPrivateKey(await readFile(file, 'utf8'), 'ed25519', 'account.signerKeyFile')
+  } catch {
+    throw refuse('must hold an Ed25519 private key (PKCS#8 PEM)')
+  }
+  return { privateKey, keyId: keyIdOf(createPublicKey(privateKey)) }
+}

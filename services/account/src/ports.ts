@@ -1,4 +1,4 @@
-import type { EventEnvelope } from '@krbfleet/contracts'
+import type { EventEnvelope, IssuedCredential, TopologyDocument } from '@krbfleet/contracts'
 import type { DirectoryAccount } from './domain/account.ts'
 import type { AccountRecord } from './domain/record.ts'
 
@@ -69,4 +69,17 @@ export interface AssignmentSource {
 /** spn-sync's answer to `spn.desired`: null when it does not answer. */
 export interface DesiredSpnSource {
   desiredSpns(account: string, actor: string): Promise<string[] | null>
+}
+
+/** The ENABLED topology document (servers, pools, assignments, enrolled agents); null before the first enable. */
+export interface EnabledTopologySource {
+  enabledTopology(): Promise<TopologyDocument | null>
+}
+
+/** The credentials bucket: the retained sealed credential of each server. */
+export interface CredentialBucket {
+  /** Every server's credential, by server FQDN. One that does not decode is left out (and reissued). */
+  list(): Promise<Map<string, IssuedCredential>>
+  put(credential: IssuedCredential): Promise<void>
+  delete(server: string): Promise<void>
 }

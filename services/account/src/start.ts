@@ -17,6 +17,8 @@ import { KekSecretBox, KvAccountStore, verifyKeyEncryptionKey } from './adapters
 import { RpcDesiredSpnSource, serveAccountRpc } from './adapters/nats/rpc.ts'
 import { KvTopologyAssignments } from './adapters/nats/topology-assignments.ts'
 import { AccountService } from './service.ts'
+import { CredentialIssuer } from './credentials/issuer.ts'
+import { KvCredentialBucket } from './adapters/nats/credentials-bucket.ts'
 
 /** How often the sweep looks for leftovers: owed events and settled secrets wait at most this long. */
 const defaultSweepMs = 15_000
@@ -50,6 +52,11 @@ export interface AccountServiceSettings {
   pendingGraceMs?: number
   /** How often leftovers are looked for (default 15 000 ms). */
   pendingSweepMs?: number
+  /**
+   * The key that signs credentials issued to agents (credentials/issuer.ts); without it none is
+   * issued. Issuing runs in the sweep, so a server gets its credential within one sweep.
+   */
+  signer?: { privateKey: KeyObject; keyId: string }
 }
 
 export interface RunningAccountService {
@@ -125,6 +132,19 @@ export async function startAccountService(options: {
       ...(settings.defaultEncryptionTypes ? { defaultEncryptionTypes: settings.defaultEncryptionTypes } : {}),
       maxPasswordAgeDays: settings.maxPasswordAgeDays,
     })
+    const topologyKv = new KvTopologyAssignments(await bus.kv(buckets.topology))
+    const issuer = settings.signer
+      ? new CredentialIssuer({
+          topology: topologyKv,
+          store: new KvAccountStore(kv),
+          secrets: new KekSecretBox(settings.keyEncryptionKey),
+          bucket: new KvCredentialBucket(await bus.kv(buckets.credentials), logger),
+          events: bus,
+          signer: settings.signer,
+          domain,
+          logger,
+        })
+      : undefined
     const grace =
       settings.pendingGraceMs ?? pendingSettleAfterMs(settings.ldap.timeoutMs ?? LDAP_TIMEOUT_MS_DEFAULT)
     const sweep = async () => {
@@ -139,6 +159,11 @@ export async function startAccountService(options: {
         if (repaired > 0) logger.warn({ repaired }, 'restored encryption types changed outside krbfleet')
       } catch (err) {
         logger.warn({ err }, 'could not look for drift; will try again')
+      }
+      try {
+        await issuer?.reconcile()
+      } catch (err) {
+        logger.warn({ err }, 'could not issue credentials; will try again')
       }
     }
     await sweep()

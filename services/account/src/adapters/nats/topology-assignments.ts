@@ -1,15 +1,20 @@
 import type { KV } from '@krbfleet/bus'
 import { TopologyStore } from '@krbfleet/topology-store'
-import type { AssignmentSource } from '../../ports.ts'
+import type { TopologyDocument } from '@krbfleet/contracts'
+import type { AssignmentSource, EnabledTopologySource } from '../../ports.ts'
 
 /**
  * Which sites the ENABLED topology assigns an account to, read from the topology service's bucket
  * (libs/topology-store) on every call, never cached: a removal must see the latest enable.
  */
-export class KvTopologyAssignments implements AssignmentSource {
+export class KvTopologyAssignments implements AssignmentSource, EnabledTopologySource {
   readonly #topology: TopologyStore
   constructor(kv: KV) {
     this.#topology = new TopologyStore(kv)
+  }
+
+  async enabledTopology(): Promise<TopologyDocument | null> {
+    return (await this.#topology.readEnabled())?.topology ?? null
   }
 
   async sitesOf(account: string): Promise<string[]> {

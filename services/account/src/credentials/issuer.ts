@@ -1,0 +1,153 @@
+import type { KeyObject } from 'node:crypto'
+import {
+  CredentialIssued,
+  CredentialPayload,
+  credentialContext,
+  type IssuedCredential,
+} from '@krbfleet/contracts'
+import {
+  deriveAccountKeys,
+  exportAccountKeys,
+  type PortableAccountKeys,
+  wipeKeytabEntries,
+} from '@krbfleet/kerberos'
+import { keyIdOf, importPublicKey, seal } from '@krbfleet/sealing'
+import type { Logger } from 'pino'
+import type { DomainInfo } from '../domain/account.ts'
+import { planDeliveries } from '../domain/deliveries.ts'
+import type { AccountStore, CredentialBucket, EnabledTopologySource, EventSink, SecretBox } from '../ports.ts'
+
+export interface CredentialIssuerOptions {
+  topology: EnabledTopologySource
+  store: AccountStore
+  secrets: SecretBox
+  bucket: CredentialBucket
+  events: EventSink
+  /** The account service's Ed25519 signing key; agents trust its public half. */
+  signer: { privateKey: KeyObject; keyId: string }
+  domain: DomainInfo
+  logger: Logger
+  now?: () => Date
+}
+
+/**
+ * Issues to every web server the credential of its site's account (domain/deliveries.ts): keys
+ * derived once per account and kvno (AES256 + AES128, the AD salt), sealed to each enrolled
+ * agent's key and signed, retained in the credentials bucket so that an agent offline now, or
+ * enrolled later, gets it when it connects; revoked (deleted) when the server leaves the topology,
+ * its site loses the assignment or its agent has no key. Run by the sweep and after each password
+ * write; every run converges from what the bucket holds, so a run cut short is finished by the next.
+ */
+export class CredentialIssuer {
+  readonly #options: CredentialIssuerOptions
+  readonly #log: Logger
+  readonly #now: () => Date
+  #running: Promise<{ issued: number; revoked: number }> | undefined
+
+  constructor(options: CredentialIssuerOptions) {
+    this.#options = options
+    this.#log = options.logger.child({ component: 'credential-issuer' })
+    this.#now = options.now ?? (() => new Date())
+  }
+
+  /** One reconcile; concurrent callers share the run in progress. */
+  reconcile(): Promise<{ issued: number; revoked: number }> {
+    this.#running ??= this.#reconcile().finally(() => {
+      this.#running = undefined
+    })
+    return this.#running
+  }
+
+  async #reconcile(): Promise<{ issued: number; revoked: number }> {
+    const { topology, store, bucket } = this.#options
+    const [enabled, records, held] = await Promise.all([
+      topology.enabledTopology(),
+      store.list(),
+      bucket.list(),
+    ])
+    const secrets = new Map(
+      records
+        .filter((r) => r.secret && !r.removing)
+        .map((r) => [r.account, { kvno: r.secret!.kvno, sealed: r.secret!.sealed, sam: r.samAccountName }]),
+    )
+    const plan = planDeliveries(
+      enabled,
+      new Map([...secrets].map(([account, s]) => [account, s.kvno])),
+      held,
+      (key) => keyIdOf(importPublicKey(key, 'x25519')),
+    )
+    // Derived once per account and kvno, whatever the number of servers.
+    const derived = new Map<string, { keys: PortableAccountKeys; password: string }>()
+    let issued = 0
+    for (const delivery of plan.issue) {
+      const secret = secrets.get(delivery.account)
+      if (!secret) continue
+      try {
+        let material = derived.get(delivery.account)
+        if (!material) {
+          const password = this.#options.secrets.open(delivery.account, secret.sealed)
+          const entries = deriveAccountKeys({
+            password,
+            realm: this.#options.domain.dnsDomain.toUpperCase(),
+            samAccountName: secret.sam,
+            dnsDomain: this.#options.domain.dnsDomain,
+            kvno: secret.kvno,
+          })
+          material = { keys: exportAccountKeys(entries), password }
+          wipeKeytabEntries(entries)
+          derived.set(delivery.account, material)
+        }
+        const issuedAt = this.#now().toISOString()
+        const payload = CredentialPayload.decode({
+          server: delivery.server,
+          account: delivery.account,
+          principal: material.keys.principal,
+          kvno: delivery.kvno,
+          keys: material.keys.keys,
+          ...(delivery.withPassword ? { password: material.password } : {}),
+          issuedAt,
+        })
+        const recipient = importPublicKey(delivery.encryptionKey, 'x25519')
+        const credential: IssuedCredential = {
+          server: delivery.server,
+          account: delivery.account,
+          kvno: delivery.kvno,
+          recipient: keyIdOf(recipient),
+          issuedAt,
+          sealed: seal(payload, {
+            recipientPublicKey: recipient,
+            signer: this.#options.signer,
+            context: credentialContext(delivery.server, delivery.account, delivery.kvno),
+          }),
+        }
+        await bucket.put(credential)
+        issued++
+        this.#log.info(
+          { server: delivery.server, account: delivery.account, kvno: delivery.kvno },
+          'credential issued',
+        )
+        await this.#options.events
+          .publish(
+            CredentialIssued.create(
+              { account: delivery.account, server: delivery.server, kvno: delivery.kvno },
+              { actor: 'service:account' },
+            ),
+          )
+          .catch((err) =>
+            this.#log.warn({ err, server: delivery.server }, 'could not announce the credential'),
+          )
+      } catch (err) {
+        // One server's failure (a bad enrolled key) must not hold back the others.
+        this.#log.error(
+          { err, server: delivery.server, account: delivery.account },
+          'could not issue the credential',
+        )
+      }
+    }
+    for (const server of plan.revoke) {
+      await bucket.delete(server)
+      this.#log.info({ server }, 'credential revoked')
+    }
+    return { issued, revoked: plan.revoke.length }
+  }
+}
