@@ -7,6 +7,7 @@ import {
   ChangeRecorded,
   CredentialApplied,
   CredentialApplyFailed,
+  CredentialRemoved,
   type KvDefinition,
   KerberosAccountCreated,
   ServiceName,
@@ -150,12 +151,12 @@ const callsOf = (service: CallableService): RpcCall[] =>
 const rpcSubject = (call: RpcCall) => subjects.rpc(call.service, call.operation)
 
 /** The events an agent sends (libs/contracts, domain `agent`), each on its own subject. */
-const agentEvents = [AgentHeartbeat, CredentialApplied, CredentialApplyFailed]
+const agentEvents = [AgentHeartbeat, CredentialApplied, CredentialApplyFailed, CredentialRemoved]
 
 /** The one topology operation an agent (and a site's leaf) may request: its own enrolment. */
 const agentEnrol: RpcCall = { service: ServiceName.Topology, operation: TopologyOperation.AgentEnrol }
 
-/** The credential subjects of all agents: `krbfleet.agent.*.credential`. */
+/** The credential bells of all agents: `krbfleet.agent.*.credential`. */
 const anyAgentCredential = subjects.agentCredential('any').replace('.any.', '.*.')
 
 const eventsStream = streams.events.name
@@ -168,8 +169,8 @@ interface ServiceRights {
   calls: RpcCall[]
   writes: KvDefinition[]
   reads: KvDefinition[]
-  /** Publishes sealed credentials to agents. */
-  sendsCredentials?: boolean
+  /** Rings the agents' credential bells (subjects.agentCredential). */
+  ringsAgents?: boolean
   /**
    * Its durable consumers on the events stream (their names are the service's own: spn-sync's are
    * services/spn-sync `durables`; the test checks that both lists agree).
@@ -193,7 +194,7 @@ const serviceRights: ServiceRights[] = [
     calls: [{ service: ServiceName.SpnSync, operation: spnOperations.desired }],
     writes: [buckets.accounts, buckets.rotations, buckets.credentials],
     reads: [buckets.topology, buckets.agents],
-    sendsCredentials: true,
+    ringsAgents: true,
     durables: [],
   },
   {
@@ -239,7 +240,7 @@ export function serviceUsers(): NatsUser[] {
       ...rights.calls.map(rpcSubject),
       ...rights.writes.flatMap(kvWrite),
       ...rights.reads.flatMap(kvRead),
-      ...(rights.sendsCredentials ? [anyAgentCredential] : []),
+      ...(rights.ringsAgents ? [anyAgentCredential] : []),
     ]
     return {
       user,
@@ -282,11 +283,14 @@ export function bootstrapUser(): NatsUser {
 }
 
 /**
- * One user per agent (per web server). It reads only its own credential subject, publishes only the
- * agent events it sends (AgentHeartbeat, CredentialApplied, CredentialApplyFailed: their own subjects,
- * not the whole domain) and may request exactly one operation: topology's agent.enrol. Known limit
- * (README): the enrolment names its server in the body, so an agent's login could enrol another
- * server of the topology; binding it to the NATS identity (a per-server subject) is the agents issue's.
+ * One user per agent (per web server). It reads only its own credential: it subscribes to its own
+ * credential bell and direct-gets the latest message of its own key of the credentials bucket, with
+ * no JetStream consumer right at all (a consumer's filter could name another server's key), and no
+ * `$KV.` subject (which a site's leaf never lets through, `leafDenyExports`). It
+ * publishes only the agent events it sends (their own subjects, not the whole domain) and may
+ * request exactly one operation: topology's agent.enrol. Known limit (README): the enrolment names
+ * its server in the body, so an agent's login could enrol another server of the topology; binding it
+ * to the NATS identity (a per-server subject) is still open in the agents issue.
  */
 export function agentUser(server: string): NatsUser {
   const credential = subjects.agentCredential(server)
@@ -298,7 +302,12 @@ export function agentUser(server: string): NatsUser {
     comment: `agent on ${server}: its own credential subject only`,
     permissions: {
       publish: {
-        allow: [...agentEvents.map((e) => e.subject), rpcSubject(agentEnrol), '$JS.API.INFO'],
+        allow: [
+          ...agentEvents.map((e) => e.subject),
+          rpcSubject(agentEnrol),
+          '$JS.API.INFO',
+          subjects.agentCredentialGet(server),
+        ],
       },
       subscribe: { allow: [credential, `${inboxPrefixOf(user)}.>`], deny: [] },
       allowResponses: false,

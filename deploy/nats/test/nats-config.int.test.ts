@@ -29,9 +29,14 @@ test('a service user may publish only its own domain events; an agent may read o
   assert.ok(topology.permissions.publish.allow.includes('krbfleet.events.topology.>'))
   assert.ok(!topology.permissions.publish.allow.some((s) => s.startsWith('krbfleet.events.account')))
   const agent = agentUser('fe01.corp.example.com')
+  assert.deepEqual(agent.permissions.subscribe.allow, [
+    subjects.agentCredential('fe01.corp.example.com'),
+    `${agent.inboxPrefix}.>`,
+  ])
   assert.deepEqual(
-    agent.permissions.subscribe.allow.filter((s) => s.startsWith('krbfleet.')),
-    [subjects.agentCredential('fe01.corp.example.com')],
+    agent.permissions.publish.allow.filter((s) => s.startsWith('$JS.') || s.startsWith('$KV.')),
+    ['$JS.API.INFO', subjects.agentCredentialGet('fe01.corp.example.com')],
+    'no consumer, stream or KV subject: one direct get of its own key',
   )
 })
 

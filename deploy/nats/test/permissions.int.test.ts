@@ -13,6 +13,7 @@ import {
   buckets,
   CredentialApplied,
   CredentialApplyFailed,
+  CredentialRemoved,
   ServiceName,
   SpnDesiredRequest,
   spnOperations,
@@ -103,11 +104,19 @@ test('an agent may request agent.enrol only and publish only its own events; a l
   const enrol = subjects.rpc(ServiceName.Topology, TopologyOperation.AgentEnrol)
   assert.deepEqual(
     agent.permissions.publish.allow.filter((s) => s.startsWith('krbfleet.')).sort(),
-    [enrol, AgentHeartbeat.subject, CredentialApplied.subject, CredentialApplyFailed.subject].sort(),
+    [
+      enrol,
+      AgentHeartbeat.subject,
+      CredentialApplied.subject,
+      CredentialApplyFailed.subject,
+      CredentialRemoved.subject,
+    ].sort(),
   )
   const deny = leafDenyExports()
   assert.ok(!deny.some((d) => matches(d, enrol)), 'enrolment passes the leaf')
-  for (const subject of [AgentHeartbeat, CredentialApplied, CredentialApplyFailed].map((e) => e.subject))
+  for (const subject of [AgentHeartbeat, CredentialApplied, CredentialApplyFailed, CredentialRemoved].map(
+    (e) => e.subject,
+  ))
     assert.ok(!deny.some((d) => matches(d, subject)), `${subject} passes the leaf`)
   for (const [service, ops] of Object.entries(serviceOperations))
     for (const op of ops) {

@@ -159,7 +159,13 @@ export const CredentialApplyFailed = defineEvent(
   'agent',
   'CredentialApplyFailed',
   1,
-  obj({ server: Name, account: Account, kvno: Kvno, reason: Type.String({ maxLength: 1024 }) }),
+  // account and kvno are absent when the retained credential is too malformed to name them.
+  obj({
+    server: Name,
+    account: Type.Optional(Account),
+    kvno: Type.Optional(Kvno),
+    reason: Type.String({ maxLength: 1024 }),
+  }),
 )
 /** The server's credential was revoked (it left the topology, or its site lost the assignment) and the agent removed it. */
 export const CredentialRemoved = defineEvent(
@@ -172,7 +178,15 @@ export const AgentHeartbeat = defineEvent(
   'agent',
   'AgentHeartbeat',
   1,
-  obj({ server: Name, backend: Backend, kvnos: Type.Array(obj({ account: Account, kvno: Kvno })) }),
+  obj({
+    server: Name,
+    backend: Backend,
+    kvnos: Type.Array(obj({ account: Account, kvno: Kvno })),
+    /** The backend's own check (keytab writable, the KDC accepts the active key; IIS config readable). */
+    health: Type.Optional(
+      obj({ ok: Type.Boolean(), detail: Type.Optional(Type.String({ maxLength: 1024 })) }),
+    ),
+  }),
 )
 
 // audit: every change made through the console, with its actor

@@ -1,4 +1,5 @@
 import { EVENTS_SUBJECT_ROOT } from './envelope.ts'
+import { buckets } from './storage.ts'
 
 /** Every NATS subject krbfleet uses is built here; no service writes a subject string by hand. */
 
@@ -29,8 +30,20 @@ export const subjects = {
       .split('.')
       .map((p) => checkToken('operation', p))
       .join('.')}`,
-  /** Sealed credentials for one agent; only that agent may subscribe. Server FQDN dots become '_'. */
+  /**
+   * The bell of one server's credential: the account service publishes on it (no content) after it
+   * puts or deletes the server's key of the credentials bucket; only that server's agent may
+   * subscribe. Server FQDN dots become '_'.
+   */
   agentCredential: (server: string) => `krbfleet.agent.${agentToken(server)}.credential`,
+  /** One server's key of the credentials bucket, as a subject: `$KV.<bucket>.<token>`. */
+  agentCredentialKey: (server: string) => `$KV.${buckets.credentials.bucket}.${agentToken(server)}`,
+  /**
+   * The JetStream direct get of the latest message of that key (nats-server 2.9+, the bucket allows
+   * direct gets): how an agent reads its credential without any consumer right.
+   */
+  agentCredentialGet: (server: string) =>
+    `$JS.API.DIRECT.GET.KV_${buckets.credentials.bucket}.${subjects.agentCredentialKey(server)}`,
 }
 
 /** An FQDN as one subject token (dots are subject separators). */

@@ -177,10 +177,18 @@ describe('errors', () => {
 })
 
 describe('subjects', () => {
-  test('an agent credential subject is one token per server', () => {
+  test("an agent's credential is one key of the credentials bucket, read by direct get when its bell rings", () => {
     assert.equal(
       subjects.agentCredential('Web1.corp.example.com'),
       'krbfleet.agent.web1_corp_example_com.credential',
+    )
+    assert.equal(
+      subjects.agentCredentialKey('Web1.corp.example.com'),
+      '$KV.krbfleet-credentials.web1_corp_example_com',
+    )
+    assert.equal(
+      subjects.agentCredentialGet('Web1.corp.example.com'),
+      '$JS.API.DIRECT.GET.KV_krbfleet-credentials.$KV.krbfleet-credentials.web1_corp_example_com',
     )
   })
 

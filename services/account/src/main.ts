@@ -1,7 +1,7 @@
 import { busOptionsFromSettings } from '@krbfleet/bus'
 import { readFile, stat } from 'node:fs/promises'
 import { ErrorCode, KrbfleetError } from '@krbfleet/contracts'
-import { importPrivateKey, keyIdOf, loadKeyEncryptionKey } from '@krbfleet/sealing'
+import { exportPublicKey, importPrivateKey, keyIdOf, loadKeyEncryptionKey } from '@krbfleet/sealing'
 import { createPublicKey } from 'node:crypto'
 import { createMetricsRegistry, runService, startHealthServer } from '@krbfleet/runtime'
 import { startAccountService } from './start.ts'
@@ -22,6 +22,12 @@ await runService({
     })
     const signer = config.account.signerKeyFile ? await loadSigner(config.account.signerKeyFile) : undefined
     if (!signer) logger.warn('no KRBFLEET_ACCOUNT_SIGNER_KEY_FILE: no credential is issued to agents')
+    // The public half: what every agent is configured with (KRBFLEET_AGENT_SIGNER_KEY).
+    else
+      logger.info(
+        { signer: signer.keyId, signerPublicKey: exportPublicKey(createPublicKey(signer.privateKey)) },
+        'credentials are signed with this key',
+      )
     const registry = createMetricsRegistry()
     const running = await startAccountService({
       logger,

@@ -138,7 +138,7 @@ export async function startAccountService(options: {
           topology: topologyKv,
           store: new KvAccountStore(kv),
           secrets: new KekSecretBox(settings.keyEncryptionKey),
-          bucket: new KvCredentialBucket(await bus.kv(buckets.credentials), logger),
+          bucket: new KvCredentialBucket(await bus.kv(buckets.credentials), bus, logger),
           events: bus,
           signer: settings.signer,
           domain,

@@ -9,6 +9,13 @@ import Type, { type Static } from 'typebox'
 export const defaultStateDir =
   platform() === 'win32' ? 'C:\\ProgramData\\krbfleet\\agent' : '/var/lib/krbfleet-agent'
 
+/** The keytab the web server reads when KRBFLEET_AGENT_KEYTAB is not set. */
+export const defaultKeytab =
+  platform() === 'win32' ? 'C:\\ProgramData\\krbfleet\\http.keytab' : '/etc/krbfleet/http.keytab'
+
+/** IIS's configuration file when KRBFLEET_AGENT_IIS_CONFIG is not set. */
+export const defaultApplicationHost = 'C:\\Windows\\System32\\inetsrv\\config\\applicationHost.config'
+
 /** The key file inside the state directory when KRBFLEET_AGENT_KEY_FILE is not set. */
 export const defaultKeyFileName = 'agent-key.pem'
 
@@ -25,6 +32,30 @@ const AgentConfigSchema = Type.Object({
     keyFile: Type.Optional(Type.String({ minLength: 1 })),
     /** KRBFLEET_AGENT_HEARTBEAT_INTERVAL_MS: how often AgentHeartbeat is published. */
     heartbeatIntervalMs: Type.Integer({ minimum: 100, maximum: 3_600_000, default: 30_000 }),
+    /**
+     * KRBFLEET_AGENT_SIGNER_KEY: the account service's Ed25519 public key (base64url of the raw 32
+     * bytes, as the account service logs it at start, or a PEM); credentials signed by any other key
+     * are refused. Not set: the agent enrols and reports but installs no credential.
+     */
+    signerKey: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
+    /** KRBFLEET_AGENT_CREDENTIAL_REFRESH_MS: how often the retained credential is read again. */
+    credentialRefreshMs: Type.Integer({ minimum: 100, maximum: 3_600_000, default: 60_000 }),
+    /** KRBFLEET_AGENT_KEYTAB: the keytab the web server reads (keytab backend). */
+    keytab: Type.String({ minLength: 1, default: defaultKeytab }),
+    /** KRBFLEET_AGENT_KEYTAB_GROUP: the group (name or gid) that may read it, e.g. www-data; default the agent's. */
+    keytabGroup: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+    /** KRBFLEET_AGENT_KDC_CHECK: check each new key against the KDC with `kinit -k` (keytab backend). */
+    kdcCheck: Type.Boolean({ default: true }),
+    /** KRBFLEET_AGENT_IIS_CONFIGURATOR: `appcmd` (Windows) or `file` (edits applicationHost.config). */
+    iisConfigurator: Type.Union([Type.Literal('appcmd'), Type.Literal('file')], {
+      default: platform() === 'win32' ? 'appcmd' : 'file',
+    }),
+    /** KRBFLEET_AGENT_IIS_CONFIG: applicationHost.config, for the file configurator. */
+    iisConfig: Type.String({ minLength: 1, default: defaultApplicationHost }),
+    /** KRBFLEET_AGENT_IIS_POOLS: the application pools that run as the Kerberos account (comma-separated). */
+    iisPools: Type.Array(Type.String({ minLength: 1, maxLength: 256 }), { default: [], maxItems: 256 }),
+    /** KRBFLEET_AGENT_IIS_SITES: the sites whose Windows authentication uses the pool's credentials. */
+    iisSites: Type.Array(Type.String({ minLength: 1, maxLength: 256 }), { default: [], maxItems: 256 }),
   }),
   http: HttpSettings(9110),
 })

@@ -1,17 +1,27 @@
 import assert from 'node:assert/strict'
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { type Bus, callRpc, connectBus } from '@krbfleet/bus'
-import { AgentHeartbeat, buckets, type EventEnvelope, streams, TopologyOperation } from '@krbfleet/contracts'
+import {
+  AgentHeartbeat,
+  agentToken,
+  buckets,
+  CredentialApplied,
+  subjects,
+  TopologyOperation,
+} from '@krbfleet/contracts'
+import { readKeytabFile } from '@krbfleet/kerberos'
 import { silentLogger } from '@krbfleet/logging'
+import { exportPublicKey, generateSignerKeyPair, importPublicKey, keyIdOf } from '@krbfleet/sealing'
 import { freePort, type ManagedProcess, startProcess, waitForPort } from '@krbfleet/testing'
 import { startTopology, type TopologyInstance } from '@krbfleet/topology'
 import { agentUser, type NatsUser, renderUsers, serviceUsers } from '../../../deploy/nats/src/permissions.ts'
+import { issueCredential, storedEvents } from './helpers.ts'
 
 const mainTs = fileURLToPath(new URL('../src/main.ts', import.meta.url))
 const server = 'fe01.corp.example.com'
@@ -28,14 +38,22 @@ let url: string
 let setupBus: Bus
 let topologyBus: Bus
 let topology: TopologyInstance
+let accountBus: Bus
 const agent = agentUser(server)
+const otherServer = 'fe02.corp.example.com'
+const otherAgent = agentUser(otherServer)
+const signer = generateSignerKeyPair()
 const passwordOf = (user: NatsUser) => `${user.user}-pw`
 let child: ChildProcess | undefined
+let keytab: string
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'krbfleet-agent-lp-'))
+  keytab = join(dir, 'keytab', 'http.keytab')
   const topologyUser = serviceUsers().find((u) => u.user === 'krbfleet-topology')
   assert.ok(topologyUser)
+  const accountUser = serviceUsers().find((u) => u.user === 'krbfleet-account')
+  assert.ok(accountUser)
   const port = await freePort()
   await writeFile(
     join(dir, 'server.conf'),
@@ -46,14 +64,15 @@ before(async () => {
       '  users: [',
       // The test's own set-up identity (streams, topology content); no permissions block = all.
       '    { user: "setup", password: "setup-pw" }',
-      renderUsers([topologyUser, agent], '    '),
+      renderUsers([topologyUser, accountUser, agent, otherAgent], '    '),
       '  ]',
       '}',
       '',
     ].join('\n'),
   )
   const env: Record<string, string> = { ...(process.env as Record<string, string>) }
-  for (const user of [topologyUser, agent]) env[user.passwordVariable.slice(1)] = passwordOf(user)
+  for (const user of [topologyUser, accountUser, agent, otherAgent])
+    env[user.passwordVariable.slice(1)] = passwordOf(user)
   nats = startProcess({
     name: 'nats-agent-lp',
     command: 'nats-server',
@@ -82,6 +101,14 @@ before(async () => {
     inboxPrefix: topologyUser.inboxPrefix,
   })
   topology = await startTopology({ bus: topologyBus, logger: silentLogger(), catchUpIntervalMs: 0 })
+  accountBus = await connectBus({
+    servers: url,
+    name: accountUser.user,
+    logger: silentLogger(),
+    user: accountUser.user,
+    pass: passwordOf(accountUser),
+    inboxPrefix: accountUser.inboxPrefix,
+  })
   await callRpc(setupBus, 'topology', TopologyOperation.SiteAdd, { name: 'redmond' }, admin)
   await callRpc(
     setupBus,
@@ -103,12 +130,13 @@ after(async () => {
   if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
   await topology?.stop()
   await topologyBus?.close()
+  await accountBus?.close()
   await setupBus?.close()
   await nats?.stop()
   await rm(dir, { recursive: true, force: true })
 })
 
-test('given only its own NATS rights, then the agent enrols and its heartbeats reach the stream', {
+test('given only its own NATS rights, then the agent enrols, installs its retained credential and reports it', {
   timeout: 60_000,
 }, async () => {
   const httpPort = await freePort()
@@ -123,6 +151,9 @@ test('given only its own NATS rights, then the agent enrols and its heartbeats r
       KRBFLEET_AGENT_SERVER: server,
       KRBFLEET_AGENT_KEY_FILE: join(dir, 'agent', 'agent-key.pem'),
       KRBFLEET_AGENT_HEARTBEAT_INTERVAL_MS: '300',
+      KRBFLEET_AGENT_SIGNER_KEY: exportPublicKey(signer.publicKey),
+      KRBFLEET_AGENT_KEYTAB: keytab,
+      KRBFLEET_AGENT_KDC_CHECK: 'false',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
@@ -135,29 +166,64 @@ test('given only its own NATS rights, then the agent enrols and its heartbeats r
   })
   const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>
 
-  const heartbeats = async () => {
-    const info = await setupBus.jsm.streams.info(streams.events.name)
-    const out: EventEnvelope[] = []
-    for (let seq = info.state.first_seq; seq <= info.state.last_seq && info.state.messages > 0; seq++) {
-      const m = await setupBus.jsm.streams.getMessage(streams.events.name, { seq }).catch(() => null)
-      const e = m?.json<EventEnvelope>()
-      if (e && e.type === AgentHeartbeat.type) out.push(e)
+  const heartbeats = async () => await storedEvents(setupBus, AgentHeartbeat.type)
+  const until = async (what: string, condition: () => Promise<boolean>) => {
+    const deadline = Date.now() + 30_000
+    while (!(await condition())) {
+      if (child?.exitCode !== null || Date.now() > deadline) assert.fail(`${what}: ${output.slice(-3000)}`)
+      await new Promise((r) => setTimeout(r, 100))
     }
-    return out
   }
-  const deadline = Date.now() + 30_000
-  for (;;) {
+  await until('not enrolled with heartbeats', async () => {
     const ready = await fetch(`http://127.0.0.1:${httpPort}/readyz`).then(
       (r) => r.status === 200,
       () => false,
     )
-    if (ready && (await heartbeats()).length >= 2) break
-    if (child.exitCode !== null || Date.now() > deadline)
-      assert.fail(`not enrolled with heartbeats: ${output.slice(-3000)}`)
-    await new Promise((r) => setTimeout(r, 100))
-  }
+    return ready && (await heartbeats()).length >= 2
+  })
   const { topology: draft } = await topology.service.get('draft')
-  assert.equal(draft.agents.find((a) => a.server === server)?.server, server)
+  const enrolled = draft.agents.find((a) => a.server === server)
+  assert.equal(enrolled?.server, server)
+
+  // The account service (under its own NATS user) retains a credential sealed to the enrolled key.
+  const credentials = await accountBus.kv(buckets.credentials)
+  const recipient = importPublicKey(enrolled?.encryptionKey ?? '', 'x25519')
+  await credentials.put(
+    agentToken(server),
+    JSON.stringify(
+      issueCredential({
+        server,
+        account: 'CORP\\KERBAUTH',
+        kvno: 7,
+        to: { publicKey: recipient, keyId: keyIdOf(recipient) },
+        by: signer,
+      }),
+    ),
+  )
+  // The bell the account service rings after a put (its KvCredentialBucket).
+  accountBus.nc.publish(subjects.agentCredential(server))
+  await until('the credential is not installed', async () => {
+    const entries = await readKeytabFile(keytab).catch(() => [])
+    return entries.some((e) => e.kvno === 7)
+  })
+  await until('no CredentialApplied', async () =>
+    (await storedEvents(setupBus, CredentialApplied.type)).some(
+      (e) => JSON.stringify(e.data) === JSON.stringify({ server, account: 'CORP\\KERBAUTH', kvno: 7 }),
+    ),
+  )
+  await until('no heartbeat with kvno 7 and the health', async () =>
+    (await heartbeats()).some(
+      (e) =>
+        JSON.stringify(e.data) ===
+        JSON.stringify({
+          server,
+          backend: 'keytab',
+          kvnos: [{ account: 'CORP\\KERBAUTH', kvno: 7 }],
+          health: { ok: true },
+        }),
+    ),
+  )
+  assert.equal((await stat(keytab)).mode & 0o777, 0o640)
   assert.doesNotMatch(output, /Permissions Violation/, 'no right beyond its own was needed')
   child.kill('SIGTERM')
   assert.equal((await exited)[0], 0, output.slice(-2000))
@@ -206,5 +272,65 @@ test('given the agent NATS user, then every topology operation but agent.enrol i
     )
   } finally {
     await bus.close()
+  }
+})
+
+test("given two agents' NATS users, then each reads only its own credential and no consumer", async () => {
+  const connectAs = (user: NatsUser) =>
+    connectBus({
+      servers: url,
+      name: user.user,
+      logger: silentLogger(),
+      user: user.user,
+      pass: passwordOf(user),
+      inboxPrefix: user.inboxPrefix,
+    })
+  const credentials = await accountBus.kv(buckets.credentials)
+  await credentials.put(agentToken(otherServer), '{"sealed for":"fe02"}')
+  const a = await connectAs(agent)
+  const b = await connectAs(otherAgent)
+  try {
+    const errors: string[] = []
+    void (async () => {
+      for await (const s of a.nc.status()) if (s.type === 'error') errors.push(String(s.error))
+    })()
+    // B reads its own key; A may not direct-get B's key, nor subscribe to it.
+    const own = await b.nc.request(subjects.agentCredentialGet(otherServer), undefined, { timeout: 2000 })
+    assert.equal(own.string(), '{"sealed for":"fe02"}')
+    await assert.rejects(
+      a.nc.request(subjects.agentCredentialGet(otherServer), undefined, { timeout: 2000 }),
+      /Permissions Violation for Publish to "\$JS\.API\.DIRECT\.GET\.KV_krbfleet-credentials\.\$KV\.krbfleet-credentials\.fe02_corp_example_com"/,
+    )
+    const foreign = a.nc.subscribe(subjects.agentCredential(otherServer))
+    await a.nc.flush()
+    await credentials.put(agentToken(otherServer), '{"sealed for":"fe02","again":true}')
+    accountBus.nc.publish(subjects.agentCredential(otherServer))
+    for (let i = 0; i < 100 && !errors.some((e) => e.includes('fe02_corp_example_com')); i++)
+      await new Promise((r) => setTimeout(r, 20))
+    assert.ok(
+      errors.some(
+        (e) => /permissions violation for subscription/i.test(e) && e.includes('fe02_corp_example_com'),
+      ),
+      `A may not subscribe to B's credential (saw: ${errors.join('; ')})`,
+    )
+    assert.equal(foreign.getReceived(), 0, "nothing of B's reached A")
+    const foreignKey = a.nc.subscribe(subjects.agentCredentialKey(otherServer))
+    await a.nc.flush()
+    const keyRefused = (e: string) =>
+      e.includes('Subscription to "$KV.krbfleet-credentials.fe02_corp_example_com"')
+    for (let i = 0; i < 100 && !errors.some(keyRefused); i++) await new Promise((r) => setTimeout(r, 20))
+    assert.ok(errors.some(keyRefused), `A may not subscribe to B's key (saw: ${errors.join('; ')})`)
+    assert.equal(foreignKey.getReceived(), 0)
+    // No watcher either: a consumer's filter could name B's key.
+    await assert.rejects(a.kv(buckets.credentials), { code: 'forbidden' })
+    await assert.rejects(
+      a.jsm.consumers.add(`KV_${buckets.credentials.bucket}`, {
+        filter_subject: subjects.agentCredential(otherServer),
+      }),
+      /Permissions Violation for Publish/,
+    )
+  } finally {
+    await a.close()
+    await b.close()
   }
 })

@@ -30,16 +30,26 @@ export function agentActor(server: string): string {
   return `agent:${server}`
 }
 
+export interface HeartbeatHealth {
+  ok: boolean
+  detail?: string
+}
+
 export function heartbeatEvent(input: {
   server: string
   backend: AgentBackendName
   kvnos: HeldKvno[]
+  health?: HeartbeatHealth
   tick: number
   intervalMs: number
 }): EventEnvelope {
   const id = heartbeatEventId(input.server, input.tick)
+  const health = input.health && {
+    ok: input.health.ok,
+    ...(input.health.detail ? { detail: input.health.detail.slice(0, 1024) } : {}),
+  }
   return AgentHeartbeat.create(
-    { server: input.server, backend: input.backend, kvnos: input.kvnos },
+    { server: input.server, backend: input.backend, kvnos: input.kvnos, ...(health ? { health } : {}) },
     {
       id,
       actor: agentActor(input.server),

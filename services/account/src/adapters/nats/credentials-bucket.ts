@@ -1,15 +1,30 @@
-import type { KV } from '@krbfleet/bus'
-import { agentToken, IssuedCredential } from '@krbfleet/contracts'
+import type { Bus, KV } from '@krbfleet/bus'
+import { agentToken, IssuedCredential, subjects } from '@krbfleet/contracts'
 import type { Logger } from 'pino'
 import type { CredentialBucket } from '../../ports.ts'
 
-/** The credentials bucket (`buckets.credentials`): one key per server, `agentToken(server)`. */
+/**
+ * The credentials bucket (`buckets.credentials`): one key per server, `agentToken(server)`. After
+ * each put or delete the server's credential bell rings (an empty core message): its agent reads the
+ * key then. A bell lost (the service stopped in between, the agent away) costs only time: agents also
+ * read their key at start, on reconnect and periodically.
+ */
 export class KvCredentialBucket implements CredentialBucket {
   readonly #kv: KV
+  readonly #bus: Pick<Bus, 'nc'>
   readonly #log: Logger
-  constructor(kv: KV, logger: Logger) {
+  constructor(kv: KV, bus: Pick<Bus, 'nc'>, logger: Logger) {
     this.#kv = kv
+    this.#bus = bus
     this.#log = logger
+  }
+
+  #ring(server: string): void {
+    try {
+      this.#bus.nc.publish(subjects.agentCredential(server))
+    } catch (err) {
+      this.#log.warn({ err, server }, 'credential bell not rung; the agent reads its key at its next refresh')
+    }
   }
 
   async list(): Promise<Map<string, IssuedCredential>> {
@@ -29,9 +44,11 @@ export class KvCredentialBucket implements CredentialBucket {
 
   async put(credential: IssuedCredential): Promise<void> {
     await this.#kv.put(agentToken(credential.server), JSON.stringify(credential))
+    this.#ring(credential.server)
   }
 
   async delete(server: string): Promise<void> {
     await this.#kv.delete(agentToken(server))
+    this.#ring(server)
   }
 }

@@ -2,6 +2,7 @@ import type { Bus } from '@krbfleet/bus'
 import type { Logger } from 'pino'
 import {
   type AgentBackendName,
+  type HeartbeatHealth,
   type HeldKvno,
   heartbeatEvent,
   heartbeatTick,
@@ -15,6 +16,8 @@ export interface HeartbeatOptions {
   intervalMs: number
   /** The kvnos the agent holds at this tick (from the credential lifecycle). */
   held(): HeldKvno[]
+  /** The backend's health at this tick; none: not reported. */
+  health?(): HeartbeatHealth
   /** Default Date.now. */
   now?(): number
   onPublished?(duplicate: boolean): void
@@ -41,6 +44,7 @@ export function startHeartbeat(options: HeartbeatOptions): Heartbeat {
       server: options.server,
       backend: options.backend,
       kvnos: options.held(),
+      ...(options.health ? { health: options.health() } : {}),
       tick,
       intervalMs: options.intervalMs,
     })

@@ -1,0 +1,290 @@
+import { createHash } from 'node:crypto'
+import type { Bus } from '@krbfleet/bus'
+import {
+  CredentialApplied,
+  CredentialApplyFailed,
+  CredentialPayload,
+  CredentialRemoved,
+  credentialContext,
+  type EventEnvelope,
+  type IssuedCredential,
+  KrbfleetError,
+  subjects,
+} from '@krbfleet/contracts'
+import { openSealed, type KeyInput, type TrustedSigner } from '@krbfleet/sealing'
+import type { KeyObject } from 'node:crypto'
+import type { Logger } from 'pino'
+import type { HeldKvno } from '../domain/heartbeat.ts'
+import { agentActor } from '../domain/heartbeat.ts'
+import type { BackendHealth, CredentialBackend, HeldKey } from '../ports.ts'
+import { type Decision, decideDelivery, type RetainedMessage } from './decide.ts'
+
+export interface CredentialReceiverOptions {
+  bus: Bus
+  logger: Logger
+  server: string
+  /** The agent's X25519 key pair (adapters/fs/key-store.ts): the private half opens credentials. */
+  key: { privateKey: KeyObject; keyId: string }
+  /** The account service's Ed25519 public key (KRBFLEET_AGENT_SIGNER_KEY), or several during a change. */
+  signer: KeyInput | readonly TrustedSigner[]
+  backend: CredentialBackend
+  /** How often the retained credential is read again, to catch a message missed while away. */
+  refreshIntervalMs: number
+  /** Per refresh that found something to do (metrics). */
+  onOutcome?(outcome: ReceiveOutcome): void
+}
+
+export type ReceiveOutcome = 'installed' | 'removed' | 'rejected' | 'failed'
+
+export interface CredentialReceiver {
+  /** Reads the retained credential now and applies it; resolves when done (concurrent calls share one run). */
+  refresh(): Promise<void>
+  /** The kvnos the backend held at the last refresh, for the heartbeat. */
+  held(): HeldKvno[]
+  /** The backend's health at the last refresh. */
+  health(): BackendHealth
+  stop(): Promise<void>
+}
+
+/**
+ * Receives this server's credential and installs it (issue 11). The agent's NATS user may read only
+ * its own key of the credentials bucket (deploy/nats agentUser), and needs no JetStream consumer:
+ * the account service rings the server's credential bell (a core subject) after it puts or deletes
+ * the key, and every ring, every `refreshIntervalMs`, every reconnect and the start read the LATEST
+ * message of the key with a direct get. So the order of messages never matters (only the latest is ever
+ * applied), a message missed while offline is read at the next refresh, and a message that was
+ * rejected (wrong key, bad signature, replayed kvno, malformed) is not looked at again: its stream
+ * sequence is remembered. A backend failure (disk full, permission) leaves the previous credential
+ * in place, is reported, and the next refresh tries again.
+ */
+/** A reason within the event's 1024 characters. */
+const bounded = (reason: string) => (reason.length > 1000 ? `${reason.slice(0, 999)}…` : reason)
+
+export function startCredentialReceiver(options: CredentialReceiverOptions): CredentialReceiver {
+  const { bus, server, backend } = options
+  const logger = options.logger.child({ component: 'credential-receiver' })
+  const self = { server, keyId: options.key.keyId }
+  let heldCache: HeldKey[] = []
+  let healthCache: BackendHealth = { ok: true }
+  /** The stream sequence of the last message handled for good (applied, or rejected). */
+  let settledSeq: string | undefined
+  let running: Promise<void> | undefined
+  let again = false
+  let stopped = false
+
+  const snapshot = async () => {
+    heldCache = await backend.held()
+    healthCache = await backend.health()
+  }
+
+  const publish = async (event: EventEnvelope) => {
+    try {
+      await bus.publish(event)
+    } catch (err) {
+      logger.warn({ err, type: event.type }, 'report not published (the heartbeat still shows the state)')
+    }
+  }
+  const eventId = (kind: string, seq: string, detail = '') =>
+    `credential-${kind}-${createHash('sha256').update(`${server} ${seq} ${detail}`).digest().subarray(0, 16).toString('base64url')}`
+  const meta = (kind: string, seq: string, detail?: string) => ({
+    id: eventId(kind, seq, detail),
+    actor: agentActor(server),
+  })
+
+  const read = async (): Promise<{ seq: string; message: RetainedMessage } | undefined> => {
+    try {
+      const reply = await bus.nc.request(subjects.agentCredentialGet(server), undefined, { timeout: 5000 })
+      const code = reply.headers?.code ?? 0
+      if (code === 404) return { seq: 'none', message: { kind: 'absent' } }
+      if (code !== 0) {
+        logger.warn(
+          { code, description: reply.headers?.description },
+          'credential not read; the next refresh tries again',
+        )
+        return undefined
+      }
+      const seq = reply.headers?.get('Nats-Sequence') ?? ''
+      const operation = reply.headers?.get('KV-Operation')
+      if (operation === 'DEL' || operation === 'PURGE') return { seq, message: { kind: 'revoked' } }
+      return { seq, message: { kind: 'put', data: reply.data } }
+    } catch (err) {
+      logger.warn(
+        { err },
+        'credential not read (is the credentials bucket there?); the next refresh tries again',
+      )
+      return undefined
+    }
+  }
+
+  /** Refused for good: reported once, never installed, the message not looked at again. */
+  const reject = async (
+    seq: string,
+    { account, kvno, reason }: { account?: string; kvno?: number; reason: string },
+  ): Promise<ReceiveOutcome> => {
+    logger.error({ seq, account, kvno, reason }, 'credential rejected; nothing installed')
+    reason = bounded(reason)
+    settledSeq = seq
+    await publish(
+      CredentialApplyFailed.create(
+        { server, reason, ...(account ? { account } : {}), ...(kvno === undefined ? {} : { kvno }) },
+        meta('rejected', seq),
+      ),
+    )
+    return 'rejected'
+  }
+
+  const act = async (seq: string, decision: Decision): Promise<ReceiveOutcome | undefined> => {
+    switch (decision.kind) {
+      case 'none':
+        logger.debug({ seq, why: decision.why }, 'credential: nothing to do')
+        settledSeq = seq
+        return undefined
+      case 'reject':
+        return await reject(seq, decision)
+      case 'remove':
+        for (const account of decision.accounts) await backend.remove(account)
+        settledSeq = seq
+        for (const account of decision.accounts) {
+          logger.info({ account }, 'credential revoked and removed')
+          await publish(CredentialRemoved.create({ server, account }, meta('removed', seq, account)))
+        }
+        return 'removed'
+      case 'install':
+        return await install(seq, decision)
+    }
+  }
+
+  const install = async (
+    seq: string,
+    decision: Extract<Decision, { kind: 'install' }>,
+  ): Promise<ReceiveOutcome> => {
+    const { credential } = decision
+    const { account, kvno } = credential
+    const opened = open(credential)
+    if (typeof opened === 'string') return await reject(seq, { account, kvno, reason: opened })
+    try {
+      await backend.stage({
+        account,
+        principal: opened.principal,
+        kvno,
+        keys: opened.keys,
+        ...(opened.password === undefined ? {} : { password: opened.password }),
+      })
+      await backend.activate(account, kvno)
+      await backend.retire(account, decision.keep)
+      for (const other of decision.remove) await backend.remove(other)
+    } catch (err) {
+      const reason = err instanceof Error ? err.message : String(err)
+      // A credential the backend refuses by rule (keys that do not fit, another principal) will not
+      // install on a retry either; a disk or permission fault may clear: the next refresh retries.
+      if (err instanceof KrbfleetError && !err.retryable) return await reject(seq, { account, kvno, reason })
+      logger.error(
+        { err, account, kvno },
+        'credential not installed; the previous one stays; the next refresh tries again',
+      )
+      await publish(
+        CredentialApplyFailed.create(
+          { server, account, kvno, reason: bounded(reason) },
+          meta('failed', seq, reason),
+        ),
+      )
+      return 'failed'
+    }
+    settledSeq = seq
+    logger.info({ account, kvno, kept: decision.keep }, 'credential installed')
+    await publish(CredentialApplied.create({ server, account, kvno }, meta('applied', seq)))
+    for (const other of decision.remove) {
+      await publish(CredentialRemoved.create({ server, account: other }, meta('removed', seq, other)))
+    }
+    return 'installed'
+  }
+
+  /** The sealed payload, checked against the outer fields; a string says why it is refused. */
+  const open = (credential: IssuedCredential): CredentialPayload | string => {
+    let payload: CredentialPayload
+    try {
+      payload = CredentialPayload.decode(
+        openSealed(credential.sealed, {
+          recipientPrivateKey: options.key.privateKey,
+          signerPublicKey: options.signer,
+          context: credentialContext(server, credential.account, credential.kvno),
+        }),
+      )
+    } catch (err) {
+      // SealingError and ValidationError messages name the rule, never key material.
+      return `the credential does not open: ${err instanceof Error ? err.message : String(err)}`
+    }
+    if (
+      payload.server !== server ||
+      payload.account !== credential.account ||
+      payload.kvno !== credential.kvno
+    ) {
+      return 'the sealed credential does not match its envelope (server, account or kvno)'
+    }
+    return payload
+  }
+
+  const runOnce = async () => {
+    const retained = await read()
+    if (!retained || stopped) return
+    if (retained.seq === settledSeq) {
+      await snapshot().catch((err) => logger.warn({ err }, 'backend state not read'))
+      return
+    }
+    let outcome: ReceiveOutcome | undefined
+    try {
+      const held = await backend.held()
+      outcome = await act(retained.seq, decideDelivery(self, held, retained.message))
+    } catch (err) {
+      logger.error({ err }, 'credential not applied; the next refresh tries again')
+      outcome = 'failed'
+    }
+    if (outcome) options.onOutcome?.(outcome)
+    await snapshot().catch((err) => logger.warn({ err }, 'backend state not read'))
+  }
+
+  const refresh = (): Promise<void> => {
+    if (stopped) return Promise.resolve()
+    if (running) {
+      again = true
+      return running
+    }
+    running = (async () => {
+      do {
+        again = false
+        await runOnce()
+      } while (again && !stopped)
+    })().finally(() => {
+      running = undefined
+    })
+    return running
+  }
+
+  // The bell: the account service rings it after each put or delete (only the latest message counts).
+  const subscription = bus.nc.subscribe(subjects.agentCredential(server), {
+    callback: () => void refresh(),
+  })
+  const timer = setInterval(() => void refresh(), options.refreshIntervalMs)
+  timer.unref()
+  void (async () => {
+    for await (const status of bus.nc.status()) {
+      if (stopped) return
+      if (status.type === 'reconnect') void refresh()
+    }
+  })()
+  void snapshot()
+    .catch((err) => logger.warn({ err }, 'backend state not read'))
+    .then(() => refresh())
+
+  return {
+    refresh,
+    held: () => heldCache.map((h) => ({ account: h.account, kvno: h.kvno })),
+    health: () => healthCache,
+    async stop() {
+      stopped = true
+      clearInterval(timer)
+      subscription.unsubscribe()
+      await running
+    },
+  }
+}

@@ -1,0 +1,213 @@
+import assert from 'node:assert/strict'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import type { KV } from '@krbfleet/bus'
+import {
+  agentToken,
+  buckets,
+  CredentialApplied,
+  CredentialApplyFailed,
+  CredentialRemoved,
+  type IssuedCredential,
+  subjects,
+} from '@krbfleet/contracts'
+import { readKeytabFile } from '@krbfleet/kerberos'
+import { silentLogger } from '@krbfleet/logging'
+import {
+  type AgentKeyPair,
+  generateAgentKeyPair,
+  generateSignerKeyPair,
+  type SignerKeyPair,
+} from '@krbfleet/sealing'
+import { startNatsWorld, type NatsWorld } from '@krbfleet/testing/world'
+import { keytabBackend, keytabStatePath } from '../src/adapters/keytab/keytab-backend.ts'
+import { type CredentialReceiver, startCredentialReceiver } from '../src/credentials/receiver.ts'
+import { issueCredential, storedEvents } from './helpers.ts'
+
+const server = 'fe01.corp.example.com'
+const accountA = 'CORP\\KERBAUTH'
+const accountB = 'CORP\\KERBNEXT'
+
+/**
+ * The credential receiver against a real nats-server: what the account service retains in the
+ * credentials bucket is installed in a real keytab (the keytab backend, no KDC here), and every
+ * hostile or broken credential is rejected, reported once and never installed, while the keytab
+ * keeps what it held. The assertions read the keytab file and the events stream.
+ */
+describe('credential receiver', { timeout: 120_000 }, () => {
+  let world: NatsWorld
+  let work: string
+  let keytab: string
+  let bucket: KV
+  let receiver: CredentialReceiver
+  const agentKey = generateAgentKeyPair()
+  const signer = generateSignerKeyPair()
+
+  const issue = (options: {
+    account?: string
+    kvno: number
+    to?: AgentKeyPair
+    by?: SignerKeyPair
+    forServer?: string
+    badKey?: boolean
+  }): IssuedCredential =>
+    issueCredential({
+      server: options.forServer ?? server,
+      account: options.account ?? accountA,
+      kvno: options.kvno,
+      to: options.to ?? agentKey,
+      by: options.by ?? signer,
+      ...(options.badKey ? { badKey: true } : {}),
+    })
+  const retain = async (value: IssuedCredential | string) => {
+    await bucket.put(agentToken(server), typeof value === 'string' ? value : JSON.stringify(value))
+    await receiver.refresh()
+  }
+  const keytabKvnos = async () => {
+    const entries = await readKeytabFile(keytab).catch(() => [])
+    return [...new Set(entries.map((e) => `${e.principal.components.join('/')}@${e.kvno}`))].sort()
+  }
+  const agentEvents = () => storedEvents(world.bus, 'krbfleet.agent.Credential')
+  const lastEvent = async () => (await agentEvents()).at(-1)
+
+  before(async () => {
+    world = await startNatsWorld({ name: 'receiver-test' })
+    work = await mkdtemp(join(tmpdir(), 'krbfleet-receiver-'))
+    keytab = join(work, 'keytab', 'http.keytab')
+    bucket = await world.bus.kv(buckets.credentials)
+    receiver = startCredentialReceiver({
+      bus: world.bus,
+      logger: silentLogger(),
+      server,
+      key: agentKey,
+      signer: signer.publicKey,
+      backend: keytabBackend({
+        path: keytab,
+        statePath: keytabStatePath(join(work, 'state')),
+        logger: silentLogger(),
+      }),
+      refreshIntervalMs: 3_600_000,
+    })
+  })
+  after(async () => {
+    await receiver?.stop()
+    await world?.stop()
+    if (work) await rm(work, { recursive: true, force: true })
+  })
+
+  it('installs nothing before a credential is issued, then the retained one, then a newer one beside it', async () => {
+    await receiver.refresh()
+    assert.deepEqual(await keytabKvnos(), [])
+    assert.deepEqual(receiver.held(), [])
+
+    await retain(issue({ kvno: 3 }))
+    assert.deepEqual(await keytabKvnos(), ['KERBAUTH$@3'])
+    assert.deepEqual(receiver.held(), [{ account: accountA, kvno: 3 }])
+    const applied = await lastEvent()
+    assert.equal(applied?.type, CredentialApplied.type)
+    assert.deepEqual(applied?.data, { server, account: accountA, kvno: 3 })
+    assert.equal(applied?.actor, `agent:${server}`)
+
+    await retain(issue({ kvno: 4 }))
+    assert.deepEqual(
+      await keytabKvnos(),
+      ['KERBAUTH$@3', 'KERBAUTH$@4'],
+      'the previous kvno stays beside the new one',
+    )
+    assert.deepEqual((await lastEvent())?.data, { server, account: accountA, kvno: 4 })
+
+    await retain(issue({ kvno: 5 }))
+    assert.deepEqual(await keytabKvnos(), ['KERBAUTH$@4', 'KERBAUTH$@5'], 'only one previous kvno is kept')
+    assert.deepEqual(receiver.health(), { ok: true })
+  })
+
+  it('rejects, reports once and never installs a replayed kvno, another signer, another key, another server, bad keys or garbage', async () => {
+    const other = generateAgentKeyPair()
+    const cases: Array<{ credential: IssuedCredential | string; reason: RegExp; kvno?: number }> = [
+      {
+        credential: issue({ kvno: 4 }),
+        reason: /kvno 4 of CORP\\KERBAUTH is older than the active kvno 5/,
+        kvno: 4,
+      },
+      {
+        credential: issue({ kvno: 6, by: generateSignerKeyPair() }),
+        reason: /not a trusted signer/,
+        kvno: 6,
+      },
+      { credential: issue({ kvno: 6, to: other }), reason: /sealed to key .* not this agent's key/, kvno: 6 },
+      {
+        credential: issue({ kvno: 6, forServer: 'fe02.corp.example.com' }),
+        reason: /for fe02\.corp\.example\.com, not fe01\.corp\.example\.com/,
+        kvno: 6,
+      },
+      { credential: '{"server": "fe01.corp.example.com", "kvno": "six"}', reason: /malformed/ },
+      { credential: '\u0000\u0001 not json', reason: /malformed/ },
+    ]
+    for (const { credential, reason, kvno } of cases) {
+      const before = (await agentEvents()).length
+      await retain(credential)
+      // Refreshing again does not retry it: the same message is settled.
+      await receiver.refresh()
+      await receiver.refresh()
+      const events = (await agentEvents()).slice(before)
+      assert.equal(events.length, 1, `one report for ${reason}`)
+      assert.equal(events[0]?.type, CredentialApplyFailed.type)
+      const data = events[0]?.data as { server: string; kvno?: number; reason: string }
+      assert.equal(data.server, server)
+      assert.equal(data.kvno, kvno)
+      assert.match(data.reason, reason)
+      assert.deepEqual(await keytabKvnos(), ['KERBAUTH$@4', 'KERBAUTH$@5'], `nothing installed for ${reason}`)
+    }
+    // A credential whose keys do not fit their enctype is refused by the backend: reported once,
+    // nothing changed.
+    const before = (await agentEvents()).length
+    await retain(issue({ kvno: 6, badKey: true }))
+    await receiver.refresh()
+    const failed = (await agentEvents()).slice(before)
+    assert.deepEqual(
+      failed.map((e) => e.type),
+      [CredentialApplyFailed.type],
+    )
+    assert.match(
+      (failed[0]?.data as { reason: string } | undefined)?.reason ?? '',
+      /keys\.0\.key.*must be \d+ bytes in base64/,
+    )
+    assert.deepEqual(await keytabKvnos(), ['KERBAUTH$@4', 'KERBAUTH$@5'])
+    // And the next good credential goes in.
+    await retain(issue({ kvno: 6 }))
+    assert.deepEqual(await keytabKvnos(), ['KERBAUTH$@5', 'KERBAUTH$@6'])
+    const events = JSON.stringify(await agentEvents())
+    assert.doesNotMatch(events, /password of/, 'no secret in any report')
+  })
+
+  it("moves to the site's new account, removing the old one, and removes everything on revocation", async () => {
+    await retain(issue({ account: accountB, kvno: 2 }))
+    assert.deepEqual(await keytabKvnos(), ['KERBNEXT$@2'])
+    const moved = (await agentEvents()).slice(-2)
+    assert.deepEqual(
+      moved.map((e) => [e.type, e.data]),
+      [
+        [CredentialApplied.type, { server, account: accountB, kvno: 2 }],
+        [CredentialRemoved.type, { server, account: accountA }],
+      ],
+    )
+
+    await bucket.delete(agentToken(server))
+    await receiver.refresh()
+    assert.deepEqual(await keytabKvnos(), [])
+    assert.deepEqual(receiver.held(), [])
+    const removed = await lastEvent()
+    assert.equal(removed?.type, CredentialRemoved.type)
+    assert.deepEqual(removed?.data, { server, account: accountB })
+  })
+
+  it('a put it did not wait for is picked up when the bell rings', async () => {
+    await bucket.put(agentToken(server), JSON.stringify(issue({ account: accountB, kvno: 3 })))
+    world.bus.nc.publish(subjects.agentCredential(server))
+    for (let i = 0; i < 100 && receiver.held().length === 0; i++) await new Promise((r) => setTimeout(r, 50))
+    assert.deepEqual(receiver.held(), [{ account: accountB, kvno: 3 }])
+    assert.deepEqual(await keytabKvnos(), ['KERBNEXT$@3'])
+  })
+})

@@ -1,0 +1,74 @@
+import type { KeyObject } from 'node:crypto'
+import type { Bus } from '@krbfleet/bus'
+import {
+  CredentialPayload,
+  credentialContext,
+  type EventEnvelope,
+  type IssuedCredential,
+  streams,
+} from '@krbfleet/contracts'
+import { deriveAccountKeys, exportAccountKeys } from '@krbfleet/kerberos'
+import { seal } from '@krbfleet/sealing'
+
+/**
+ * What the account service retains for one server (services/account credentials/issuer.ts), built
+ * the same way for tests that play the account service: keys derived from `password`, sealed to the
+ * agent's key, signed by `by`.
+ */
+export function issueCredential(options: {
+  server: string
+  account: string
+  kvno: number
+  to: { publicKey: KeyObject; keyId: string }
+  by: { privateKey: KeyObject; keyId: string }
+  password?: string
+  realm?: string
+  dnsDomain?: string
+  /** Keys that do not fit their enctype (the backend refuses them). */
+  badKey?: boolean
+}): IssuedCredential {
+  const { server, account, kvno } = options
+  const dnsDomain = options.dnsDomain ?? 'corp.example.com'
+  const keys = exportAccountKeys(
+    deriveAccountKeys({
+      password: options.password ?? `password of ${account} at ${kvno}`,
+      realm: options.realm ?? dnsDomain.toUpperCase(),
+      samAccountName: `${account.split('\\')[1]}$`,
+      dnsDomain,
+      kvno,
+    }),
+  )
+  const issuedAt = new Date().toISOString()
+  const payload = CredentialPayload.decode({
+    server,
+    account,
+    principal: keys.principal,
+    kvno,
+    keys: options.badKey ? keys.keys.map((k) => ({ ...k, key: 'AAAA' })) : keys.keys,
+    issuedAt,
+  })
+  return {
+    server,
+    account,
+    kvno,
+    recipient: options.to.keyId,
+    issuedAt,
+    sealed: seal(payload, {
+      recipientPublicKey: options.to.publicKey,
+      signer: options.by,
+      context: credentialContext(server, account, kvno),
+    }),
+  }
+}
+
+/** Every event of the events stream whose type starts with `prefix` (`krbfleet.agent.`), in order. */
+export async function storedEvents(bus: Bus, prefix: string): Promise<EventEnvelope[]> {
+  const info = await bus.jsm.streams.info(streams.events.name)
+  const out: EventEnvelope[] = []
+  for (let seq = info.state.first_seq; seq <= info.state.last_seq && info.state.messages > 0; seq++) {
+    const m = await bus.jsm.streams.getMessage(streams.events.name, { seq }).catch(() => null)
+    const e = m?.json<EventEnvelope>()
+    if (e?.type.startsWith(prefix)) out.push(e)
+  }
+  return out
+}
