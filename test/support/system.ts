@@ -33,7 +33,12 @@ import { accountKey, buckets, type EventEnvelope, streams } from '@krbfleet/cont
 import { escapeFilterValue } from '@krbfleet/directory'
 import { createLogger, type Logger } from '@krbfleet/logging'
 import type { Failpoint } from '@krbfleet/spn-sync'
-import { generateKeyEncryptionKey, parseKeyEncryptionKey } from '@krbfleet/sealing'
+import {
+  generateKeyEncryptionKey,
+  generateSignerKeyPair,
+  parseKeyEncryptionKey,
+  type SignerKeyPair,
+} from '@krbfleet/sealing'
 import { adminClient, freePort, type NatsServer, startDc, startNats, type TestDc } from '@krbfleet/testing'
 import { startTopology, type TopologyInstance } from '@krbfleet/topology'
 
@@ -182,6 +187,8 @@ export interface System {
   dc: TestDc
   /** The key-encryption key the account service runs with (the test may open sealed secrets). */
   kek: ReturnType<typeof parseKeyEncryptionKey>
+  /** The account service's credential signing key: agents are given its public half. */
+  signer: SignerKeyPair
   work: string
   logs: LogCapture
   spnSyncLog: string
@@ -238,6 +245,7 @@ export async function startSystem(options: StartSystemOptions = {}): Promise<Sys
   const [nats, dc] = await Promise.all([startNats({ dir: work }), startDc()])
   const logs = new LogCapture()
   const kek = parseKeyEncryptionKey(generateKeyEncryptionKey(), 'e2e test')
+  const signer = generateSignerKeyPair()
   const started: Array<() => Promise<unknown>> = []
   const cleanup = async () => {
     for (const stop of started.reverse()) await stop().catch(() => {})
@@ -277,6 +285,7 @@ export async function startSystem(options: StartSystemOptions = {}): Promise<Sys
         },
         domain: { netbiosDomain: dc.netbiosDomain, dnsDomain: dc.dnsDomain },
         keyEncryptionKey: kek,
+        signer: { privateKey: signer.privateKey, keyId: signer.keyId },
         maxPasswordAgeDays: 30,
         spnTimeoutMs: 5000,
         ...(identities.account?.containerDn ? { defaultContainerDn: identities.account.containerDn } : {}),
@@ -359,6 +368,7 @@ export async function startSystem(options: StartSystemOptions = {}): Promise<Sys
       nats,
       dc,
       kek,
+      signer,
       work,
       logs,
       spnSyncLog,

@@ -18,6 +18,7 @@ import { RpcDesiredSpnSource, serveAccountRpc } from './adapters/nats/rpc.ts'
 import { KvTopologyAssignments } from './adapters/nats/topology-assignments.ts'
 import { AccountService } from './service.ts'
 import { CredentialIssuer } from './credentials/issuer.ts'
+import { type CredentialIssuing, startCredentialIssuing } from './credentials/issuing.ts'
 import { KvCredentialBucket } from './adapters/nats/credentials-bucket.ts'
 
 /** How often the sweep looks for leftovers: owed events and settled secrets wait at most this long. */
@@ -106,6 +107,7 @@ export async function startAccountService(options: {
   let bus: Bus | undefined
   let servers: RpcServer[] = []
   let sweeper: NodeJS.Timeout | undefined
+  let issuing: CredentialIssuing | undefined
   try {
     bus = await connectBus({ ...settings.nats, name: 'krbfleet-account', logger })
     await bus.ensureStreams()
@@ -160,15 +162,18 @@ export async function startAccountService(options: {
       } catch (err) {
         logger.warn({ err }, 'could not look for drift; will try again')
       }
-      try {
-        await issuer?.reconcile()
-      } catch (err) {
-        logger.warn({ err }, 'could not issue credentials; will try again')
-      }
     }
     await sweep()
     sweeper = setInterval(() => void sweep(), settings.pendingSweepMs ?? defaultSweepMs)
     sweeper.unref()
+    issuing = issuer
+      ? await startCredentialIssuing({
+          issuer,
+          watch: [await bus.kv(buckets.topology), kv],
+          resyncIntervalMs: settings.pendingSweepMs ?? defaultSweepMs,
+          logger,
+        })
+      : undefined
 
     const operations = options.registry
       ? new Counter({
@@ -187,6 +192,7 @@ export async function startAccountService(options: {
     const runningBus = bus
     const stopServing = async () => {
       clearInterval(sweeper)
+      await issuing?.stop()
       await Promise.all(servers.map((s) => s.stop()))
     }
     logger.info({ domain: domain.netbiosDomain, baseDn: domain.baseDn }, 'account service started')
@@ -204,6 +210,7 @@ export async function startAccountService(options: {
     }
   } catch (err) {
     clearInterval(sweeper)
+    await issuing?.stop().catch(() => {})
     await Promise.all(servers.map((s) => s.stop().catch(() => {})))
     await bus?.close().catch(() => {})
     await directory.close().catch(() => {})

@@ -13,8 +13,20 @@ export class KvTopologyAssignments implements AssignmentSource, EnabledTopologyS
     this.#topology = new TopologyStore(kv)
   }
 
+  /**
+   * The enabled topology, with each of its servers' agent enrolment as the topology holds it NOW
+   * (the draft): an enrolment is a fact about a running agent, not a design change, so a new or
+   * re-keyed agent gets its credential without waiting for the next Enable-CsTopology.
+   */
   async enabledTopology(): Promise<TopologyDocument | null> {
-    return (await this.#topology.readEnabled())?.topology ?? null
+    const [enabled, draft] = await Promise.all([this.#topology.readEnabled(), this.#topology.readDraft()])
+    if (!enabled) return null
+    const current = new Map(draft.topology.agents.map((a) => [a.server, a]))
+    const agents = enabled.topology.servers.flatMap((s) => {
+      const agent = current.get(s.fqdn) ?? enabled.topology.agents.find((a) => a.server === s.fqdn)
+      return agent ? [agent] : []
+    })
+    return { ...enabled.topology, agents }
   }
 
   async sitesOf(account: string): Promise<string[]> {

@@ -1,0 +1,215 @@
+/**
+ * The missing half, end to end: a web server gets its pool's key through its agent. The whole
+ * system (topology, account with its signing key, spn-sync, console) against one nats-server and
+ * one Samba AD DC; the real agent process (services/iis-agent/src/main.ts, keytab backend) on
+ * "fe01"; a real Apache with mod_auth_gssapi reading the agent's keytab. Nothing is handed to the
+ * agent by the test: it enrols, the account service seals and retains the credential, the agent
+ * installs it. Apache answers 401 before and 200 after to `curl --negotiate` for HTTP/<pool>; the
+ * agent SIGKILLed while the password is reset converges to the new kvno on restart; the server
+ * leaving the topology revokes the key (401 again).
+ */
+import assert from 'node:assert/strict'
+import { type ChildProcess, execFile, spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { readFile, stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { promisify } from 'node:util'
+import { AgentHeartbeat, CredentialApplied, CredentialRemoved, type EventEnvelope } from '@krbfleet/contracts'
+import { readKeytabFile } from '@krbfleet/kerberos'
+import { exportPublicKey } from '@krbfleet/sealing'
+import {
+  createUser,
+  freePort,
+  kerberosEnv,
+  startApache,
+  strongPassword,
+  type TestApache,
+} from '@krbfleet/testing'
+import { nodeBin, repoRoot, type System, startSystem } from './support/system.ts'
+
+const run = promisify(execFile)
+const ACCOUNT = 'CORP\\KERBAGENT'
+const SAM = 'KERBAGENT$'
+const POOL = 'pool01.corp.example.com'
+const SERVER = 'fe01.corp.example.com'
+const agentMain = join(repoRoot, 'services', 'iis-agent', 'src', 'main.ts')
+
+describe('a web server gets its pool key through its agent', { timeout: 600_000 }, () => {
+  let system: System
+  let apache: TestApache
+  let keytab: string
+  let agent: ChildProcess | undefined
+  let agentOutput = ''
+  const userPassword = strongPassword()
+  const cache = (name: string) => ({
+    ...process.env,
+    ...kerberosEnv(system.dc),
+    KRB5CCNAME: `FILE:${join(system.work, `cc-${name}`)}`,
+  })
+  const login = async (name: string) =>
+    await run('sh', ['-c', 'printf "%s\\n" "$PW" | kinit alice >/dev/null', 'sh'], {
+      env: { ...cache(name), PW: userPassword },
+    })
+  const negotiate = (name: string) => apache.negotiate(POOL, cache(name))
+  const ofType = async (type: string): Promise<EventEnvelope[]> =>
+    (await system.events()).filter((e) => e.type === type)
+  const keytabKvnos = async () =>
+    [...new Set((await readKeytabFile(keytab).catch(() => [])).map((e) => e.kvno))].sort((a, b) => a - b)
+
+  const startAgent = async () => {
+    const { stdout } = await run('getent', ['group', 'www-data'])
+    agentOutput = ''
+    const child = spawn(
+      nodeBin,
+      ['--import', join(import.meta.dirname, 'fixtures', 'exit-with-parent.ts'), agentMain],
+      {
+        env: {
+          PATH: process.env.PATH ?? '',
+          KRB5_CONFIG: system.dc.krb5Conf,
+          KRBFLEET_NATS_URL: system.nats.url,
+          KRBFLEET_HTTP_HOST: '127.0.0.1',
+          KRBFLEET_HTTP_PORT: String(await freePort()),
+          KRBFLEET_AGENT_SERVER: SERVER,
+          KRBFLEET_AGENT_STATE_DIR: join(system.work, 'fe01-agent'),
+          KRBFLEET_AGENT_SIGNER_KEY: exportPublicKey(system.signer.publicKey),
+          KRBFLEET_AGENT_KEYTAB: keytab,
+          KRBFLEET_AGENT_KEYTAB_GROUP: 'www-data',
+          KRBFLEET_AGENT_HEARTBEAT_INTERVAL_MS: '500',
+          KRBFLEET_AGENT_CREDENTIAL_REFRESH_MS: '2000',
+        },
+        // stdin open: exit-with-parent.ts stops the agent when this test process goes away.
+        stdio: ['pipe', 'pipe', 'pipe'],
+        cwd: repoRoot,
+      },
+    )
+    const collect = (chunk: Buffer) => {
+      agentOutput += chunk.toString()
+    }
+    child.stdout?.on('data', collect)
+    child.stderr?.on('data', collect)
+    agent = child
+    return { gid: Number(stdout.split(':')[2]) }
+  }
+  const agentFailed = () =>
+    `agent ${agent?.exitCode ?? agent?.signalCode ?? 'running'}: ${agentOutput.slice(-3000)}`
+  const stopAgent = async (signal: NodeJS.Signals) => {
+    const child = agent
+    if (!child || child.exitCode !== null || child.signalCode !== null) return
+    const exited = once(child, 'exit')
+    child.kill(signal)
+    await exited
+  }
+
+  before(async () => {
+    system = await startSystem()
+    keytab = join(system.work, 'fe01-keytab', 'http.keytab')
+    await run('chmod', ['0755', system.work])
+    apache = await startApache({ keytab, krb5Config: system.dc.krb5Conf })
+    await createUser(system.dc, 'alice', userPassword)
+    const { cli } = system
+    await cli(['account', 'new', ACCOUNT])
+    await cli(['site', 'add', 'paris'])
+    await cli(['pool', 'add', POOL, '--site', 'paris'])
+    await cli(['server', 'add', SERVER, '--pool', POOL, '--backend', 'keytab'])
+    await cli(['assignment', 'new', 'paris', ACCOUNT])
+    await cli(['topology', 'enable'])
+    await system.eventually(
+      async () => (await system.spnsOf(SAM)).includes(`HTTP/${POOL}`),
+      'the pool SPN in AD',
+    )
+  })
+  after(async () => {
+    await stopAgent('SIGKILL')
+    await apache?.stop()
+    await system?.stop()
+  })
+
+  it('401 before the agent; it enrols, installs the credential the account service issued, and Apache answers 200', async () => {
+    await login('first')
+    assert.equal(await negotiate('first'), 401, 'no key on the web server yet')
+
+    const { gid } = await startAgent()
+    const kvno = await system.kvnoOf(SAM)
+    await system.eventually(
+      async () => (await negotiate('first')) === 200,
+      `200 for HTTP/${POOL}: ${agentFailed()}`,
+    )
+    assert.deepEqual(await keytabKvnos(), [kvno])
+    const mode = await stat(keytab)
+    assert.equal(mode.mode & 0o777, 0o640)
+    assert.equal(mode.gid, gid, 'readable by the web server group')
+
+    const applied = await ofType(CredentialApplied.type)
+    assert.deepEqual(
+      applied.map((e) => [e.data, e.actor]),
+      [[{ server: SERVER, account: ACCOUNT, kvno }, `agent:${SERVER}`]],
+    )
+    // The heartbeat shows what the server holds and that the KDC accepted the key (kinit -k).
+    await system.eventually(
+      async () =>
+        (await ofType(AgentHeartbeat.type)).some(
+          (e) =>
+            JSON.stringify(e.data) ===
+            JSON.stringify({
+              server: SERVER,
+              backend: 'keytab',
+              kvnos: [{ account: ACCOUNT, kvno }],
+              health: { ok: true },
+            }),
+        ),
+      'a heartbeat with the kvno and a healthy backend',
+    )
+  })
+
+  it('SIGKILLed while the password is reset, the agent converges to the new kvno on restart; old and new tickets work', async () => {
+    const before = await system.kvnoOf(SAM)
+    await stopAgent('SIGKILL')
+    const reset = await system.api<{ kvno: number }>('POST', '/v1/accounts/CORP.KERBAGENT/password-reset', {
+      role: 'operator',
+    })
+    assert.equal(reset.status, 200, JSON.stringify(reset.body))
+    assert.equal(reset.body.kvno, before + 1)
+    await login('second')
+    assert.equal(await negotiate('second'), 401, 'a ticket of the new kvno while the agent is down')
+
+    await startAgent()
+    await system.eventually(
+      async () => (await negotiate('second')) === 200,
+      `the new kvno installed: ${agentFailed()}`,
+    )
+    assert.equal(await negotiate('first'), 200, 'a ticket of the previous kvno is still accepted')
+    assert.deepEqual(await keytabKvnos(), [before, before + 1])
+    assert.deepEqual(
+      (await ofType(CredentialApplied.type)).map((e) => (e.data as { kvno: number }).kvno),
+      [before, before + 1],
+    )
+  })
+
+  it('the server leaves the topology: its credential is revoked, the agent removes the key and reports it', async () => {
+    await system.cli(['server', 'remove', SERVER])
+    await system.cli(['topology', 'enable'])
+    await system.eventually(
+      async () => (await keytabKvnos()).length === 0,
+      `the keys removed: ${agentFailed()}`,
+    )
+    await login('third')
+    assert.equal(await negotiate('third'), 401)
+    await system.eventually(
+      async () =>
+        (await ofType(CredentialRemoved.type)).some(
+          (e) => JSON.stringify(e.data) === JSON.stringify({ server: SERVER, account: ACCOUNT }),
+        ),
+      'CredentialRemoved',
+    )
+    await stopAgent('SIGTERM')
+    assert.equal(agent?.exitCode, 0, agentOutput.slice(-2000))
+    // No secret in what the agent printed, nor in the events.
+    const { password } = await system.accountSecret(ACCOUNT)
+    assert.ok(!agentOutput.includes(password), 'no password in the agent log')
+    assert.ok(!JSON.stringify(await system.events()).includes(password), 'no password in events')
+    assert.ok(
+      !(await readFile(join(system.work, 'fe01-agent', 'keytab-accounts.json'), 'utf8')).includes(password),
+    )
+  })
+})
