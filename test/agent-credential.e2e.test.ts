@@ -11,7 +11,7 @@
 import assert from 'node:assert/strict'
 import { type ChildProcess, execFile, spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { readFile, stat } from 'node:fs/promises'
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { promisify } from 'node:util'
@@ -129,6 +129,13 @@ describe('a web server gets its pool key through its agent', { timeout: 600_000 
     await login('first')
     assert.equal(await negotiate('first'), 401, 'no key on the web server yet')
 
+    // The operator issues fe01's one-time enrolment token and puts it where the agent reads it.
+    const issued = JSON.parse((await system.cli(['agent', 'token', SERVER, '--json'])).stdout) as {
+      token: string
+      expiresAt: string
+    }
+    await mkdir(join(system.work, 'fe01-agent'), { recursive: true, mode: 0o700 })
+    await writeFile(join(system.work, 'fe01-agent', 'enrol-token'), issued.token, { mode: 0o600 })
     const { gid } = await startAgent()
     const kvno = await system.kvnoOf(SAM)
     await system.eventually(
@@ -208,6 +215,7 @@ describe('a web server gets its pool key through its agent', { timeout: 600_000 
     const { password } = await system.accountSecret(ACCOUNT)
     assert.ok(!agentOutput.includes(password), 'no password in the agent log')
     assert.ok(!JSON.stringify(await system.events()).includes(password), 'no password in events')
+    assert.ok(!(await system.streamText('KV_krbfleet-credentials')).includes(password), 'none in the bucket')
     assert.ok(
       !(await readFile(join(system.work, 'fe01-agent', 'keytab-accounts.json'), 'utf8')).includes(password),
     )

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { readKeytabFile } from '@krbfleet/kerberos'
 import { loopbackAddresses } from '@krbfleet/testing'
 import { isAlive, listPidRecords, type PidRecord, readPidRecord } from '../deploy/lab/src/processes.ts'
 import { expectedSpns, labAccount, sampleTopology } from '../deploy/lab/src/sample.ts'
@@ -96,6 +97,22 @@ test('npm run lab: a failing part is named with its log and nothing is left runn
   for (const server of sampleTopology.servers) {
     const keyFile = join(labDir, 'agents', server.fqdn.split('.')[0]!, 'agent-key.pem')
     assert.equal((await stat(keyFile)).mode & 0o777, 0o600, `${keyFile} is 0600`)
+  }
+  // Every agent enrolled with its one-time token (then deleted) and received the account's key:
+  // a keytab on the keytab servers, the pools' identity in applicationHost.config on the iis ones.
+  for (const server of sampleTopology.servers) {
+    const dir = join(labDir, 'agents', server.fqdn.split('.')[0]!)
+    assert.equal(existsSync(join(dir, 'enrol-token')), false, `${dir}: the used token is gone`)
+    const holds = async () => {
+      if (server.backend === 'keytab') {
+        const entries = await readKeytabFile(join(dir, 'keytab', 'http.keytab')).catch(() => [])
+        return entries.some((e) => e.principal.components[0] === 'KERBAUTH$')
+      }
+      const config = await readFile(join(dir, 'applicationHost.config'), 'utf8').catch(() => '')
+      return config.includes('userName="CORP\\KERBAUTH$"')
+    }
+    for (let i = 0; i < 300 && !(await holds()); i++) await sleep(100)
+    assert.ok(await holds(), `${server.fqdn} (${server.backend}) holds the credential of KERBAUTH`)
   }
 
   const envFile = join(labDir, 'env')

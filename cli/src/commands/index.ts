@@ -1,5 +1,6 @@
 import type { CommandModule } from '../framework.ts'
 import { accountCommands } from './account.ts'
+import { agentCommands } from './agent.ts'
 import { spnCommands } from './spn.ts'
 import { testCommands } from './test.ts'
 import { tokenCommands } from './token.ts'
@@ -23,6 +24,7 @@ export const commandModules: CommandModule[] = [
   assignmentCommands,
   topologyCommands,
   accountCommands,
+  agentCommands,
   spnCommands,
   testCommands,
   tokenCommands,

@@ -3,6 +3,7 @@ import { mkdir, readFile, rm } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { join, relative, resolve } from 'node:path'
 import { lock, requireCommands, unlock } from '@krbfleet/testing'
+import { prepareAgents } from './agents.ts'
 import { cliPresent } from './cli.ts'
 import {
   dcReady,
@@ -26,7 +27,7 @@ import {
   waitForSpns,
 } from './load.ts'
 import { labAccount, serversFile } from './sample.ts'
-import { ensureSecrets, type LabTokens } from './secrets.ts'
+import { ensureSecrets, type LabTokens, signerPublicKey } from './secrets.ts'
 import {
   presentServices,
   type ServiceContext,
@@ -214,7 +215,12 @@ async function upUnlocked(options: LabOptions): Promise<void> {
     await writeState(layout, state)
 
     const tokens = await ensureSecrets(layout)
-    const context: ServiceContext = { layout, state, dc: labDc(layout, state) }
+    const context: ServiceContext = {
+      layout,
+      state,
+      dc: labDc(layout, state),
+      signerPublicKey: await signerPublicKey(layout),
+    }
     for (const spec of services.filter((s) => !s.afterTopology)) {
       if (isRunning(spec.name)) continue
       if (!restarting.has(spec.name)) note(spec.name, 'not running')
@@ -255,6 +261,7 @@ async function upUnlocked(options: LabOptions): Promise<void> {
         started,
       )
       if (agents.length > 0) {
+        await prepareAgents(agents, context, env, step)
         for (const spec of agents) note(spec.name, 'not running')
         step(`starting ${agents.map((s) => s.name).join(', ')}`)
         const results = await Promise.allSettled(agents.map((spec) => startService(spec, context)))
@@ -326,7 +333,7 @@ async function settle(
 }
 
 function usesLdap(spec: ServiceSpec, layout: LabLayout, state: LabState): boolean {
-  return 'KRBFLEET_LDAP_URL' in spec.env({ layout, state, dc: labDc(layout, state) })
+  return 'KRBFLEET_LDAP_URL' in spec.env({ layout, state, dc: labDc(layout, state), signerPublicKey: '' })
 }
 
 async function stopPart(layout: LabLayout, state: LabState, record: PidRecord): Promise<string> {

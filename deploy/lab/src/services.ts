@@ -13,7 +13,26 @@ export interface ServiceContext {
   layout: LabLayout
   state: LabState
   dc: LabDc
+  /** The account service's credential signing key, public half (secrets.ts signerPublicKey). */
+  signerPublicKey: string
 }
+
+/**
+ * The realistic applicationHost.config of the iis backend's tests: the lab's iis agents edit a copy
+ * with the file configurator (on Linux there is no IIS), running PoolWeb and PoolApi as the account.
+ */
+export const labApplicationHost = join(
+  repoRoot,
+  'services',
+  'iis-agent',
+  'test',
+  'fixtures',
+  'applicationHost.config',
+)
+
+/** Where a lab agent keeps its state (key, token, keytab or applicationHost.config). */
+export const agentDir = (layout: LabLayout, fqdn: string) =>
+  join(layout.root, 'agents', fqdn.split('.')[0] as string)
 
 /**
  * One krbfleet service in the lab: started as its own process
@@ -30,6 +49,8 @@ export interface ServiceSpec {
    * which needs its server in the topology.
    */
   afterTopology?: boolean
+  /** An agent: the server it runs on (it needs an enrolment token before its first start). */
+  agentOf?: { fqdn: string; backend: string }
   /** Ports this service listens on (named in lab.json). */
   ports: string[]
   env(context: ServiceContext): Record<string, string>
@@ -73,14 +94,28 @@ function agentSpec(server: { fqdn: string; backend: string }): ServiceSpec {
     name,
     workspace: 'iis-agent',
     afterTopology: true,
+    agentOf: server,
     ports: [`${name}.health`],
-    env: (context) => ({
-      ...nats(context),
-      ...httpOn(`${name}.health`, context),
-      KRBFLEET_AGENT_SERVER: server.fqdn,
-      KRBFLEET_AGENT_BACKEND: server.backend,
-      KRBFLEET_AGENT_STATE_DIR: join(context.layout.root, 'agents', host),
-    }),
+    env: (context) => {
+      const dir = agentDir(context.layout, server.fqdn)
+      return {
+        ...nats(context),
+        ...httpOn(`${name}.health`, context),
+        KRBFLEET_AGENT_SERVER: server.fqdn,
+        KRBFLEET_AGENT_BACKEND: server.backend,
+        KRBFLEET_AGENT_STATE_DIR: dir,
+        KRBFLEET_AGENT_SIGNER_KEY: context.signerPublicKey,
+        // The KDC check (kinit -k) asks the lab's DC.
+        KRB5_CONFIG: context.dc.krb5Conf,
+        ...(server.backend === 'keytab'
+          ? { KRBFLEET_AGENT_KEYTAB: join(dir, 'keytab', 'http.keytab') }
+          : {
+              KRBFLEET_AGENT_IIS_CONFIG: join(dir, 'applicationHost.config'),
+              KRBFLEET_AGENT_IIS_POOLS: 'PoolWeb,PoolApi',
+              KRBFLEET_AGENT_IIS_SITES: 'Portal,Intranet',
+            }),
+      }
+    },
     readyUrl: readyAt(`${name}.health`),
   }
 }
@@ -109,6 +144,7 @@ export const serviceSpecs: ServiceSpec[] = [
       ...ldap('account', context),
       ...domain,
       KRBFLEET_ACCOUNT_KEK_FILE: secretPath(context.layout, 'kek'),
+      KRBFLEET_ACCOUNT_SIGNER_KEY_FILE: secretPath(context.layout, 'signer.pem'),
       // Its rights are delegated on this OU only (dc.ts prepareDirectory).
       KRBFLEET_ACCOUNT_CONTAINER_DN: labDomain.accountsOu,
     }),

@@ -153,8 +153,12 @@ const rpcSubject = (call: RpcCall) => subjects.rpc(call.service, call.operation)
 /** The events an agent sends (libs/contracts, domain `agent`), each on its own subject. */
 const agentEvents = [AgentHeartbeat, CredentialApplied, CredentialApplyFailed, CredentialRemoved]
 
-/** The one topology operation an agent (and a site's leaf) may request: its own enrolment. */
+/**
+ * The one topology operation an agent (and a site's leaf) may request: its own enrolment, served
+ * per server (`subjects.agentEnrol(server)`), so nobody else calls it: not even the console.
+ */
 const agentEnrol: RpcCall = { service: ServiceName.Topology, operation: TopologyOperation.AgentEnrol }
+const notEnrol = (call: RpcCall) => call.operation !== agentEnrol.operation
 
 /** The credential bells of all agents: `krbfleet.agent.*.credential`. */
 const anyAgentCredential = subjects.agentCredential('any').replace('.any.', '.*.')
@@ -210,7 +214,7 @@ const serviceRights: ServiceRights[] = [
     publishes: [domainOf(ChangeRecorded)],
     // The operator edge exposes every operation of the three services (REST and CLI).
     calls: [
-      ...callsOf(ServiceName.Topology),
+      ...callsOf(ServiceName.Topology).filter(notEnrol),
       ...callsOf(ServiceName.Account),
       ...callsOf(ServiceName.SpnSync),
     ],
@@ -286,11 +290,10 @@ export function bootstrapUser(): NatsUser {
  * One user per agent (per web server). It reads only its own credential: it subscribes to its own
  * credential bell and direct-gets the latest message of its own key of the credentials bucket, with
  * no JetStream consumer right at all (a consumer's filter could name another server's key), and no
- * `$KV.` subject (which a site's leaf never lets through, `leafDenyExports`). It
- * publishes only the agent events it sends (their own subjects, not the whole domain) and may
- * request exactly one operation: topology's agent.enrol. Known limit (README): the enrolment names
- * its server in the body, so an agent's login could enrol another server of the topology; binding it
- * to the NATS identity (a per-server subject) is still open in the agents issue.
+ * `$KV.` subject (which a site's leaf never lets through, `leafDenyExports`). Everything it sends
+ * names its own server in the subject, and only that subject is allowed: the agent events it sends
+ * (`<event subject>.<server>`, not the whole domain) and exactly one operation, its own enrolment
+ * (`agent.enrol.<server>`), so one agent's login can neither enrol nor report for another server.
  */
 export function agentUser(server: string): NatsUser {
   const credential = subjects.agentCredential(server)
@@ -303,8 +306,8 @@ export function agentUser(server: string): NatsUser {
     permissions: {
       publish: {
         allow: [
-          ...agentEvents.map((e) => e.subject),
-          rpcSubject(agentEnrol),
+          ...agentEvents.map((e) => `${e.subject}.${agentToken(server)}`),
+          subjects.agentEnrol(server),
           '$JS.API.INFO',
           subjects.agentCredentialGet(server),
         ],
@@ -337,9 +340,7 @@ export function leafDenyExports(): string[] {
     ...Object.values(ServiceName)
       .filter((s) => s !== ServiceName.Topology)
       .map(rpcOf),
-    ...callsOf(ServiceName.Topology)
-      .filter((call) => call.operation !== agentEnrol.operation)
-      .map(rpcSubject),
+    ...callsOf(ServiceName.Topology).filter(notEnrol).map(rpcSubject),
     '$KV.>',
     '$JS.API.STREAM.CREATE.>',
     '$JS.API.STREAM.UPDATE.>',

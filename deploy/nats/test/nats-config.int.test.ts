@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { promisify } from 'node:util'
-import { subjects, TopologyOperation } from '@krbfleet/contracts'
+import { subjects } from '@krbfleet/contracts'
 import { freePort, startProcess, waitForPort } from '@krbfleet/testing'
 import { connect, type NatsConnection } from '@nats-io/transport-node'
 import { sampleTopology } from '../../lab/src/sample.ts'
@@ -250,7 +250,7 @@ test('the hub and a site leaf start from these files; permissions hold across th
   // The agent calls the topology service across the leaf and gets the answer on its own inbox, but
   // may not subscribe to a service's inbox (it would read other request/reply answers) nor to all.
   const topology = await as(ports.hubClient, 'krbfleet-topology')
-  const enrolSubject = subjects.rpc('topology', TopologyOperation.AgentEnrol)
+  const enrolSubject = subjects.agentEnrol('fe01.corp.example.com')
   topology.subscribe(enrolSubject, {
     callback: (_e, m) => {
       m.respond('enrolled')

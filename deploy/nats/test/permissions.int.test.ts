@@ -82,7 +82,7 @@ function matches(pattern: string, subject: string): boolean {
   return p.length === t.length
 }
 
-test('RPC rights are per operation: console all, account spn.desired only, spn-sync and topology none', () => {
+test('RPC rights are per operation: console all but agent.enrol, account spn.desired only, spn-sync and topology none', () => {
   const calls = (name: string) => {
     const user = serviceUsers().find((u) => u.user === name)
     assert.ok(user, name)
@@ -91,7 +91,10 @@ test('RPC rights are per operation: console all, account spn.desired only, spn-s
   const every = Object.entries(serviceOperations).flatMap(([service, ops]) =>
     ops.map((op) => subjects.rpc(service as ServiceName, op)),
   )
-  assert.deepEqual(calls('krbfleet-console').sort(), [...every].sort())
+  // Enrolment is served per server, for the agents alone: the console cannot enrol on anyone's behalf.
+  const enrol = subjects.rpc(ServiceName.Topology, TopologyOperation.AgentEnrol)
+  assert.deepEqual(calls('krbfleet-console').sort(), every.filter((s) => s !== enrol).sort())
+  assert.ok(!calls('krbfleet-console').some((s) => s.startsWith(enrol)))
   assert.deepEqual(calls('krbfleet-account'), [subjects.rpc(ServiceName.SpnSync, spnOperations.desired)])
   assert.deepEqual(calls('krbfleet-spn-sync'), [])
   assert.deepEqual(calls('krbfleet-topology'), [])
@@ -99,29 +102,26 @@ test('RPC rights are per operation: console all, account spn.desired only, spn-s
     assert.ok(!calls(user.user).some((s) => s.includes('*') || s.includes('>')), `${user.user}: no wildcard`)
 })
 
-test('an agent may request agent.enrol only and publish only its own events; a leaf lets no other topology operation out', () => {
-  const agent = agentUser('fe01.corp.example.com')
-  const enrol = subjects.rpc(ServiceName.Topology, TopologyOperation.AgentEnrol)
+test('an agent may request its own agent.enrol only and publish only its own events; a leaf lets no other topology operation out', () => {
+  const server = 'fe01.corp.example.com'
+  const agent = agentUser(server)
+  const enrol = subjects.agentEnrol(server)
+  const reports = [AgentHeartbeat, CredentialApplied, CredentialApplyFailed, CredentialRemoved].map(
+    (e) => `${e.subject}.fe01_corp_example_com`,
+  )
+  assert.equal(enrol, 'krbfleet.rpc.topology.agent.enrol.fe01_corp_example_com')
   assert.deepEqual(
     agent.permissions.publish.allow.filter((s) => s.startsWith('krbfleet.')).sort(),
-    [
-      enrol,
-      AgentHeartbeat.subject,
-      CredentialApplied.subject,
-      CredentialApplyFailed.subject,
-      CredentialRemoved.subject,
-    ].sort(),
+    [enrol, ...reports].sort(),
   )
   const deny = leafDenyExports()
   assert.ok(!deny.some((d) => matches(d, enrol)), 'enrolment passes the leaf')
-  for (const subject of [AgentHeartbeat, CredentialApplied, CredentialApplyFailed, CredentialRemoved].map(
-    (e) => e.subject,
-  ))
+  for (const subject of reports)
     assert.ok(!deny.some((d) => matches(d, subject)), `${subject} passes the leaf`)
   for (const [service, ops] of Object.entries(serviceOperations))
     for (const op of ops) {
       const subject = subjects.rpc(service as ServiceName, op)
-      if (subject !== enrol)
+      if (op !== TopologyOperation.AgentEnrol)
         assert.ok(
           deny.some((d) => matches(d, subject)),
           `${subject} is denied on the leaf`,

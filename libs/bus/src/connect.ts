@@ -279,11 +279,12 @@ export async function connectBus(options: ConnectBusOptions): Promise<Bus> {
         })
       }
       // Validate at the edge (STYLE rule 2): nothing malformed reaches the stream from us.
-      definition.decode(envelope)
+      const decoded = definition.decode(envelope)
+      const subject = definition.subjectOf(decoded.data as never)
       const payload = JSON.stringify(envelope)
       for (let attempt = 1; ; attempt++) {
         try {
-          const ack = await js.publish(definition.subject, payload, {
+          const ack = await js.publish(subject, payload, {
             msgID: envelope.id,
             timeout: publishTimeoutMs,
           })

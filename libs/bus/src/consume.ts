@@ -205,7 +205,8 @@ export function consumeEvents<const E extends readonly AnyEventDefinition[]>(
         return
       }
       envelope = definition.decode(raw)
-      if (m.subject !== definition.subject) {
+      // A per-server event names its server in the subject too; the subject is what NATS vouched for.
+      if (m.subject !== definition.subjectOf(envelope.data as never)) {
         throw new ValidationError(
           [{ field: 'type', rule: `does not belong on subject ${m.subject}` }],
           'event',

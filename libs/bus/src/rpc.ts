@@ -1,11 +1,13 @@
 import { randomUUID } from 'node:crypto'
 import {
+  agentToken,
   asKrbfleetError,
   type Codec,
   ErrorCode,
   errorFromWire,
   KrbfleetError,
   type ServiceName,
+  serverOfToken,
   subjects,
   ValidationError,
   type WireError,
@@ -32,6 +34,11 @@ export type RpcReply<R = unknown> = { ok: true; result: R } | { ok: false; error
 export interface RpcContext {
   actor: string
   correlationId: string
+  /**
+   * With `perServer`: the server named by the subject's last token (`...agent.enrol.<server>`),
+   * which NATS permissions bind to the caller's identity. Absent otherwise.
+   */
+  server?: string
   /** Child logger with service, operation, actor and correlationId. */
   logger: Logger
 }
@@ -45,6 +52,8 @@ export interface ServeRpcOptions<S extends TSchema, R> {
   handle(body: Static<S>, ctx: RpcContext): Promise<R> | R
   /** Defaults to the bus logger. */
   logger?: Logger
+  /** Serve `<subject>.<server token>` for every server (ctx.server), not the subject itself. */
+  perServer?: boolean
 }
 
 export interface RpcServer {
@@ -71,7 +80,7 @@ export function serveRpc<S extends TSchema, R>(bus: Bus, options: ServeRpcOption
     operation: options.operation,
   })
   const inFlight = new Set<Promise<void>>()
-  const sub = bus.nc.subscribe(subject, { queue: options.service })
+  const sub = bus.nc.subscribe(options.perServer ? `${subject}.*` : subject, { queue: options.service })
 
   async function answer(m: Msg): Promise<void> {
     if (!m.reply) {
@@ -100,7 +109,13 @@ export function serveRpc<S extends TSchema, R>(bus: Bus, options: ServeRpcOption
         throw new ValidationError([{ field: '', rule: 'body must be JSON' }], `${options.operation} request`)
       }
       const body = options.request.decode(raw)
-      const result = await options.handle(body, { actor, correlationId, logger: ctxLogger })
+      const server = options.perServer ? serverOfToken(m.subject.slice(subject.length + 1)) : undefined
+      const result = await options.handle(body, {
+        actor,
+        correlationId,
+        logger: ctxLogger,
+        ...(server === undefined ? {} : { server }),
+      })
       reply = { ok: true, result }
     } catch (err) {
       const error = asKrbfleetError(err)
@@ -192,6 +207,8 @@ export interface CallRpcOptions<R extends TSchema = TSchema> {
   timeoutMs?: number
   /** Decodes the result; without it the result is returned as received. */
   response?: Codec<R>
+  /** For an operation served per server: the server whose subject to call (`<subject>.<token>`). */
+  server?: string
 }
 
 /**
@@ -205,7 +222,8 @@ export async function callRpc<T = unknown>(
   body: unknown,
   options: CallRpcOptions,
 ): Promise<T> {
-  const subject = subjects.rpc(service, operation)
+  const base = subjects.rpc(service, operation)
+  const subject = options.server === undefined ? base : `${base}.${agentToken(options.server)}`
   const h = natsHeaders()
   h.set(ActorHeader, options.actor)
   if (options.correlationId) h.set(CorrelationIdHeader, options.correlationId)

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import Type, { type Static, type TSchema } from 'typebox'
+import { agentToken } from './server-token.ts'
 import { type Codec, codec } from './validation.ts'
 
 /**
@@ -41,8 +42,15 @@ export interface EventDefinition<T extends string, S extends TSchema> {
   readonly domain: string
   readonly name: string
   readonly version: number
-  /** The JetStream subject this event is published on. */
+  /**
+   * The JetStream subject this event is published on; for an event published per server (the
+   * agents' reports), the subject's root: `subjectOf(data)` appends the server's token.
+   */
   readonly subject: string
+  /** True when `subjectOf` appends the server of the data (`krbfleet.events.agent.AgentHeartbeat.<server>`). */
+  readonly perServer: boolean
+  /** The subject of one event: `subject`, or `subject.<agentToken(data.server)>` when per server. */
+  subjectOf(data: Static<S>): string
   readonly data: S
   readonly envelope: Codec<TSchema>
   create(data: Static<S>, meta: EventMeta): EventEnvelope<T, Static<S>>
@@ -58,7 +66,13 @@ export function defineEvent<
   const N extends string,
   const V extends number,
   S extends TSchema,
->(domain: D, name: N, version: V, data: S): EventDefinition<`krbfleet.${D}.${N}.v${V}`, S> {
+>(
+  domain: D,
+  name: N,
+  version: V,
+  data: S,
+  options: { perServer?: boolean } = {},
+): EventDefinition<`krbfleet.${D}.${N}.v${V}`, S> {
   const type = `krbfleet.${domain}.${name}.v${version}` as const
   const schema = Type.Object(
     { ...EnvelopeFields, type: Type.Literal(type), data },
@@ -71,6 +85,11 @@ export function defineEvent<
     name,
     version,
     subject: `${EVENTS_SUBJECT_ROOT}.${domain}.${name}`,
+    perServer: options.perServer === true,
+    subjectOf(value) {
+      const subject = `${EVENTS_SUBJECT_ROOT}.${domain}.${name}`
+      return options.perServer ? `${subject}.${agentToken((value as { server: string }).server)}` : subject
+    },
     data,
     envelope,
     create(value, meta) {

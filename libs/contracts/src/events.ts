@@ -149,11 +149,16 @@ export const SpnConflictDetected = defineEvent(
 )
 
 // agent
+// An agent publishes its reports on `<subject>.<its server>`, the only subjects its NATS user may
+// use: a consumer trusts the server of the subject (deploy/nats agentUser).
+const perServer = { perServer: true }
+
 export const CredentialApplied = defineEvent(
   'agent',
   'CredentialApplied',
   1,
   obj({ server: Name, account: Account, kvno: Kvno }),
+  perServer,
 )
 export const CredentialApplyFailed = defineEvent(
   'agent',
@@ -166,6 +171,7 @@ export const CredentialApplyFailed = defineEvent(
     kvno: Type.Optional(Kvno),
     reason: Type.String({ maxLength: 1024 }),
   }),
+  perServer,
 )
 /** The server's credential was revoked (it left the topology, or its site lost the assignment) and the agent removed it. */
 export const CredentialRemoved = defineEvent(
@@ -173,6 +179,7 @@ export const CredentialRemoved = defineEvent(
   'CredentialRemoved',
   1,
   obj({ server: Name, account: Account }),
+  perServer,
 )
 export const AgentHeartbeat = defineEvent(
   'agent',
@@ -187,6 +194,7 @@ export const AgentHeartbeat = defineEvent(
       obj({ ok: Type.Boolean(), detail: Type.Optional(Type.String({ maxLength: 1024 })) }),
     ),
   }),
+  perServer,
 )
 
 // audit: every change made through the console, with its actor

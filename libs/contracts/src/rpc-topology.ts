@@ -35,6 +35,7 @@ export const TopologyOperation = {
   AssignmentRemove: 'assignment.remove',
   AssignmentGet: 'assignment.get',
   AgentEnrol: 'agent.enrol',
+  AgentToken: 'agent.token',
   TopologyGet: 'topology.get',
   TopologyPlan: 'topology.plan',
   TopologyApply: 'topology.apply',
@@ -105,11 +106,22 @@ export const TopologyRequests = {
     site: Type.Optional(SiteName),
     source: Type.Optional(Type.String({ maxLength: 16 })),
   }),
+  /**
+   * Served per server (`subjects.agentEnrol(server)`): the server is the subject's, never the
+   * body's. A new or replaced key needs the server's one-time enrolment token (`agent.token`).
+   */
   [TopologyOperation.AgentEnrol]: obj({
-    server: HostName,
     /** X25519 public key, base64url of the raw 32 bytes. */
     encryptionKey: Type.String({ minLength: 43, maxLength: 44 }),
+    /** The one-time enrolment token an operator issued for this server. */
+    token: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
     dryRun: DryRun,
+  }),
+  /** Issues a server's one-time enrolment token (shown once; stored hashed; expires). */
+  [TopologyOperation.AgentToken]: obj({
+    server: HostName,
+    /** Minutes until it expires: 1 to 43200 (30 days); default 1440 (a day). */
+    ttlMinutes: Type.Optional(Type.Integer({ minimum: 1, maximum: 43_200 })),
   }),
   /** `source`: `draft` (default), `enabled`, or a revision number as text. */
   [TopologyOperation.TopologyGet]: obj({ source: Type.Optional(Type.String({ maxLength: 16 })) }),
@@ -124,6 +136,14 @@ export type TopologyRequest<O extends TopologyOperation> = Static<(typeof Topolo
 export const topologyRequestCodecs = Object.fromEntries(
   Object.entries(TopologyRequests).map(([op, schema]) => [op, codec(schema, `${op} request`)]),
 ) as { [O in TopologyOperation]: ReturnType<typeof codec<(typeof TopologyRequests)[O]>> }
+
+/** The answer of `agent.token`: the token itself appears here once and nowhere else. */
+export const AgentTokenResult = obj({
+  server: HostName,
+  token: Type.String({ minLength: 1, maxLength: 128 }),
+  expiresAt: Type.String({ format: 'date-time' }),
+})
+export type AgentTokenResult = Static<typeof AgentTokenResult>
 
 /** What changed, by name: the TopologyEnabled summary and the plan of `topology plan`. */
 export const TopologyDiff = obj({

@@ -1,5 +1,8 @@
 import { EVENTS_SUBJECT_ROOT } from './envelope.ts'
+import { agentToken, checkToken } from './server-token.ts'
 import { buckets } from './storage.ts'
+
+export { agentToken, serverOfToken } from './server-token.ts'
 
 /** Every NATS subject krbfleet uses is built here; no service writes a subject string by hand. */
 
@@ -12,13 +15,6 @@ export const ServiceName = {
 } as const
 export type ServiceName = (typeof ServiceName)[keyof typeof ServiceName]
 
-const token = /^[A-Za-z0-9_-]+$/
-
-function checkToken(kind: string, value: string): string {
-  if (!token.test(value)) throw new Error(`${kind} '${value}' is not a valid subject token`)
-  return value
-}
-
 export const subjects = {
   /** All events (the events stream captures this). */
   allEvents: `${EVENTS_SUBJECT_ROOT}.>`,
@@ -30,6 +26,12 @@ export const subjects = {
       .split('.')
       .map((p) => checkToken('operation', p))
       .join('.')}`,
+  /**
+   * An agent's enrolment request: the topology operation `agent.enrol` with the server as the last
+   * token. The topology service takes the server from the subject, and each agent's NATS user may
+   * publish only its own (deploy/nats agentUser).
+   */
+  agentEnrol: (server: string) => `${subjects.rpc('topology', 'agent.enrol')}.${agentToken(server)}`,
   /**
    * The bell of one server's credential: the account service publishes on it (no content) after it
    * puts or deletes the server's key of the credentials bucket; only that server's agent may
@@ -44,9 +46,4 @@ export const subjects = {
    */
   agentCredentialGet: (server: string) =>
     `$JS.API.DIRECT.GET.KV_${buckets.credentials.bucket}.${subjects.agentCredentialKey(server)}`,
-}
-
-/** An FQDN as one subject token (dots are subject separators). */
-export function agentToken(server: string): string {
-  return checkToken('server', server.toLowerCase().replaceAll('.', '_'))
 }

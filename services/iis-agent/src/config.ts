@@ -30,6 +30,11 @@ const AgentConfigSchema = Type.Object({
     stateDir: Type.String({ minLength: 1, default: defaultStateDir }),
     /** KRBFLEET_AGENT_KEY_FILE: the X25519 private key (PEM, mode 0600); default `<stateDir>/agent-key.pem`. */
     keyFile: Type.Optional(Type.String({ minLength: 1 })),
+    /**
+     * KRBFLEET_AGENT_ENROL_TOKEN_FILE: the one-time enrolment token (`krbfleet agent token SERVER`),
+     * needed for the first enrolment and for a new key; default `<stateDir>/enrol-token`; deleted once used.
+     */
+    enrolTokenFile: Type.Optional(Type.String({ minLength: 1 })),
     /** KRBFLEET_AGENT_HEARTBEAT_INTERVAL_MS: how often AgentHeartbeat is published. */
     heartbeatIntervalMs: Type.Integer({ minimum: 100, maximum: 3_600_000, default: 30_000 }),
     /**
@@ -63,7 +68,9 @@ const AgentConfigSchema = Type.Object({
 export type AgentSettings = Static<typeof AgentConfigSchema>
 
 /** The settings with the server FQDN canonical and the key file path resolved. */
-export type AgentConfig = AgentSettings & { agent: AgentSettings['agent'] & { keyFile: string } }
+export type AgentConfig = AgentSettings & {
+  agent: AgentSettings['agent'] & { keyFile: string; enrolTokenFile: string }
+}
 
 const shape = codec(AgentConfigSchema, 'iis-agent configuration')
 
@@ -92,8 +99,9 @@ export const AgentConfig: Codec<typeof AgentConfigSchema> = {
   },
 }
 
-/** The settings with the key file path filled in (`<stateDir>/agent-key.pem` unless set). */
+/** The settings with the key and token file paths filled in (`<stateDir>/agent-key.pem`, `<stateDir>/enrol-token`). */
 export function resolveAgentConfig(settings: AgentSettings): AgentConfig {
   const keyFile = settings.agent.keyFile ?? join(settings.agent.stateDir, defaultKeyFileName)
-  return { ...settings, agent: { ...settings.agent, keyFile } }
+  const enrolTokenFile = settings.agent.enrolTokenFile ?? join(settings.agent.stateDir, 'enrol-token')
+  return { ...settings, agent: { ...settings.agent, keyFile, enrolTokenFile } }
 }

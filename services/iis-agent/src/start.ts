@@ -103,6 +103,7 @@ export async function startAgent(options: StartAgentOptions): Promise<AgentInsta
     logger,
     server: agent.server,
     encryptionKey: key.encryptionKey,
+    tokenFile: agent.enrolTokenFile,
     ...(options.enrolBackoff ? { backoff: options.enrolBackoff } : {}),
     onAttempt: (outcome) => enrolAttempts.inc({ outcome }),
   })

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises'
+import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
@@ -137,13 +137,28 @@ describe('iis-agent process', { timeout: 180_000 }, () => {
     )
 
   const keyFile1 = () => join(dir, 'agents', 'fe01', 'agent-key.pem')
+  /** What the operator does for a new agent: `krbfleet agent token SERVER`, into the agent's token file. */
+  const giveToken = async (server: string, file: string) => {
+    const { token } = await callRpc<{ token: string }>(
+      bus,
+      'topology',
+      TopologyOperation.AgentToken,
+      { server },
+      admin,
+    )
+    await mkdir(dirname(file), { recursive: true, mode: 0o700 })
+    await writeFile(file, `${token}\n`, { mode: 0o600 })
+  }
 
   it('given a first start, then a 0600 key file is created and the topology holds its public key', async () => {
+    const tokenFile = join(dir, 'agents', 'fe01', 'enrol-token')
+    await giveToken('fe01.corp.example.com', tokenFile)
     // The name as an operator might type it: the agent enrols under the canonical form.
     const agent = await spawnAgent({
       KRBFLEET_AGENT_SERVER: 'FE01.Corp.Example.com',
       KRBFLEET_AGENT_BACKEND: 'iis',
       KRBFLEET_AGENT_KEY_FILE: keyFile1(),
+      KRBFLEET_AGENT_ENROL_TOKEN_FILE: tokenFile,
     })
     await eventually(async () => (await readyz(agent.base)) === 200, 'ready (NATS and enrolled)')
     assert.equal((await fetch(`${agent.base}/healthz`)).status, 200)
@@ -154,12 +169,14 @@ describe('iis-agent process', { timeout: 180_000 }, () => {
     const privateKey = importPrivateKey(await readFile(keyFile1(), 'utf8'), 'x25519')
     const enrolled = await enrolmentOf('fe01.corp.example.com')
     assert.equal(enrolled?.encryptionKey, exportPublicKey(privateKey))
+    await assert.rejects(stat(tokenFile), { code: 'ENOENT' }, 'the single-use token is gone once used')
 
     // Heartbeats on the event stream, one id per tick, from this agent.
     await eventually(async () => (await heartbeatsOf('fe01.corp.example.com')).length >= 2, 'two heartbeats')
     const beats = await heartbeatsOf('fe01.corp.example.com')
     assert.equal(new Set(beats.map((b) => b.id)).size, beats.length)
     for (const beat of beats) {
+      // No KRBFLEET_AGENT_SIGNER_KEY here: no credential is received, so no backend health either.
       assert.deepEqual(beat.data, { server: 'fe01.corp.example.com', backend: 'iis', kvnos: [] })
       assert.equal(beat.actor, 'agent:fe01.corp.example.com')
       assert.match(beat.id, /^heartbeat-[A-Za-z0-9_-]{22}-[0-9]+$/)
@@ -190,6 +207,18 @@ describe('iis-agent process', { timeout: 180_000 }, () => {
     assert.equal(await agent.stop(), 0)
     assert.match(agent.output(), /using the agent key pair from the key file/)
     assert.match(agent.output(), /the topology already had this key/)
+  })
+
+  it('given a new key for an enrolled server, then it is refused without a new token and the old key stays', async () => {
+    const before = await enrolmentOf('fe01.corp.example.com')
+    const agent = await spawnAgent({
+      KRBFLEET_AGENT_SERVER: 'fe01.corp.example.com',
+      KRBFLEET_AGENT_KEY_FILE: join(dir, 'agents', 'fe01-rekeyed', 'agent-key.pem'),
+    })
+    await eventually(() => /enrolment needs a token/.test(agent.output()), 'the new key refused')
+    assert.equal(await readyz(agent.base), 503)
+    assert.deepEqual(await enrolmentOf('fe01.corp.example.com'), before, 'the enrolled key is unchanged')
+    assert.equal(await agent.stop(), 0)
   })
 
   it('given a key file readable by others, then start-up stops naming the setting and nothing changes', async () => {
@@ -225,11 +254,13 @@ describe('iis-agent process', { timeout: 180_000 }, () => {
     await assert.rejects(stat(join(dir, 'bad.pem')), /ENOENT/, 'no key file for a refused configuration')
   })
 
-  it('given a server not in the topology, then the agent keeps retrying and enrols once it is added', async () => {
+  it('given a server not in the topology, then the agent keeps retrying and enrols once it is added and its token given', async () => {
     const keyFile = join(dir, 'agents', 'fe02', 'agent-key.pem')
+    const tokenFile = join(dir, 'agents', 'fe02', 'enrol-token')
     const agent = await spawnAgent({
       KRBFLEET_AGENT_SERVER: 'fe02.corp.example.com',
       KRBFLEET_AGENT_KEY_FILE: keyFile,
+      KRBFLEET_AGENT_ENROL_TOKEN_FILE: tokenFile,
     })
     await eventually(
       () => (agent.output().match(/is not in the topology/g) ?? []).length >= 2,
@@ -247,6 +278,12 @@ describe('iis-agent process', { timeout: 180_000 }, () => {
       { fqdn: 'fe02.corp.example.com', pool: 'pool01.corp.example.com', backend: 'keytab' },
       admin,
     )
+    await eventually(
+      () => /enrolment needs a token/.test(agent.output()),
+      'a new key without a token, refused',
+    )
+    assert.equal(await enrolmentOf('fe02.corp.example.com'), undefined)
+    await giveToken('fe02.corp.example.com', tokenFile)
     await eventually(async () => (await readyz(agent.base)) === 200, 'ready once enrolled')
     const privateKey = importPrivateKey(await readFile(keyFile, 'utf8'), 'x25519')
     assert.equal((await enrolmentOf('fe02.corp.example.com'))?.encryptionKey, exportPublicKey(privateKey))

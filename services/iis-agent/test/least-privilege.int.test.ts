@@ -12,12 +12,20 @@ import {
   agentToken,
   buckets,
   CredentialApplied,
+  CredentialApplyFailed,
+  CredentialRemoved,
   subjects,
   TopologyOperation,
 } from '@krbfleet/contracts'
 import { readKeytabFile } from '@krbfleet/kerberos'
 import { silentLogger } from '@krbfleet/logging'
-import { exportPublicKey, generateSignerKeyPair, importPublicKey, keyIdOf } from '@krbfleet/sealing'
+import {
+  exportPublicKey,
+  generateAgentKeyPair,
+  generateSignerKeyPair,
+  importPublicKey,
+  keyIdOf,
+} from '@krbfleet/sealing'
 import { freePort, type ManagedProcess, startProcess, waitForPort } from '@krbfleet/testing'
 import { startTopology, type TopologyInstance } from '@krbfleet/topology'
 import { agentUser, type NatsUser, renderUsers, serviceUsers } from '../../../deploy/nats/src/permissions.ts'
@@ -124,6 +132,13 @@ before(async () => {
     { fqdn: server, pool: 'pool01.corp.example.com' },
     admin,
   )
+  await callRpc(
+    setupBus,
+    'topology',
+    TopologyOperation.ServerAdd,
+    { fqdn: otherServer, pool: 'pool01.corp.example.com' },
+    admin,
+  )
 })
 
 after(async () => {
@@ -140,6 +155,7 @@ test('given only its own NATS rights, then the agent enrols, installs its retain
   timeout: 60_000,
 }, async () => {
   const httpPort = await freePort()
+  const tokenFile = join(dir, 'agent', 'enrol-token')
   child = spawn(process.execPath, [mainTs], {
     env: {
       PATH: process.env.PATH ?? '',
@@ -150,6 +166,7 @@ test('given only its own NATS rights, then the agent enrols, installs its retain
       KRBFLEET_HTTP_PORT: String(httpPort),
       KRBFLEET_AGENT_SERVER: server,
       KRBFLEET_AGENT_KEY_FILE: join(dir, 'agent', 'agent-key.pem'),
+      KRBFLEET_AGENT_ENROL_TOKEN_FILE: tokenFile,
       KRBFLEET_AGENT_HEARTBEAT_INTERVAL_MS: '300',
       KRBFLEET_AGENT_SIGNER_KEY: exportPublicKey(signer.publicKey),
       KRBFLEET_AGENT_KEYTAB: keytab,
@@ -174,6 +191,19 @@ test('given only its own NATS rights, then the agent enrols, installs its retain
       await new Promise((r) => setTimeout(r, 100))
     }
   }
+  // Without its token the agent may not enrol its new key: it says what to do and keeps trying.
+  await until('no "needs a token" in the log', async () => /enrolment needs a token/.test(output))
+  assert.equal((await topology.service.get('draft')).topology.agents.length, 0)
+  // The operator issues the server's token; it is put in the agent's token file.
+  const issued = await callRpc<{ token: string; expiresAt: string }>(
+    setupBus,
+    'topology',
+    TopologyOperation.AgentToken,
+    { server },
+    admin,
+  )
+  assert.match(issued.token, /^kfe_[A-Za-z0-9_-]{43}$/)
+  await writeFile(tokenFile, `${issued.token}\n`, { mode: 0o600 })
   await until('not enrolled with heartbeats', async () => {
     const ready = await fetch(`http://127.0.0.1:${httpPort}/readyz`).then(
       (r) => r.status === 200,
@@ -184,6 +214,12 @@ test('given only its own NATS rights, then the agent enrols, installs its retain
   const { topology: draft } = await topology.service.get('draft')
   const enrolled = draft.agents.find((a) => a.server === server)
   assert.equal(enrolled?.server, server)
+  await assert.rejects(stat(tokenFile), { code: 'ENOENT' }, 'the used token is deleted')
+  assert.ok(
+    !JSON.stringify(
+      await setupBus.kv(buckets.topology).then((kv) => kv.get(`agent-token.${agentToken(server)}`)),
+    ).includes(issued.token),
+  )
 
   // The account service (under its own NATS user) retains a credential sealed to the enrolled key.
   const credentials = await accountBus.kv(buckets.credentials)
@@ -261,14 +297,17 @@ test('given the agent NATS user, then every topology operation but agent.enrol i
       ['redmond'],
     )
     assert.ok(JSON.stringify(draft).includes(server), 'the server is still in the draft')
-    // Enrolment, its one operation, reaches the topology service and is answered (a dry run: the
-    // agent's own enrolment is the first test's).
-    await callRpc(
-      bus,
-      'topology',
-      TopologyOperation.AgentEnrol,
-      { server, encryptionKey: 'A'.repeat(43), dryRun: true },
-      { actor: `agent:${server}`, timeoutMs: 5000 },
+    // Enrolment, its one operation, reaches the topology service and is answered: a new key
+    // without the server's token is refused by the service, not by NATS (a dry run).
+    await assert.rejects(
+      callRpc(
+        bus,
+        'topology',
+        TopologyOperation.AgentEnrol,
+        { encryptionKey: 'A'.repeat(43), dryRun: true },
+        { actor: 'user:admin', server, timeoutMs: 5000 },
+      ),
+      { code: 'forbidden', field: 'token', message: /needs its one-time enrolment token/ },
     )
   } finally {
     await bus.close()
@@ -332,5 +371,89 @@ test("given two agents' NATS users, then each reads only its own credential and 
   } finally {
     await a.close()
     await b.close()
+  }
+})
+
+test("given two agents' NATS users, then A is refused for B: enrolment, heartbeat and every report", async () => {
+  const a = await connectBus({
+    servers: url,
+    name: agent.user,
+    logger: silentLogger(),
+    user: agent.user,
+    pass: passwordOf(agent),
+    inboxPrefix: agent.inboxPrefix,
+    publishTimeoutMs: 1000,
+  })
+  try {
+    const issued = await callRpc<{ token: string }>(
+      setupBus,
+      'topology',
+      TopologyOperation.AgentToken,
+      { server: otherServer },
+      admin,
+    )
+    const key = exportPublicKey(generateAgentKeyPair().publicKey)
+    // B's enrolment subject, even with B's valid token: refused by NATS.
+    await assert.rejects(
+      callRpc(
+        a,
+        'topology',
+        TopologyOperation.AgentEnrol,
+        { encryptionKey: key, token: issued.token },
+        {
+          actor: `agent:${otherServer}`,
+          server: otherServer,
+          timeoutMs: 2000,
+        },
+      ),
+      {
+        code: 'forbidden',
+        message: /may not publish on krbfleet\.rpc\.topology\.agent\.enrol\.fe02_corp_example_com/,
+      },
+    )
+    // Its own subject cannot name B: the body has no server field.
+    await assert.rejects(
+      callRpc(
+        a,
+        'topology',
+        TopologyOperation.AgentEnrol,
+        { server: otherServer, encryptionKey: key, token: issued.token },
+        {
+          actor: `agent:${otherServer}`,
+          server,
+          timeoutMs: 5000,
+        },
+      ),
+      { code: 'invalid' },
+    )
+    assert.equal(
+      (await topology.service.get('draft')).topology.agents.find((x) => x.server === otherServer),
+      undefined,
+      'B is not enrolled',
+    )
+    // Every report for B is refused: heartbeat, applied, failed, removed.
+    const forB = { actor: `agent:${otherServer}` }
+    for (const event of [
+      AgentHeartbeat.create({ server: otherServer, backend: 'keytab', kvnos: [] }, forB),
+      CredentialApplied.create({ server: otherServer, account: 'CORP\\KERBAUTH', kvno: 3 }, forB),
+      CredentialApplyFailed.create(
+        { server: otherServer, account: 'CORP\\KERBAUTH', kvno: 3, reason: 'forged' },
+        forB,
+      ),
+      CredentialRemoved.create({ server: otherServer, account: 'CORP\\KERBAUTH' }, forB),
+    ]) {
+      await assert.rejects(
+        a.publish(event),
+        { code: 'forbidden', message: /fe02_corp_example_com/ },
+        event.type,
+      )
+    }
+    const stored = await storedEvents(setupBus, 'krbfleet.agent.')
+    assert.ok(
+      !stored.some((e) => (e.data as { server?: string }).server === otherServer),
+      'nothing about B was stored',
+    )
+  } finally {
+    await a.close()
   }
 })

@@ -2,6 +2,7 @@ import type { Bus, RpcServer } from '@krbfleet/bus'
 import { TopologyStore } from '@krbfleet/topology-store'
 import type { Logger } from 'pino'
 import { serveTopologyRpc } from './adapters/nats/rpc.ts'
+import { AgentEnrolments } from './enrolment/enrolment.ts'
 import { TopologyService } from './service.ts'
 
 export interface StartTopologyOptions {
@@ -24,7 +25,8 @@ export interface TopologyInstance {
 export async function startTopology(options: StartTopologyOptions): Promise<TopologyInstance> {
   const logger = options.logger.child({ component: 'topology' })
   await options.bus.ensureStreams()
-  const store = new TopologyStore(await options.bus.kv(TopologyStore.bucket))
+  const kv = await options.bus.kv(TopologyStore.bucket)
+  const store = new TopologyStore(kv)
   const service = new TopologyService({
     store,
     publish: (e) => options.bus.publish(e),
@@ -47,7 +49,8 @@ export async function startTopology(options: StartTopologyOptions): Promise<Topo
         }, intervalMs)
       : undefined
   timer?.unref()
-  const servers = serveTopologyRpc(options.bus, service, options.logger)
+  const enrolments = new AgentEnrolments({ kv, service, logger: options.logger })
+  const servers = serveTopologyRpc(options.bus, service, enrolments, options.logger)
   // Ready means subscribed: a request sent right after start must not meet "no responders".
   await Promise.all(servers.map((s) => s.ready))
   return {

@@ -1,5 +1,6 @@
 import type { RouteModule } from '../context.ts'
 import { accountRoutes } from './accounts.ts'
+import { agentRoutes } from './agents.ts'
 import { spnRoutes } from './spn.ts'
 import { topologyRoutes } from './topology.ts'
 
@@ -12,4 +13,5 @@ export const routeModules: RouteModule[] = [
   topologyRoutes,
   accountRoutes,
   spnRoutes,
+  agentRoutes,
 ]

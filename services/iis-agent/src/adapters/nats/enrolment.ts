@@ -1,3 +1,4 @@
+import { readFile, rm } from 'node:fs/promises'
 import { type BackoffPolicy, type Bus, backoffDelay, callRpc, sleep } from '@krbfleet/bus'
 import { type ChangeResult, ErrorCode, KrbfleetError, TopologyOperation } from '@krbfleet/contracts'
 import type { Logger } from 'pino'
@@ -15,6 +16,11 @@ export interface EnrolmentOptions {
   server: string
   /** base64url of the raw X25519 public key. */
   encryptionKey: string
+  /**
+   * The file holding the server's one-time enrolment token (`krbfleet agent token SERVER`), read at
+   * every attempt (an operator may put it there while the agent retries) and deleted once used.
+   */
+  tokenFile?: string
   /** Default 1 s doubling up to 60 s (with jitter, libs/bus backoffDelay). */
   backoff?: BackoffPolicy
   /** Per attempt (default 10 s). */
@@ -23,7 +29,13 @@ export interface EnrolmentOptions {
   onAttempt?(outcome: EnrolOutcome): void
 }
 
-export type EnrolOutcome = 'enrolled' | 'unchanged' | 'not_in_topology' | 'unavailable' | 'refused'
+export type EnrolOutcome =
+  | 'enrolled'
+  | 'unchanged'
+  | 'not_in_topology'
+  | 'needs_token'
+  | 'unavailable'
+  | 'refused'
 
 export interface Enrolment {
   /** Resolves once enrolled; rejects only when stopped before. */
@@ -39,23 +51,39 @@ export class EnrolmentStoppedError extends KrbfleetError {
   }
 }
 
-/** One `agent.enrol` call; true when the topology changed (a new or replaced key). */
+/**
+ * One `agent.enrol` call on the server's own subject (`subjects.agentEnrol`); true when the
+ * topology changed (a new or replaced key).
+ */
 export async function enrolOnce(
   bus: Bus,
-  input: { server: string; encryptionKey: string; timeoutMs?: number },
+  input: { server: string; encryptionKey: string; token?: string; timeoutMs?: number },
 ): Promise<boolean> {
   const result = await callRpc<ChangeResult>(
     bus,
     'topology',
     TopologyOperation.AgentEnrol,
-    { server: input.server, encryptionKey: input.encryptionKey },
-    { actor: agentActor(input.server), timeoutMs: input.timeoutMs ?? 10_000 },
+    { encryptionKey: input.encryptionKey, ...(input.token ? { token: input.token } : {}) },
+    { actor: agentActor(input.server), server: input.server, timeoutMs: input.timeoutMs ?? 10_000 },
   )
   return result.changes.length > 0
 }
 
+/** The token in the file, or none when there is no file (an enrolled agent needs none). */
+async function readToken(file: string | undefined): Promise<string | undefined> {
+  if (!file) return undefined
+  try {
+    const token = (await readFile(file, 'utf8')).trim()
+    return token.length > 0 ? token : undefined
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw err
+  }
+}
+
 function classify(err: unknown): EnrolOutcome {
   if (err instanceof KrbfleetError && err.code === ErrorCode.NotFound) return 'not_in_topology'
+  if (err instanceof KrbfleetError && err.field === 'token') return 'needs_token'
   if (err instanceof KrbfleetError && err.retryable) return 'unavailable'
   return 'refused'
 }
@@ -72,13 +100,17 @@ export function startEnrolment(options: EnrolmentOptions): Enrolment {
     for (let attempt = 1; ; attempt++) {
       if (abort.signal.aborted) throw new EnrolmentStoppedError()
       try {
+        const token = await readToken(options.tokenFile)
         requesting = true
         const changed = await enrolOnce(options.bus, {
           server: options.server,
           encryptionKey: options.encryptionKey,
+          ...(token ? { token } : {}),
           ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}),
         })
         enrolled = true
+        // Used up (or not needed): a token is single use, so none stays on disk.
+        if (token && options.tokenFile) await rm(options.tokenFile, { force: true })
         options.onAttempt?.(changed ? 'enrolled' : 'unchanged')
         logger.info(
           { changed, attempts: attempt },
@@ -97,6 +129,11 @@ export function startEnrolment(options: EnrolmentOptions): Enrolment {
           logger.warn(
             { attempt, retryInMs: delayMs, reason: message },
             `server ${options.server} is not in the topology; add it (krbfleet server new ${options.server} --pool <pool>); retrying`,
+          )
+        } else if (outcome === 'needs_token') {
+          logger.warn(
+            { attempt, retryInMs: delayMs, tokenFile: options.tokenFile, reason: message },
+            `enrolment needs a token: run \`krbfleet agent token ${options.server}\` and write it to ${options.tokenFile ?? 'the KRBFLEET_AGENT_ENROL_TOKEN_FILE'} (mode 0600); retrying`,
           )
         } else if (outcome === 'unavailable') {
           logger.warn(

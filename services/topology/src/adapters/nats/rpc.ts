@@ -10,6 +10,7 @@ import {
 import type { Logger } from 'pino'
 import type { TSchema } from 'typebox'
 import type { TopologyCommand } from '../../domain/index.ts'
+import type { AgentEnrolments } from '../../enrolment/enrolment.ts'
 import type { ChangeMeta, TopologyService } from '../../service.ts'
 
 type Handler<O extends TopologyOperation> = (body: TopologyRequest<O>, ctx: RpcContext) => Promise<unknown>
@@ -27,7 +28,7 @@ function command<T extends { dryRun?: boolean | undefined }>(body: T): Omit<T, '
 }
 
 /** The handler of every topology operation (request already decoded by serveRpc). */
-export function topologyHandlers(service: TopologyService, now: () => Date = () => new Date()) {
+export function topologyHandlers(service: TopologyService, enrolments: AgentEnrolments) {
   const change = (ctx: RpcContext, dryRun: boolean | undefined, cmd: TopologyCommand) =>
     service.change(cmd, meta(ctx, dryRun))
   const handlers: { [O in TopologyOperation]: Handler<O> } = {
@@ -49,13 +50,8 @@ export function topologyHandlers(service: TopologyService, now: () => Date = () 
       change(ctx, b.dryRun, { type: 'setAssignment', site: b.site, account: b.account }),
     [Op.AssignmentRemove]: (b, ctx) => change(ctx, b.dryRun, { type: 'removeAssignment', site: b.site }),
     [Op.AssignmentGet]: (b) => service.getAssignments(b),
-    [Op.AgentEnrol]: (b, ctx) =>
-      change(ctx, b.dryRun, {
-        type: 'enrolAgent',
-        server: b.server,
-        encryptionKey: b.encryptionKey,
-        enrolledAt: now().toISOString(),
-      }),
+    [Op.AgentEnrol]: (b, ctx) => enrolments.enrol(b, ctx),
+    [Op.AgentToken]: (b, ctx) => enrolments.issueToken(b, ctx),
     [Op.TopologyGet]: (b) => service.get(b.source),
     [Op.TopologyPlan]: (b, ctx) => service.plan(b.document, meta(ctx, true)),
     [Op.TopologyApply]: (b, ctx) => change(ctx, b.dryRun, { type: 'applyDocument', document: b.document }),
@@ -65,8 +61,13 @@ export function topologyHandlers(service: TopologyService, now: () => Date = () 
 }
 
 /** Serves every topology operation on NATS (queue group `topology`: replicas share the work). */
-export function serveTopologyRpc(bus: Bus, service: TopologyService, logger: Logger): RpcServer[] {
-  const handlers = topologyHandlers(service)
+export function serveTopologyRpc(
+  bus: Bus,
+  service: TopologyService,
+  enrolments: AgentEnrolments,
+  logger: Logger,
+): RpcServer[] {
+  const handlers = topologyHandlers(service, enrolments)
   return (Object.keys(handlers) as TopologyOperation[]).map((operation) =>
     serveRpc(bus, {
       service: ServiceName.Topology,
@@ -75,6 +76,8 @@ export function serveTopologyRpc(bus: Bus, service: TopologyService, logger: Log
       request: topologyRequestCodecs[operation] as Codec<TSchema>,
       handle: handlers[operation] as (body: unknown, ctx: RpcContext) => Promise<unknown>,
       logger,
+      // The server comes from the subject, which each agent's NATS user may use only for its own.
+      perServer: operation === Op.AgentEnrol,
     }),
   )
 }
