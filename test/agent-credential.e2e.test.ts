@@ -147,6 +147,11 @@ describe('a web server gets its pool key through its agent', { timeout: 600_000 
     assert.equal(mode.mode & 0o777, 0o640)
     assert.equal(mode.gid, gid, 'readable by the web server group')
 
+    // The report follows the install: wait for it, then check it is the only one.
+    await system.eventually(
+      async () => (await ofType(CredentialApplied.type)).length > 0,
+      'CredentialApplied',
+    )
     const applied = await ofType(CredentialApplied.type)
     assert.deepEqual(
       applied.map((e) => [e.data, e.actor]),
@@ -166,6 +171,30 @@ describe('a web server gets its pool key through its agent', { timeout: 600_000 
             }),
         ),
       'a heartbeat with the kvno and a healthy backend',
+    )
+    // `krbfleet agent list`: enrolled, the kvno held is AD's, healthy; as JSON and as a table.
+    type Row = { server: string; enrolled: boolean; kvnos: unknown[]; adKvno: number; current: boolean }
+    const listed = async () =>
+      (JSON.parse((await system.cli(['agent', 'list', '--json'], 'viewer')).stdout) as { agents: Row[] })
+        .agents
+    await system.eventually(
+      async () => (await listed()).some((a) => a.server === SERVER && a.current),
+      'agent list shows fe01 current',
+    )
+    const [row] = await listed()
+    assert.equal(row?.enrolled, true)
+    assert.deepEqual(row?.kvnos, [{ account: ACCOUNT, kvno }])
+    assert.equal(row?.adKvno, kvno)
+    assert.deepEqual((row as unknown as { health: unknown }).health, { ok: true })
+    assert.match(
+      (row as unknown as { lastApplied: { kvno: number } }).lastApplied.kvno.toString(),
+      new RegExp(`^${kvno}$`),
+    )
+    const human = (await system.cli(['agent', 'list'], 'viewer')).stdout
+    assert.match(human, /SERVER\s+SITE\s+BACKEND\s+ENROLLED\s+LAST HEARTBEAT\s+KVNOS\s+AD KVNO\s+HEALTH/)
+    assert.match(
+      human,
+      new RegExp(`fe01\\.corp\\.example\\.com\\s+paris\\s+keytab\\s+yes\\s+\\S+\\s+${kvno}\\s+${kvno}\\s+ok`),
     )
   })
 
@@ -187,10 +216,21 @@ describe('a web server gets its pool key through its agent', { timeout: 600_000 
     )
     assert.equal(await negotiate('first'), 200, 'a ticket of the previous kvno is still accepted')
     assert.deepEqual(await keytabKvnos(), [before, before + 1])
+    await system.eventually(
+      async () => (await ofType(CredentialApplied.type)).length >= 2,
+      'CredentialApplied for the new kvno',
+    )
     assert.deepEqual(
       (await ofType(CredentialApplied.type)).map((e) => (e.data as { kvno: number }).kvno),
       [before, before + 1],
     )
+    // While the agent was down the list showed it behind AD; now it holds both and is current.
+    await system.eventually(async () => {
+      const { agents } = JSON.parse((await system.cli(['agent', 'list', '--json'])).stdout) as {
+        agents: Array<{ kvnos: Array<{ kvno: number }>; adKvno: number; current: boolean }>
+      }
+      return agents[0]?.current === true && agents[0].adKvno === before + 1 && agents[0].kvnos.length === 2
+    }, 'agent list: fe01 current at the new kvno, the previous one still held')
   })
 
   it('the server leaves the topology: its credential is revoked, the agent removes the key and reports it', async () => {

@@ -1,11 +1,49 @@
-import type { AgentTokenResult } from '@krbfleet/contracts'
+import type { AgentRow, AgentTokenResult } from '@krbfleet/contracts'
 import { type CommandModule, UsageError } from '../framework.ts'
+import { table } from '../output.ts'
 
 /** The agents on the web servers: enrolment tokens (and, with `agent list`, their state). */
 export const agentCommands: CommandModule = {
   area: 'agent',
   summary: 'the agents on the web servers',
   verbs: {
+    list: {
+      summary: "every server's agent: enrolled, last heartbeat, kvnos held vs AD's, health",
+      options: { site: { type: 'string' }, pool: { type: 'string' } },
+      async run(ctx) {
+        const query: Record<string, string> = {}
+        for (const name of ['site', 'pool'] as const) {
+          const value = ctx.options[name]
+          if (typeof value === 'string') query[name] = value
+        }
+        const result = await ctx
+          .client()
+          .get<{ agents: Array<AgentRow & { adKvno: number | null; current: boolean }> }>('/v1/agents', query)
+        const rows = result.agents.map((a) => ({
+          server: a.server,
+          site: a.site,
+          backend: a.backend,
+          enrolled: a.enrolled ? 'yes' : 'no',
+          heartbeat: a.lastHeartbeat ?? '-',
+          kvnos: a.kvnos.map((k) => String(k.kvno)).join(',') || '-',
+          ad: a.adKvno === null ? '-' : `${a.adKvno}${a.current ? '' : ' (behind)'}`,
+          health: a.health === null ? '-' : a.health.ok ? 'ok' : `FAIL: ${a.health.detail ?? ''}`,
+        }))
+        ctx.print(result, () =>
+          table(rows, [
+            ['server', 'SERVER'],
+            ['site', 'SITE'],
+            ['backend', 'BACKEND'],
+            ['enrolled', 'ENROLLED'],
+            ['heartbeat', 'LAST HEARTBEAT'],
+            ['kvnos', 'KVNOS'],
+            ['ad', 'AD KVNO'],
+            ['health', 'HEALTH'],
+          ]),
+        )
+        return 0
+      },
+    },
     token: {
       summary:
         "issue a server's one-time enrolment token (shown once; the agent needs it to enrol a new key)",

@@ -187,9 +187,10 @@ const serviceRights: ServiceRights[] = [
     service: ServiceName.Topology,
     publishes: [domainOf(SiteAdded)],
     calls: [],
-    writes: [buckets.topology],
+    // The agents bucket: each agent's status, from its reports (services/topology src/agents).
+    writes: [buckets.topology, buckets.agents],
     reads: [],
-    durables: [],
+    durables: ['topology-agent-status'],
   },
   {
     service: ServiceName.Account,

@@ -23,6 +23,7 @@ import {
 } from '@krbfleet/contracts'
 import { silentLogger } from '@krbfleet/logging'
 import { durables as spnSyncDurables } from '@krbfleet/spn-sync'
+import { agentStatusDurable } from '@krbfleet/topology'
 import { freePort, startProcess, waitForPort } from '@krbfleet/testing'
 import { AckPolicy } from '@nats-io/jetstream'
 import { connect, type NatsConnection } from '@nats-io/transport-node'
@@ -58,11 +59,12 @@ test('only the bootstrap identity may create or update streams; every user subsc
   }
 })
 
-test('the durable consumers spn-sync may manage are the ones it uses; no other service has any on the events stream', () => {
+test('the durable consumers spn-sync and topology may manage are the ones they use; no other service has any on the events stream', () => {
   const rights = serviceDurables()
   assert.deepEqual([...(rights['spn-sync'] ?? [])].sort(), Object.values(spnSyncDurables).sort())
+  assert.deepEqual(rights.topology, [agentStatusDurable])
   for (const [service, names] of Object.entries(rights))
-    if (service !== 'spn-sync') assert.deepEqual(names, [])
+    if (service !== 'spn-sync' && service !== 'topology') assert.deepEqual(names, [])
   for (const user of serviceUsers()) {
     const deletes = user.permissions.publish.allow.filter((s) =>
       s.startsWith(`$JS.API.CONSUMER.DELETE.${events}`),

@@ -36,6 +36,7 @@ export const TopologyOperation = {
   AssignmentGet: 'assignment.get',
   AgentEnrol: 'agent.enrol',
   AgentToken: 'agent.token',
+  AgentList: 'agent.list',
   TopologyGet: 'topology.get',
   TopologyPlan: 'topology.plan',
   TopologyApply: 'topology.apply',
@@ -117,6 +118,8 @@ export const TopologyRequests = {
     token: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
     dryRun: DryRun,
   }),
+  /** The agents of the draft's servers with what they last reported (filters as server.list). */
+  [TopologyOperation.AgentList]: obj({ site: Type.Optional(SiteName), pool: Type.Optional(HostName) }),
   /** Issues a server's one-time enrolment token (shown once; stored hashed; expires). */
   [TopologyOperation.AgentToken]: obj({
     server: HostName,

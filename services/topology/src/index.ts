@@ -9,3 +9,4 @@ export {
 } from './service.ts'
 export { TopologyConfig } from './config.ts'
 export { startTopology, type TopologyInstance, type StartTopologyOptions } from './start.ts'
+export { agentStatusDurable } from './agents/projection.ts'

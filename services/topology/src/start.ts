@@ -1,7 +1,9 @@
 import type { Bus, RpcServer } from '@krbfleet/bus'
 import { TopologyStore } from '@krbfleet/topology-store'
 import type { Logger } from 'pino'
+import { buckets } from '@krbfleet/contracts'
 import { serveTopologyRpc } from './adapters/nats/rpc.ts'
+import { AgentStatusStore, startAgentStatusProjection } from './agents/projection.ts'
 import { AgentEnrolments } from './enrolment/enrolment.ts'
 import { TopologyService } from './service.ts'
 
@@ -50,7 +52,13 @@ export async function startTopology(options: StartTopologyOptions): Promise<Topo
       : undefined
   timer?.unref()
   const enrolments = new AgentEnrolments({ kv, service, logger: options.logger })
-  const servers = serveTopologyRpc(options.bus, service, enrolments, options.logger)
+  const agentStatus = new AgentStatusStore(await options.bus.kv(buckets.agents))
+  const projection = startAgentStatusProjection({
+    bus: options.bus,
+    store: agentStatus,
+    logger: options.logger,
+  })
+  const servers = serveTopologyRpc(options.bus, service, enrolments, agentStatus, options.logger)
   // Ready means subscribed: a request sent right after start must not meet "no responders".
   await Promise.all(servers.map((s) => s.ready))
   return {
@@ -60,6 +68,7 @@ export async function startTopology(options: StartTopologyOptions): Promise<Topo
     async stop() {
       clearInterval(timer)
       await Promise.all(servers.map((s) => s.stop()))
+      await projection.stop()
       await running
     },
   }

@@ -34,7 +34,13 @@ describe('enrolment tokens', () => {
     const cases: Array<[StoredToken | null, string, string | undefined, Date, RegExp]> = [
       [stored, server, undefined, now, /needs its one-time enrolment token/],
       [stored, server, newEnrolmentToken(), now, /not the one issued for fe01/],
-      [null, server, token, now, /no enrolment token is waiting for fe01\.corp\.example\.com \(used or never issued\)/],
+      [
+        null,
+        server,
+        token,
+        now,
+        /no enrolment token is waiting for fe01\.corp\.example\.com \(used or never issued\)/,
+      ],
       [{ ...stored, server: 'fe02.corp.example.com' }, server, token, now, /no enrolment token is waiting/],
       [stored, server, token, new Date('2026-12-05T11:00:00.000Z'), /expired at 2026-12-05T11:00:00.000Z/],
       [stored, server, 'short', now, /not the one issued/],

@@ -10,6 +10,8 @@ import {
 import type { Logger } from 'pino'
 import type { TSchema } from 'typebox'
 import type { TopologyCommand } from '../../domain/index.ts'
+import { listAgents } from '../../agents/list.ts'
+import type { AgentStatusStore } from '../../agents/projection.ts'
 import type { AgentEnrolments } from '../../enrolment/enrolment.ts'
 import type { ChangeMeta, TopologyService } from '../../service.ts'
 
@@ -28,7 +30,11 @@ function command<T extends { dryRun?: boolean | undefined }>(body: T): Omit<T, '
 }
 
 /** The handler of every topology operation (request already decoded by serveRpc). */
-export function topologyHandlers(service: TopologyService, enrolments: AgentEnrolments) {
+export function topologyHandlers(
+  service: TopologyService,
+  enrolments: AgentEnrolments,
+  agentStatus: AgentStatusStore,
+) {
   const change = (ctx: RpcContext, dryRun: boolean | undefined, cmd: TopologyCommand) =>
     service.change(cmd, meta(ctx, dryRun))
   const handlers: { [O in TopologyOperation]: Handler<O> } = {
@@ -52,6 +58,7 @@ export function topologyHandlers(service: TopologyService, enrolments: AgentEnro
     [Op.AssignmentGet]: (b) => service.getAssignments(b),
     [Op.AgentEnrol]: (b, ctx) => enrolments.enrol(b, ctx),
     [Op.AgentToken]: (b, ctx) => enrolments.issueToken(b, ctx),
+    [Op.AgentList]: (b) => listAgents(service, agentStatus, b),
     [Op.TopologyGet]: (b) => service.get(b.source),
     [Op.TopologyPlan]: (b, ctx) => service.plan(b.document, meta(ctx, true)),
     [Op.TopologyApply]: (b, ctx) => change(ctx, b.dryRun, { type: 'applyDocument', document: b.document }),
@@ -65,9 +72,10 @@ export function serveTopologyRpc(
   bus: Bus,
   service: TopologyService,
   enrolments: AgentEnrolments,
+  agentStatus: AgentStatusStore,
   logger: Logger,
 ): RpcServer[] {
-  const handlers = topologyHandlers(service, enrolments)
+  const handlers = topologyHandlers(service, enrolments, agentStatus)
   return (Object.keys(handlers) as TopologyOperation[]).map((operation) =>
     serveRpc(bus, {
       service: ServiceName.Topology,

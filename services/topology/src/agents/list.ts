@@ -1,0 +1,37 @@
+import type { AgentRow, TopologyOperation, TopologyRequest } from '@krbfleet/contracts'
+import type { TopologyService } from '../service.ts'
+import type { AgentStatusStore } from './projection.ts'
+
+/**
+ * `agent list`: every server of the draft with its pool, site, backend, enrolment, the account its
+ * site is assigned, and what its agent last reported (heartbeat, kvnos held, health, last
+ * credential applied or failed). The console adds AD's current kvno of each account.
+ */
+export async function listAgents(
+  service: TopologyService,
+  store: AgentStatusStore,
+  filter: TopologyRequest<typeof TopologyOperation.AgentList>,
+): Promise<{ agents: AgentRow[] }> {
+  const [{ servers }, { topology }] = await Promise.all([service.listServers(filter), service.get('draft')])
+  const agents = await Promise.all(
+    servers.map(async (s): Promise<AgentRow> => {
+      const status = await store.get(s.fqdn)
+      const enrolment = topology.agents.find((a) => a.server === s.fqdn)
+      return {
+        server: s.fqdn,
+        pool: s.pool,
+        site: s.site,
+        backend: s.backend,
+        enrolled: s.enrolled,
+        enrolledAt: enrolment?.enrolledAt ?? null,
+        account: topology.assignments.find((a) => a.site === s.site)?.account ?? null,
+        lastHeartbeat: status?.lastHeartbeat?.at ?? null,
+        kvnos: status?.lastHeartbeat?.kvnos ?? [],
+        health: status?.lastHeartbeat?.health ?? null,
+        lastApplied: status?.lastApplied ?? null,
+        lastFailure: status?.lastFailure ?? null,
+      }
+    }),
+  )
+  return { agents }
+}

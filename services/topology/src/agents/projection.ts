@@ -1,0 +1,101 @@
+import { type Bus, type EventConsumer, type KV, consumeEvents } from '@krbfleet/bus'
+import {
+  AgentHeartbeat,
+  AgentStatus,
+  agentToken,
+  CredentialApplied,
+  CredentialApplyFailed,
+  CredentialRemoved,
+  ErrorCode,
+  KrbfleetError,
+  subjects,
+} from '@krbfleet/contracts'
+import type { Logger } from 'pino'
+import { type AgentReport, evolveAgentStatus } from './status.ts'
+
+/** The topology service's durable consumer of the agents' reports (replicas share it). */
+export const agentStatusDurable = 'topology-agent-status'
+
+/** The agents bucket: one AgentStatus per server (`agentToken(server)`). */
+export class AgentStatusStore {
+  readonly #kv: KV
+  constructor(kv: KV) {
+    this.#kv = kv
+  }
+
+  async get(server: string): Promise<AgentStatus | null> {
+    return (await this.#read(server)).status
+  }
+
+  /** Applies one report with compare-and-set; a concurrent write makes it read and try again. */
+  async apply(server: string, report: AgentReport): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      const { status, revision } = await this.#read(server)
+      const next = evolveAgentStatus(server, status, report)
+      if (JSON.stringify(next) === JSON.stringify(status)) return
+      const value = JSON.stringify(next)
+      try {
+        if (revision === 0) await this.#kv.create(agentToken(server), value)
+        else await this.#kv.update(agentToken(server), value, revision)
+        return
+      } catch (err) {
+        if (attempt >= 5) {
+          throw new KrbfleetError(ErrorCode.Conflict, `agent status of ${server}: written concurrently`, {
+            cause: err,
+          })
+        }
+      }
+    }
+  }
+
+  async #read(server: string): Promise<{ status: AgentStatus | null; revision: number }> {
+    const entry = await this.#kv.get(agentToken(server))
+    if (entry?.operation !== 'PUT') return { status: null, revision: entry?.revision ?? 0 }
+    return { status: AgentStatus.decode(entry.json()), revision: entry.revision }
+  }
+}
+
+/**
+ * Keeps each agent's status from its reports (`krbfleet.events.agent.>`). The server is the
+ * subject's (libs/bus consumeEvents refuses an event whose data names another server than its
+ * subject, and each agent may publish only on its own), so one agent cannot write another's status.
+ */
+export function startAgentStatusProjection(options: {
+  bus: Bus
+  store: AgentStatusStore
+  logger: Logger
+}): EventConsumer {
+  return consumeEvents(options.bus, {
+    durable: agentStatusDurable,
+    filterSubject: subjects.domainEvents('agent'),
+    events: [AgentHeartbeat, CredentialApplied, CredentialApplyFailed, CredentialRemoved],
+    logger: options.logger.child({ component: 'agent-status' }),
+    async handle(event) {
+      const report = reportOf(event)
+      if (report) await options.store.apply(event.data.server, report)
+    },
+  })
+}
+
+type AgentEvent = ReturnType<
+  (
+    | typeof AgentHeartbeat
+    | typeof CredentialApplied
+    | typeof CredentialApplyFailed
+    | typeof CredentialRemoved
+  )['decode']
+>
+
+function reportOf(event: AgentEvent): AgentReport | null {
+  const at = event.occurredAt
+  if (AgentHeartbeat.is(event)) return { kind: 'heartbeat', at, ...withoutServer(event.data) }
+  if (CredentialApplied.is(event)) return { kind: 'applied', at, ...withoutServer(event.data) }
+  if (CredentialApplyFailed.is(event)) return { kind: 'failed', at, ...withoutServer(event.data) }
+  if (CredentialRemoved.is(event)) return { kind: 'removed', at, ...withoutServer(event.data) }
+  return null
+}
+
+function withoutServer<T extends { server: string }>(data: T): Omit<T, 'server'> {
+  const { server: _server, ...rest } = data
+  return rest
+}
