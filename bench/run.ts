@@ -3,9 +3,10 @@
  * starts its own nats-server and Samba DC on loopback (as root, like the integration tests) and
  * stops them; it stops by itself.
  *
- *   node bench/run.ts [--json] [--only crypto,topology,spn,nats,ldap,e2e]
+ *   node bench/run.ts [--json] [--only crypto,topology,spn,nats,ldap,e2e,agent]
  */
 import { parseArgs } from 'node:util'
+import { agentBenchmarks } from './agent.ts'
 import { cryptoBenchmarks, spnBenchmarks, topologyBenchmarks } from './cpu.ts'
 import { type BenchResult, formatTable } from './measure.ts'
 import { e2eBenchmarks, ldapBenchmarks, natsBenchmarks } from './servers.ts'
@@ -17,6 +18,7 @@ const groups: Record<string, () => Promise<BenchResult[]>> = {
   nats: natsBenchmarks,
   ldap: ldapBenchmarks,
   e2e: e2eBenchmarks,
+  agent: agentBenchmarks,
 }
 
 const { values } = parseArgs({

@@ -13,11 +13,17 @@ export interface Codec<S extends TSchema> {
 
 /** Compiles a schema once; `what` names the thing in error messages ("pool", "SiteAdded event"). */
 export function codec<S extends TSchema>(schema: S, what = 'input'): Codec<S> {
-  const compiled = Compile(schema)
+  // Compiled on first use: a process pays only for the shapes it checks (an agent checks a handful
+  // of the contracts' hundred-odd schemas; compiling all of them at import cost it tens of MB).
+  let validator: ReturnType<typeof Compile<S>> | undefined
+  const compiled = () => {
+    validator ??= Compile(schema)
+    return validator
+  }
   const issues = (value: unknown): ValidationIssue[] => {
     const seen = new Set<string>()
     const out: ValidationIssue[] = []
-    for (const e of compiled.Errors(value)) {
+    for (const e of compiled().Errors(value)) {
       // "schema is false" repeats the additionalProperties error with less information.
       if (e.message === 'schema is false') continue
       let field = e.instancePath.replace(/^\//, '').replaceAll('/', '.')
@@ -39,9 +45,9 @@ export function codec<S extends TSchema>(schema: S, what = 'input'): Codec<S> {
   }
   return {
     schema,
-    check: (value: unknown): value is Static<S> => compiled.Check(value),
+    check: (value: unknown): value is Static<S> => compiled().Check(value),
     decode(value: unknown): Static<S> {
-      if (compiled.Check(value)) return value
+      if (compiled().Check(value)) return value
       throw new ValidationError(issues(value), what)
     },
     issues,

@@ -1,11 +1,12 @@
 export { ConfigError, envName, type LoadConfigOptions, loadConfig, settingsOf } from './config.ts'
 export {
-  buildHealthApp,
+  answerProbe,
   createMetricsRegistry,
-  type HealthAppOptions,
   type HealthRoutesOptions,
   type HealthServer,
   healthRoutes,
+  type ProbeAnswer,
+  probePaths,
   type ReadinessCheck,
   type StartHealthServerOptions,
   startHealthServer,

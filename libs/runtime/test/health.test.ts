@@ -3,14 +3,23 @@ import { describe, test } from 'node:test'
 import Fastify from 'fastify'
 import { pino } from 'pino'
 import { Counter } from 'prom-client'
-import { buildHealthApp, createMetricsRegistry, healthRoutes, startHealthServer } from '../src/index.ts'
+import { createMetricsRegistry, healthRoutes, startHealthServer } from '../src/index.ts'
 
-describe('health app', () => {
+/** A health server on a free loopback port; closed by the caller. */
+const serve = (options: Omit<Parameters<typeof startHealthServer>[0], 'name' | 'host' | 'port' | 'logger'>) =>
+  startHealthServer({
+    name: 'test',
+    host: '127.0.0.1',
+    port: 0,
+    logger: pino({ level: 'silent' }),
+    ...options,
+  })
+
+describe('health server', () => {
   test('/healthz answers while /readyz follows its checks', async () => {
     let natsUp = false
     const registry = createMetricsRegistry({ service: 'test' })
-    const app = buildHealthApp({
-      name: 'test',
+    const server = await serve({
       registry,
       checks: {
         nats: () => natsUp,
@@ -20,36 +29,35 @@ describe('health app', () => {
         },
       },
     })
-    const health = await app.inject({ method: 'GET', url: '/healthz' })
-    assert.equal(health.statusCode, 200)
-    assert.deepEqual(health.json(), { status: 'ok', service: 'test' })
+    const health = await fetch(`${server.url}/healthz`)
+    assert.equal(health.status, 200)
+    assert.deepEqual(await health.json(), { status: 'ok', service: 'test' })
 
-    const notReady = await app.inject({ method: 'GET', url: '/readyz' })
-    assert.equal(notReady.statusCode, 503)
-    assert.deepEqual(notReady.json().failed, ['nats', 'broken'])
+    const notReady = await fetch(`${server.url}/readyz`)
+    assert.equal(notReady.status, 503)
+    assert.deepEqual(((await notReady.json()) as { failed: string[] }).failed, ['nats', 'broken'])
 
     natsUp = true
-    const ready = buildHealthApp({ name: 'test', registry, checks: { nats: () => natsUp } })
-    const ok = await ready.inject({ method: 'GET', url: '/readyz' })
-    assert.equal(ok.statusCode, 200)
-    assert.deepEqual(ok.json(), { status: 'ready', service: 'test', checks: { nats: true } })
+    const ready = await serve({ registry, checks: { nats: () => natsUp } })
+    const ok = await fetch(`${ready.url}/readyz`)
+    assert.equal(ok.status, 200)
+    assert.deepEqual(await ok.json(), { status: 'ready', service: 'test', checks: { nats: true } })
     natsUp = false
-    assert.equal((await ready.inject({ method: 'GET', url: '/readyz' })).statusCode, 503)
-    await app.close()
+    assert.equal((await fetch(`${ready.url}/readyz`)).status, 503)
+    await server.close()
     await ready.close()
   })
 
   test('a check that hangs counts as failed', async () => {
-    const app = buildHealthApp({
-      name: 'test',
+    const server = await serve({
       registry: createMetricsRegistry(),
       checkTimeoutMs: 20,
       checks: { slow: () => new Promise<boolean>(() => {}) },
     })
-    const res = await app.inject({ method: 'GET', url: '/readyz' })
-    assert.equal(res.statusCode, 503)
-    assert.deepEqual(res.json().failed, ['slow'])
-    await app.close()
+    const res = await fetch(`${server.url}/readyz`)
+    assert.equal(res.status, 503)
+    assert.deepEqual(((await res.json()) as { failed: string[] }).failed, ['slow'])
+    await server.close()
   })
 
   test('/metrics serves default and service metrics in Prometheus format', async () => {
@@ -60,13 +68,32 @@ describe('health app', () => {
       registers: [registry],
     })
     rotations.inc(3)
-    const app = buildHealthApp({ name: 'test', registry, checks: {} })
-    const res = await app.inject({ method: 'GET', url: '/metrics' })
-    assert.equal(res.statusCode, 200)
-    assert.match(String(res.headers['content-type']), /text\/plain/)
-    assert.match(res.body, /krbfleet_test_total\{service="test"\} 3/)
-    assert.match(res.body, /process_cpu_user_seconds_total/)
-    await app.close()
+    const server = await serve({ registry, checks: {} })
+    const res = await fetch(`${server.url}/metrics`)
+    assert.equal(res.status, 200)
+    assert.match(String(res.headers.get('content-type')), /text\/plain/)
+    const body = await res.text()
+    assert.match(body, /krbfleet_test_total\{service="test"\} 3/)
+    assert.match(body, /process_cpu_user_seconds_total/)
+    await server.close()
+  })
+
+  test('another path is 404 naming the probe paths, another method 405; HEAD has no body', async () => {
+    const server = await serve({ registry: createMetricsRegistry(), checks: {} })
+    const missing = await fetch(`${server.url}/admin`)
+    assert.equal(missing.status, 404)
+    assert.deepEqual(await missing.json(), {
+      status: 'not found',
+      path: '/admin',
+      paths: ['/healthz', '/readyz', '/metrics'],
+    })
+    const post = await fetch(`${server.url}/healthz`, { method: 'POST', body: '{}' })
+    assert.equal(post.status, 405)
+    assert.equal(post.headers.get('allow'), 'GET, HEAD')
+    const head = await fetch(`${server.url}/healthz`, { method: 'HEAD' })
+    assert.equal(head.status, 200)
+    assert.equal(await head.text(), '')
+    await server.close()
   })
 
   test('healthRoutes on an app of its own answer without a service name when given none', async () => {

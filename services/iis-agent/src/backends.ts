@@ -1,22 +1,17 @@
 import { readFile } from 'node:fs/promises'
 import { ErrorCode, KrbfleetError } from '@krbfleet/contracts'
 import type { Logger } from 'pino'
-import {
-  appcmdConfigurator,
-  fileConfigurator,
-  iisBackend,
-  iisStatePaths,
-  loadOrCreateLocalKey,
-  localKeyProtector,
-  loggingRecycler,
-} from './adapters/iis/index.ts'
-import { keytabBackend, keytabStatePath, kinitCheck } from './adapters/keytab/index.ts'
 import type { AgentConfig } from './config.ts'
 import type { CredentialBackend } from './ports.ts'
 
-/** The configured backend (KRBFLEET_AGENT_BACKEND), built from its settings. */
+/**
+ * The configured backend (KRBFLEET_AGENT_BACKEND), built from its settings. Each backend is loaded
+ * only when configured: an agent on a Linux web server never loads the IIS adapters, nor the
+ * reverse (the agent's footprint, `npm run bench`).
+ */
 export async function createBackend(agent: AgentConfig['agent'], logger: Logger): Promise<CredentialBackend> {
   if (agent.backend === 'keytab') {
+    const { keytabBackend, keytabStatePath, kinitCheck } = await import('./adapters/keytab/index.ts')
     const gid = agent.keytabGroup === undefined ? undefined : await groupId(agent.keytabGroup)
     return keytabBackend({
       path: agent.keytab,
@@ -26,6 +21,15 @@ export async function createBackend(agent: AgentConfig['agent'], logger: Logger)
       logger,
     })
   }
+  const {
+    appcmdConfigurator,
+    fileConfigurator,
+    iisBackend,
+    iisStatePaths,
+    loadOrCreateLocalKey,
+    localKeyProtector,
+    loggingRecycler,
+  } = await import('./adapters/iis/index.ts')
   const paths = iisStatePaths(agent.stateDir)
   const stateKey = await loadOrCreateLocalKey(paths.key)
   const configurator =

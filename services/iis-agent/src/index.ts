@@ -25,3 +25,16 @@ export {
 export { type AgentInstance, type StartAgentOptions, startAgent } from './start.ts'
 export * from './adapters/iis/index.ts'
 export * from './adapters/keytab/index.ts'
+export {
+  type CredentialReceiver,
+  type CredentialReceiverOptions,
+  type ReceiveOutcome,
+  startCredentialReceiver,
+} from './credentials/receiver.ts'
+export {
+  type AgentIdentity,
+  type Decision,
+  decideDelivery,
+  type RetainedMessage,
+} from './credentials/decide.ts'
+export { createBackend } from './backends.ts'
