@@ -7,6 +7,7 @@ import { join, resolve } from 'node:path'
 import { test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { readKeytabFile } from '@krbfleet/kerberos'
+import { connect } from '@nats-io/transport-node'
 import { loopbackAddresses } from '@krbfleet/testing'
 import { isAlive, listPidRecords, type PidRecord, readPidRecord } from '../deploy/lab/src/processes.ts'
 import { expectedSpns, labAccount, sampleTopology } from '../deploy/lab/src/sample.ts'
@@ -122,6 +123,15 @@ test('npm run lab: a failing part is named with its log and nothing is left runn
     assert.ok(labEnv[name], `.lab/env exports ${name}`)
   }
   assert.ok(existsSync(labEnv.KRB5_CONFIG!), 'KRB5_CONFIG names an existing krb5.conf')
+  // The lab's NATS runs deploy/nats's users: no anonymous client, and a wrong password is refused.
+  await assert.rejects(
+    connect({ servers: labEnv.LAB_NATS_URL!, reconnect: false }),
+    /Authorization Violation/i,
+  )
+  await assert.rejects(
+    connect({ servers: labEnv.LAB_NATS_URL!, user: 'krbfleet-console', pass: 'guess', reconnect: false }),
+    /Authorization Violation/i,
+  )
   for (const secret of ['kek', 'console-tokens.json', 'admin.token', 'ldap-account.password']) {
     assert.equal((await stat(join(labDir, 'secrets', secret))).mode & 0o777, 0o600, `${secret} is 0600`)
   }

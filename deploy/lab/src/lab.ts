@@ -16,7 +16,7 @@ import {
   startDetachedDc,
 } from './dc.ts'
 import { ensureFolders, type LabLayout, labLayout, repoRoot, writeFileAtomic } from './layout.ts'
-import { natsReady, natsUrl, startLabNats } from './nats.ts'
+import { bootstrapLabStreams, natsReady, natsUrl, startLabNats } from './nats.ts'
 import { isAlive, listPidRecords, type PidRecord, readPidRecord, stopProcess } from './processes.ts'
 import {
   accountSpns,
@@ -180,9 +180,11 @@ async function upUnlocked(options: LabOptions): Promise<void> {
   try {
     if (!isRunning('nats')) {
       note('nats', 'not running')
-      step(`starting nats-server with JetStream on ${natsUrl(state)}`)
+      step(`starting nats-server with JetStream on ${natsUrl(state)} (deploy/nats users and permissions)`)
       started.push(await startLabNats(layout, state))
     }
+    // As in production: only the bootstrap identity creates streams and buckets; services verify them.
+    await bootstrapLabStreams(layout, state)
 
     if (!isRunning('dc')) {
       note('dc', 'not running')

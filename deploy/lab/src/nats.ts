@@ -1,13 +1,18 @@
+import { execFile } from 'node:child_process'
 import { join } from 'node:path'
-import { type LabLayout, writeFileAtomic } from './layout.ts'
+import { bootstrapUser } from '../../nats/src/permissions.ts'
+import { type LabLayout, repoRoot, writeFileAtomic } from './layout.ts'
+import { natsAccounts, natsClientEnv, natsPasswordEnv } from './nats-users.ts'
 import { type PidRecord, readyOrStopped, startDetached } from './processes.ts'
 import { type LabState, port } from './state.ts'
 import { httpStatus, waitUntil } from './wait.ts'
 
 /**
  * The lab's nats-server: one server with JetStream, bound to 127.0.0.1 only, store under
- * `.lab/nats/jetstream` (kept across `down`/`up`, wiped by `reset`). No authentication: it is not
- * reachable from other hosts. deploy/nats shows the production shape (cluster, leaf nodes, users).
+ * `.lab/nats/jetstream` (kept across `down`/`up`, wiped by `reset`), with deploy/nats's users and
+ * per-user permissions (nats-users.ts): every service and agent connects as its own user, and only
+ * the bootstrap identity creates streams (`bootstrapLabStreams`). deploy/nats shows the rest of the
+ * production shape (cluster, leaf nodes, TLS).
  */
 export function natsUrl(state: LabState): string {
   return `nats://127.0.0.1:${port(state, 'nats')}`
@@ -22,8 +27,11 @@ export function natsConfig(layout: LabLayout, state: LabState): string {
     'jetstream {',
     `  store_dir: ${JSON.stringify(join(layout.nats, 'jetstream'))}`,
     '  max_memory_store: 256MB',
-    '  max_file_store: 2GB',
+    // Above the sum of every stream's and bucket's max_bytes (libs/contracts storage.ts, about
+    // 2.2 GiB), which JetStream reserves when it creates them; the disk holds only what is written.
+    '  max_file_store: 4GB',
     '}',
+    natsAccounts(),
     '',
   ].join('\n')
 }
@@ -38,6 +46,8 @@ export async function startLabNats(layout: LabLayout, state: LabState): Promise<
     args: ['-c', configFile],
     log,
     runDir: layout.run,
+    // The users' passwords, which the configuration names as $KRBFLEET_NATS_PASSWORD_<USER>.
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...(await natsPasswordEnv(layout)) },
   })
   await readyOrStopped(layout.run, record, () =>
     waitUntil('nats', 'ready (JetStream /healthz)', async () => (await natsReady(state)) === true, {
@@ -51,4 +61,27 @@ export async function startLabNats(layout: LabLayout, state: LabState): Promise<
 /** /healthz of the monitoring port answers 200 once JetStream is up. */
 export async function natsReady(state: LabState): Promise<boolean> {
   return (await httpStatus(`http://127.0.0.1:${port(state, 'natsMonitor')}/healthz`)) === 200
+}
+
+/**
+ * Creates or checks the streams and buckets as the bootstrap identity (deploy/nats/bootstrap.ts, as
+ * in production): the services may only verify them. Idempotent; run at every `lab up`.
+ */
+export async function bootstrapLabStreams(layout: LabLayout, state: LabState): Promise<void> {
+  const env = {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    KRBFLEET_NATS_URL: natsUrl(state),
+    ...natsClientEnv(layout, bootstrapUser()),
+  }
+  const script = join(repoRoot, 'deploy', 'nats', 'bootstrap.ts')
+  const result = await new Promise<{ code: number | null; output: string }>((resolve) => {
+    execFile(process.execPath, [script], { env, cwd: repoRoot }, (error, stdout, stderr) =>
+      resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, output: `${stdout}${stderr}` }),
+    )
+  })
+  if (result.code !== 0) {
+    throw new Error(
+      `nats bootstrap (streams and buckets) failed:\n${result.output.trim().split('\n').slice(-5).join('\n')}`,
+    )
+  }
 }

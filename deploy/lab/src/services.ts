@@ -3,6 +3,7 @@ import { join } from 'node:path'
 import { identityDn, type LabDc, labDomain, serviceIdentities } from './dc.ts'
 import { type LabLayout, repoRoot, secretPath } from './layout.ts'
 import { natsUrl } from './nats.ts'
+import { natsClientEnv, natsUserFor } from './nats-users.ts'
 import { type PidRecord, readyOrStopped, startDetached } from './processes.ts'
 import { sampleTopology } from './sample.ts'
 import { type LabState, port } from './state.ts'
@@ -58,7 +59,11 @@ export interface ServiceSpec {
   readyUrl(state: LabState): string
 }
 
-const nats = (context: ServiceContext) => ({ KRBFLEET_NATS_URL: natsUrl(context.state) })
+/** NATS as the part's own deploy/nats user (nats-users.ts). */
+const nats = (context: ServiceContext, part: { name: string; agentOf?: { fqdn: string } }) => ({
+  KRBFLEET_NATS_URL: natsUrl(context.state),
+  ...natsClientEnv(context.layout, natsUserFor(part)),
+})
 
 /** Where a service listens (KRBFLEET_HTTP_*: health, readiness and metrics, or the console's API). */
 const httpOn = (portName: string, context: ServiceContext) => ({
@@ -99,14 +104,12 @@ function agentSpec(server: { fqdn: string; backend: string }): ServiceSpec {
     env: (context) => {
       const dir = agentDir(context.layout, server.fqdn)
       return {
-        ...nats(context),
+        ...nats(context, { name, agentOf: server }),
         ...httpOn(`${name}.health`, context),
         KRBFLEET_AGENT_SERVER: server.fqdn,
         KRBFLEET_AGENT_BACKEND: server.backend,
         KRBFLEET_AGENT_STATE_DIR: dir,
         KRBFLEET_AGENT_SIGNER_KEY: context.signerPublicKey,
-        // The KDC check (kinit -k) asks the lab's DC.
-        KRB5_CONFIG: context.dc.krb5Conf,
         ...(server.backend === 'keytab'
           ? { KRBFLEET_AGENT_KEYTAB: join(dir, 'keytab', 'http.keytab') }
           : {
@@ -129,7 +132,7 @@ export const serviceSpecs: ServiceSpec[] = [
     name: 'topology',
     ports: ['topology.health'],
     env: (context) => ({
-      ...nats(context),
+      ...nats(context, { name: 'topology' }),
       ...httpOn('topology.health', context),
       KRBFLEET_AUTO_ENABLE: 'false',
     }),
@@ -139,7 +142,7 @@ export const serviceSpecs: ServiceSpec[] = [
     name: 'account',
     ports: ['account.health'],
     env: (context) => ({
-      ...nats(context),
+      ...nats(context, { name: 'account' }),
       ...httpOn('account.health', context),
       ...ldap('account', context),
       ...domain,
@@ -154,7 +157,7 @@ export const serviceSpecs: ServiceSpec[] = [
     name: 'spn-sync',
     ports: ['spn-sync.health'],
     env: (context) => ({
-      ...nats(context),
+      ...nats(context, { name: 'spn-sync' }),
       ...httpOn('spn-sync.health', context),
       ...ldap('spn-sync', context),
     }),
@@ -164,7 +167,7 @@ export const serviceSpecs: ServiceSpec[] = [
     name: 'console',
     ports: ['console'],
     env: (context) => ({
-      ...nats(context),
+      ...nats(context, { name: 'console' }),
       ...httpOn('console', context),
       KRBFLEET_CONSOLE_TOKENS_FILE: secretPath(context.layout, 'console-tokens.json'),
     }),

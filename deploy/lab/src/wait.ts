@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { isAlive, type PidRecord } from './processes.ts'
 
@@ -53,7 +54,8 @@ export async function waitUntil(
     checkInterrupted()
     if (await probe()) return
     if (options.process && !(await isAlive(options.process))) {
-      throw new LabPartError(part, `exited before ${what}`, options.log ?? options.process.log)
+      const log = options.log ?? options.process.log
+      throw new LabPartError(part, `exited before ${what}${await lastLines(log)}`, log)
     }
     if (Date.now() > deadline) {
       throw new LabPartError(
@@ -64,4 +66,12 @@ export async function waitUntil(
     }
     await sleep(100)
   }
+}
+
+/** The end of a part's log, to show why it stopped without opening the file (a service's JSON lines are cut). */
+async function lastLines(log: string | undefined, count = 5): Promise<string> {
+  if (!log) return ''
+  const text = await readFile(log, 'utf8').catch(() => '')
+  const lines = text.trimEnd().split('\n').filter(Boolean).slice(-count)
+  return lines.length === 0 ? '' : `; its log ends:\n${lines.map((l) => `    ${l.slice(0, 300)}`).join('\n')}`
 }

@@ -79,6 +79,7 @@ export async function startAgent(options: StartAgentOptions): Promise<AgentInsta
   })
   enrolledGauge.set(0)
 
+  let heartbeat: Heartbeat | undefined
   let credentials: CredentialReceiver | undefined
   if (agent.signerKey === undefined) {
     logger.warn('KRBFLEET_AGENT_SIGNER_KEY is not set: no credential is received or installed')
@@ -94,7 +95,11 @@ export async function startAgent(options: StartAgentOptions): Promise<AgentInsta
       signer: [signer],
       backend,
       refreshIntervalMs: agent.credentialRefreshMs,
-      onOutcome: (outcome) => received.inc({ outcome }),
+      onOutcome: (outcome) => {
+        received.inc({ outcome })
+        // What the server holds changed (or a report went out): show it now, not at the next tick.
+        heartbeat?.beatNow()
+      },
     })
   }
 
@@ -107,7 +112,6 @@ export async function startAgent(options: StartAgentOptions): Promise<AgentInsta
     ...(options.enrolBackoff ? { backoff: options.enrolBackoff } : {}),
     onAttempt: (outcome) => enrolAttempts.inc({ outcome }),
   })
-  let heartbeat: Heartbeat | undefined
   let stopped = false
   enrolment.enrolled.then(
     () => {

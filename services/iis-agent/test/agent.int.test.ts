@@ -179,7 +179,7 @@ describe('iis-agent process', { timeout: 180_000 }, () => {
       // No KRBFLEET_AGENT_SIGNER_KEY here: no credential is received, so no backend health either.
       assert.deepEqual(beat.data, { server: 'fe01.corp.example.com', backend: 'iis', kvnos: [] })
       assert.equal(beat.actor, 'agent:fe01.corp.example.com')
-      assert.match(beat.id, /^heartbeat-[A-Za-z0-9_-]{22}-[0-9]+$/)
+      assert.match(beat.id, /^heartbeat-[A-Za-z0-9_-]{22}-[0-9]+-[A-Za-z0-9_-]{8}$/)
     }
     const metrics = await (await fetch(`${agent.base}/metrics`)).text()
     assert.match(metrics, /krbfleet_agent_enrolled\{[^}]*\} 1/)

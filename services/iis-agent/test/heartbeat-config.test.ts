@@ -24,11 +24,24 @@ describe('heartbeat ids', () => {
     )
   })
 
+  it('given other content in the same tick, then another id (a heartbeat sent at once after a change is kept)', () => {
+    const server = 'fe01.corp.example.com'
+    assert.equal(heartbeatEventId(server, 42, '[1]'), heartbeatEventId(server, 42, '[1]'))
+    assert.notEqual(heartbeatEventId(server, 42, '[1]'), heartbeatEventId(server, 42, '[2]'))
+    assert.match(heartbeatEventId(server, 42, '[1]'), /^heartbeat-[A-Za-z0-9_-]{22}-42-[A-Za-z0-9_-]{8}$/)
+  })
+
   it('given any server name up to 253 characters, then the id fits the envelope (64 characters)', () => {
     fc.assert(
-      fc.property(fc.string({ minLength: 1, maxLength: 253 }), fc.nat({ max: 2 ** 45 }), (server, tick) => {
-        assert.ok(heartbeatEventId(server, tick).length <= 64)
-      }),
+      fc.property(
+        fc.string({ minLength: 1, maxLength: 253 }),
+        fc.nat({ max: 2 ** 45 }),
+        fc.string(),
+        (server, tick, content) => {
+          assert.ok(heartbeatEventId(server, tick).length <= 64)
+          assert.ok(heartbeatEventId(server, tick, content).length <= 64)
+        },
+      ),
     )
   })
 

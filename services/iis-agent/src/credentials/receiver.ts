@@ -239,8 +239,8 @@ export function startCredentialReceiver(options: CredentialReceiverOptions): Cre
       logger.error({ err }, 'credential not applied; the next refresh tries again')
       outcome = 'failed'
     }
-    if (outcome) options.onOutcome?.(outcome)
     await snapshot().catch((err) => logger.warn({ err }, 'backend state not read'))
+    if (outcome) options.onOutcome?.(outcome)
   }
 
   const refresh = (): Promise<void> => {

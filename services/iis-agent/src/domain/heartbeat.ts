@@ -19,10 +19,16 @@ export function heartbeatTick(nowMs: number, intervalMs: number): number {
   return Math.floor(nowMs / intervalMs)
 }
 
-/** `heartbeat-<22 chars of the server's hash>-<tick>`: within the envelope's 64 characters for any FQDN. */
-export function heartbeatEventId(server: string, tick: number): string {
+/**
+ * `heartbeat-<22 chars of the server's hash>-<tick>[-<8 chars of the content's hash>]`: within the
+ * envelope's 64 characters for any FQDN. The same content in the same tick is the same id (a retry
+ * is dropped as a duplicate); a heartbeat sent at once after a change in the same tick is not.
+ */
+export function heartbeatEventId(server: string, tick: number, content?: string): string {
   const digest = createHash('sha256').update(server).digest().subarray(0, 16).toString('base64url')
-  return `heartbeat-${digest}-${tick}`
+  if (content === undefined) return `heartbeat-${digest}-${tick}`
+  const changed = createHash('sha256').update(content).digest().subarray(0, 6).toString('base64url')
+  return `heartbeat-${digest}-${tick}-${changed}`
 }
 
 /** The actor of everything an agent does: `agent:<server>` (libs/contracts envelope). */
@@ -43,11 +49,15 @@ export function heartbeatEvent(input: {
   tick: number
   intervalMs: number
 }): EventEnvelope {
-  const id = heartbeatEventId(input.server, input.tick)
   const health = input.health && {
     ok: input.health.ok,
     ...(input.health.detail ? { detail: input.health.detail.slice(0, 1024) } : {}),
   }
+  const id = heartbeatEventId(
+    input.server,
+    input.tick,
+    JSON.stringify([input.backend, input.kvnos, health ?? null]),
+  )
   return AgentHeartbeat.create(
     { server: input.server, backend: input.backend, kvnos: input.kvnos, ...(health ? { health } : {}) },
     {

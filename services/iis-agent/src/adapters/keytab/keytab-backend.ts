@@ -271,7 +271,7 @@ export function keytabBackend(options: KeytabBackendOptions): CredentialBackend 
         try {
           await loadState()
           wipeKeytabEntries(await readEntries())
-          await access(dirname(path), constants.W_OK)
+          await writableFolder(dirname(path))
         } catch (err) {
           return { ok: false, detail: (err as Error).message }
         }
@@ -282,6 +282,21 @@ export function keytabBackend(options: KeytabBackendOptions): CredentialBackend 
         }
         return { ok: true }
       }),
+  }
+}
+
+/**
+ * The keytab's folder is writable, or, before the first credential created it, the nearest folder
+ * above it that exists (where the backend will create it).
+ */
+async function writableFolder(folder: string): Promise<void> {
+  for (let dir = folder; ; dir = dirname(dir)) {
+    try {
+      await access(dir, constants.W_OK)
+      return
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || dirname(dir) === dir) throw err
+    }
   }
 }
 

@@ -25,6 +25,8 @@ export interface HeartbeatOptions {
 }
 
 export interface Heartbeat {
+  /** Publishes one now (after a change of what the agent holds), besides the ticks. */
+  beatNow(): void
   stop(): Promise<void>
 }
 
@@ -66,6 +68,9 @@ export function startHeartbeat(options: HeartbeatOptions): Heartbeat {
 
   void beat().finally(schedule)
   return {
+    beatNow() {
+      if (!stopped) void beat()
+    },
     async stop() {
       // A publish in flight is not waited for (its retries may outlast the shutdown budget);
       // draining the connection, the next shutdown phase, ends it.
