@@ -41,19 +41,25 @@ export function killMains(): void {
 }
 
 /**
- * Polls until `check` holds, bounded by the test's timeout rather than by a timed assertion; fails
- * at once, with its output, if the watched process exits meanwhile.
+ * Polls until `check` holds; fails at once, with its output, if the watched process exits
+ * meanwhile, and after `timeoutMs` (60 s) otherwise: a correctness bound, not a speed goal (those
+ * live in `npm run bench`), there so that a wait never outlives its test and keeps the test process
+ * alive after the test runner gave up on it.
  */
 export async function until(
   what: string,
   check: () => Promise<boolean>,
   watched?: StartedMain,
+  timeoutMs = 60_000,
 ): Promise<void> {
+  // Bounded: a wait that never ends would outlive its test and keep the test process alive.
+  const deadline = Date.now() + timeoutMs
   for (;;) {
     if (watched && watched.child.exitCode !== null) {
       assert.fail(`main.ts exited (${watched.child.exitCode}) while waiting for ${what}: ${watched.output()}`)
     }
     if (await check().catch(() => false)) return
+    if (Date.now() > deadline) assert.fail(`not within ${timeoutMs / 1000} s: ${what}`)
     await sleep(50)
   }
 }

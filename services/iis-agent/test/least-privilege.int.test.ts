@@ -52,6 +52,17 @@ const otherServer = 'fe02.corp.example.com'
 const otherAgent = agentUser(otherServer)
 const signer = generateSignerKeyPair()
 const passwordOf = (user: NatsUser) => `${user.user}-pw`
+/** A client under one of the deploy/nats users of this server. */
+const connectAs = (user: NatsUser, extra: { publishTimeoutMs?: number } = {}) =>
+  connectBus({
+    servers: url,
+    name: user.user,
+    logger: silentLogger(),
+    user: user.user,
+    pass: passwordOf(user),
+    inboxPrefix: user.inboxPrefix,
+    ...extra,
+  })
 let child: ChildProcess | undefined
 let keytab: string
 
@@ -100,23 +111,9 @@ before(async () => {
   })
   await setupBus.ensureStreams()
   for (const def of Object.values(buckets)) await setupBus.kv(def)
-  topologyBus = await connectBus({
-    servers: url,
-    name: topologyUser.user,
-    logger: silentLogger(),
-    user: topologyUser.user,
-    pass: passwordOf(topologyUser),
-    inboxPrefix: topologyUser.inboxPrefix,
-  })
+  topologyBus = await connectAs(topologyUser)
   topology = await startTopology({ bus: topologyBus, logger: silentLogger(), catchUpIntervalMs: 0 })
-  accountBus = await connectBus({
-    servers: url,
-    name: accountUser.user,
-    logger: silentLogger(),
-    user: accountUser.user,
-    pass: passwordOf(accountUser),
-    inboxPrefix: accountUser.inboxPrefix,
-  })
+  accountBus = await connectAs(accountUser)
   await callRpc(setupBus, 'topology', TopologyOperation.SiteAdd, { name: 'redmond' }, admin)
   await callRpc(
     setupBus,
@@ -266,14 +263,7 @@ test('given only its own NATS rights, then the agent enrols, installs its retain
 })
 
 test('given the agent NATS user, then every topology operation but agent.enrol is refused whatever actor it claims', async () => {
-  const bus = await connectBus({
-    servers: url,
-    name: agent.user,
-    logger: silentLogger(),
-    user: agent.user,
-    pass: passwordOf(agent),
-    inboxPrefix: agent.inboxPrefix,
-  })
+  const bus = await connectAs(agent)
   try {
     const forged = { actor: 'user:admin', timeoutMs: 2000 }
     const refused = {
@@ -315,15 +305,6 @@ test('given the agent NATS user, then every topology operation but agent.enrol i
 })
 
 test("given two agents' NATS users, then each reads only its own credential and no consumer", async () => {
-  const connectAs = (user: NatsUser) =>
-    connectBus({
-      servers: url,
-      name: user.user,
-      logger: silentLogger(),
-      user: user.user,
-      pass: passwordOf(user),
-      inboxPrefix: user.inboxPrefix,
-    })
   const credentials = await accountBus.kv(buckets.credentials)
   await credentials.put(agentToken(otherServer), '{"sealed for":"fe02"}')
   const a = await connectAs(agent)
@@ -375,15 +356,7 @@ test("given two agents' NATS users, then each reads only its own credential and 
 })
 
 test("given two agents' NATS users, then A is refused for B: enrolment, heartbeat and every report", async () => {
-  const a = await connectBus({
-    servers: url,
-    name: agent.user,
-    logger: silentLogger(),
-    user: agent.user,
-    pass: passwordOf(agent),
-    inboxPrefix: agent.inboxPrefix,
-    publishTimeoutMs: 1000,
-  })
+  const a = await connectAs(agent, { publishTimeoutMs: 1000 })
   try {
     const issued = await callRpc<{ token: string }>(
       setupBus,

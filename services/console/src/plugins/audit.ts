@@ -147,7 +147,10 @@ export class AuditTrail {
     if (!opened) return
     const timer = setTimeout(() => {
       this.#timers.delete(timer)
-      for (const window of this.#budget.close(Date.now())) void this.#summarise(window)
+      // A timer may fire a little before the wall clock reaches endsAt (timers run on the monotonic
+      // clock): closing at `now` would then close nothing and the summary would never come.
+      for (const window of this.#budget.close(Math.max(Date.now(), opened.endsAt)))
+        void this.#summarise(window)
     }, opened.endsAt - Date.now())
     // A pending summary does not keep the process alive: stop() publishes it.
     timer.unref()
