@@ -3,11 +3,19 @@ import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { type CliEnv, cli } from './cli.ts'
 import { writeFileAtomic } from './layout.ts'
-import { agentDir, labApplicationHost, type ServiceContext, type ServiceSpec } from './services.ts'
+import { buildAgent } from '../../../services/iis-agent/build.ts'
+import {
+  agentBundle,
+  agentDir,
+  labApplicationHost,
+  type ServiceContext,
+  type ServiceSpec,
+} from './services.ts'
 
 /**
  * What an operator does before an agent's first start, done for the lab's agents about to start:
- * its state folder (0700); for an iis agent a copy of a realistic applicationHost.config (there is no
+ * the agent program as a web server gets it (`npm run build:agent`: one bundled file, about 78 MB
+ * at idle instead of 124 MB for the sources); its state folder (0700); for an iis agent a copy of a realistic applicationHost.config (there is no
  * IIS on Linux: the file configurator edits it); and, when its server is not enrolled yet, a one-time
  * enrolment token (`krbfleet agent token SERVER`) in its token file (0600), which the agent deletes
  * once used.
@@ -22,6 +30,7 @@ export async function prepareAgents(
     servers: Array<{ fqdn: string; enrolled: boolean }>
   }
   const enrolled = new Set(servers.servers.filter((s) => s.enrolled).map((s) => s.fqdn))
+  await buildAgent(agentBundle(context.layout))
   const waiting: string[] = []
   for (const spec of specs) {
     const server = spec.agentOf

@@ -31,6 +31,9 @@ export const labApplicationHost = join(
   'applicationHost.config',
 )
 
+/** The agents' program: `npm run build:agent`'s bundle, built into the lab folder at `up`. */
+export const agentBundle = (layout: LabLayout) => join(layout.root, 'bin', 'iis-agent.mjs')
+
 /** Where a lab agent keeps its state (key, token, keytab or applicationHost.config). */
 export const agentDir = (layout: LabLayout, fqdn: string) =>
   join(layout.root, 'agents', fqdn.split('.')[0] as string)
@@ -200,7 +203,8 @@ export async function startService(spec: ServiceSpec, context: ServiceContext): 
   const record = await startDetached({
     name: spec.name,
     command: nodeBinary,
-    args: [serviceMain(spec)],
+    // An agent runs as on a web server: the one bundled file (agents.ts builds it).
+    args: [spec.agentOf ? agentBundle(context.layout) : serviceMain(spec)],
     log,
     runDir: context.layout.run,
     env,
