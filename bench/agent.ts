@@ -16,7 +16,7 @@ import { silentLogger } from '@krbfleet/logging'
 import { exportPublicKey, generateSignerKeyPair, importPublicKey, keyIdOf } from '@krbfleet/sealing'
 import { freePort, startNats } from '@krbfleet/testing'
 import { startTopology } from '@krbfleet/topology'
-import { buildAgent } from '../services/iis-agent/build.ts'
+import { agentNodeFlags, buildAgent } from '../services/iis-agent/build.ts'
 import { issueCredential } from '../services/iis-agent/test/helpers.ts'
 import type { BenchResult } from './measure.ts'
 
@@ -42,14 +42,14 @@ export async function agentBenchmarks(): Promise<BenchResult[]> {
     )
     const bundle = await buildAgent(join(work, 'iis-agent.mjs'))
     const results: BenchResult[] = []
-    const runs: Array<[string, string]> = [
-      ['bundled (npm run build:agent)', bundle],
+    const runs: Array<[string, string[]]> = [
+      [`bundled (npm run build:agent), node ${agentNodeFlags.join(' ')}`, [...agentNodeFlags, bundle]],
       [
         'workspace sources (type stripping)',
-        join(import.meta.dirname, '..', 'services', 'iis-agent', 'src', 'main.ts'),
+        [join(import.meta.dirname, '..', 'services', 'iis-agent', 'src', 'main.ts')],
       ],
     ]
-    for (const [i, [what, entry]] of runs.entries()) {
+    for (const [i, [what, args]] of runs.entries()) {
       const server = `fe0${i + 1}.corp.example.com`
       await callRpc(
         bus,
@@ -58,7 +58,7 @@ export async function agentBenchmarks(): Promise<BenchResult[]> {
         { fqdn: server, pool: 'pool01.corp.example.com', backend: 'keytab' },
         admin,
       )
-      const samples = await idleRss({ work, server, entry, natsUrl: nats.url, signer, bus })
+      const samples = await idleRss({ work, server, args, natsUrl: nats.url, signer, bus })
       const max = Math.max(...samples)
       const sorted = [...samples].sort((a, b) => a - b)
       results.push({
@@ -82,7 +82,8 @@ export async function agentBenchmarks(): Promise<BenchResult[]> {
 async function idleRss(options: {
   work: string
   server: string
-  entry: string
+  /** Node's arguments: flags, then the agent's entry point. */
+  args: string[]
   natsUrl: string
   signer: ReturnType<typeof generateSignerKeyPair>
   bus: Awaited<ReturnType<typeof connectBus>>
@@ -100,7 +101,7 @@ async function idleRss(options: {
   await writeFile(join(dir, 'enrol-token'), token, { mode: 0o600 })
   const httpPort = await freePort()
   const keytab = join(dir, 'keytab', 'http.keytab')
-  const child: ChildProcess = spawn(process.execPath, [options.entry], {
+  const child: ChildProcess = spawn(process.execPath, options.args, {
     env: {
       PATH: process.env.PATH ?? '',
       KRBFLEET_NATS_URL: options.natsUrl,

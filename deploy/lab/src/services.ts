@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { identityDn, type LabDc, labDomain, serviceIdentities } from './dc.ts'
 import { type LabLayout, repoRoot, secretPath } from './layout.ts'
+import { agentNodeFlags } from '../../../services/iis-agent/build.ts'
 import { natsUrl } from './nats.ts'
 import { natsClientEnv, natsUserFor } from './nats-users.ts'
 import { type PidRecord, readyOrStopped, startDetached } from './processes.ts'
@@ -204,7 +205,7 @@ export async function startService(spec: ServiceSpec, context: ServiceContext): 
     name: spec.name,
     command: nodeBinary,
     // An agent runs as on a web server: the one bundled file (agents.ts builds it).
-    args: [spec.agentOf ? agentBundle(context.layout) : serviceMain(spec)],
+    args: spec.agentOf ? [...agentNodeFlags, agentBundle(context.layout)] : [serviceMain(spec)],
     log,
     runDir: context.layout.run,
     env,
