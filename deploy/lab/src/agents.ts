@@ -15,10 +15,10 @@ import {
 /**
  * What an operator does before an agent's first start, done for the lab's agents about to start:
  * the agent program as a web server gets it (`npm run build:agent`: one bundled file, about 75 MB
- * at idle instead of 127 MB for the sources); its state folder (0700); for an iis agent a copy of a realistic applicationHost.config (there is no
- * IIS on Linux: the file configurator edits it); and, when its server is not enrolled yet, a one-time
- * enrolment token (`krbfleet agent token SERVER`) in its token file (0600), which the agent deletes
- * once used.
+ * at idle instead of 127 MB for the sources); its state folder (0700); for an iis agent a copy of a
+ * realistic applicationHost.config (there is no IIS on Linux: the file configurator edits it); and,
+ * when its server is not enrolled yet, a one-time enrolment token (`krbfleet agent token SERVER`) in
+ * its token file (0600), which the agent deletes once used.
  */
 export async function prepareAgents(
   specs: ServiceSpec[],
