@@ -1,4 +1,5 @@
 import Type, { type Static } from 'typebox'
+import { BackendHealthReport as Health, HeldKvnos as Held } from './events.ts'
 import { AgentBackend } from './topology.ts'
 import { codec } from './validation.ts'
 
@@ -15,8 +16,13 @@ const At = Type.String({ format: 'date-time' })
 const obj = <P extends Record<string, import('typebox').TSchema>>(p: P) =>
   Type.Object(p, { additionalProperties: false })
 const Backend = Type.Union([Type.Literal(AgentBackend.Iis), Type.Literal(AgentBackend.Keytab)])
-const Health = obj({ ok: Type.Boolean(), detail: Type.Optional(Type.String({ maxLength: 1024 })) })
-const Held = Type.Array(obj({ account: Account, kvno: Kvno }))
+const Applied = obj({ at: At, account: Account, kvno: Kvno })
+const Failure = obj({
+  at: At,
+  account: Type.Optional(Account),
+  kvno: Type.Optional(Kvno),
+  reason: Type.String({ maxLength: 1024 }),
+})
 
 export const AgentStatus = codec(
   obj({
@@ -24,15 +30,8 @@ export const AgentStatus = codec(
     lastHeartbeat: Type.Optional(
       obj({ at: At, backend: Backend, kvnos: Held, health: Type.Optional(Health) }),
     ),
-    lastApplied: Type.Optional(obj({ at: At, account: Account, kvno: Kvno })),
-    lastFailure: Type.Optional(
-      obj({
-        at: At,
-        account: Type.Optional(Account),
-        kvno: Type.Optional(Kvno),
-        reason: Type.String({ maxLength: 1024 }),
-      }),
-    ),
+    lastApplied: Type.Optional(Applied),
+    lastFailure: Type.Optional(Failure),
     lastRemoved: Type.Optional(obj({ at: At, account: Account })),
   }),
   'agent status',
@@ -52,11 +51,8 @@ export const AgentRow = obj({
   lastHeartbeat: Type.Union([At, Type.Null()]),
   kvnos: Held,
   health: Type.Union([Health, Type.Null()]),
-  lastApplied: Type.Union([obj({ at: At, account: Account, kvno: Kvno }), Type.Null()]),
-  lastFailure: Type.Union([
-    obj({ at: At, account: Type.Optional(Account), kvno: Type.Optional(Kvno), reason: Type.String() }),
-    Type.Null(),
-  ]),
+  lastApplied: Type.Union([Applied, Type.Null()]),
+  lastFailure: Type.Union([Failure, Type.Null()]),
   /** Set by the console: AD's current kvno of `account` (msDS-KeyVersionNumber); null when unknown. */
   adKvno: Type.Optional(Type.Union([Kvno, Type.Null()])),
   /** Set by the console: the server holds AD's current kvno of its account. */

@@ -47,9 +47,10 @@ export interface EventDefinition<T extends string, S extends TSchema> {
    * agents' reports), the subject's root: `subjectOf(data)` appends the server's token.
    */
   readonly subject: string
-  /** True when `subjectOf` appends the server of the data (`krbfleet.events.agent.AgentHeartbeat.<server>`). */
-  readonly perServer: boolean
-  /** The subject of one event: `subject`, or `subject.<agentToken(data.server)>` when per server. */
+  /**
+   * The subject of one event: `subject`, or `subject.<agentToken(data.server)>` for an event defined
+   * per server (`krbfleet.events.agent.AgentHeartbeat.<server>`).
+   */
   subjectOf(data: Static<S>): string
   readonly data: S
   readonly envelope: Codec<TSchema>
@@ -74,6 +75,7 @@ export function defineEvent<
   options: { perServer?: boolean } = {},
 ): EventDefinition<`krbfleet.${D}.${N}.v${V}`, S> {
   const type = `krbfleet.${domain}.${name}.v${version}` as const
+  const subject = `${EVENTS_SUBJECT_ROOT}.${domain}.${name}`
   const schema = Type.Object(
     { ...EnvelopeFields, type: Type.Literal(type), data },
     { additionalProperties: false },
@@ -84,12 +86,9 @@ export function defineEvent<
     domain,
     name,
     version,
-    subject: `${EVENTS_SUBJECT_ROOT}.${domain}.${name}`,
-    perServer: options.perServer === true,
-    subjectOf(value) {
-      const subject = `${EVENTS_SUBJECT_ROOT}.${domain}.${name}`
-      return options.perServer ? `${subject}.${agentToken((value as { server: string }).server)}` : subject
-    },
+    subject,
+    subjectOf: (value) =>
+      options.perServer ? `${subject}.${agentToken((value as { server: string }).server)}` : subject,
     data,
     envelope,
     create(value, meta) {

@@ -181,6 +181,14 @@ export const CredentialRemoved = defineEvent(
   obj({ server: Name, account: Account }),
   perServer,
 )
+/** What a backend says of itself (keytab writable, the KDC accepts the active key; IIS config readable). */
+export const BackendHealthReport = obj({
+  ok: Type.Boolean(),
+  detail: Type.Optional(Type.String({ maxLength: 1024 })),
+})
+/** The kvnos a server holds, per account. */
+export const HeldKvnos = Type.Array(obj({ account: Account, kvno: Kvno }))
+
 export const AgentHeartbeat = defineEvent(
   'agent',
   'AgentHeartbeat',
@@ -188,11 +196,8 @@ export const AgentHeartbeat = defineEvent(
   obj({
     server: Name,
     backend: Backend,
-    kvnos: Type.Array(obj({ account: Account, kvno: Kvno })),
-    /** The backend's own check (keytab writable, the KDC accepts the active key; IIS config readable). */
-    health: Type.Optional(
-      obj({ ok: Type.Boolean(), detail: Type.Optional(Type.String({ maxLength: 1024 })) }),
-    ),
+    kvnos: HeldKvnos,
+    health: Type.Optional(BackendHealthReport),
   }),
   perServer,
 )

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { createHash, type KeyObject } from 'node:crypto'
 import type { Bus } from '@krbfleet/bus'
 import {
   CredentialApplied,
@@ -12,10 +12,8 @@ import {
   subjects,
 } from '@krbfleet/contracts'
 import { openSealed, type KeyInput, type TrustedSigner } from '@krbfleet/sealing'
-import type { KeyObject } from 'node:crypto'
 import type { Logger } from 'pino'
-import type { HeldKvno } from '../domain/heartbeat.ts'
-import { agentActor } from '../domain/heartbeat.ts'
+import { agentActor, type HeldKvno } from '../domain/heartbeat.ts'
 import type { BackendHealth, CredentialBackend, HeldKey } from '../ports.ts'
 import { type Decision, decideDelivery, type RetainedMessage } from './decide.ts'
 
@@ -46,6 +44,9 @@ export interface CredentialReceiver {
   stop(): Promise<void>
 }
 
+/** A reason within the event's 1024 characters. */
+const bounded = (reason: string) => (reason.length > 1000 ? `${reason.slice(0, 999)}…` : reason)
+
 /**
  * Receives this server's credential and installs it (issue 11). The agent's NATS user may read only
  * its own key of the credentials bucket (deploy/nats agentUser), and needs no JetStream consumer:
@@ -57,9 +58,6 @@ export interface CredentialReceiver {
  * sequence is remembered. A backend failure (disk full, permission) leaves the previous credential
  * in place, is reported, and the next refresh tries again.
  */
-/** A reason within the event's 1024 characters. */
-const bounded = (reason: string) => (reason.length > 1000 ? `${reason.slice(0, 999)}…` : reason)
-
 export function startCredentialReceiver(options: CredentialReceiverOptions): CredentialReceiver {
   const { bus, server, backend } = options
   const logger = options.logger.child({ component: 'credential-receiver' })

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import { AgentHeartbeat, type EventEnvelope } from '@krbfleet/contracts'
+import type { BackendHealth } from '../ports.ts'
 
 /**
  * AgentHeartbeat, pure. Time is cut into ticks of one interval since the epoch; a heartbeat's event
@@ -36,16 +37,11 @@ export function agentActor(server: string): string {
   return `agent:${server}`
 }
 
-export interface HeartbeatHealth {
-  ok: boolean
-  detail?: string
-}
-
 export function heartbeatEvent(input: {
   server: string
   backend: AgentBackendName
   kvnos: HeldKvno[]
-  health?: HeartbeatHealth
+  health?: BackendHealth
   tick: number
   intervalMs: number
 }): EventEnvelope {

@@ -7,6 +7,7 @@ import {
   KrbfleetError,
   normalizeFqdn,
   type TopologyOperation,
+  type TopologyDocument,
   type TopologyRequest,
 } from '@krbfleet/contracts'
 import type { Logger } from 'pino'
@@ -51,7 +52,7 @@ export class AgentEnrolments {
     ctx: RpcContext,
   ): Promise<AgentTokenResult> {
     const server = normalizeFqdn(body.server, 'server')
-    await this.#requireServer(server, 'server')
+    await this.#draftWith(server)
     const token = newEnrolmentToken()
     const now = this.#now()
     const record: StoredToken = {
@@ -74,8 +75,8 @@ export class AgentEnrolments {
     if (ctx.server === undefined) {
       throw new KrbfleetError(ErrorCode.Internal, 'agent.enrol is served per server; the subject names none')
     }
-    const server = await this.#requireServer(normalizeFqdn(ctx.server, 'server'), 'server')
-    const { topology } = await this.#service.get('draft')
+    const server = normalizeFqdn(ctx.server, 'server')
+    const topology = await this.#draftWith(server)
     const current = topology.agents.find((a) => a.server === server)
     const meta = { actor: `agent:${server}`, correlationId: ctx.correlationId, dryRun: body.dryRun === true }
     const command = {
@@ -113,14 +114,15 @@ export class AgentEnrolments {
     return await this.#service.change(command, meta)
   }
 
-  async #requireServer(server: string, field: string): Promise<string> {
+  /** The draft, refused as `not_found` when it has no server `server` (the agent retries on that). */
+  async #draftWith(server: string): Promise<TopologyDocument> {
     const { topology } = await this.#service.get('draft')
     if (!topology.servers.some((s) => s.fqdn === server)) {
-      throw new KrbfleetError(ErrorCode.NotFound, `${field}: ${server} is not a server of the topology`, {
-        field,
+      throw new KrbfleetError(ErrorCode.NotFound, `server: ${server} is not a server of the topology`, {
+        field: 'server',
         retryable: false,
       })
     }
-    return server
+    return topology
   }
 }

@@ -1,8 +1,8 @@
 import type { Bus } from '@krbfleet/bus'
 import type { Logger } from 'pino'
+import type { BackendHealth } from '../../ports.ts'
 import {
   type AgentBackendName,
-  type HeartbeatHealth,
   type HeldKvno,
   heartbeatEvent,
   heartbeatTick,
@@ -17,7 +17,7 @@ export interface HeartbeatOptions {
   /** The kvnos the agent holds at this tick (from the credential lifecycle). */
   held(): HeldKvno[]
   /** The backend's health at this tick; none: not reported. */
-  health?(): HeartbeatHealth
+  health?(): BackendHealth
   /** Default Date.now. */
   now?(): number
   onPublished?(duplicate: boolean): void
