@@ -88,6 +88,11 @@ test('npm run lab: a failing part is named with its log and nothing is left runn
   assert.match(up.stdout, /token\s+viewer:\s+\S+/)
   assert.match(up.stdout, /^\s+operator: \S+/m)
   assert.match(up.stdout, /^\s+admin:\s+\S+/m)
+  // The start rotated the account once (krbfleet password set), on every agent.
+  assert.match(up.stdout, /rotating the password of CORP\\KERBAUTH on AD and every agent/)
+  const rotated = /6\/6 server\(s\) hold kvno (\d+)/.exec(up.stdout)
+  assert.ok(rotated, `the rotation reached the six servers:\n${up.stdout}`)
+  const rotatedKvno = Number(rotated[1])
   const started = await listPidRecords(runDir)
   // One agent process per sample server (services/iis-agent), each with its own 0600 key file.
   const agentParts = sampleTopology.servers.map((s) => `agent-${s.fqdn.split('.')[0]}`)
@@ -107,7 +112,7 @@ test('npm run lab: a failing part is named with its log and nothing is left runn
     const holds = async () => {
       if (server.backend === 'keytab') {
         const entries = await readKeytabFile(join(dir, 'keytab', 'http.keytab')).catch(() => [])
-        return entries.some((e) => e.principal.components[0] === 'KERBAUTH$')
+        return entries.some((e) => e.principal.components[0] === 'KERBAUTH$' && e.kvno === rotatedKvno)
       }
       const config = await readFile(join(dir, 'applicationHost.config'), 'utf8').catch(() => '')
       return config.includes('userName="CORP\\KERBAUTH$"')

@@ -456,7 +456,7 @@ describe('krbfleet end to end: CLI and API -> console -> topology/account/spn-sy
     await system.nats.restart()
     // The operator waits for the console to be ready again (its NATS connection is back).
     await system.eventually(async () => (await system.api('GET', '/readyz')).status === 200, 'console ready')
-    await system.eventually(() => system.account.bus.isConnected(), 'account service reconnected')
+    await system.eventually(() => system.account!.bus.isConnected(), 'account service reconnected')
     // The topology service has its own connection: a change sent before it has resubscribed meets
     // "no responders" (503). A read answered over RPC proves it is back.
     await system.eventually(

@@ -41,6 +41,8 @@ export interface CliIo {
   env: Record<string, string | undefined>
   stdout: (text: string) => void
   stderr: (text: string) => void
+  /** Standard error is a terminal: live progress redraws one line there (else it prints lines). */
+  stderrIsTerminal?: boolean
   /** Reads all of standard input (for secrets that must not be on the command line). */
   readStdin: () => Promise<string>
   /** Reads a file given on the command line (`-f FILE`); `-` is standard input. */

@@ -10,6 +10,7 @@ process.exitCode = await runCli(
     env: process.env,
     stdout: (t) => process.stdout.write(t),
     stderr: (t) => process.stderr.write(t),
+    stderrIsTerminal: process.stderr.isTTY === true,
     readStdin: () => text(process.stdin),
     readFile: (path) => (path === '-' ? text(process.stdin) : readFile(path, 'utf8')),
   },

@@ -33,7 +33,9 @@ import { accountKey, buckets, type EventEnvelope, streams } from '@krbfleet/cont
 import { escapeFilterValue } from '@krbfleet/directory'
 import { createLogger, type Logger } from '@krbfleet/logging'
 import type { Failpoint } from '@krbfleet/spn-sync'
+import type { RotationFailpoint } from '@krbfleet/account'
 import {
+  exportPrivateKey,
   generateKeyEncryptionKey,
   generateSignerKeyPair,
   parseKeyEncryptionKey,
@@ -45,9 +47,21 @@ import { startTopology, type TopologyInstance } from '@krbfleet/topology'
 export const repoRoot = resolve(import.meta.dirname, '..', '..')
 export const cliBin = join(repoRoot, 'cli', 'bin', 'krbfleet')
 export const nodeBin = process.execPath
-const spnSyncMain = join(repoRoot, 'services', 'spn-sync', 'src', 'main.ts')
-/** The same process with a crash point (a test seam, not a setting); takes the point as argument. */
-const spnSyncCrashingMain = join(repoRoot, 'services', 'spn-sync', 'test', 'crashing-main.ts')
+/** Each service's process, and the same process with crash points (a test seam, not a setting). */
+const serviceMains = {
+  spnSync: {
+    name: 'spn-sync',
+    main: join(repoRoot, 'services', 'spn-sync', 'src', 'main.ts'),
+    crashingMain: join(repoRoot, 'services', 'spn-sync', 'test', 'crashing-main.ts'),
+  },
+  account: {
+    name: 'account',
+    main: join(repoRoot, 'services', 'account', 'src', 'main.ts'),
+    crashingMain: join(repoRoot, 'services', 'account', 'test', 'crashing-main.ts'),
+  },
+}
+export type SpnSyncProcess = ServiceProcess<Failpoint>
+export type AccountProcess = ServiceProcess<RotationFailpoint>
 
 /** Console tokens of the system, one per role; the actor of a change is `token:<name>`. */
 export const tokens = {
@@ -87,17 +101,28 @@ export interface ApiResult<T = unknown> {
 }
 
 /**
- * spn-sync as its own process: the real `services/spn-sync/src/main.ts`, configured through its
- * environment (libs/runtime loadConfig; the LDAP password as a 0600 file), with
- * fixtures/exit-with-parent.ts preloaded so that it stops when the test process goes away.
+ * A service as its own process: its real `src/main.ts`, configured through its environment
+ * (libs/runtime loadConfig; secrets as 0600 files), with fixtures/exit-with-parent.ts preloaded so
+ * that it stops when the test process goes away. spn-sync runs so always; the account service when
+ * a test asks (`accountProcess`), so that a test can SIGKILL either.
  */
-export class SpnSyncProcess {
+export class ServiceProcess<Point extends string = string> {
   #child: ChildProcess | undefined
   #exited: Promise<unknown> = Promise.resolve()
+  readonly #name: string
+  readonly #main: string
+  readonly #crashingMain: string
   readonly #env: NodeJS.ProcessEnv
   readonly #logFile: string
 
-  constructor(env: NodeJS.ProcessEnv, logFile: string) {
+  constructor(
+    service: { name: string; main: string; crashingMain: string },
+    env: NodeJS.ProcessEnv,
+    logFile: string,
+  ) {
+    this.#name = service.name
+    this.#main = service.main
+    this.#crashingMain = service.crashingMain
     this.#env = env
     this.#logFile = logFile
   }
@@ -110,25 +135,30 @@ export class SpnSyncProcess {
     return this.#child !== undefined && this.#child.exitCode === null && this.#child.signalCode === null
   }
 
+  get logFile(): string {
+    return this.#logFile
+  }
+
   /**
    * Starts it and resolves once its /readyz answers 200 (NATS and LDAP connected, consumers
-   * running). `crashAt` runs it through spn-sync's crashing-main.ts: the process SIGKILLs itself at
-   * that point of its next write (after recording the intent, or after the LDAP modify before
-   * confirming).
+   * running). `crashAt` runs it through the service's test/crashing-main.ts: the process SIGKILLs
+   * itself at that point (spn-sync: after recording the intent, or after the LDAP modify before
+   * confirming; account: at a rotation step).
    */
-  async start(options: { crashAt?: Failpoint } = {}): Promise<void> {
-    assert.equal(this.running, false, 'spn-sync is already running')
+  async start(options: { crashAt?: Point; env?: NodeJS.ProcessEnv } = {}): Promise<void> {
+    assert.equal(this.running, false, `${this.#name} is already running`)
     const port = await freePort()
     const child = spawn(
       nodeBin,
       [
         '--import',
         join(import.meta.dirname, '..', 'fixtures', 'exit-with-parent.ts'),
-        ...(options.crashAt ? [spnSyncCrashingMain, options.crashAt] : [spnSyncMain]),
+        ...(options.crashAt ? [this.#crashingMain, options.crashAt] : [this.#main]),
       ],
       {
         env: {
           ...this.#env,
+          ...options.env,
           KRBFLEET_HTTP_HOST: '127.0.0.1',
           KRBFLEET_HTTP_PORT: String(port),
         },
@@ -146,7 +176,7 @@ export class SpnSyncProcess {
     for (;;) {
       if (!this.running) {
         throw new Error(
-          `spn-sync exited before it was ready; see ${this.#logFile}:\n${await tail(this.#logFile)}`,
+          `${this.#name} exited before it was ready; see ${this.#logFile}:\n${await tail(this.#logFile)}`,
         )
       }
       const status = await fetch(`http://127.0.0.1:${port}/readyz`).then(
@@ -154,7 +184,7 @@ export class SpnSyncProcess {
         () => 0,
       )
       if (status === 200) return
-      if (Date.now() > deadline) throw new Error(`spn-sync not ready within 30 s; see ${this.#logFile}`)
+      if (Date.now() > deadline) throw new Error(`${this.#name} not ready within 30 s; see ${this.#logFile}`)
       await new Promise((r) => setTimeout(r, 50))
     }
   }
@@ -195,10 +225,16 @@ export interface System {
   /** A client connection of the test itself (reads streams and KV). */
   bus: Bus
   topology: TopologyInstance
-  account: RunningAccountService
+  /** The account service in this process (undefined with `accountProcess`). */
+  account: RunningAccountService | undefined
   console: ConsoleApp
   consoleUrl: string
   spnSync: SpnSyncProcess
+  /**
+   * The account service as its own process (`accountProcess`), instead of `account`: started, and
+   * restarted by the test at will.
+   */
+  accountProcess: AccountProcess | undefined
   /** Another spn-sync process with the same settings (not started; stopped with the system). */
   spnSyncReplica(logName: string): SpnSyncProcess
   /** Runs the real `krbfleet` bin against the console with the token of `role`. */
@@ -238,13 +274,19 @@ export interface StartSystemOptions {
   identities?: (dc: TestDc) => Promise<SystemIdentities>
   /** The console's per-token request budget (default: the product's default). */
   consoleRateLimit?: RateLimitSettings
+  /**
+   * Runs the account service as its own process (src/main.ts) with these extra settings
+   * (KRBFLEET_ACCOUNT_* variables), so that a test can SIGKILL and restart it.
+   */
+  accountProcess?: { env?: NodeJS.ProcessEnv }
 }
 
 export async function startSystem(options: StartSystemOptions = {}): Promise<System> {
   const work = await mkdtemp(join(tmpdir(), 'krbfleet-e2e-'))
   const [nats, dc] = await Promise.all([startNats({ dir: work }), startDc()])
   const logs = new LogCapture()
-  const kek = parseKeyEncryptionKey(generateKeyEncryptionKey(), 'e2e test')
+  const kekText = generateKeyEncryptionKey()
+  const kek = parseKeyEncryptionKey(kekText, 'e2e test')
   const signer = generateSignerKeyPair()
   const started: Array<() => Promise<unknown>> = []
   const cleanup = async () => {
@@ -271,28 +313,37 @@ export async function startSystem(options: StartSystemOptions = {}): Promise<Sys
     const topology = await startTopology({ bus: topologyBus, logger: logs.logger('topology') })
     started.push(() => topology.stop())
 
-    const account = await startAccountService({
-      settings: {
-        nats: { servers: nats.url },
-        ldap: {
-          url: identities.account?.startTls ? dc.ldapUrl : dc.ldapsUrl,
-          startTls: identities.account?.startTls ?? false,
-          caFile: dc.caFile,
-          servername: dc.tlsServername,
-          bindDn: accountLdap.bindDn,
-          password: accountLdap.password,
-          timeoutMs: 10_000,
-        },
-        domain: { netbiosDomain: dc.netbiosDomain, dnsDomain: dc.dnsDomain },
-        keyEncryptionKey: kek,
-        signer: { privateKey: signer.privateKey, keyId: signer.keyId },
-        maxPasswordAgeDays: 30,
-        spnTimeoutMs: 5000,
-        ...(identities.account?.containerDn ? { defaultContainerDn: identities.account.containerDn } : {}),
+    const accountSettings = {
+      nats: { servers: nats.url },
+      ldap: {
+        url: identities.account?.startTls ? dc.ldapUrl : dc.ldapsUrl,
+        startTls: identities.account?.startTls ?? false,
+        caFile: dc.caFile,
+        servername: dc.tlsServername,
+        bindDn: accountLdap.bindDn,
+        password: accountLdap.password,
+        timeoutMs: 10_000,
       },
-      logger: logs.logger('account'),
-    })
-    started.push(() => account.stop())
+      domain: { netbiosDomain: dc.netbiosDomain, dnsDomain: dc.dnsDomain },
+      keyEncryptionKey: kek,
+      signer: { privateKey: signer.privateKey, keyId: signer.keyId },
+      maxPasswordAgeDays: 30,
+      spnTimeoutMs: 5000,
+      ...(identities.account?.containerDn ? { defaultContainerDn: identities.account.containerDn } : {}),
+    }
+    let account: RunningAccountService | undefined
+    let accountProcess: AccountProcess | undefined
+    if (options.accountProcess) {
+      accountProcess = await startAccountProcess(work, dc, nats, kekText, signer, accountLdap, {
+        ...options.accountProcess.env,
+      })
+      const running = accountProcess
+      started.push(() => running.stop())
+    } else {
+      const running = await startAccountService({ settings: accountSettings, logger: logs.logger('account') })
+      account = running
+      started.push(() => running.stop())
+    }
 
     const spnSyncLog = join(work, 'spn-sync.log')
     const ldapPasswordFile = join(work, 'spn-sync-ldap-password')
@@ -308,11 +359,11 @@ export async function startSystem(options: StartSystemOptions = {}): Promise<Sys
       KRBFLEET_LDAP_PASSWORD_FILE: ldapPasswordFile,
       KRBFLEET_SPN_RESYNC_INTERVAL_MS: String(options.resyncIntervalMs ?? 0),
     }
-    const spnSync = new SpnSyncProcess(spnSyncEnv, spnSyncLog)
+    const spnSync: SpnSyncProcess = new ServiceProcess(serviceMains.spnSync, spnSyncEnv, spnSyncLog)
     await spnSync.start()
     started.push(() => spnSync.stop())
     /** Further replicas, stopped with the system. */
-    const replicas: SpnSyncProcess[] = []
+    const replicas: ServiceProcess[] = []
     started.push(() => Promise.all(replicas.map((r) => r.stop())))
 
     const consoleBus = await connect('krbfleet-console')
@@ -375,11 +426,16 @@ export async function startSystem(options: StartSystemOptions = {}): Promise<Sys
       bus,
       topology,
       account,
+      accountProcess,
       console: app,
       consoleUrl,
       spnSync,
       spnSyncReplica(logName) {
-        const replica = new SpnSyncProcess(spnSyncEnv, join(work, logName))
+        const replica: SpnSyncProcess = new ServiceProcess(
+          serviceMains.spnSync,
+          spnSyncEnv,
+          join(work, logName),
+        )
         replicas.push(replica)
         return replica
       },
@@ -482,6 +538,48 @@ export async function startSystem(options: StartSystemOptions = {}): Promise<Sys
 }
 
 /** The spn-sync child's log, for failure messages. */
+/**
+ * The account service's real process against the system's NATS and DC: LDAPS as the given
+ * identity, the KEK, the signing key and the LDAP password as 0600 files.
+ */
+async function startAccountProcess(
+  work: string,
+  dc: TestDc,
+  nats: NatsServer,
+  kek: string,
+  signer: SignerKeyPair,
+  ldap: { bindDn: string; password: string },
+  env: NodeJS.ProcessEnv,
+): Promise<AccountProcess> {
+  const secret = async (name: string, value: string) => {
+    const file = join(work, name)
+    await writeFile(file, value, { mode: 0o600 })
+    return file
+  }
+  const processEnv: NodeJS.ProcessEnv = {
+    ...process.env,
+    LOG_LEVEL: 'info',
+    KRBFLEET_NATS_URL: nats.url,
+    KRBFLEET_LDAP_URL: dc.ldapsUrl,
+    KRBFLEET_LDAP_CA_FILE: dc.caFile,
+    KRBFLEET_LDAP_SERVERNAME: dc.tlsServername,
+    KRBFLEET_LDAP_BIND_DN: ldap.bindDn,
+    KRBFLEET_LDAP_PASSWORD_FILE: await secret('account-ldap-password', ldap.password),
+    KRBFLEET_DOMAIN_NETBIOS: dc.netbiosDomain,
+    KRBFLEET_DOMAIN_DNS: dc.dnsDomain,
+    KRBFLEET_ACCOUNT_KEK_FILE: await secret('account-kek', kek),
+    KRBFLEET_ACCOUNT_SIGNER_KEY_FILE: await secret('account-signer.pem', exportPrivateKey(signer.privateKey)),
+    ...env,
+  }
+  const child: AccountProcess = new ServiceProcess(
+    serviceMains.account,
+    processEnv,
+    join(work, 'account.log'),
+  )
+  await child.start()
+  return child
+}
+
 export async function tail(file: string, lines = 40): Promise<string> {
   const text = await readFile(file, 'utf8').catch(() => '')
   return text.split('\n').slice(-lines).join('\n')

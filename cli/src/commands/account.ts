@@ -47,6 +47,9 @@ export function formatView(view: AccountView): string {
     ['kvno (AD)', view.kvno === null ? '-' : String(view.kvno)],
     ['kvno (sealed secret)', view.secretKvno === null ? '-' : String(view.secretKvno)],
     ['password last set', view.passwordLastSet ?? '-'],
+    ...(view.nextRotation === undefined
+      ? []
+      : ([['next rotation', view.nextRotation ?? '-']] as Array<[string, string]>)),
     ['SPNs', view.servicePrincipalNames.join(', ') || '-'],
   ]
   return rows.map(([k, v]) => `${k.padEnd(21)} ${v}`).join('\n')

@@ -1,6 +1,7 @@
 import type { CommandModule } from '../framework.ts'
 import { accountCommands } from './account.ts'
 import { agentCommands } from './agent.ts'
+import { passwordCommands } from './password.ts'
 import { spnCommands } from './spn.ts'
 import { testCommands } from './test.ts'
 import { tokenCommands } from './token.ts'
@@ -24,6 +25,7 @@ export const commandModules: CommandModule[] = [
   assignmentCommands,
   topologyCommands,
   accountCommands,
+  passwordCommands,
   agentCommands,
   spnCommands,
   testCommands,

@@ -24,6 +24,7 @@ import {
   type EnabledTopology,
   enabledTopology,
   loadSample,
+  rotateOnce,
   waitForSpns,
 } from './load.ts'
 import { labAccount, serversFile } from './sample.ts'
@@ -274,6 +275,7 @@ async function upUnlocked(options: LabOptions): Promise<void> {
       step('waiting for spn-sync to make AD match the enabled topology')
       await waitForSpns(env, `${layout.logs}/spn-sync.log`)
       if (firstLoad) await checkSampleSpns(env, `${layout.logs}/spn-sync.log`)
+      if (firstLoad && agents.length > 0) await rotateOnce(env, step, print)
       const current = await enabledTopology(env)
       await writeFileAtomic(layout.serversFile, `${JSON.stringify(serversFile(current.topology), null, 2)}\n`)
       await printSummary(layout, state, tokens, current, print)

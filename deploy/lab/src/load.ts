@@ -1,5 +1,5 @@
 import type { TopologyDocument } from '@krbfleet/contracts'
-import { type CliEnv, cli } from './cli.ts'
+import { type CliEnv, cli, runCli } from './cli.ts'
 import { labDomain } from './dc.ts'
 import { type LabLayout, writeFileAtomic } from './layout.ts'
 import { expectedSpns, labAccount, sampleTopology } from './sample.ts'
@@ -34,6 +34,29 @@ export async function loadSample(
   await cli(['topology', 'apply', '-f', file], env)
   step('enabling the topology')
   await cli(['topology', 'enable'], env)
+}
+
+/**
+ * Rotates the lab account once (Set-CsKerberosAccountPassword: `krbfleet password set`), so that a
+ * new user sees the two-phase rotation reach every agent. Prints the CLI's result table; a
+ * rotation that leaves servers behind is reported, not fatal (the agents catch up by themselves).
+ */
+export async function rotateOnce(
+  env: CliEnv,
+  step: (line: string) => void,
+  print: (line: string) => void,
+): Promise<void> {
+  step(`rotating the password of ${labAccount} on AD and every agent (krbfleet password set ${labAccount})`)
+  const result = await runCli(['password', 'set', labAccount], env)
+  for (const line of result.stdout.trimEnd().split('\n')) print(`  ${line}`)
+  if (result.code === 1)
+    print('lab: the rotation left servers behind (named above); their agents catch up by themselves')
+  else if (result.code !== 0) {
+    throw new LabPartError(
+      'lab',
+      `krbfleet password set ${labAccount} exited with ${result.code}: ${result.stderr.trim()}`,
+    )
+  }
 }
 
 interface PlanView {

@@ -8,6 +8,7 @@ import {
   CredentialApplied,
   CredentialApplyFailed,
   CredentialRemoved,
+  CredentialStaged,
   type KvDefinition,
   KerberosAccountCreated,
   ServiceName,
@@ -151,7 +152,13 @@ const callsOf = (service: CallableService): RpcCall[] =>
 const rpcSubject = (call: RpcCall) => subjects.rpc(call.service, call.operation)
 
 /** The events an agent sends (libs/contracts, domain `agent`), each on its own subject. */
-const agentEvents = [AgentHeartbeat, CredentialApplied, CredentialApplyFailed, CredentialRemoved]
+const agentEvents = [
+  AgentHeartbeat,
+  CredentialStaged,
+  CredentialApplied,
+  CredentialApplyFailed,
+  CredentialRemoved,
+]
 
 /**
  * The one topology operation an agent (and a site's leaf) may request: its own enrolment, served
@@ -175,6 +182,8 @@ interface ServiceRights {
   reads: KvDefinition[]
   /** Rings the agents' credential bells (subjects.agentCredential). */
   ringsAgents?: boolean
+  /** Core subscriptions besides its RPC and inbox: the agents' reports a rotation counts. */
+  listens?: string[]
   /**
    * Its durable consumers on the events stream (their names are the service's own: spn-sync's are
    * services/spn-sync `durables`; the test checks that both lists agree).
@@ -200,6 +209,8 @@ const serviceRights: ServiceRights[] = [
     writes: [buckets.accounts, buckets.rotations, buckets.credentials],
     reads: [buckets.topology, buckets.agents],
     ringsAgents: true,
+    // The rotation saga counts the agents' reports as they are published (no consumer).
+    listens: [CredentialStaged, CredentialApplied, CredentialApplyFailed].map((e) => `${e.subject}.*`),
     durables: [],
   },
   {
@@ -254,7 +265,7 @@ export function serviceUsers(): NatsUser[] {
       comment: `${rights.service} service: publishes ${rights.publishes.map((d) => `${d} events`).join(', ')}; serves ${rpcOf(rights.service)}`,
       permissions: {
         publish: { allow: [...new Set(publish)] },
-        subscribe: { allow: [rpcOf(rights.service), `${inboxPrefixOf(user)}.>`] },
+        subscribe: { allow: [rpcOf(rights.service), `${inboxPrefixOf(user)}.>`, ...(rights.listens ?? [])] },
         allowResponses: true,
       },
     }

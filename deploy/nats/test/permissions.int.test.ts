@@ -14,6 +14,7 @@ import {
   CredentialApplied,
   CredentialApplyFailed,
   CredentialRemoved,
+  CredentialStaged,
   ServiceName,
   SpnDesiredRequest,
   spnOperations,
@@ -108,9 +109,13 @@ test('an agent may request its own agent.enrol only and publish only its own eve
   const server = 'fe01.corp.example.com'
   const agent = agentUser(server)
   const enrol = subjects.agentEnrol(server)
-  const reports = [AgentHeartbeat, CredentialApplied, CredentialApplyFailed, CredentialRemoved].map(
-    (e) => `${e.subject}.fe01_corp_example_com`,
-  )
+  const reports = [
+    AgentHeartbeat,
+    CredentialStaged,
+    CredentialApplied,
+    CredentialApplyFailed,
+    CredentialRemoved,
+  ].map((e) => `${e.subject}.fe01_corp_example_com`)
   assert.equal(enrol, 'krbfleet.rpc.topology.agent.enrol.fe01_corp_example_com')
   assert.deepEqual(
     agent.permissions.publish.allow.filter((s) => s.startsWith('krbfleet.')).sort(),
@@ -346,3 +351,15 @@ function permissionErrors(nc: NatsConnection): string[] {
   })()
   return seen
 }
+
+test('the account service hears the agents’ credential reports a rotation counts, and no other service does', () => {
+  const listens = (u: NatsUser) =>
+    u.permissions.subscribe.allow.filter((s) => !s.startsWith('_INBOX') && !s.startsWith('krbfleet.rpc.'))
+  for (const user of serviceUsers()) {
+    const expected =
+      user.user === 'krbfleet-account'
+        ? [CredentialStaged, CredentialApplied, CredentialApplyFailed].map((e) => `${e.subject}.*`)
+        : []
+    assert.deepEqual(listens(user), expected, user.user)
+  }
+})

@@ -13,6 +13,9 @@ const Account = Type.String({ minLength: 3, maxLength: 32 })
 const Kvno = Type.Integer({ minimum: 0 })
 const B64 = Type.String({ minLength: 1, maxLength: 16_384, pattern: '^[A-Za-z0-9_-]+$' })
 
+export const CredentialPhase = Type.Union([Type.Literal('staged'), Type.Literal('active')])
+export type CredentialPhase = Static<typeof CredentialPhase>
+
 /** libs/sealing SealedEnvelope, as stored. */
 export const SealedEnvelopeSchema = Type.Object(
   {
@@ -34,6 +37,20 @@ export const IssuedCredential = codec(
       server: Name,
       account: Account,
       kvno: Kvno,
+      /**
+       * staged: the next kvno of a rotation, held beside the active one until AD has it (the agent
+       * installs it without switching: a keytab adds the keys, IIS keeps the password pending);
+       * active: the kvno AD has, the one in use. ARCHITECTURE.md, "The rotation protocol".
+       */
+      phase: CredentialPhase,
+      /**
+       * Older kvnos of the account the server keeps beside this one: tickets issued for them are
+       * still valid (retired by the account service after the maximum ticket lifetime). Every other
+       * kvno of the account the server holds goes.
+       */
+      keep: Type.Array(Kvno, { maxItems: 16 }),
+      /** The rotation this credential belongs to (the agent's reports carry it as correlation id). */
+      rotationId: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
       /** Key id of the agent key it is sealed to (libs/sealing keyIdOf). */
       recipient: Type.String({ minLength: 1, maxLength: 128 }),
       issuedAt: Type.String({ format: 'date-time' }),
@@ -73,8 +90,15 @@ export type CredentialPayload = Static<typeof CredentialPayload.schema>
 
 /**
  * The sealing context of a credential: bound into the key derivation and the AEAD, so a sealed
- * credential moved to another server's key, account or kvno does not open.
+ * credential moved to another server's key, account or kvno does not open, and a staged one
+ * relabelled active (switched before AD has the password) does not either.
  */
-export function credentialContext(server: string, account: string, kvno: number): string {
-  return `krbfleet credential/1 ${server.toLowerCase()} ${account.toUpperCase()} ${kvno}`
+export function credentialContext(
+  server: string,
+  account: string,
+  kvno: number,
+  phase: CredentialPhase = 'active',
+): string {
+  const base = `krbfleet credential/1 ${server.toLowerCase()} ${account.toUpperCase()} ${kvno}`
+  return phase === 'active' ? base : `${base} ${phase}`
 }

@@ -160,6 +160,14 @@ export const CredentialApplied = defineEvent(
   obj({ server: Name, account: Account, kvno: Kvno }),
   perServer,
 )
+/** A rotation's next kvno is held beside the active one (not in use until AD has it). */
+export const CredentialStaged = defineEvent(
+  'agent',
+  'CredentialStaged',
+  1,
+  obj({ server: Name, account: Account, kvno: Kvno }),
+  perServer,
+)
 export const CredentialApplyFailed = defineEvent(
   'agent',
   'CredentialApplyFailed',
@@ -237,6 +245,7 @@ export const allEvents = [
   PasswordRotationFailed,
   SpnsReconciled,
   SpnConflictDetected,
+  CredentialStaged,
   CredentialApplied,
   CredentialApplyFailed,
   CredentialRemoved,

@@ -14,6 +14,12 @@ export const accountOperations = {
   remove: 'account.remove',
   test: 'account.test',
   passwordReset: 'password.reset',
+  /** The two-phase rotation (Set-CsKerberosAccountPassword): starts it, answers at once. */
+  passwordSet: 'password.set',
+  /** Set-CsKerberosAccountPassword -FromComputer -ToComputer: the target gets the source's credential. */
+  passwordCopy: 'password.copy',
+  /** One rotation's progress (by id, or the latest of an account). */
+  rotationShow: 'rotation.show',
 } as const
 export type AccountOperation = (typeof accountOperations)[keyof typeof accountOperations]
 
@@ -86,6 +92,8 @@ export const AccountView = obj({
   adopted: Type.Boolean(),
   /** The kvno of the secret krbfleet holds sealed at rest, if any. */
   secretKvno: Type.Union([Type.Integer(), Type.Null()]),
+  /** When the schedule rotates the password next (maximum password age, with jitter). */
+  nextRotation: Type.Optional(Type.Union([Type.String(), Type.Null()])),
 })
 export type AccountView = Static<typeof AccountView>
 
@@ -132,3 +140,84 @@ export const AccountTestReport = obj({
   checks: Type.Array(AccountCheck),
 })
 export type AccountTestReport = Static<typeof AccountTestReport>
+
+export const PasswordSetRequest = codec(
+  obj({
+    account: AccountId,
+    /** Lists the targets and changes nothing. */
+    dryRun: Type.Optional(Type.Boolean()),
+  }),
+  'password.set request',
+)
+export type PasswordSetRequest = Static<typeof PasswordSetRequest.schema>
+
+const Server = Type.String({ minLength: 1, maxLength: 253 })
+export const PasswordCopyRequest = codec(
+  obj({ from: Server, to: Server, dryRun: Type.Optional(Type.Boolean()) }),
+  'password.copy request',
+)
+export type PasswordCopyRequest = Static<typeof PasswordCopyRequest.schema>
+
+export const PasswordCopyResult = obj({
+  account: Type.String(),
+  from: Type.String(),
+  to: Type.String(),
+  kvno: Type.Integer({ minimum: 0 }),
+  dryRun: Type.Boolean(),
+})
+export type PasswordCopyResult = Static<typeof PasswordCopyResult>
+
+export const RotationShowRequest = codec(
+  obj({
+    rotationId: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+    account: Type.Optional(AccountId),
+  }),
+  'rotation.show request',
+)
+export type RotationShowRequest = Static<typeof RotationShowRequest.schema>
+
+/**
+ * The steps of a rotation (ARCHITECTURE.md, "The rotation protocol"): staging (new secret sealed
+ * as pending, staged credential issued to every target), committing (AD is being written),
+ * activating (AD has it: PasswordRotated, agents switch), then done or aborted.
+ */
+export const RotationState = Type.Union([
+  Type.Literal('staging'),
+  Type.Literal('committing'),
+  Type.Literal('activating'),
+  Type.Literal('done'),
+  Type.Literal('aborted'),
+])
+export type RotationState = Static<typeof RotationState>
+
+/** One target server of a rotation, as its agent reported. */
+export const RotationTarget = obj({
+  server: Type.String(),
+  site: Type.String(),
+  pool: Type.String(),
+  /** The agent heartbeat was recent when the rotation planned (or last looked). */
+  online: Type.Boolean(),
+  staged: Type.Boolean(),
+  applied: Type.Boolean(),
+  /** The agent's last failure report for this rotation's kvno. */
+  failure: Type.Optional(Type.String({ maxLength: 1024 })),
+})
+export type RotationTarget = Static<typeof RotationTarget>
+
+export const RotationView = obj({
+  rotationId: Type.String(),
+  account: Type.String(),
+  state: RotationState,
+  dryRun: Type.Boolean(),
+  actor: Type.String(),
+  startedAt: Type.String(),
+  updatedAt: Type.String(),
+  finishedAt: Type.Union([Type.String(), Type.Null()]),
+  previousKvno: Type.Union([Type.Integer(), Type.Null()]),
+  /** The kvno the rotation gives the account (expected until AD confirms it). */
+  kvno: Type.Union([Type.Integer(), Type.Null()]),
+  targets: Type.Array(RotationTarget),
+  /** Why a rotation aborted, or what is left (servers offline, failed). */
+  reason: Type.Optional(Type.String({ maxLength: 2048 })),
+})
+export type RotationView = Static<typeof RotationView>

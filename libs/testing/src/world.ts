@@ -5,6 +5,8 @@ import type { Logger } from 'pino'
 import { type StartDcOptions, startDc, type TestDc } from './dc.ts'
 import { type NatsServer, type StartNatsOptions, startNats } from './nats.ts'
 
+export { lastEventSeq, storedEvents } from './events.ts'
+
 /**
  * The set-up most real-server tests share: a nats-server with JetStream and a bus connected to it
  * with krbfleet's streams and buckets in place, and (for tests that need AD) a Samba DC with an

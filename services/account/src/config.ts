@@ -36,6 +36,21 @@ export const AccountConfig = codec(
       encryptionTypes: Type.String({ minLength: 1, default: 'aes' }),
       /** Rotation policy checked by `test account`. */
       maxPasswordAgeDays: Type.Integer({ minimum: 1, maximum: 3650, default: 30 }),
+      /** Rotate each password before it reaches maxPasswordAgeDays (with per-account jitter). */
+      scheduledRotation: Type.Boolean({ default: true }),
+      /**
+       * How long a replaced kvno stays on the servers after a rotation: the domain's maximum ticket
+       * lifetime (AD's default 10 h). KRBFLEET_ACCOUNT_MAX_TICKET_LIFETIME_MS.
+       */
+      maxTicketLifetimeMs: Type.Integer({ minimum: 1000, maximum: 30 * 86_400_000, default: 36_000_000 }),
+      /** How long a rotation waits for the online agents to stage before it commits (30 s). */
+      rotationStageTimeoutMs: Type.Integer({ minimum: 100, maximum: 86_400_000, default: 30_000 }),
+      /** How long it waits for them to apply once AD has the password (60 s). */
+      rotationApplyTimeoutMs: Type.Integer({ minimum: 100, maximum: 86_400_000, default: 60_000 }),
+      /** An agent whose last heartbeat is older than this counts as offline (90 s). */
+      agentOnlineWithinMs: Type.Integer({ minimum: 100, maximum: 86_400_000, default: 90_000 }),
+      /** A rotation not updated for this long lost its process and is taken over (10 s). */
+      rotationStaleAfterMs: Type.Integer({ minimum: 100, maximum: 3_600_000, default: 10_000 }),
     }),
     http: HttpSettings(9102),
   }),

@@ -44,3 +44,12 @@ export {
 } from './domain/record.ts'
 export type * from './ports.ts'
 export { AccountService, type AccountServiceOptions, type CallContext } from './service.ts'
+export {
+  defaultRotationSettings,
+  type RotationFailpoint,
+  RotationRecord,
+  type RotationSettings,
+  rotationFailpoints,
+} from './rotation/model.ts'
+export { RotationSaga } from './rotation/saga.ts'
+export { nextRotationAt } from './rotation/schedule.ts'

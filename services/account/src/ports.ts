@@ -1,6 +1,7 @@
-import type { EventEnvelope, IssuedCredential, TopologyDocument } from '@krbfleet/contracts'
+import type { AgentStatus, EventEnvelope, IssuedCredential, TopologyDocument } from '@krbfleet/contracts'
 import type { DirectoryAccount } from './domain/account.ts'
 import type { AccountRecord } from './domain/record.ts'
+import type { RotationRecord } from './rotation/model.ts'
 
 /**
  * What the account service needs from the outside world. The adapters implement these over
@@ -82,4 +83,29 @@ export interface CredentialBucket {
   list(): Promise<Map<string, IssuedCredential>>
   put(credential: IssuedCredential): Promise<void>
   delete(server: string): Promise<void>
+}
+
+export interface StoredRotation {
+  record: RotationRecord
+  revision: number
+}
+
+/** The rotations bucket: one record per rotation, and the running rotation of each account. */
+export interface RotationStore {
+  /** Claims `account` for `rotationId`; null when claimed, else the id of the rotation running. */
+  claim(account: string, rotationId: string): Promise<string | null>
+  /** The rotation running for `account`, if any. */
+  running(account: string): Promise<string | null>
+  /** Ends the claim of `rotationId` (nothing when another rotation holds it). */
+  release(account: string, rotationId: string): Promise<void>
+  get(rotationId: string): Promise<StoredRotation | null>
+  create(record: RotationRecord): Promise<number>
+  /** Compare-and-set; a conflict error when another run wrote it meanwhile. */
+  update(record: RotationRecord, revision: number): Promise<number>
+  list(): Promise<StoredRotation[]>
+}
+
+/** The agents' last reports (the topology service's agents bucket). */
+export interface AgentStatusSource {
+  statuses(servers: readonly string[]): Promise<Map<string, AgentStatus>>
 }

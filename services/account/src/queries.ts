@@ -53,7 +53,7 @@ export class AccountQueries {
         field: 'account',
       })
     }
-    return accountView(account.id, ad, stored?.record ?? null)
+    return accountView(account.id, ad, stored?.record ?? null, this.#maxPasswordAgeDays)
   }
 
   /** Managed accounts: those with a KV record plus those carrying the marker in AD. */
@@ -64,7 +64,7 @@ export class AccountQueries {
         logRecordFailure(this.#log, key, err, 'unreadable record left out of the list'),
       ),
     ])
-    return accountViews(this.#domain.netbiosDomain, marked, records)
+    return accountViews(this.#domain.netbiosDomain, marked, records, this.#maxPasswordAgeDays)
   }
 
   async test(value: string, ctx: CallContext): Promise<AccountTestReport> {

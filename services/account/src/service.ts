@@ -62,6 +62,8 @@ export interface AccountServiceOptions {
   /** Rotation policy checked by `test account`. */
   maxPasswordAgeDays: number
   passwordLength?: number
+  /** How long a replaced kvno stays on the servers (default 10 h). */
+  maxTicketLifetimeMs?: number
   now?: () => Date
 }
 
@@ -111,6 +113,7 @@ export class AccountService {
       now: this.#now,
       randomBytes: options.randomBytes,
       passwordLength: options.passwordLength,
+      maxTicketLifetimeMs: options.maxTicketLifetimeMs,
     })
     this.#removals = new AccountRemovals({ directory, store, outbox: this.#outbox, logger })
     this.#drift = new DriftRepairs({ directory, store, outbox: this.#outbox, logger, now: this.#now })
@@ -128,6 +131,15 @@ export class AccountService {
 
   get domain(): DomainInfo {
     return this.#domain
+  }
+
+  /** The pending-secret saga, shared with the rotation saga (rotation/saga.ts). */
+  get pendingSecrets(): PendingSecrets {
+    return this.#secrets
+  }
+
+  get outbox(): AccountOutbox {
+    return this.#outbox
   }
 
   async create(request: AccountCreateRequest, ctx: CallContext): Promise<AccountChange> {

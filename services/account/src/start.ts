@@ -20,6 +20,9 @@ import { AccountService } from './service.ts'
 import { CredentialIssuer } from './credentials/issuer.ts'
 import { type CredentialIssuing, startCredentialIssuing } from './credentials/issuing.ts'
 import { KvCredentialBucket } from './adapters/nats/credentials-bucket.ts'
+import type { RotationFailpoint, RotationSettings } from './rotation/model.ts'
+import type { RotationSaga } from './rotation/saga.ts'
+import { type Rotations, startRotations } from './rotation/start.ts'
 
 /** How often the sweep looks for leftovers: owed events and settled secrets wait at most this long. */
 const defaultSweepMs = 15_000
@@ -58,10 +61,20 @@ export interface AccountServiceSettings {
    * issued. Issuing runs in the sweep, so a server gets its credential within one sweep.
    */
   signer?: { privateKey: KeyObject; keyId: string }
+  /** The rotation saga's timing (rotation/model.ts defaultRotationSettings). */
+  rotation?: Partial<RotationSettings>
+  /**
+   * How long a replaced kvno stays on the servers: the maximum ticket lifetime (AD's default
+   * 10 h). Tickets issued before a rotation keep working until they expire.
+   */
+  maxTicketLifetimeMs?: number
+  /** Scheduled rotation by maximum password age (default on). */
+  scheduledRotation?: boolean
 }
 
 export interface RunningAccountService {
   service: AccountService
+  rotation: RotationSaga
   bus: Bus
   directory: Directory
   /** Readiness checks: NATS connected and the DC answering. */
@@ -81,6 +94,8 @@ export async function startAccountService(options: {
   settings: AccountServiceSettings
   logger: Logger
   registry?: Registry
+  /** Crash tests only (test/crashing-main.ts): called at each step of a rotation. */
+  failpoint?: (point: RotationFailpoint) => void
 }): Promise<RunningAccountService> {
   const { settings, logger } = options
   let directory: Directory
@@ -108,6 +123,7 @@ export async function startAccountService(options: {
   let servers: RpcServer[] = []
   let sweeper: NodeJS.Timeout | undefined
   let issuing: CredentialIssuing | undefined
+  let rotations: Rotations | undefined
   try {
     bus = await connectBus({ ...settings.nats, name: 'krbfleet-account', logger })
     await bus.ensureStreams()
@@ -133,6 +149,7 @@ export async function startAccountService(options: {
       ...(settings.defaultContainerDn ? { defaultContainerDn: settings.defaultContainerDn } : {}),
       ...(settings.defaultEncryptionTypes ? { defaultEncryptionTypes: settings.defaultEncryptionTypes } : {}),
       maxPasswordAgeDays: settings.maxPasswordAgeDays,
+      ...(settings.maxTicketLifetimeMs ? { maxTicketLifetimeMs: settings.maxTicketLifetimeMs } : {}),
     })
     const topologyKv = new KvTopologyAssignments(await bus.kv(buckets.topology))
     const issuer = settings.signer
@@ -183,21 +200,43 @@ export async function startAccountService(options: {
           registers: [options.registry],
         })
       : undefined
-    servers = serveAccountRpc(bus, service, logger, (operation, outcome) =>
-      operations?.inc({ operation, outcome }),
+    rotations = await startRotations({
+      bus,
+      domain,
+      directory: new LdapAccountDirectory(directory, domain.baseDn),
+      accounts: new KvAccountStore(kv),
+      service,
+      topology: topologyKv,
+      issuer,
+      ...(settings.rotation ? { settings: settings.rotation } : {}),
+      maxPasswordAgeDays: settings.maxPasswordAgeDays,
+      scheduled: settings.scheduledRotation !== false,
+      sweepMs: settings.pendingSweepMs ?? defaultSweepMs,
+      logger,
+      failpoint: options.failpoint,
+    })
+    servers = serveAccountRpc(
+      bus,
+      service,
+      logger,
+      (operation, outcome) => operations?.inc({ operation, outcome }),
+      rotations.operations,
     )
     // Ready means subscribed: a request sent right after start must not meet "no responders".
     await Promise.all(servers.map((s) => s.ready))
     const ldapDirectory = new LdapAccountDirectory(directory, domain.baseDn)
     const runningBus = bus
+    const runningRotations = rotations
     const stopServing = async () => {
       clearInterval(sweeper)
+      await runningRotations.stop()
       await issuing?.stop()
       await Promise.all(servers.map((s) => s.stop()))
     }
     logger.info({ domain: domain.netbiosDomain, baseDn: domain.baseDn }, 'account service started')
     return {
       service,
+      rotation: runningRotations.saga,
       bus,
       directory,
       checks: { nats: () => runningBus.isConnected(), ldap: () => ldapDirectory.ping() },
@@ -210,6 +249,7 @@ export async function startAccountService(options: {
     }
   } catch (err) {
     clearInterval(sweeper)
+    await rotations?.stop().catch(() => {})
     await issuing?.stop().catch(() => {})
     await Promise.all(servers.map((s) => s.stop().catch(() => {})))
     await bus?.close().catch(() => {})

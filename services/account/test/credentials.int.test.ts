@@ -88,7 +88,7 @@ describe('credentials issued to agents', { timeout: 300_000 }, () => {
       openSealed(credential.sealed, {
         recipientPrivateKey: key.privateKey,
         signerPublicKey: signer.publicKey,
-        context: credentialContext(credential.server, credential.account, credential.kvno),
+        context: credentialContext(credential.server, credential.account, credential.kvno, credential.phase),
       }),
     )
   const eventually = async (what: string, condition: () => Promise<boolean>) => {

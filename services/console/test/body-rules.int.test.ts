@@ -31,6 +31,7 @@ const validBodies: Record<string, Record<string, unknown>> = {
   'POST /v1/topology/apply': { document: { sites: [{ name: 'Oslo' }] } },
   'POST /v1/accounts': { account: 'CORP\\NEW1' },
   'POST /v1/spn/reconcile': { account: 'CORP\\KERBAUTH' },
+  'POST /v1/password-copy': { from: 'web1.corp.example.com', to: 'web2.corp.example.com' },
 }
 
 /** Path parameters naming things that exist, so that a wrongly accepted change would happen. */
@@ -44,7 +45,14 @@ function fill(url: string): string {
 }
 
 /** Operations of the stand-ins that change AD or the secret store unless asked for a dry run. */
-const mutating = new Set(['account.create', 'account.remove', 'password.reset', 'spn.reconcile'])
+const mutating = new Set([
+  'account.create',
+  'account.remove',
+  'password.reset',
+  'password.set',
+  'password.copy',
+  'spn.reconcile',
+])
 
 describe('a body the route does not allow is refused with nothing changed, on every route', () => {
   let world: ConsoleWorld
@@ -84,6 +92,8 @@ describe('a body the route does not allow is refused with nothing changed, on ev
       'POST /v1/topology/enable',
       'DELETE /v1/accounts/:account',
       'POST /v1/accounts/:account/password-reset',
+      'POST /v1/accounts/:account/password',
+      'POST /v1/password-copy',
       'POST /v1/accounts',
       'POST /v1/spn/reconcile',
     ]) {

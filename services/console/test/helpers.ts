@@ -5,7 +5,6 @@ import {
   type EventEnvelope,
   ServiceName,
   spnOperations,
-  streams,
 } from '@krbfleet/contracts'
 import type { RouteOptions } from 'fastify'
 import Type from 'typebox'
@@ -16,6 +15,7 @@ import { startTopology, type TopologyInstance } from '@krbfleet/topology'
 import type { Logger } from 'pino'
 import { type BuildAppOptions, buildApp, type ConsoleApp, hashToken, type TokenRecord } from '../src/index.ts'
 import { routeModules } from '../src/routes/index.ts'
+import { lastEventSeq, storedEvents as stored } from '@krbfleet/testing/world'
 
 export const tokens = {
   admin: 'admin-secret-token',
@@ -128,16 +128,6 @@ export async function startConsoleWorld(options: ConsoleWorldOptions = {}): Prom
   }
 }
 
-export async function storedEvents(bus: Bus, fromSeq = 1): Promise<EventEnvelope[]> {
-  const info = await bus.jsm.streams.info(streams.events.name)
-  const out: EventEnvelope[] = []
-  for (let seq = Math.max(fromSeq, info.state.first_seq); seq <= info.state.last_seq; seq++) {
-    const m = await bus.jsm.streams.getMessage(streams.events.name, { seq })
-    if (m) out.push(m.json<EventEnvelope>())
-  }
-  return out
-}
+export const storedEvents = (bus: Bus, fromSeq = 1): Promise<EventEnvelope[]> => stored(bus, { fromSeq })
 
-export async function lastSeq(bus: Bus): Promise<number> {
-  return (await bus.jsm.streams.info(streams.events.name)).state.last_seq
-}
+export const lastSeq = lastEventSeq

@@ -10,6 +10,7 @@ import {
   CredentialApplied,
   CredentialApplyFailed,
   CredentialRemoved,
+  CredentialStaged,
   type IssuedCredential,
   subjects,
 } from '@krbfleet/contracts'
@@ -52,11 +53,17 @@ describe('credential receiver', { timeout: 120_000 }, () => {
     by?: SignerKeyPair
     forServer?: string
     badKey?: boolean
+    phase?: 'staged' | 'active'
+    keep?: number[]
+    rotationId?: string
   }): IssuedCredential =>
     issueCredential({
       server: options.forServer ?? server,
       account: options.account ?? accountA,
       kvno: options.kvno,
+      ...(options.phase ? { phase: options.phase } : {}),
+      ...(options.keep ? { keep: options.keep } : {}),
+      ...(options.rotationId ? { rotationId: options.rotationId } : {}),
       to: options.to ?? agentKey,
       by: options.by ?? signer,
       ...(options.badKey ? { badKey: true } : {}),
@@ -110,16 +117,16 @@ describe('credential receiver', { timeout: 120_000 }, () => {
     assert.deepEqual(applied?.data, { server, account: accountA, kvno: 3 })
     assert.equal(applied?.actor, `agent:${server}`)
 
-    await retain(issue({ kvno: 4 }))
+    await retain(issue({ kvno: 4, keep: [3] }))
     assert.deepEqual(
       await keytabKvnos(),
       ['KERBAUTH$@3', 'KERBAUTH$@4'],
-      'the previous kvno stays beside the new one',
+      'the previous kvno stays beside the new one while the credential keeps it',
     )
     assert.deepEqual((await lastEvent())?.data, { server, account: accountA, kvno: 4 })
 
-    await retain(issue({ kvno: 5 }))
-    assert.deepEqual(await keytabKvnos(), ['KERBAUTH$@4', 'KERBAUTH$@5'], 'only one previous kvno is kept')
+    await retain(issue({ kvno: 5, keep: [4] }))
+    assert.deepEqual(await keytabKvnos(), ['KERBAUTH$@4', 'KERBAUTH$@5'], 'kvno 3 is no longer kept: it goes')
     assert.deepEqual(receiver.health(), { ok: true })
   })
 
@@ -176,10 +183,58 @@ describe('credential receiver', { timeout: 120_000 }, () => {
     )
     assert.deepEqual(await keytabKvnos(), ['KERBAUTH$@4', 'KERBAUTH$@5'])
     // And the next good credential goes in.
-    await retain(issue({ kvno: 6 }))
+    await retain(issue({ kvno: 6, keep: [5] }))
     assert.deepEqual(await keytabKvnos(), ['KERBAUTH$@5', 'KERBAUTH$@6'])
     const events = JSON.stringify(await agentEvents())
     assert.doesNotMatch(events, /password of/, 'no secret in any report')
+  })
+
+  it('two phases: a staged kvno goes beside the active one (CredentialStaged), the active one switches (CredentialApplied), an aborted one is dropped, an old one retires', async () => {
+    const rotationId = 'rot-20261204T000000-0a1b2c3d'
+    await retain(issue({ kvno: 7, phase: 'staged', keep: [5], rotationId }))
+    assert.deepEqual(
+      await keytabKvnos(),
+      ['KERBAUTH$@5', 'KERBAUTH$@6', 'KERBAUTH$@7'],
+      'staged beside the active 6',
+    )
+    const staged = await lastEvent()
+    assert.equal(staged?.type, CredentialStaged.type)
+    assert.deepEqual(staged?.data, { server, account: accountA, kvno: 7 })
+    assert.equal(staged?.correlationId, rotationId, "the rotation's id is the report's correlation id")
+    assert.deepEqual(
+      receiver
+        .held()
+        .map((h) => `${h.account}@${h.kvno}`)
+        .sort(),
+      [`${accountA}@5`, `${accountA}@6`, `${accountA}@7`],
+    )
+
+    // AD took the password: the active credential of 7 switches; 6 stays for its tickets, 5 retires.
+    await retain(issue({ kvno: 7, phase: 'active', keep: [6], rotationId }))
+    assert.deepEqual(await keytabKvnos(), ['KERBAUTH$@6', 'KERBAUTH$@7'])
+    const applied = await lastEvent()
+    assert.equal(applied?.type, CredentialApplied.type)
+    assert.deepEqual(applied?.data, { server, account: accountA, kvno: 7 })
+    assert.equal(applied?.correlationId, rotationId)
+
+    // A next rotation staged, then aborted (AD refused): the active 7 again without 8: 8 goes.
+    await retain(issue({ kvno: 8, phase: 'staged', keep: [6] }))
+    assert.deepEqual(await keytabKvnos(), ['KERBAUTH$@6', 'KERBAUTH$@7', 'KERBAUTH$@8'])
+    const before = (await agentEvents()).length
+    await retain(issue({ kvno: 7, phase: 'active', keep: [6] }))
+    assert.deepEqual(await keytabKvnos(), ['KERBAUTH$@6', 'KERBAUTH$@7'], 'the staged 8 is dropped')
+    // The maximum ticket lifetime of 6 passed: the credential no longer keeps it.
+    await retain(issue({ kvno: 7, phase: 'active', keep: [] }))
+    assert.deepEqual(await keytabKvnos(), ['KERBAUTH$@7'], 'kvno 6 retired')
+    assert.equal((await agentEvents()).length, before, 'dropping and retiring report nothing new')
+
+    // A staged credential relabelled active (outer field changed) does not open.
+    const forged = { ...issue({ kvno: 9, phase: 'staged', keep: [] }), phase: 'active' as const }
+    await retain(forged)
+    const refused = await lastEvent()
+    assert.equal(refused?.type, CredentialApplyFailed.type)
+    assert.match((refused?.data as { reason: string } | undefined)?.reason ?? '', /does not open/)
+    assert.deepEqual(await keytabKvnos(), ['KERBAUTH$@7'])
   })
 
   it("moves to the site's new account, removing the old one, and removes everything on revocation", async () => {

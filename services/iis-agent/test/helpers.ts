@@ -3,12 +3,13 @@ import type { Bus } from '@krbfleet/bus'
 import {
   CredentialPayload,
   credentialContext,
+  type CredentialPhase,
   type EventEnvelope,
   type IssuedCredential,
-  streams,
 } from '@krbfleet/contracts'
 import { deriveAccountKeys, exportAccountKeys } from '@krbfleet/kerberos'
 import { seal } from '@krbfleet/sealing'
+import { storedEvents as stored } from '@krbfleet/testing/world'
 
 /**
  * What the account service retains for one server (services/account credentials/issuer.ts), built
@@ -19,6 +20,11 @@ export function issueCredential(options: {
   server: string
   account: string
   kvno: number
+  /** active (default): the kvno AD has; staged: a rotation's next kvno. */
+  phase?: CredentialPhase
+  /** Older kvnos the server keeps beside this one (default none). */
+  keep?: number[]
+  rotationId?: string
   to: { publicKey: KeyObject; keyId: string }
   by: { privateKey: KeyObject; keyId: string }
   password?: string
@@ -28,6 +34,7 @@ export function issueCredential(options: {
   badKey?: boolean
 }): IssuedCredential {
   const { server, account, kvno } = options
+  const phase = options.phase ?? 'active'
   const dnsDomain = options.dnsDomain ?? 'corp.example.com'
   const keys = exportAccountKeys(
     deriveAccountKeys({
@@ -51,24 +58,19 @@ export function issueCredential(options: {
     server,
     account,
     kvno,
+    phase,
+    keep: options.keep ?? [],
+    ...(options.rotationId === undefined ? {} : { rotationId: options.rotationId }),
     recipient: options.to.keyId,
     issuedAt,
     sealed: seal(payload, {
       recipientPublicKey: options.to.publicKey,
       signer: options.by,
-      context: credentialContext(server, account, kvno),
+      context: credentialContext(server, account, kvno, phase),
     }),
   }
 }
 
 /** Every event of the events stream whose type starts with `prefix` (`krbfleet.agent.`), in order. */
-export async function storedEvents(bus: Bus, prefix: string): Promise<EventEnvelope[]> {
-  const info = await bus.jsm.streams.info(streams.events.name)
-  const out: EventEnvelope[] = []
-  for (let seq = info.state.first_seq; seq <= info.state.last_seq && info.state.messages > 0; seq++) {
-    const m = await bus.jsm.streams.getMessage(streams.events.name, { seq }).catch(() => null)
-    const e = m?.json<EventEnvelope>()
-    if (e?.type.startsWith(prefix)) out.push(e)
-  }
-  return out
-}
+export const storedEvents = (bus: Bus, prefix: string): Promise<EventEnvelope[]> =>
+  stored(bus, { typePrefix: prefix })

@@ -1,9 +1,10 @@
 import type { Bus } from '@krbfleet/bus'
-import { type EventEnvelope, streams } from '@krbfleet/contracts'
+import type { EventEnvelope, } from '@krbfleet/contracts'
 import { silentLogger } from '@krbfleet/logging'
 import type { NatsServer } from '@krbfleet/testing'
 import { startNatsWorld } from '@krbfleet/testing/world'
 import { startTopology, type TopologyInstance } from '../src/index.ts'
+import { storedEvents as stored } from '@krbfleet/testing/world'
 
 export interface World {
   nats: NatsServer
@@ -32,12 +33,4 @@ export async function startWorld(options: { autoEnable?: boolean } = {}): Promis
 }
 
 /** Every event on the stream, in order. */
-export async function storedEvents(bus: Bus): Promise<EventEnvelope[]> {
-  const info = await bus.jsm.streams.info(streams.events.name)
-  const out: EventEnvelope[] = []
-  for (let seq = info.state.first_seq; seq <= info.state.last_seq && info.state.messages > 0; seq++) {
-    const m = await bus.jsm.streams.getMessage(streams.events.name, { seq })
-    if (m) out.push(m.json<EventEnvelope>())
-  }
-  return out
-}
+export const storedEvents = (bus: Bus): Promise<EventEnvelope[]> => stored(bus)

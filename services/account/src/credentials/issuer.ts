@@ -14,7 +14,7 @@ import {
 import { keyIdOf, importPublicKey, seal } from '@krbfleet/sealing'
 import type { Logger } from 'pino'
 import type { DomainInfo } from '../domain/account.ts'
-import { planDeliveries } from '../domain/deliveries.ts'
+import { type DesiredSecret, desiredSecret, planDeliveries } from '../domain/deliveries.ts'
 import type { AccountStore, CredentialBucket, EnabledTopologySource, EventSink, SecretBox } from '../ports.ts'
 
 export interface CredentialIssuerOptions {
@@ -43,11 +43,30 @@ export class CredentialIssuer {
   readonly #log: Logger
   readonly #now: () => Date
   #running: Promise<{ issued: number; revoked: number }> | undefined
+  /**
+   * The keys of each account's latest secret, by its sealed value: derived once per secret, so a
+   * rotation derives once for its staged and its active phase, whatever the number of servers.
+   */
+  readonly #derived = new Map<string, { sealed: string; keys: PortableAccountKeys; password: string }>()
+  /** How many times keys were derived (string-to-key), for metrics and the fleet benchmark. */
+  derivations = 0
 
   constructor(options: CredentialIssuerOptions) {
     this.#options = options
     this.#log = options.logger.child({ component: 'credential-issuer' })
     this.#now = options.now ?? (() => new Date())
+  }
+
+  readonly #forced = new Set<string>()
+
+  /**
+   * Issues `server`'s credential again at the next run, whatever the bucket says it holds (`password
+   * copy`), and waits for that run.
+   */
+  async reissue(server: string): Promise<void> {
+    this.#forced.add(server)
+    await this.#running?.catch(() => {})
+    await this.reconcile()
   }
 
   /** One reconcile; concurrent callers share the run in progress. */
@@ -65,39 +84,42 @@ export class CredentialIssuer {
       store.list(),
       bucket.list(),
     ])
-    const secrets = new Map(
-      records
-        .filter((r) => r.secret && !r.removing)
-        .map((r) => [r.account, { kvno: r.secret!.kvno, sealed: r.secret!.sealed, sam: r.samAccountName }]),
-    )
+    const now = this.#now()
+    const secrets = new Map<string, { desired: DesiredSecret; sealed: string; sam: string }>()
+    for (const record of records) {
+      const wanted = desiredSecret(record, now)
+      if (wanted) secrets.set(record.account, { ...wanted, sam: record.samAccountName })
+    }
+    const forced = new Set(this.#forced)
+    this.#forced.clear()
     const plan = planDeliveries(
       enabled,
-      new Map([...secrets].map(([account, s]) => [account, s.kvno])),
-      held,
+      new Map([...secrets].map(([account, s]) => [account, s.desired])),
+      forced.size === 0 ? held : new Map([...held].filter(([server]) => !forced.has(server))),
       (key) => keyIdOf(importPublicKey(key, 'x25519')),
     )
-    // Derived once per account and kvno, whatever the number of servers.
-    const derived = new Map<string, { keys: PortableAccountKeys; password: string }>()
     let issued = 0
     for (const delivery of plan.issue) {
       const secret = secrets.get(delivery.account)
       if (!secret) continue
       try {
-        let material = derived.get(delivery.account)
-        if (!material) {
+        let material = this.#derived.get(delivery.account)
+        if (material?.sealed !== secret.sealed) {
           const password = this.#options.secrets.open(delivery.account, secret.sealed)
           const entries = deriveAccountKeys({
             password,
             realm: this.#options.domain.dnsDomain.toUpperCase(),
             samAccountName: secret.sam,
             dnsDomain: this.#options.domain.dnsDomain,
-            kvno: secret.kvno,
+            kvno: secret.desired.kvno,
           })
-          material = { keys: exportAccountKeys(entries), password }
+          material = { sealed: secret.sealed, keys: exportAccountKeys(entries), password }
           wipeKeytabEntries(entries)
-          derived.set(delivery.account, material)
+          this.#derived.set(delivery.account, material)
+          this.derivations++
         }
         const issuedAt = this.#now().toISOString()
+        const { phase, keep, rotationId } = delivery
         const payload = CredentialPayload.decode({
           server: delivery.server,
           account: delivery.account,
@@ -112,25 +134,33 @@ export class CredentialIssuer {
           server: delivery.server,
           account: delivery.account,
           kvno: delivery.kvno,
+          phase,
+          keep,
+          ...(rotationId ? { rotationId } : {}),
           recipient: keyIdOf(recipient),
           issuedAt,
           sealed: seal(payload, {
             recipientPublicKey: recipient,
             signer: this.#options.signer,
-            context: credentialContext(delivery.server, delivery.account, delivery.kvno),
+            context: credentialContext(delivery.server, delivery.account, delivery.kvno, phase),
           }),
         }
         await bucket.put(credential)
         issued++
         this.#log.info(
-          { server: delivery.server, account: delivery.account, kvno: delivery.kvno },
+          { server: delivery.server, account: delivery.account, kvno: delivery.kvno, phase, keep },
           'credential issued',
         )
         await this.#options.events
           .publish(
             CredentialIssued.create(
-              { account: delivery.account, server: delivery.server, kvno: delivery.kvno },
-              { actor: 'service:account' },
+              {
+                account: delivery.account,
+                server: delivery.server,
+                kvno: delivery.kvno,
+                ...(rotationId ? { rotationId } : {}),
+              },
+              { actor: 'service:account', ...(rotationId ? { correlationId: rotationId } : {}) },
             ),
           )
           .catch((err) =>

@@ -3,6 +3,7 @@ import {
   KerberosAccountCreated,
   KerberosAccountRemoved,
   PasswordReset,
+  PasswordRotated,
 } from '@krbfleet/contracts'
 import { type AccountRecord, accountEventId, type PendingOperation } from './record.ts'
 
@@ -32,6 +33,14 @@ export function announcement(
   at: Date,
 ): EventEnvelope {
   const meta = { ...callerMeta(caller), occurredAt: at.toISOString() }
+  if (operation === 'rotate') {
+    // A rotation's correlation id is its rotation id (rotation/saga.ts).
+    const rotationId = caller.correlationId ?? record.pending?.correlationId ?? 'unknown'
+    return PasswordRotated.create(
+      { rotationId, account: record.account, kvno },
+      { ...meta, id: accountEventId(record.account, record.createdAt, 'rotated', kvno) },
+    )
+  }
   if (operation === 'reset') {
     return PasswordReset.create(
       { account: record.account, kvno, reason: `reset by ${caller.actor}`.slice(0, 256) },

@@ -17,11 +17,18 @@ const SealedSecret = Type.Object(
     sealed: Type.String({ minLength: 1 }),
     kvno: Type.Integer({ minimum: 0 }),
     setAt: Type.String(),
+    /** The rotation that set it (rotation/), if one did. */
+    rotationId: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
   },
   { additionalProperties: false },
 )
 
-export const PendingOperation = { Create: 'create', Adopt: 'adopt', Reset: 'reset' } as const
+export const PendingOperation = {
+  Create: 'create',
+  Adopt: 'adopt',
+  Reset: 'reset',
+  Rotate: 'rotate',
+} as const
 export type PendingOperation = (typeof PendingOperation)[keyof typeof PendingOperation]
 
 /** The event envelope's limits (libs/contracts envelope.ts): actor 1-256, correlationId 1-64. */
@@ -31,7 +38,13 @@ export const CORRELATION_ID_MAX = 64
 const PendingSecret = Type.Object(
   {
     sealed: Type.String({ minLength: 1 }),
-    operation: Type.Union([Type.Literal('create'), Type.Literal('adopt'), Type.Literal('reset')]),
+    /** rotate: a two-phase rotation's secret, settled by its saga (rotation/), not by the sweep. */
+    operation: Type.Union([
+      Type.Literal('create'),
+      Type.Literal('adopt'),
+      Type.Literal('reset'),
+      Type.Literal('rotate'),
+    ]),
     /** The kvno before the AD write (null for a create: there was no object). */
     previousKvno: Type.Union([Type.Integer({ minimum: 0 }), Type.Null()]),
     startedAt: Type.String(),
@@ -58,6 +71,20 @@ export const AccountRecordSchema = Type.Object(
     updatedAt: Type.String(),
     secret: Type.Union([SealedSecret, Type.Null()]),
     pending: Type.Union([PendingSecret, Type.Null()]),
+    /**
+     * Earlier kvnos whose tickets may still be valid, each until the maximum ticket lifetime after
+     * the secret replaced it: the servers keep their keys until then (credential `keep`). Absent in
+     * records written before it existed.
+     */
+    retiring: Type.Optional(
+      Type.Array(
+        Type.Object(
+          { kvno: Type.Integer({ minimum: 0 }), until: Type.String() },
+          { additionalProperties: false },
+        ),
+        { maxItems: 16 },
+      ),
+    ),
     /**
      * Events owed for writes already made (the outbox): written together with the write they
      * announce, removed once JetStream acknowledged them. Their ids are derived from the record
@@ -97,7 +124,7 @@ export const AccountRecordCodec = codec(AccountRecordSchema, 'account record')
 export function accountEventId(
   account: string,
   createdAt: string,
-  operation: 'created' | 'adopted' | 'reset' | 'removed' | 'drift-repaired',
+  operation: 'created' | 'adopted' | 'reset' | 'rotated' | 'removed' | 'drift-repaired',
   kvno: number | null,
   /** What makes two events of the same operation and kvno different (a repair: the record's updatedAt). */
   instance?: string,
@@ -188,16 +215,42 @@ export function confirmSecret(
   kvno: number,
   now: Date,
   announce?: unknown,
+  /** How long tickets of the replaced kvno stay valid (the maximum ticket lifetime). */
+  retireAfterMs = DEFAULT_MAX_TICKET_LIFETIME_MS,
 ): AccountRecord {
   if (!record.pending) throw new Error(`account record ${record.account} has no pending secret to confirm`)
   const at = now.toISOString()
+  const replaced = record.secret && record.secret.kvno !== kvno ? record.secret.kvno : null
+  const retiring = [
+    ...stillRetiring(record, now).filter((r) => r.kvno !== kvno && r.kvno !== replaced),
+    ...(replaced === null
+      ? []
+      : [{ kvno: replaced, until: new Date(now.getTime() + retireAfterMs).toISOString() }]),
+  ].slice(-16)
+  const { retiring: _old, ...rest } = record
   return {
-    ...record,
-    secret: { sealed: record.pending.sealed, kvno, setAt: at },
+    ...rest,
+    secret: {
+      sealed: record.pending.sealed,
+      kvno,
+      setAt: at,
+      ...(record.pending.operation === 'rotate' && record.pending.correlationId
+        ? { rotationId: record.pending.correlationId }
+        : {}),
+    },
     pending: null,
     updatedAt: at,
+    ...(retiring.length > 0 ? { retiring } : {}),
     ...(announce === undefined ? {} : { outbox: [...(record.outbox ?? []), announce] }),
   }
+}
+
+/** The maximum ticket lifetime AD grants by default (10 h): how long a replaced kvno is kept. */
+export const DEFAULT_MAX_TICKET_LIFETIME_MS = 10 * 60 * 60 * 1000
+
+/** The replaced kvnos whose tickets may still be valid at `now`. */
+export function stillRetiring(record: AccountRecord, now: Date): Array<{ kvno: number; until: string }> {
+  return (record.retiring ?? []).filter((r) => Date.parse(r.until) > now.getTime())
 }
 
 /** The AD write failed: drop the pending secret, keep the current one. */

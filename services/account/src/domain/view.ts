@@ -1,6 +1,7 @@
 import type { AccountView } from '@krbfleet/contracts'
 import { type DirectoryAccount, encryptionTypeNames } from './account.ts'
 import type { AccountRecord } from './record.ts'
+import { scheduledRotationOf } from '../rotation/schedule.ts'
 
 /**
  * What `account show` and `account list` answer: AD's view of the object where there is one, the
@@ -10,6 +11,8 @@ export function accountView(
   id: string,
   ad: DirectoryAccount | null,
   record: AccountRecord | null,
+  /** The rotation policy: with it, the view says when the schedule rotates the password next. */
+  maxPasswordAgeDays?: number,
 ): AccountView {
   const encryptionTypes = ad?.encryptionTypes ?? record?.encryptionTypes ?? null
   return {
@@ -28,6 +31,11 @@ export function accountView(
     managed: record !== null,
     adopted: record?.adopted ?? false,
     secretKvno: record?.secret?.kvno ?? null,
+    ...(maxPasswordAgeDays === undefined
+      ? {}
+      : {
+          nextRotation: (record && scheduledRotationOf(record, maxPasswordAgeDays)?.toISOString()) ?? null,
+        }),
   }
 }
 
@@ -39,13 +47,14 @@ export function accountViews(
   netbiosDomain: string,
   marked: readonly DirectoryAccount[],
   records: readonly AccountRecord[],
+  maxPasswordAgeDays?: number,
 ): AccountView[] {
   const views = new Map<string, AccountView>()
   const bySam = new Map(marked.map((a) => [a.samAccountName.toUpperCase(), a]))
   for (const record of records) {
     const ad = bySam.get(record.samAccountName.toUpperCase()) ?? null
     bySam.delete(record.samAccountName.toUpperCase())
-    views.set(record.account, accountView(record.account, ad, record))
+    views.set(record.account, accountView(record.account, ad, record, maxPasswordAgeDays))
   }
   for (const ad of bySam.values()) {
     const id = `${netbiosDomain.toUpperCase()}\\${ad.samAccountName.replace(/\$$/, '').toUpperCase()}`

@@ -67,6 +67,8 @@ export interface PendingSecretsOptions {
   now: () => Date
   randomBytes: (size: number) => Uint8Array
   passwordLength?: number | undefined
+  /** How long a replaced kvno stays on the servers (record `retiring`); default 10 h. */
+  maxTicketLifetimeMs?: number | undefined
 }
 
 export class PendingSecrets {
@@ -78,8 +80,10 @@ export class PendingSecrets {
   readonly #now: () => Date
   readonly #randomBytes: (size: number) => Uint8Array
   readonly #passwordLength: number | undefined
+  readonly #retireAfterMs: number | undefined
 
   constructor(options: PendingSecretsOptions) {
+    this.#retireAfterMs = options.maxTicketLifetimeMs
     this.#directory = options.directory
     this.#store = options.store
     this.#secrets = options.secrets
@@ -157,7 +161,10 @@ export class PendingSecrets {
       }
       const now = this.#now()
       const owed = announcement(pending.record, pending.operation, kvno, pending.caller, now)
-      await this.#store.update(confirmSecret(pending.record, kvno, now, owed), pending.revision)
+      await this.#store.update(
+        confirmSecret(pending.record, kvno, now, owed, this.#retireAfterMs),
+        pending.revision,
+      )
     } catch (err) {
       // AD took the password; the sweep confirms the pending secret from AD's kvno.
       throw this.#outcomeUnknown(account, 'confirming the AD password write', err)
@@ -169,6 +176,26 @@ export class PendingSecrets {
       this.#log.warn({ err, account: account.id }, 'could not publish the account event yet; the sweep will')
     }
     return kvno
+  }
+
+  /**
+   * The pending secret recorded for `account` by an earlier run (a saga resumed after a crash), with
+   * its password opened again; null when the record holds none.
+   */
+  async resume(account: AccountName, caller: CallContext): Promise<PendingWrite | null> {
+    const stored = await this.#store.get(account.id)
+    const pending = stored?.record.pending
+    if (!stored || !pending) return null
+    return {
+      account,
+      dn: stored.record.dn,
+      password: this.#secrets.open(account.id, pending.sealed),
+      operation: pending.operation,
+      caller,
+      record: stored.record,
+      revision: stored.revision,
+      keepsRecord: Boolean(stored.record.secret),
+    }
   }
 
   /**
@@ -192,10 +219,13 @@ export class PendingSecrets {
    * on the record's revision keeps two replicas from settling the same one twice. Returns 1 when
    * it settled one.
    */
-  async settle(account: string, cutoff: number): Promise<number> {
+  async settle(account: string, cutoff: number, options: { rotation?: boolean } = {}): Promise<number> {
     const stored = await this.#store.get(account)
     const pending = stored?.record.pending
     if (!stored || !pending) return 0
+    // A rotation's secret waits for its agents to stage it: its saga settles it (rotation/), and
+    // hands it here only when the saga itself is gone.
+    if (pending.operation === 'rotate' && options.rotation !== true) return 0
     // Another replica may be between its KV step and its AD write right now: leave young
     // pending secrets alone (abandoning one in flight would lose the password AD is about to get).
     if (Date.parse(pending.startedAt) > cutoff) return 0
@@ -205,7 +235,10 @@ export class PendingSecrets {
     if (resolution.action === 'confirm') {
       const caller = { actor: pending.actor ?? 'service:account', correlationId: pending.correlationId }
       const owed = announcement(stored.record, pending.operation, resolution.kvno, caller, now)
-      await this.#store.update(confirmSecret(stored.record, resolution.kvno, now, owed), stored.revision)
+      await this.#store.update(
+        confirmSecret(stored.record, resolution.kvno, now, owed, this.#retireAfterMs),
+        stored.revision,
+      )
     } else if (resolution.action === 'abandon')
       await this.#store.update(abandonSecret(stored.record, now), stored.revision)
     else if (resolution.action === 'delete') await this.#store.delete(stored.record.account)

@@ -6,16 +6,21 @@ import type { HeldKey } from '../ports.ts'
  * the last one per server, services/account credentials/issuer.ts). Pure: the receiver reads the
  * message and what the backend holds, this decides, the receiver acts.
  *
- * Rules (issue 11, "Bad input and faults"):
+ * Rules (issues 11 and 12):
  * - nothing retained yet: nothing to do (an absent key never takes keys away: a bucket rebuilt
  *   empty must not empty every web server's keytab);
  * - a delete (revocation): every account the backend holds is removed;
  * - a credential for another server, sealed to another key, or whose outer fields do not decode,
  *   is rejected: reported, never installed, not retried (the same message is not looked at again);
  * - a kvno older than the active one is a replay: rejected the same way;
- * - the active kvno again: nothing to do (a restart, a redelivery);
- * - otherwise install it (stage, activate), keep the previous active kvno beside it for tickets
- *   already issued, and remove every other account the backend holds (the site's assignment moved).
+ * - a STAGED kvno (a rotation's next one, AD does not have it yet) is put beside the active one,
+ *   which stays in use (the two-phase rotation, ARCHITECTURE.md);
+ * - an ACTIVE kvno newer than the active one is installed and switched to;
+ * - the active kvno again: only what the credential no longer keeps goes (an aborted rotation's
+ *   staged kvno, an old kvno past the maximum ticket lifetime);
+ * - the server keeps exactly: this kvno, the active one while this one is only staged, and the
+ *   credential's `keep` list; every other account the backend holds is removed (the site's
+ *   assignment moved).
  */
 
 export interface AgentIdentity {
@@ -28,7 +33,8 @@ export type RetainedMessage = { kind: 'absent' } | { kind: 'revoked' } | { kind:
 
 export type Decision =
   | { kind: 'none'; why: string }
-  | { kind: 'install'; credential: IssuedCredential; keep: number[]; remove: string[] }
+  | { kind: 'stage' | 'install'; credential: IssuedCredential; keep: number[]; remove: string[] }
+  | { kind: 'retire'; account: string; keep: number[]; drop: number[]; remove: string[] }
   | { kind: 'remove'; accounts: string[] }
   | { kind: 'reject'; account?: string; kvno?: number; reason: string }
 
@@ -53,7 +59,7 @@ export function decideDelivery(
     const why = err instanceof KrbfleetError || err instanceof SyntaxError ? err.message : 'not UTF-8 text'
     return { kind: 'reject', reason: `the retained credential is malformed: ${why}` }
   }
-  const { account, kvno } = credential
+  const { account, kvno, phase } = credential
   if (credential.server !== self.server) {
     return {
       kind: 'reject',
@@ -70,8 +76,9 @@ export function decideDelivery(
       reason: `the credential is sealed to key ${credential.recipient}, not this agent's key ${self.keyId} (enrolled again since? the account service seals it anew)`,
     }
   }
-  const active = held.find((h) => h.account === account && h.active)?.kvno
-  const others = accounts.filter((a) => a !== account)
+  const mine = held.filter((h) => h.account === account)
+  const active = mine.find((h) => h.active)?.kvno
+  const remove = accounts.filter((a) => a !== account)
   if (active !== undefined && kvno < active) {
     return {
       kind: 'reject',
@@ -80,15 +87,11 @@ export function decideDelivery(
       reason: `kvno ${kvno} of ${account} is older than the active kvno ${active}: a replayed credential is not installed`,
     }
   }
-  if (active === kvno) {
-    return others.length > 0
-      ? { kind: 'remove', accounts: others }
-      : { kind: 'none', why: `kvno ${kvno} of ${account} is already active` }
-  }
-  return {
-    kind: 'install',
-    credential,
-    keep: active === undefined ? [kvno] : [kvno, active],
-    remove: others,
-  }
+  const besides = phase === 'staged' && active !== undefined ? [active] : []
+  const keep = [...new Set([kvno, ...besides, ...credential.keep])].sort((a, b) => b - a)
+  if (active !== kvno) return { kind: phase === 'staged' ? 'stage' : 'install', credential, keep, remove }
+  const drop = [...new Set(mine.map((h) => h.kvno))].filter((k) => !keep.includes(k)).sort((a, b) => a - b)
+  if (drop.length === 0 && remove.length === 0)
+    return { kind: 'none', why: `kvno ${kvno} of ${account} is already active` }
+  return { kind: 'retire', account, keep, drop, remove }
 }

@@ -5,6 +5,7 @@ import {
   CredentialApplyFailed,
   CredentialPayload,
   CredentialRemoved,
+  CredentialStaged,
   credentialContext,
   type EventEnvelope,
   type IssuedCredential,
@@ -32,7 +33,7 @@ export interface CredentialReceiverOptions {
   onOutcome?(outcome: ReceiveOutcome): void
 }
 
-export type ReceiveOutcome = 'installed' | 'removed' | 'rejected' | 'failed'
+export type ReceiveOutcome = 'staged' | 'installed' | 'retired' | 'removed' | 'rejected' | 'failed'
 
 export interface CredentialReceiver {
   /** Reads the retained credential now and applies it; resolves when done (concurrent calls share one run). */
@@ -84,9 +85,11 @@ export function startCredentialReceiver(options: CredentialReceiverOptions): Cre
   }
   const eventId = (kind: string, seq: string, detail = '') =>
     `credential-${kind}-${createHash('sha256').update(`${server} ${seq} ${detail}`).digest().subarray(0, 16).toString('base64url')}`
-  const meta = (kind: string, seq: string, detail?: string) => ({
+  /** A report's id and actor; a rotation's reports carry its id as correlation id. */
+  const meta = (kind: string, seq: string, detail?: string, rotationId?: string) => ({
     id: eventId(kind, seq, detail),
     actor: agentActor(server),
+    ...(rotationId ? { correlationId: rotationId } : {}),
   })
 
   const read = async (): Promise<{ seq: string; message: RetainedMessage } | undefined> => {
@@ -147,17 +150,32 @@ export function startCredentialReceiver(options: CredentialReceiverOptions): Cre
           await publish(CredentialRemoved.create({ server, account }, meta('removed', seq, account)))
         }
         return 'removed'
+      case 'stage':
       case 'install':
         return await install(seq, decision)
+      case 'retire':
+        await backend.retire(decision.account, decision.keep)
+        for (const account of decision.remove) await backend.remove(account)
+        settledSeq = seq
+        logger.info(
+          { account: decision.account, retired: decision.drop, kept: decision.keep },
+          'kvnos no longer kept were dropped',
+        )
+        for (const account of decision.remove) {
+          await publish(CredentialRemoved.create({ server, account }, meta('removed', seq, account)))
+        }
+        return decision.remove.length > 0 ? 'removed' : 'retired'
     }
   }
 
+  /** Stages (beside the active kvno) or installs (and switches to) the credential's kvno. */
   const install = async (
     seq: string,
-    decision: Extract<Decision, { kind: 'install' }>,
+    decision: Extract<Decision, { kind: 'stage' | 'install' }>,
   ): Promise<ReceiveOutcome> => {
     const { credential } = decision
-    const { account, kvno } = credential
+    const { account, kvno, rotationId } = credential
+    const staging = decision.kind === 'stage'
     const opened = open(credential)
     if (typeof opened === 'string') return await reject(seq, { account, kvno, reason: opened })
     try {
@@ -168,7 +186,7 @@ export function startCredentialReceiver(options: CredentialReceiverOptions): Cre
         keys: opened.keys,
         ...(opened.password === undefined ? {} : { password: opened.password }),
       })
-      await backend.activate(account, kvno)
+      if (!staging) await backend.activate(account, kvno)
       await backend.retire(account, decision.keep)
       for (const other of decision.remove) await backend.remove(other)
     } catch (err) {
@@ -183,18 +201,26 @@ export function startCredentialReceiver(options: CredentialReceiverOptions): Cre
       await publish(
         CredentialApplyFailed.create(
           { server, account, kvno, reason: bounded(reason) },
-          meta('failed', seq, reason),
+          meta('failed', seq, reason, rotationId),
         ),
       )
       return 'failed'
     }
     settledSeq = seq
-    logger.info({ account, kvno, kept: decision.keep }, 'credential installed')
-    await publish(CredentialApplied.create({ server, account, kvno }, meta('applied', seq)))
+    if (staging) {
+      logger.info(
+        { account, kvno, kept: decision.keep, rotationId },
+        'credential staged beside the active one',
+      )
+      await publish(CredentialStaged.create({ server, account, kvno }, meta('staged', seq, '', rotationId)))
+    } else {
+      logger.info({ account, kvno, kept: decision.keep, rotationId }, 'credential installed')
+      await publish(CredentialApplied.create({ server, account, kvno }, meta('applied', seq, '', rotationId)))
+    }
     for (const other of decision.remove) {
       await publish(CredentialRemoved.create({ server, account: other }, meta('removed', seq, other)))
     }
-    return 'installed'
+    return staging ? 'staged' : 'installed'
   }
 
   /** The sealed payload, checked against the outer fields; a string says why it is refused. */
@@ -205,7 +231,7 @@ export function startCredentialReceiver(options: CredentialReceiverOptions): Cre
         openSealed(credential.sealed, {
           recipientPrivateKey: options.key.privateKey,
           signerPublicKey: options.signer,
-          context: credentialContext(server, credential.account, credential.kvno),
+          context: credentialContext(server, credential.account, credential.kvno, credential.phase),
         }),
       )
     } catch (err) {

@@ -7,20 +7,34 @@ import {
   AccountTestRequest,
   accountOperations,
   KrbfleetError,
+  PasswordCopyRequest,
+  type PasswordCopyResult,
   PasswordResetRequest,
+  PasswordSetRequest,
+  RotationShowRequest,
+  type RotationView,
   ServiceName,
   spnOperations,
 } from '@krbfleet/contracts'
 import type { Logger } from 'pino'
 import type { DesiredSpnSource } from '../../ports.ts'
+import type { CallContext } from '../../domain/events.ts'
 import type { AccountService } from '../../service.ts'
 
-/** The six operations of service `account` on core NATS request/reply (queue group per service). */
+/** The rotation operations (rotation/): the saga and the copy mode. */
+export interface RotationOperations {
+  start(body: PasswordSetRequest, ctx: CallContext): Promise<RotationView>
+  show(body: RotationShowRequest): Promise<RotationView>
+  copy(body: PasswordCopyRequest, ctx: CallContext): Promise<PasswordCopyResult>
+}
+
+/** The operations of service `account` on core NATS request/reply (queue group per service). */
 export function serveAccountRpc(
   bus: Bus,
   service: AccountService,
   logger: Logger,
   observe: (operation: string, outcome: string) => void = () => {},
+  rotation?: RotationOperations,
 ): RpcServer[] {
   const s = ServiceName.Account
   /** Counts each answer by outcome (`ok` or the error code) for /metrics. */
@@ -80,6 +94,31 @@ export function serveAccountRpc(
       logger,
       handle: counted(accountOperations.passwordReset, (body, ctx) => service.resetPassword(body, ctx)),
     }),
+    ...(rotation
+      ? [
+          serveRpc(bus, {
+            service: s,
+            operation: accountOperations.passwordSet,
+            request: PasswordSetRequest,
+            logger,
+            handle: counted(accountOperations.passwordSet, (body, ctx) => rotation.start(body, ctx)),
+          }),
+          serveRpc(bus, {
+            service: s,
+            operation: accountOperations.rotationShow,
+            request: RotationShowRequest,
+            logger,
+            handle: counted(accountOperations.rotationShow, (body) => rotation.show(body)),
+          }),
+          serveRpc(bus, {
+            service: s,
+            operation: accountOperations.passwordCopy,
+            request: PasswordCopyRequest,
+            logger,
+            handle: counted(accountOperations.passwordCopy, (body, ctx) => rotation.copy(body, ctx)),
+          }),
+        ]
+      : []),
   ]
 }
 

@@ -1,0 +1,127 @@
+import { toBusError, type KV } from '@krbfleet/bus'
+import { agentToken, AgentStatus, ErrorCode, KrbfleetError } from '@krbfleet/contracts'
+import { JetStreamApiError } from '@nats-io/jetstream'
+import type { KvEntry } from '@nats-io/kv'
+import type { Logger } from 'pino'
+import { RotationRecord, rotationKey, runningKey } from '../../rotation/model.ts'
+import type { AgentStatusSource, RotationStore, StoredRotation } from '../../ports.ts'
+
+/** JetStream's "wrong last sequence" (10071): a compare-and-set lost a race. */
+const isStale = (err: unknown) => err instanceof JetStreamApiError && err.code === 10071
+const live = (entry: KvEntry | null): entry is KvEntry => entry !== null && entry.operation === 'PUT'
+
+/**
+ * The rotations bucket (`buckets.rotations`): `rotation.<id>` per rotation and `running.<account>`
+ * naming the one in progress of an account. Writes are compare-and-set on the revision.
+ */
+export class KvRotationStore implements RotationStore {
+  readonly #kv: KV
+  constructor(kv: KV) {
+    this.#kv = kv
+  }
+
+  async claim(account: string, rotationId: string): Promise<string | null> {
+    const key = runningKey(account)
+    try {
+      // create() also takes a key whose last entry is a delete (a rotation that ended).
+      await this.#kv.create(key, JSON.stringify({ rotationId }))
+      return null
+    } catch (err) {
+      const entry = await this.#kv.get(key).catch(() => null)
+      if (live(entry)) return (entry.json() as { rotationId: string }).rotationId
+      throw toBusError(err, 'claim the rotation of the account')
+    }
+  }
+
+  async running(account: string): Promise<string | null> {
+    const entry = await this.#kv.get(runningKey(account))
+    return live(entry) ? (entry.json() as { rotationId: string }).rotationId : null
+  }
+
+  async release(account: string, rotationId: string): Promise<void> {
+    const entry = await this.#kv.get(runningKey(account))
+    if (!live(entry) || (entry.json() as { rotationId: string }).rotationId !== rotationId) return
+    await this.#kv.delete(runningKey(account), { previousSeq: entry.revision }).catch((err) => {
+      if (!isStale(err)) throw toBusError(err, 'release the rotation of the account')
+    })
+  }
+
+  async get(rotationId: string): Promise<StoredRotation | null> {
+    const entry = await this.#kv.get(rotationKey(rotationId))
+    if (!live(entry)) return null
+    return { record: RotationRecord.decode(entry.json()), revision: entry.revision }
+  }
+
+  async create(record: RotationRecord): Promise<number> {
+    return await this.#kv.create(
+      rotationKey(record.rotationId),
+      JSON.stringify(RotationRecord.decode(record)),
+    )
+  }
+
+  async update(record: RotationRecord, revision: number): Promise<number> {
+    try {
+      return await this.#kv.update(
+        rotationKey(record.rotationId),
+        JSON.stringify(RotationRecord.decode(record)),
+        revision,
+      )
+    } catch (err) {
+      if (isStale(err)) {
+        throw new KrbfleetError(
+          ErrorCode.Conflict,
+          `rotation ${record.rotationId} was updated by another run meanwhile`,
+          { retryable: true },
+        )
+      }
+      throw toBusError(err, 'write the rotation')
+    }
+  }
+
+  async list(): Promise<StoredRotation[]> {
+    const keys: string[] = []
+    for await (const key of await this.#kv.keys('rotation.>')) keys.push(key)
+    const out: StoredRotation[] = []
+    for (const key of keys) {
+      const entry = await this.#kv.get(key)
+      if (!live(entry)) continue
+      try {
+        out.push({ record: RotationRecord.decode(entry.json()), revision: entry.revision })
+      } catch {
+        // A record this version cannot read is left alone (and not resumed).
+      }
+    }
+    return out
+  }
+}
+
+/** The agents' last reports, as the topology service keeps them (`buckets.agents`). */
+export class KvAgentStatuses implements AgentStatusSource {
+  readonly #kv: KV
+  readonly #log: Logger
+  constructor(kv: KV, logger: Logger) {
+    this.#kv = kv
+    this.#log = logger
+  }
+
+  async statuses(servers: readonly string[]): Promise<Map<string, AgentStatus>> {
+    const out = new Map<string, AgentStatus>()
+    // Bounded parallel reads: thousands of servers must not open thousands of requests at once.
+    for (let i = 0; i < servers.length; i += 256) {
+      const chunk = servers.slice(i, i + 256)
+      const entries = await Promise.all(
+        chunk.map((server) => this.#kv.get(agentToken(server)).catch(() => null)),
+      )
+      chunk.forEach((server, j) => {
+        const entry = entries[j]
+        if (!live(entry ?? null)) return
+        try {
+          out.set(server, AgentStatus.decode(entry!.json()))
+        } catch (err) {
+          this.#log.warn({ err, server }, 'agent status does not decode; counted offline')
+        }
+      })
+    }
+    return out
+  }
+}

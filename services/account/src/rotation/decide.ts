@@ -1,0 +1,162 @@
+import type { AgentStatus, RotationTarget, TopologyDocument } from '@krbfleet/contracts'
+import { servedServers } from '../domain/deliveries.ts'
+import type { RotationRecord } from './model.ts'
+
+/**
+ * The rotation saga's decisions (ARCHITECTURE.md, "The rotation protocol"), pure: which servers a
+ * rotation targets, what an agent's report changes, and what the saga does next. The saga
+ * (saga.ts) reads the world, asks here, and acts.
+ */
+
+/** Every server of every site assigned to `account` in the enabled revision, with its agent's liveness. */
+export function planTargets(
+  topology: TopologyDocument | null,
+  account: string,
+  statuses: ReadonlyMap<string, AgentStatus>,
+  now: Date,
+  onlineWithinMs: number,
+): RotationTarget[] {
+  return servedServers(topology)
+    .filter((s) => s.account?.toUpperCase() === account.toUpperCase())
+    .map((s) => ({
+      server: s.server,
+      site: s.site,
+      pool: s.pool,
+      online: s.encryptionKey !== undefined && isOnline(statuses.get(s.server), now, onlineWithinMs),
+      staged: false,
+      applied: false,
+    }))
+    .sort((a, b) => a.site.localeCompare(b.site) || a.server.localeCompare(b.server))
+}
+
+/** An agent is online when its last heartbeat is recent. */
+export function isOnline(status: AgentStatus | undefined, now: Date, withinMs: number): boolean {
+  const at = status?.lastHeartbeat?.at
+  return at !== undefined && now.getTime() - Date.parse(at) <= withinMs
+}
+
+/** What an agent said about a credential of the rotation's account. */
+export interface AgentReport {
+  kind: 'staged' | 'applied' | 'failed'
+  server: string
+  account: string
+  kvno: number
+  reason?: string
+}
+
+/**
+ * The record with one report counted; null when it changes nothing (another account or kvno,
+ * not a target, already counted). A report makes its agent online: it answered.
+ */
+export function countReport(record: RotationRecord, report: AgentReport): RotationRecord | null {
+  if (report.account.toUpperCase() !== record.account.toUpperCase() || report.kvno !== record.kvno)
+    return null
+  const index = record.targets.findIndex((t) => t.server === report.server)
+  const target = record.targets[index]
+  if (!target) return null
+  let next: RotationTarget
+  if (report.kind === 'staged') {
+    if (target.staged && target.online && !target.failure) return null
+    // A failure before (a retry that then succeeded) no longer stands.
+    const { failure: _cleared, ...rest } = target
+    next = { ...rest, online: true, staged: true }
+  } else if (report.kind === 'applied') {
+    if (target.applied && target.staged && target.online && !target.failure) return null
+    const { failure: _cleared, ...rest } = target
+    next = { ...rest, online: true, staged: true, applied: true }
+  } else {
+    const failure = (report.reason ?? 'failed').slice(0, 1024)
+    if (target.failure === failure) return null
+    next = { ...target, online: true, failure }
+  }
+  const targets = [...record.targets]
+  targets[index] = next
+  return { ...record, targets }
+}
+
+/**
+ * The record as the agents' last known state shows it (the agents bucket: the kvnos a heartbeat
+ * said it holds, the last credential applied): what a saga resumed after a crash counts for the
+ * reports it missed. Null when nothing changes.
+ */
+export function countStatuses(
+  record: RotationRecord,
+  statuses: ReadonlyMap<string, AgentStatus>,
+  now: Date,
+  onlineWithinMs: number,
+): RotationRecord | null {
+  let changed = false
+  const targets = record.targets.map((t) => {
+    const status = statuses.get(t.server)
+    const holds = (status?.lastHeartbeat?.kvnos ?? []).some(
+      (k) => k.account.toUpperCase() === record.account.toUpperCase() && k.kvno === record.kvno,
+    )
+    const applied =
+      record.state === 'activating' &&
+      status?.lastApplied?.kvno === record.kvno &&
+      status.lastApplied.account.toUpperCase() === record.account.toUpperCase()
+    const online = t.online || isOnline(status, now, onlineWithinMs)
+    const next = { ...t, online, staged: t.staged || holds || applied, applied: t.applied || applied }
+    if (next.online !== t.online || next.staged !== t.staged || next.applied !== t.applied) changed = true
+    return next
+  })
+  return changed ? { ...record, targets } : null
+}
+
+export type RotationStep =
+  | { kind: 'wait'; until: string }
+  | { kind: 'commit' }
+  | { kind: 'abort'; reason: string }
+  | { kind: 'finish'; reason?: string }
+
+/**
+ * What the saga does next in `staging` and `activating` (committing is the saga's own AD write):
+ * it waits for every ONLINE target to stage (or apply) or fail, bounded by the deadline, so an
+ * offline server or a site that does not answer never holds the others back. Staging commits
+ * unless online agents exist and not one of them staged (AD would then hold a key no server has:
+ * the rotation aborts instead and AD keeps its password).
+ */
+export function nextStep(record: RotationRecord, now: Date): RotationStep {
+  const online = record.targets.filter((t) => t.online)
+  if (record.state === 'staging') {
+    const waiting = online.filter((t) => !t.staged && !t.failure)
+    if (waiting.length > 0 && now.getTime() < Date.parse(record.stageUntil))
+      return { kind: 'wait', until: record.stageUntil }
+    if (online.length > 0 && !online.some((t) => t.staged)) {
+      return {
+        kind: 'abort',
+        reason: `no agent staged kvno ${record.kvno}: ${describe(record) ?? ''}`.trim(),
+      }
+    }
+    return { kind: 'commit' }
+  }
+  if (record.state === 'activating') {
+    const waiting = online.filter((t) => !t.applied && !t.failure)
+    const until = record.applyUntil ?? record.updatedAt
+    if (waiting.length > 0 && now.getTime() < Date.parse(until)) return { kind: 'wait', until }
+    const reason = describe(record)
+    return reason ? { kind: 'finish', reason } : { kind: 'finish' }
+  }
+  return { kind: 'finish' }
+}
+
+/** Servers left behind, named: offline (they catch up when they return), failed, not yet applied. */
+export function describe(record: RotationRecord): string | undefined {
+  const offline = record.targets.filter((t) => !t.online && !t.applied).map((t) => t.server)
+  const failed = record.targets
+    .filter((t) => t.failure && !t.applied)
+    .map((t) => `${t.server} (${t.failure})`)
+  const staging = record.state === 'staging'
+  const behind = record.targets
+    .filter((t) => t.online && !t.failure && !(staging ? t.staged : t.applied))
+    .map((t) => t.server)
+  const parts = [
+    offline.length > 0 ? `offline, they catch up when they return: ${offline.join(', ')}` : '',
+    failed.length > 0 ? `failed: ${failed.join('; ')}` : '',
+    behind.length > 0 ? `${staging ? 'not staged' : 'not applied'} in time: ${behind.join(', ')}` : '',
+  ].filter((p) => p !== '')
+  return parts.length > 0 ? parts.join('; ').slice(0, 2048) : undefined
+}
+
+/** Every target applied the new kvno. */
+export const allApplied = (record: Pick<RotationRecord, 'targets'>) => record.targets.every((t) => t.applied)
