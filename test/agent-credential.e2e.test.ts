@@ -9,103 +9,36 @@
  * leaving the topology revokes the key (401 again).
  */
 import assert from 'node:assert/strict'
-import { type ChildProcess, execFile, spawn } from 'node:child_process'
-import { once } from 'node:events'
-import { mkdir, readFile, stat, writeFile } from 'node:fs/promises'
+import { execFile } from 'node:child_process'
+import { readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { promisify } from 'node:util'
 import { AgentHeartbeat, CredentialApplied, CredentialRemoved, type EventEnvelope } from '@krbfleet/contracts'
-import { readKeytabFile } from '@krbfleet/kerberos'
-import { exportPublicKey } from '@krbfleet/sealing'
-import {
-  createUser,
-  freePort,
-  kerberosEnv,
-  startApache,
-  strongPassword,
-  type TestApache,
-} from '@krbfleet/testing'
-import { nodeBin, repoRoot, type System, startSystem } from './support/system.ts'
+import { createUser, strongPassword } from '@krbfleet/testing'
+import { type System, startSystem } from './support/system.ts'
+import { login as loginAs, startWebServer, type WebServer } from './support/web-servers.ts'
 
 const run = promisify(execFile)
 const ACCOUNT = 'CORP\\KERBAGENT'
 const SAM = 'KERBAGENT$'
 const POOL = 'pool01.corp.example.com'
 const SERVER = 'fe01.corp.example.com'
-const agentMain = join(repoRoot, 'services', 'iis-agent', 'src', 'main.ts')
 
 describe('a web server gets its pool key through its agent', { timeout: 600_000 }, () => {
   let system: System
-  let apache: TestApache
-  let keytab: string
-  let agent: ChildProcess | undefined
-  let agentOutput = ''
+  let fe01: WebServer
   const userPassword = strongPassword()
-  const cache = (name: string) => ({
-    ...process.env,
-    ...kerberosEnv(system.dc),
-    KRB5CCNAME: `FILE:${join(system.work, `cc-${name}`)}`,
-  })
-  const login = async (name: string) =>
-    await run('sh', ['-c', 'printf "%s\\n" "$PW" | kinit alice >/dev/null', 'sh'], {
-      env: { ...cache(name), PW: userPassword },
-    })
-  const negotiate = (name: string) => apache.negotiate(POOL, cache(name))
+  const login = (name: string) => loginAs(system, name, 'alice', userPassword)
+  const negotiate = (name: string) => fe01.negotiate(name)
   const ofType = async (type: string): Promise<EventEnvelope[]> =>
     (await system.events()).filter((e) => e.type === type)
-  const keytabKvnos = async () =>
-    [...new Set((await readKeytabFile(keytab).catch(() => [])).map((e) => e.kvno))].sort((a, b) => a - b)
-
-  const startAgent = async () => {
-    const { stdout } = await run('getent', ['group', 'www-data'])
-    agentOutput = ''
-    const child = spawn(
-      nodeBin,
-      ['--import', join(import.meta.dirname, 'fixtures', 'exit-with-parent.ts'), agentMain],
-      {
-        env: {
-          PATH: process.env.PATH ?? '',
-          KRB5_CONFIG: system.dc.krb5Conf,
-          KRBFLEET_NATS_URL: system.nats.url,
-          KRBFLEET_HTTP_HOST: '127.0.0.1',
-          KRBFLEET_HTTP_PORT: String(await freePort()),
-          KRBFLEET_AGENT_SERVER: SERVER,
-          KRBFLEET_AGENT_STATE_DIR: join(system.work, 'fe01-agent'),
-          KRBFLEET_AGENT_SIGNER_KEY: exportPublicKey(system.signer.publicKey),
-          KRBFLEET_AGENT_KEYTAB: keytab,
-          KRBFLEET_AGENT_KEYTAB_GROUP: 'www-data',
-          KRBFLEET_AGENT_HEARTBEAT_INTERVAL_MS: '500',
-          KRBFLEET_AGENT_CREDENTIAL_REFRESH_MS: '2000',
-        },
-        // stdin open: exit-with-parent.ts stops the agent when this test process goes away.
-        stdio: ['pipe', 'pipe', 'pipe'],
-        cwd: repoRoot,
-      },
-    )
-    const collect = (chunk: Buffer) => {
-      agentOutput += chunk.toString()
-    }
-    child.stdout?.on('data', collect)
-    child.stderr?.on('data', collect)
-    agent = child
-    return { gid: Number(stdout.split(':')[2]) }
-  }
-  const agentFailed = () =>
-    `agent ${agent?.exitCode ?? agent?.signalCode ?? 'running'}: ${agentOutput.slice(-3000)}`
-  const stopAgent = async (signal: NodeJS.Signals) => {
-    const child = agent
-    if (!child || child.exitCode !== null || child.signalCode !== null) return
-    const exited = once(child, 'exit')
-    child.kill(signal)
-    await exited
-  }
+  const keytabKvnos = () => fe01.kvnos()
+  const agentFailed = () => `agent ${fe01.running() ? 'running' : 'stopped'}: ${fe01.output().slice(-3000)}`
 
   before(async () => {
     system = await startSystem()
-    keytab = join(system.work, 'fe01-keytab', 'http.keytab')
-    await run('chmod', ['0755', system.work])
-    apache = await startApache({ keytab, krb5Config: system.dc.krb5Conf })
+    fe01 = await startWebServer(system, SERVER, POOL)
     await createUser(system.dc, 'alice', userPassword)
     const { cli } = system
     await cli(['account', 'new', ACCOUNT])
@@ -120,8 +53,7 @@ describe('a web server gets its pool key through its agent', { timeout: 600_000 
     )
   })
   after(async () => {
-    await stopAgent('SIGKILL')
-    await apache?.stop()
+    await fe01?.close()
     await system?.stop()
   })
 
@@ -129,21 +61,18 @@ describe('a web server gets its pool key through its agent', { timeout: 600_000 
     await login('first')
     assert.equal(await negotiate('first'), 401, 'no key on the web server yet')
 
-    // The operator issues fe01's one-time enrolment token and puts it where the agent reads it.
-    const issued = JSON.parse((await system.cli(['agent', 'token', SERVER, '--json'])).stdout) as {
-      token: string
-      expiresAt: string
-    }
-    await mkdir(join(system.work, 'fe01-agent'), { recursive: true, mode: 0o700 })
-    await writeFile(join(system.work, 'fe01-agent', 'enrol-token'), issued.token, { mode: 0o600 })
-    const { gid } = await startAgent()
+    // The operator issues fe01's one-time enrolment token (krbfleet agent token, through the CLI)
+    // and puts it where the agent reads it.
+    await fe01.start({ enrol: true })
+    const { stdout } = await run('getent', ['group', 'www-data'])
+    const gid = Number(stdout.split(':')[2])
     const kvno = await system.kvnoOf(SAM)
     await system.eventually(
       async () => (await negotiate('first')) === 200,
       `200 for HTTP/${POOL}: ${agentFailed()}`,
     )
     assert.deepEqual(await keytabKvnos(), [kvno])
-    const mode = await stat(keytab)
+    const mode = await stat(fe01.keytab)
     assert.equal(mode.mode & 0o777, 0o640)
     assert.equal(mode.gid, gid, 'readable by the web server group')
 
@@ -200,7 +129,7 @@ describe('a web server gets its pool key through its agent', { timeout: 600_000 
 
   it('SIGKILLed while the password is reset, the agent converges to the new kvno on restart; old and new tickets work', async () => {
     const before = await system.kvnoOf(SAM)
-    await stopAgent('SIGKILL')
+    await fe01.stop('SIGKILL')
     const reset = await system.api<{ kvno: number }>('POST', '/v1/accounts/CORP.KERBAGENT/password-reset', {
       role: 'operator',
     })
@@ -209,7 +138,7 @@ describe('a web server gets its pool key through its agent', { timeout: 600_000 
     await login('second')
     assert.equal(await negotiate('second'), 401, 'a ticket of the new kvno while the agent is down')
 
-    await startAgent()
+    await fe01.start()
     await system.eventually(
       async () => (await negotiate('second')) === 200,
       `the new kvno installed: ${agentFailed()}`,
@@ -249,15 +178,13 @@ describe('a web server gets its pool key through its agent', { timeout: 600_000 
         ),
       'CredentialRemoved',
     )
-    await stopAgent('SIGTERM')
-    assert.equal(agent?.exitCode, 0, agentOutput.slice(-2000))
+    const exit = await fe01.stop('SIGTERM')
+    assert.equal(exit, 0, fe01.output().slice(-2000))
     // No secret in what the agent printed, nor in the events.
     const { password } = await system.accountSecret(ACCOUNT)
-    assert.ok(!agentOutput.includes(password), 'no password in the agent log')
+    assert.ok(!fe01.output().includes(password), 'no password in the agent log')
     assert.ok(!JSON.stringify(await system.events()).includes(password), 'no password in events')
     assert.ok(!(await system.streamText('KV_krbfleet-credentials')).includes(password), 'none in the bucket')
-    assert.ok(
-      !(await readFile(join(system.work, 'fe01-agent', 'keytab-accounts.json'), 'utf8')).includes(password),
-    )
+    assert.ok(!(await readFile(join(fe01.stateDir, 'keytab-accounts.json'), 'utf8')).includes(password))
   })
 })

@@ -346,17 +346,8 @@ export async function startSystem(options: StartSystemOptions = {}): Promise<Sys
     }
 
     const spnSyncLog = join(work, 'spn-sync.log')
-    const ldapPasswordFile = join(work, 'spn-sync-ldap-password')
-    await writeFile(ldapPasswordFile, spnSyncLdap.password, { mode: 0o600 })
     const spnSyncEnv: NodeJS.ProcessEnv = {
-      ...process.env,
-      LOG_LEVEL: 'info',
-      KRBFLEET_NATS_URL: nats.url,
-      KRBFLEET_LDAP_URL: dc.ldapsUrl,
-      KRBFLEET_LDAP_CA_FILE: dc.caFile,
-      KRBFLEET_LDAP_SERVERNAME: dc.tlsServername,
-      KRBFLEET_LDAP_BIND_DN: spnSyncLdap.bindDn,
-      KRBFLEET_LDAP_PASSWORD_FILE: ldapPasswordFile,
+      ...(await serviceEnv(work, 'spn-sync', dc, nats, spnSyncLdap)),
       KRBFLEET_SPN_RESYNC_INTERVAL_MS: String(options.resyncIntervalMs ?? 0),
     }
     const spnSync: SpnSyncProcess = new ServiceProcess(serviceMains.spnSync, spnSyncEnv, spnSyncLog)
@@ -538,6 +529,33 @@ export async function startSystem(options: StartSystemOptions = {}): Promise<Sys
 }
 
 /** The spn-sync child's log, for failure messages. */
+/** A secret as a 0600 file in the system's folder (services read secrets from files). */
+async function secretFile(work: string, name: string, value: string): Promise<string> {
+  const file = join(work, name)
+  await writeFile(file, value, { mode: 0o600 })
+  return file
+}
+
+/** What every service process needs: NATS, and LDAPS to the DC as `ldap` (its password as a 0600 file). */
+async function serviceEnv(
+  work: string,
+  name: string,
+  dc: TestDc,
+  nats: NatsServer,
+  ldap: { bindDn: string; password: string },
+): Promise<NodeJS.ProcessEnv> {
+  return {
+    ...process.env,
+    LOG_LEVEL: 'info',
+    KRBFLEET_NATS_URL: nats.url,
+    KRBFLEET_LDAP_URL: dc.ldapsUrl,
+    KRBFLEET_LDAP_CA_FILE: dc.caFile,
+    KRBFLEET_LDAP_SERVERNAME: dc.tlsServername,
+    KRBFLEET_LDAP_BIND_DN: ldap.bindDn,
+    KRBFLEET_LDAP_PASSWORD_FILE: await secretFile(work, `${name}-ldap-password`, ldap.password),
+  }
+}
+
 /**
  * The account service's real process against the system's NATS and DC: LDAPS as the given
  * identity, the KEK, the signing key and the LDAP password as 0600 files.
@@ -551,24 +569,16 @@ async function startAccountProcess(
   ldap: { bindDn: string; password: string },
   env: NodeJS.ProcessEnv,
 ): Promise<AccountProcess> {
-  const secret = async (name: string, value: string) => {
-    const file = join(work, name)
-    await writeFile(file, value, { mode: 0o600 })
-    return file
-  }
   const processEnv: NodeJS.ProcessEnv = {
-    ...process.env,
-    LOG_LEVEL: 'info',
-    KRBFLEET_NATS_URL: nats.url,
-    KRBFLEET_LDAP_URL: dc.ldapsUrl,
-    KRBFLEET_LDAP_CA_FILE: dc.caFile,
-    KRBFLEET_LDAP_SERVERNAME: dc.tlsServername,
-    KRBFLEET_LDAP_BIND_DN: ldap.bindDn,
-    KRBFLEET_LDAP_PASSWORD_FILE: await secret('account-ldap-password', ldap.password),
+    ...(await serviceEnv(work, 'account', dc, nats, ldap)),
     KRBFLEET_DOMAIN_NETBIOS: dc.netbiosDomain,
     KRBFLEET_DOMAIN_DNS: dc.dnsDomain,
-    KRBFLEET_ACCOUNT_KEK_FILE: await secret('account-kek', kek),
-    KRBFLEET_ACCOUNT_SIGNER_KEY_FILE: await secret('account-signer.pem', exportPrivateKey(signer.privateKey)),
+    KRBFLEET_ACCOUNT_KEK_FILE: await secretFile(work, 'account-kek', kek),
+    KRBFLEET_ACCOUNT_SIGNER_KEY_FILE: await secretFile(
+      work,
+      'account-signer.pem',
+      exportPrivateKey(signer.privateKey),
+    ),
     ...env,
   }
   const child: AccountProcess = new ServiceProcess(

@@ -22,13 +22,15 @@ export interface WebServer {
   server: string
   pool: string
   keytab: string
+  /** The agent's state folder (key file, backend state, enrolment token). */
+  stateDir: string
   apache: TestApache
   /** The agent's stdout and stderr since its last start. */
   output(): string
   /** Starts the agent (enrolling it with a new token when `enrol`). */
   start(options?: { enrol?: boolean }): Promise<void>
-  /** Stops the agent with `signal` and waits for it to exit. */
-  stop(signal: NodeJS.Signals): Promise<void>
+  /** Stops the agent with `signal` and waits for it to exit; its exit code (null: killed, or not running). */
+  stop(signal: NodeJS.Signals): Promise<number | null>
   running(): boolean
   /** The kvnos its keytab holds, sorted. */
   kvnos(): Promise<number[]>
@@ -74,17 +76,19 @@ export async function startWebServer(
   let child: ChildProcess | undefined
   let output = ''
   const running = () => child !== undefined && child.exitCode === null && child.signalCode === null
-  const stop = async (signal: NodeJS.Signals) => {
+  const stop = async (signal: NodeJS.Signals): Promise<number | null> => {
     const current = child
-    if (!current || !running()) return
+    if (!current || !running()) return null
     const exited = once(current, 'exit')
     current.kill(signal)
     await exited
+    return current.exitCode
   }
   return {
     server,
     pool,
     keytab,
+    stateDir,
     apache,
     output: () => output,
     running,

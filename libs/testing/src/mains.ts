@@ -91,3 +91,25 @@ export async function assertStopsOnSigterm(watched: StartedMain): Promise<number
   assert.equal(code, 0, watched.output())
   return Date.now() - stopping
 }
+
+/**
+ * The failpoint of a crash test's main (services/<name>/test/crashing-main.ts): the point named by
+ * the process's first argument, one of `points` (anything else prints the usage and exits 2), and
+ * a hook that SIGKILLs the process when it is reached, after logging it: no shutdown, no drain, no
+ * ack of anything in flight.
+ */
+export function crashAtArgument<P extends string>(
+  points: readonly P[],
+): (point: P, logger: { fatal(obj: object, msg: string): void; flush(): void }) => void {
+  const crashAt = process.argv[2] ?? ''
+  if (!(points as readonly string[]).includes(crashAt)) {
+    process.stderr.write(`usage: crashing-main.ts ${points.join('|')}\n`)
+    process.exit(2)
+  }
+  return (point, logger) => {
+    if (point !== crashAt) return
+    logger.fatal({ failpoint: point }, 'failpoint reached: killing the process')
+    logger.flush()
+    process.kill(process.pid, 'SIGKILL')
+  }
+}

@@ -7,20 +7,8 @@
  *
  *   node services/account/test/crashing-main.ts rotation-committing
  */
+import { crashAtArgument } from '@krbfleet/testing'
 import { runAccount } from '../src/main.ts'
 import { rotationFailpoints } from '../src/rotation/model.ts'
 
-const crashAt = process.argv[2] ?? ''
-if (!(rotationFailpoints as readonly string[]).includes(crashAt)) {
-  process.stderr.write(`usage: crashing-main.ts ${rotationFailpoints.join('|')}\n`)
-  process.exit(2)
-}
-
-await runAccount({
-  failpoint(point, logger) {
-    if (point !== crashAt) return
-    logger.fatal({ failpoint: point }, 'failpoint reached: killing the process')
-    logger.flush()
-    process.kill(process.pid, 'SIGKILL')
-  },
-})
+await runAccount({ failpoint: crashAtArgument(rotationFailpoints) })

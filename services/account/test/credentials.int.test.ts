@@ -12,15 +12,13 @@ import {
   CredentialPayload,
   credentialContext,
   IssuedCredential,
-  type TopologyDocument,
 } from '@krbfleet/contracts'
 import { importAccountKeys, writeKeytabFile } from '@krbfleet/kerberos'
-import { generateAgentKeyPair, generateSignerKeyPair, openSealed, exportPublicKey } from '@krbfleet/sealing'
+import { generateAgentKeyPair, generateSignerKeyPair, openSealed } from '@krbfleet/sealing'
 import { kerberosEnv, type NatsServer, type TestDc } from '@krbfleet/testing'
 import { startWorld, type World } from '@krbfleet/testing/world'
-import { TopologyStore } from '@krbfleet/topology-store'
 import { type RunningAccountService, startAccountService } from '../src/start.ts'
-import { caller, LogCapture, newKek, run, settingsFor } from './helpers.ts'
+import { caller, enablePool, LogCapture, newKek, run, settingsFor } from './helpers.ts'
 
 /**
  * The account service issues each web server the credential of its site's account, against a real
@@ -41,43 +39,16 @@ describe('credentials issued to agents', { timeout: 300_000 }, () => {
   const signer = generateSignerKeyPair()
   const agents = { web01: generateAgentKeyPair(), web02: generateAgentKeyPair() }
   const logs = new LogCapture()
-  let revision = 0
 
   const enable = async (assigned: boolean) => {
-    const store = new TopologyStore(await bus.kv(buckets.topology))
-    const topology: TopologyDocument = {
-      sites: [{ name: 'paris' }],
-      pools: [
-        {
-          fqdn: 'pool01.corp.example.com',
-          site: 'paris',
-          webServices: true,
-          loadBalancerNames: [],
-          aliases: [],
-          shortNameSpns: false,
-        },
+    await enablePool(
+      bus,
+      [
+        { fqdn: 'web01.corp.example.com', backend: 'keytab', agentKey: agents.web01.publicKey },
+        { fqdn: 'web02.corp.example.com', backend: 'iis', agentKey: agents.web02.publicKey },
       ],
-      servers: (['web01', 'web02'] as const).map((s) => ({
-        fqdn: `${s}.corp.example.com`,
-        pool: 'pool01.corp.example.com',
-        backend: s === 'web01' ? ('keytab' as const) : ('iis' as const),
-      })),
-      assignments: assigned ? [{ site: 'paris', account: 'CORP\\WEBCRED' }] : [],
-      agents: (['web01', 'web02'] as const).map((s) => ({
-        server: `${s}.corp.example.com`,
-        encryptionKey: exportPublicKey(agents[s].publicKey),
-        enrolledAt: new Date().toISOString(),
-      })),
-    }
-    revision++
-    await store.createRevision({
-      revision,
-      enabledAt: new Date().toISOString(),
-      enabledBy: 'user:test',
-      topology,
-    })
-    const { revision: version } = await store.readEnabledNumber()
-    await store.updateEnabledNumber(revision, version)
+      assigned ? 'CORP\\WEBCRED' : undefined,
+    )
   }
   const issuedTo = async (server: string) => {
     const entry = await credentials.get(agentToken(server))

@@ -30,6 +30,7 @@ import {
   isRemovalTarget,
   resolvePending,
 } from '../src/domain/record.ts'
+import { kerbauthInput } from './fixtures/record.ts'
 
 const domain: DomainInfo = {
   netbiosDomain: 'CORP',
@@ -376,14 +377,7 @@ describe('test account checks', () => {
 })
 
 describe('account record saga', () => {
-  const input = {
-    account: 'CORP\\KERBAUTH',
-    dn: 'CN=KERBAUTH,CN=Computers,DC=corp,DC=example,DC=com',
-    samAccountName: 'KERBAUTH$',
-    dnsHostName: 'kerbauth.corp.example.com',
-    encryptionTypes: 24,
-    adopted: false,
-  }
+  const input = kerbauthInput
   const t0 = new Date('2026-01-01T00:00:00Z')
   const t1 = new Date('2026-01-02T00:00:00Z')
 

@@ -3,10 +3,11 @@ import type { KeyObject } from 'node:crypto'
 import { Writable } from 'node:stream'
 import { promisify } from 'node:util'
 import { type Bus, callRpc, connectBus } from '@krbfleet/bus'
-import { accountKey, buckets, ServiceName, streams } from '@krbfleet/contracts'
+import { accountKey, buckets, ServiceName, streams, type TopologyDocument } from '@krbfleet/contracts'
 import { type Directory, filter } from '@krbfleet/directory'
 import { createLogger, silentLogger } from '@krbfleet/logging'
-import { generateKeyEncryptionKey, parseKeyEncryptionKey } from '@krbfleet/sealing'
+import { exportPublicKey, generateKeyEncryptionKey, parseKeyEncryptionKey } from '@krbfleet/sealing'
+import { TopologyStore } from '@krbfleet/topology-store'
 import type { NatsServer, TestDc } from '@krbfleet/testing'
 import type { Logger } from 'pino'
 import { type AccountServiceSettings, type RunningAccountService, startAccountService } from '../src/start.ts'
@@ -161,3 +162,50 @@ export async function streamText(bus: Bus, stream: string): Promise<string> {
 
 export const eventsStream = streams.events.name
 export const accountsStream = `KV_${buckets.accounts.bucket}`
+
+/** One web server of {@link enablePool}: its backend and its agent's enrolled public key. */
+export interface PoolServer {
+  fqdn: string
+  backend: 'iis' | 'keytab'
+  agentKey: KeyObject
+}
+
+/**
+ * Writes an enabled revision straight into the topology bucket, as the topology service would:
+ * site paris with pool01.corp.example.com and `servers` (their agents enrolled), assigned to
+ * `account` (none: unassigned). Returns the revision written (one more than the last).
+ */
+export async function enablePool(bus: Bus, servers: PoolServer[], account?: string): Promise<number> {
+  const store = new TopologyStore(await bus.kv(buckets.topology))
+  const pool = 'pool01.corp.example.com'
+  const topology: TopologyDocument = {
+    sites: [{ name: 'paris' }],
+    pools: [
+      {
+        fqdn: pool,
+        site: 'paris',
+        webServices: true,
+        loadBalancerNames: [],
+        aliases: [],
+        shortNameSpns: false,
+      },
+    ],
+    servers: servers.map((s) => ({ fqdn: s.fqdn, pool, backend: s.backend })),
+    assignments: account ? [{ site: 'paris', account }] : [],
+    agents: servers.map((s) => ({
+      server: s.fqdn,
+      encryptionKey: exportPublicKey(s.agentKey),
+      enrolledAt: new Date().toISOString(),
+    })),
+  }
+  const { enabled, revision: version } = await store.readEnabledNumber()
+  const revision = enabled + 1
+  await store.createRevision({
+    revision,
+    enabledAt: new Date().toISOString(),
+    enabledBy: 'user:test',
+    topology,
+  })
+  await store.updateEnabledNumber(revision, version)
+  return revision
+}

@@ -9,6 +9,7 @@ import {
   DEFAULT_MAX_TICKET_LIFETIME_MS,
   stillRetiring,
 } from '../src/domain/record.ts'
+import { kerbauthInput } from './fixtures/record.ts'
 
 /**
  * confirmSecret keeps the kvno it replaces in `retiring` until the maximum ticket lifetime after
@@ -16,14 +17,7 @@ import {
  * time, and records the rotation id for a rotation's secret only.
  */
 describe('retiring kvnos', () => {
-  const input = {
-    account: 'CORP\\KERBAUTH',
-    dn: 'CN=KERBAUTH,CN=Computers,DC=corp,DC=example,DC=com',
-    samAccountName: 'KERBAUTH$',
-    dnsHostName: 'kerbauth.corp.example.com',
-    encryptionTypes: 24,
-    adopted: false,
-  }
+  const input = kerbauthInput
   const t0 = new Date('2026-01-01T00:00:00.000Z')
   const now = new Date('2026-01-02T00:00:00.000Z')
   const hour = 3_600_000

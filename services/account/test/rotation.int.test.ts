@@ -8,16 +8,14 @@ import {
   PasswordRotated,
   PasswordRotationStarted,
   type RotationView,
-  type TopologyDocument,
 } from '@krbfleet/contracts'
-import { exportPublicKey, generateAgentKeyPair, generateSignerKeyPair } from '@krbfleet/sealing'
+import { generateAgentKeyPair, generateSignerKeyPair } from '@krbfleet/sealing'
 import type { NatsServer, TestDc } from '@krbfleet/testing'
 import { startWorld, storedEvents, type World } from '@krbfleet/testing/world'
-import { TopologyStore } from '@krbfleet/topology-store'
 import { KvWatchInclude } from '@nats-io/kv'
 import { nextRotationAt } from '../src/rotation/schedule.ts'
 import { type RunningAccountService, startAccountService } from '../src/start.ts'
-import { caller, LogCapture, newKek, settingsFor } from './helpers.ts'
+import { caller, enablePool, LogCapture, newKek, settingsFor } from './helpers.ts'
 
 /**
  * The rotation saga against a real DC and NATS, without agent processes (their keys only: the
@@ -69,33 +67,7 @@ describe('rotation saga: phases in the credentials bucket, retirement, schedule'
     world = await startWorld({ name: 'rotation-test' })
     ;({ dc, nats, bus } = world)
     credentials = await bus.kv(buckets.credentials)
-    const topology: TopologyDocument = {
-      sites: [{ name: 'paris' }],
-      pools: [
-        {
-          fqdn: 'pool01.corp.example.com',
-          site: 'paris',
-          webServices: true,
-          loadBalancerNames: [],
-          aliases: [],
-          shortNameSpns: false,
-        },
-      ],
-      servers: [{ fqdn: server, pool: 'pool01.corp.example.com', backend: 'keytab' }],
-      assignments: [{ site: 'paris', account: 'CORP\\WEBROT' }],
-      agents: [
-        { server, encryptionKey: exportPublicKey(agent.publicKey), enrolledAt: new Date().toISOString() },
-      ],
-    }
-    const store = new TopologyStore(await bus.kv(buckets.topology))
-    await store.createRevision({
-      revision: 1,
-      enabledAt: new Date().toISOString(),
-      enabledBy: 'user:test',
-      topology,
-    })
-    const { revision } = await store.readEnabledNumber()
-    await store.updateEnabledNumber(1, revision)
+    await enablePool(bus, [{ fqdn: server, backend: 'keytab', agentKey: agent.publicKey }], 'CORP\\WEBROT')
   })
   after(async () => {
     await service?.stop()

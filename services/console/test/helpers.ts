@@ -1,11 +1,5 @@
 import { type Bus, type ConnectBusOptions, callRpc, type RpcServer, serveRpc } from '@krbfleet/bus'
-import {
-  accountOperations,
-  codec,
-  type EventEnvelope,
-  ServiceName,
-  spnOperations,
-} from '@krbfleet/contracts'
+import { accountOperations, codec, type EventEnvelope, ServiceName, spnOperations } from '@krbfleet/contracts'
 import type { RouteOptions } from 'fastify'
 import Type from 'typebox'
 import { silentLogger } from '@krbfleet/logging'

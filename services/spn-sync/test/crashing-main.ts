@@ -6,21 +6,8 @@
  *
  *   node services/spn-sync/test/crashing-main.ts after-intent
  */
+import { crashAtArgument } from '@krbfleet/testing'
 import type { Failpoint } from '../src/index.ts'
 import { runSpnSync } from '../src/main.ts'
 
-const points: readonly string[] = ['after-intent', 'after-modify'] satisfies Failpoint[]
-const crashAt = process.argv[2] ?? ''
-if (!points.includes(crashAt)) {
-  process.stderr.write(`usage: crashing-main.ts ${points.join('|')}\n`)
-  process.exit(2)
-}
-
-await runSpnSync({
-  failpoint(point, logger) {
-    if (point !== crashAt) return
-    logger.fatal({ failpoint: point }, 'failpoint reached: killing the process')
-    logger.flush()
-    process.kill(process.pid, 'SIGKILL')
-  },
-})
+await runSpnSync({ failpoint: crashAtArgument<Failpoint>(['after-intent', 'after-modify']) })

@@ -1,5 +1,5 @@
 import type { Bus } from '@krbfleet/bus'
-import type { EventEnvelope, } from '@krbfleet/contracts'
+import type { EventEnvelope } from '@krbfleet/contracts'
 import { silentLogger } from '@krbfleet/logging'
 import type { NatsServer } from '@krbfleet/testing'
 import { startNatsWorld } from '@krbfleet/testing/world'
