@@ -7,6 +7,7 @@
  * tickets from BEFORE the rotation and a client taking new tickets all along; not one 401.
  */
 import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
 import { after, before, describe, it } from 'node:test'
 import {
   CredentialApplied,
@@ -19,7 +20,7 @@ import {
 } from '@krbfleet/contracts'
 import { rotationFailpoints } from '@krbfleet/account'
 import { adminClient, createUser, strongPassword } from '@krbfleet/testing'
-import { startSystem, type System } from './support/system.ts'
+import { cliBin, startSystem, type System, tokens } from './support/system.ts'
 import { copyCache, login, startWebServer, type WebServer } from './support/web-servers.ts'
 
 const ACCOUNT = 'CORP\\KERBROT'
@@ -228,6 +229,60 @@ describe('password rotation: a two-phase saga with no 401 window', { timeout: 90
     // `account show` says when the schedule rotates it next.
     const shown = (await system.cli(['account', 'show', ACCOUNT])).stdout
     assert.match(shown, /next rotation\s+\d{4}-\d\d-\d\dT/)
+  })
+
+  it('krbfleet events: the rotation filtered by type and account, one JSON object a line, and --follow live', async () => {
+    const rotation = await latest()
+    const listed = await system.cli(
+      ['events', '--type', 'PasswordRotated', '--account', ACCOUNT, '--json'],
+      'viewer',
+    )
+    assert.equal(listed.code, 0, listed.stderr)
+    const lines = listed.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as EventEnvelope)
+    assert.deepEqual(
+      lines.map((e) => [e.type, e.correlationId]),
+      [[PasswordRotated.type, rotation.rotationId]],
+    )
+    const human = await system.cli(['events', '--since', '1h', '--type', 'CredentialStaged'], 'viewer')
+    assert.match(
+      human.stdout,
+      /agent\.CredentialStaged {2}server=fe01\.dublin\.corp\.example\.com account=CORP\\KERBROT kvno=\d+ {2}by agent:fe01\.dublin/,
+    )
+    const bad = await system.cli(['events', '--since', 'yesterday'], 'viewer')
+    assert.equal(bad.code, 1)
+    assert.match(bad.stderr, /since: must be a duration/)
+
+    // --follow: a rotation started while it runs shows up, as it happens.
+    const follower = spawn(cliBin, ['events', '--follow', '--type', 'PasswordRotationStarted', '--json'], {
+      env: { ...process.env, KRBFLEET_URL: system.consoleUrl, KRBFLEET_TOKEN: tokens.viewer.secret },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let followed = ''
+    follower.stdout.on('data', (chunk: Buffer) => {
+      followed += chunk.toString()
+    })
+    try {
+      // What it printed at start (the last hour) comes first; the new rotation after it.
+      await system.eventually(
+        () => followed.includes('PasswordRotationStarted'),
+        'the follower printed the history',
+      )
+      const before = followed.trim().split('\n').length
+      const started = JSON.parse(
+        (await system.cli(['password', 'set', ACCOUNT, '--no-wait', '--json'])).stdout,
+      ) as RotationView
+      await system.eventually(
+        () => followed.includes(started.rotationId),
+        `the follower printed ${started.rotationId}: ${followed}`,
+      )
+      assert.equal(followed.trim().split('\n').length, before + 1)
+    } finally {
+      follower.kill('SIGTERM')
+    }
+    await system.eventually(async () => (await latest()).state === 'done', 'that rotation finishes')
   })
 
   it('a second rotation of the account while one runs is refused, naming the running one', async () => {

@@ -35,6 +35,8 @@ export interface CommandModule {
   area: string
   summary: string
   verbs: Record<string, VerbSpec>
+  /** The verb run when the area is followed by options or nothing (`krbfleet events --follow`). */
+  defaultVerb?: string
 }
 
 export interface CliIo {
@@ -116,7 +118,13 @@ function renderError(err: ApiError): string {
 
 /** Runs one command line; never throws, returns the exit code. */
 export async function runCli(argv: string[], io: CliIo, modules: CommandModule[]): Promise<number> {
-  const [areaName, verbName, ...rest] = argv
+  const [areaName, ...afterArea] = argv
+  const defaulted = modules.find((m) => m.area === areaName)?.defaultVerb
+  const first = afterArea[0]
+  const [verbName, ...rest] =
+    defaulted && (first === undefined || (first.startsWith('-') && first !== '-h' && first !== '--help'))
+      ? [defaulted, ...afterArea]
+      : afterArea
   if (!areaName || areaName === '--help' || areaName === '-h' || areaName === 'help') {
     ;(areaName ? io.stdout : io.stderr)(`${usage(modules)}\n`)
     return areaName ? ExitCode.Ok : ExitCode.Usage

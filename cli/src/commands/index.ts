@@ -1,6 +1,7 @@
 import type { CommandModule } from '../framework.ts'
 import { accountCommands } from './account.ts'
 import { agentCommands } from './agent.ts'
+import { eventsCommands } from './events.ts'
 import { passwordCommands } from './password.ts'
 import { spnCommands } from './spn.ts'
 import { testCommands } from './test.ts'
@@ -27,6 +28,7 @@ export const commandModules: CommandModule[] = [
   accountCommands,
   passwordCommands,
   agentCommands,
+  eventsCommands,
   spnCommands,
   testCommands,
   tokenCommands,

@@ -184,6 +184,8 @@ interface ServiceRights {
   ringsAgents?: boolean
   /** Core subscriptions besides its RPC and inbox: the agents' reports a rotation counts. */
   listens?: string[]
+  /** Reads stored events one by one (the event log of `krbfleet events`; no consumer). */
+  readsEventLog?: boolean
   /**
    * Its durable consumers on the events stream (their names are the service's own: spn-sync's are
    * services/spn-sync `durables`; the test checks that both lists agree).
@@ -234,6 +236,7 @@ const serviceRights: ServiceRights[] = [
     // Not the accounts bucket: it holds the sealed secrets, and the console asks the account
     // service (account.list/show) instead of reading records.
     reads: [buckets.topology, buckets.spnOwnership, buckets.agents, buckets.rotations],
+    readsEventLog: true,
     durables: [],
   },
 ]
@@ -257,6 +260,7 @@ export function serviceUsers(): NatsUser[] {
       ...rights.writes.flatMap(kvWrite),
       ...rights.reads.flatMap(kvRead),
       ...(rights.ringsAgents ? [anyAgentCredential] : []),
+      ...(rights.readsEventLog ? [`$JS.API.STREAM.MSG.GET.${eventsStream}`] : []),
     ]
     return {
       user,

@@ -363,3 +363,16 @@ test('the account service hears the agents’ credential reports a rotation coun
     assert.deepEqual(listens(user), expected, user.user)
   }
 })
+
+test('the console reads the event log message by message (no consumer on the events stream); no other service may', () => {
+  const get = `$JS.API.STREAM.MSG.GET.${events}`
+  for (const user of serviceUsers()) {
+    const allow = user.permissions.publish.allow
+    assert.equal(allow.includes(get), user.user === 'krbfleet-console', user.user)
+    if (user.user === 'krbfleet-console')
+      assert.ok(
+        !allow.some((s) => s.startsWith(`$JS.API.CONSUMER.CREATE.${events}`)),
+        'the console creates no consumer',
+      )
+  }
+})

@@ -21,6 +21,13 @@ export {
 } from './consume.ts'
 export { isTransientNatsError, toBusError } from './errors.ts'
 export {
+  eventOfMessage,
+  followEventLog,
+  type LoggedEvent,
+  readEventLog,
+  sequenceAt,
+} from './event-log.ts'
+export {
   ReconcileDeferred,
   ReconcileQueue,
   type ReconcileQueueOptions,

@@ -98,5 +98,6 @@ function routeContext(
       })
     },
     change: (req, entry, run) => trail.change(req, entry, run),
+    events: deps.events,
   }
 }

@@ -23,6 +23,25 @@ export interface ConsoleDeps {
   publish: (envelope: EventEnvelope) => Promise<unknown>
   /** Readiness checks for /readyz (for example `nats: () => bus.isConnected()`). */
   checks?: Record<string, ReadinessCheck>
+  /** The events stream read as a log (libs/bus readEventLog / sequenceAt); GET /v1/events. */
+  events?: EventLog
+}
+
+/** One stored event and its stream sequence. */
+export interface LoggedEvent {
+  seq: number
+  event: EventEnvelope
+}
+
+/** Reads the events stream without a consumer (libs/bus event-log.ts). */
+export interface EventLog {
+  read(options: {
+    from: number
+    subject: string
+    limit: number
+  }): Promise<{ events: LoggedEvent[]; next: number }>
+  /** The first sequence stored at or after `at`. */
+  sequenceAt(at: Date): Promise<number>
 }
 
 export type ConsoleApp = FastifyInstance<
@@ -52,6 +71,8 @@ export interface RouteContext {
    * then returns its result or rethrows its error.
    */
   change<T>(req: FastifyRequest, audit: ChangeAudit, run: () => Promise<T>): Promise<T>
+  /** The event log, when the console has one (ConsoleDeps.events). */
+  events: EventLog | undefined
 }
 
 /** A console route module: a fastify plugin registering its routes under /v1. */

@@ -1,4 +1,4 @@
-import { callRpc, connectBusFromSettings } from '@krbfleet/bus'
+import { callRpc, connectBusFromSettings, readEventLog, sequenceAt } from '@krbfleet/bus'
 import { ErrorCode, KrbfleetError } from '@krbfleet/contracts'
 import { createMetricsRegistry, runService, type StoppablePart, startHealthServer } from '@krbfleet/runtime'
 import { loadTokensFile } from './adapters/fs/tokens-file.ts'
@@ -37,6 +37,7 @@ await runService({
         tokens,
         rpc: (service, operation, body, options) => callRpc(bus, service, operation, body, options),
         publish: (e) => bus.publish(e),
+        events: { read: (o) => readEventLog(bus, o), sequenceAt: (at) => sequenceAt(bus, at) },
         checks,
       },
       {

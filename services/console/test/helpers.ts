@@ -1,4 +1,12 @@
-import { type Bus, type ConnectBusOptions, callRpc, type RpcServer, serveRpc } from '@krbfleet/bus'
+import {
+  type Bus,
+  callRpc,
+  type ConnectBusOptions,
+  readEventLog,
+  type RpcServer,
+  sequenceAt,
+  serveRpc,
+} from '@krbfleet/bus'
 import { accountOperations, codec, type EventEnvelope, ServiceName, spnOperations } from '@krbfleet/contracts'
 import type { RouteOptions } from 'fastify'
 import Type from 'typebox'
@@ -95,6 +103,7 @@ export async function startConsoleWorld(options: ConsoleWorldOptions = {}): Prom
       tokens: records,
       rpc: (service, operation, body, options) => callRpc(bus, service, operation, body, options),
       publish: (e) => bus.publish(e),
+      events: { read: (o) => readEventLog(bus, o), sequenceAt: (at) => sequenceAt(bus, at) },
       checks: { nats: () => bus.isConnected() },
     },
     {

@@ -1,6 +1,7 @@
 import type { RouteModule } from '../context.ts'
 import { accountRoutes } from './accounts.ts'
 import { agentRoutes } from './agents.ts'
+import { eventRoutes } from './events.ts'
 import { rotationRoutes } from './rotations.ts'
 import { spnRoutes } from './spn.ts'
 import { topologyRoutes } from './topology.ts'
@@ -16,4 +17,5 @@ export const routeModules: RouteModule[] = [
   spnRoutes,
   agentRoutes,
   rotationRoutes,
+  eventRoutes,
 ]
