@@ -96,9 +96,12 @@ test('npm run lab: a failing part is named with its log and nothing is left runn
   const started = await listPidRecords(runDir)
   // One agent process per sample server (services/iis-agent), each with its own 0600 key file.
   const agentParts = sampleTopology.servers.map((s) => `agent-${s.fqdn.split('.')[0]}`)
+  const webParts = sampleTopology.servers
+    .filter((s) => s.backend === 'keytab')
+    .map((s) => `web-${s.fqdn.split('.')[0]}`)
   assert.deepEqual(
     started.map((r) => r.name).sort(),
-    ['account', 'console', 'dc', 'nats', 'spn-sync', 'topology', ...agentParts].sort(),
+    ['account', 'console', 'dc', 'nats', 'spn-sync', 'topology', ...agentParts, ...webParts].sort(),
   )
   for (const server of sampleTopology.servers) {
     const keyFile = join(labDir, 'agents', server.fqdn.split('.')[0]!, 'agent-key.pem')
@@ -111,7 +114,8 @@ test('npm run lab: a failing part is named with its log and nothing is left runn
     assert.equal(existsSync(join(dir, 'enrol-token')), false, `${dir}: the used token is gone`)
     const holds = async () => {
       if (server.backend === 'keytab') {
-        const entries = await readKeytabFile(join(dir, 'keytab', 'http.keytab')).catch(() => [])
+        const web = join(labDir, 'web', server.fqdn.split('.')[0]!, 'keytab', 'http.keytab')
+        const entries = await readKeytabFile(web).catch(() => [])
         return entries.some((e) => e.principal.components[0] === 'KERBAUTH$' && e.kvno === rotatedKvno)
       }
       const config = await readFile(join(dir, 'applicationHost.config'), 'utf8').catch(() => '')
@@ -144,11 +148,18 @@ test('npm run lab: a failing part is named with its log and nothing is left runn
   assert.ok(!hashed.includes(labEnv.KRBFLEET_TOKEN!), 'the console is given hashed tokens only')
 
   const servers = JSON.parse(await readFile(join(labDir, 'servers.json'), 'utf8')) as {
-    servers: Array<{ fqdn: string; pool: string; backend: string }>
+    servers: Array<{
+      fqdn: string
+      pool: string
+      backend: string
+      web: { address: string; port: number } | null
+      curl?: string
+    }>
   }
   assert.deepEqual(
-    servers.servers.map((s) => [s.fqdn, s.pool, s.backend]),
-    sampleTopology.servers.map((s) => [s.fqdn, s.pool, s.backend]),
+    servers.servers.map((s) => [s.fqdn, s.pool, s.backend, s.web === null]),
+    sampleTopology.servers.map((s) => [s.fqdn, s.pool, s.backend, s.backend === 'iis']),
+    'every keytab server has its web server address:port',
   )
 
   // The lab's identities were given their passwords over LDAPS (never on a samba-tool command
@@ -169,6 +180,18 @@ test('npm run lab: a failing part is named with its log and nothing is left runn
     child.stdin?.end(`${labEnv.LAB_PASSWORD}\n`)
   })
   assert.equal(kinit.code, 0, `kinit ${labEnv.LAB_USER}: ${kinit.stderr}`)
+
+  // The lab serves Kerberos for real: each keytab server's Apache answers the printed curl line
+  // (and every line of servers.json) with 200 for the lab user's ticket; 401 without one.
+  const printed = /^\s+(curl --negotiate .*?)\s+# 200$/m.exec(up.stdout)
+  assert.ok(printed, `the summary prints a curl line:\n${up.stdout}`)
+  const curl = (line: string, cache: string) =>
+    run('sh', ['-c', line], { ...process.env, KRB5_CONFIG: labEnv.KRB5_CONFIG, KRB5CCNAME: `FILE:${cache}` })
+  const lines = [printed[1]!, ...servers.servers.flatMap((s) => (s.curl ? [s.curl] : []))]
+  for (const line of lines) {
+    assert.equal((await curl(line, join(labDir, 'cc-e2e'))).stdout.trim(), '200', line)
+    assert.equal((await curl(line, join(labDir, 'cc-none'))).stdout.trim(), '401', `${line} without a ticket`)
+  }
 
   // 3. The CLI, configured only by .lab/env, sees the pool SPNs on the account (setspn -L).
   const cliEnv = { PATH: process.env.PATH, HOME: process.env.HOME, ...labEnv }
@@ -242,7 +265,8 @@ test('npm run lab: a failing part is named with its log and nothing is left runn
  * (node --test runs files in parallel) would fight over them.
  */
 const firstAgent = `agent-${sampleTopology.servers[0]!.fqdn.split('.')[0]}`
-const parts = ['nats', 'dc', 'topology', 'account', 'spn-sync', 'console', firstAgent]
+const firstWeb = `web-${sampleTopology.servers.find((s) => s.backend === 'keytab')!.fqdn.split('.')[0]}`
+const parts = ['nats', 'dc', 'topology', 'account', 'spn-sync', 'console', firstAgent, firstWeb]
 
 test('npm run lab brings back a lab after any one part was killed with SIGKILL: nats, the DC, each service and an agent', async (t) => {
   const labDir = await mkdtemp(join(tmpdir(), 'krbfleet-lab-recovery-'))

@@ -35,6 +35,7 @@ import {
   type ServiceSpec,
   serviceReady,
   startService,
+  webPortName,
 } from './services.ts'
 import { allocatePorts, type LabState, port, readState, writeState } from './state.ts'
 import { checkInterrupted, LabPartError, setInterruption } from './wait.ts'
@@ -277,8 +278,20 @@ async function upUnlocked(options: LabOptions): Promise<void> {
       if (firstLoad) await checkSampleSpns(env, `${layout.logs}/spn-sync.log`)
       if (firstLoad && agents.length > 0) await rotateOnce(env, step, print)
       const current = await enabledTopology(env)
-      await writeFileAtomic(layout.serversFile, `${JSON.stringify(serversFile(current.topology), null, 2)}\n`)
-      await printSummary(layout, state, tokens, current, print)
+      const webOf = (fqdn: string) => {
+        const webPort = state.ports[webPortName(fqdn)]
+        return webPort === undefined ? null : { address: '127.0.0.1', port: webPort }
+      }
+      const servers = serversFile(current.topology, webOf)
+      await writeFileAtomic(layout.serversFile, `${JSON.stringify(servers, null, 2)}\n`)
+      await printSummary(
+        layout,
+        state,
+        tokens,
+        current,
+        print,
+        servers.servers.find((s) => s.curl),
+      )
       if (broughtBack.length > 0) print(`lab: brought back ${broughtBack.join(', ')}`)
     } else {
       await writeFileAtomic(layout.serversFile, `${JSON.stringify(serversFile(), null, 2)}\n`)
@@ -378,6 +391,8 @@ async function printSummary(
   tokens: LabTokens,
   current: EnabledTopology,
   print: Print,
+  /** A keytab server whose Apache answers Negotiate for its pool. */
+  web?: { fqdn: string; pool: string; curl?: string },
 ): Promise<void> {
   const env = { KRBFLEET_URL: consoleUrl(state), KRBFLEET_TOKEN: tokens.admin }
   const { topology } = current
@@ -405,6 +420,15 @@ async function printSummary(
     `  DC        ${labDc(layout, state).ldapsUrl}, realm ${labDomain.realm}, user ${labUser.sam}@${labDomain.realm}`,
   )
   print(`  logs      ${show(layout.logs)}/<part>.log`)
+  if (web?.curl) {
+    print(
+      `  kerberos  ${web.fqdn}'s Apache (mod_auth_gssapi) serves ${web.pool}; every server: ${show(layout.serversFile)}`,
+    )
+    print(
+      `              source ${show(layout.envFile)} && echo "$LAB_PASSWORD" | kinit "$LAB_USER" >/dev/null`,
+    )
+    print(`              ${web.curl}     # 200`)
+  }
   print('')
   print(
     `next: source ${show(layout.envFile)} && krbfleet spn list '${labAccount}'   (tour: deploy/lab/README.md)`,

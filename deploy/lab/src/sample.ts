@@ -69,14 +69,34 @@ export function expectedSpns(topology: TopologyDocument = sampleTopology): strin
   return [...new Set(names.map((name) => `HTTP/${name}`))].sort()
 }
 
-/** `.lab/servers.json`: every lab server with its pool FQDN and backend (agents add address:port later). */
-export function serversFile(topology: TopologyDocument = sampleTopology) {
+/** Where a lab server's web server listens (a keytab server's Apache); null when it has none. */
+export type WebEndpoint = { address: string; port: number } | null
+
+/**
+ * `.lab/servers.json`: every lab server with its pool FQDN, backend and the address:port its web
+ * server listens on (`web`: the keytab servers' Apache; null for the iis ones, whose IIS is the
+ * applicationHost.config the agent edits), and the `curl --negotiate` that reaches it as its pool.
+ */
+export function serversFile(
+  topology: TopologyDocument = sampleTopology,
+  webOf: (fqdn: string) => WebEndpoint = () => null,
+) {
   return {
-    servers: topology.servers.map((server) => ({
-      fqdn: server.fqdn,
-      pool: server.pool,
-      site: topology.pools.find((pool) => pool.fqdn === server.pool)?.site ?? null,
-      backend: server.backend,
-    })),
+    servers: topology.servers.map((server) => {
+      const web = webOf(server.fqdn)
+      return {
+        fqdn: server.fqdn,
+        pool: server.pool,
+        site: topology.pools.find((pool) => pool.fqdn === server.pool)?.site ?? null,
+        backend: server.backend,
+        web,
+        ...(web ? { curl: negotiateCommand(server.pool, web) } : {}),
+      }
+    }),
   }
+}
+
+/** `curl --negotiate` for http://<pool>/ at `web` (the name resolved there): 200 with a ticket. */
+export function negotiateCommand(pool: string, web: { address: string; port: number }): string {
+  return `curl --negotiate -u : --resolve ${pool}:${web.port}:${web.address} -w '%{http_code}\\n' -o /dev/null -s http://${pool}:${web.port}/`
 }

@@ -1,5 +1,7 @@
 import { existsSync } from 'node:fs'
+import { chmod, mkdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
+import { writeApacheSite } from '@krbfleet/testing'
 import { identityDn, type LabDc, labDomain, serviceIdentities } from './dc.ts'
 import { type LabLayout, repoRoot, secretPath } from './layout.ts'
 import { agentNodeFlags } from '../../../services/iis-agent/build.ts'
@@ -35,9 +37,22 @@ export const labApplicationHost = join(
 /** The agents' program: `npm run build:agent`'s bundle, built into the lab folder at `up`. */
 export const agentBundle = (layout: LabLayout) => join(layout.root, 'bin', 'iis-agent.mjs')
 
-/** Where a lab agent keeps its state (key, token, keytab or applicationHost.config). */
+/** Where a lab agent keeps its state (key, token, applicationHost.config). */
 export const agentDir = (layout: LabLayout, fqdn: string) =>
   join(layout.root, 'agents', fqdn.split('.')[0] as string)
+
+/**
+ * A keytab lab server's web server: its Apache site and the keytab its agent writes there (the
+ * folder is 0755 and the keytab 0640 group www-data, so that Apache, serving as www-data, reads it;
+ * the agent's own state folder stays 0700).
+ */
+export const webDir = (layout: LabLayout, fqdn: string) =>
+  join(layout.root, 'web', fqdn.split('.')[0] as string)
+export const labKeytab = (layout: LabLayout, fqdn: string) =>
+  join(webDir(layout, fqdn), 'keytab', 'http.keytab')
+
+/** The port name of a keytab lab server's Apache in lab.json. */
+export const webPortName = (fqdn: string) => `web-${fqdn.split('.')[0]}.http`
 
 /**
  * One krbfleet service in the lab: started as its own process
@@ -59,8 +74,11 @@ export interface ServiceSpec {
   /** Ports this service listens on (named in lab.json). */
   ports: string[]
   env(context: ServiceContext): Record<string, string>
-  /** The URL that answers 200 once the service is ready. */
+  /** The URL that answers `readyStatus` (default 200) once the service is ready. */
   readyUrl(state: LabState): string
+  readyStatus?: number
+  /** A part that is not a krbfleet service (Apache): the program it runs, and what it needs first. */
+  program?(context: ServiceContext): Promise<{ command: string; args: string[] }>
 }
 
 /** NATS as the part's own deploy/nats user (nats-users.ts). */
@@ -115,7 +133,10 @@ function agentSpec(server: { fqdn: string; backend: string }): ServiceSpec {
         KRBFLEET_AGENT_STATE_DIR: dir,
         KRBFLEET_AGENT_SIGNER_KEY: context.signerPublicKey,
         ...(server.backend === 'keytab'
-          ? { KRBFLEET_AGENT_KEYTAB: join(dir, 'keytab', 'http.keytab') }
+          ? {
+              KRBFLEET_AGENT_KEYTAB: labKeytab(context.layout, server.fqdn),
+              KRBFLEET_AGENT_KEYTAB_GROUP: 'www-data',
+            }
           : {
               KRBFLEET_AGENT_IIS_CONFIG: join(dir, 'applicationHost.config'),
               KRBFLEET_AGENT_IIS_POOLS: 'PoolWeb,PoolApi',
@@ -124,6 +145,42 @@ function agentSpec(server: { fqdn: string; backend: string }): ServiceSpec {
       }
     },
     readyUrl: readyAt(`${name}.health`),
+  }
+}
+
+/**
+ * A keytab lab server's web server: a real Apache httpd with mod_auth_gssapi on 127.0.0.1 and its
+ * own port, accepting Negotiate with the keytab the server's agent installs, for every HTTP/<name>
+ * of its pool (`.lab/servers.json` gives the address; ready when it answers 401, Negotiate).
+ */
+function webSpec(server: { fqdn: string; pool: string }): ServiceSpec {
+  const name = `web-${server.fqdn.split('.')[0]}`
+  const portName = webPortName(server.fqdn)
+  const url = (state: LabState) => `http://127.0.0.1:${port(state, portName)}/`
+  return {
+    name,
+    afterTopology: true,
+    ports: [portName],
+    env: (context) => ({ KRB5_CONFIG: join(webDir(context.layout, server.fqdn), 'krb5.conf') }),
+    readyUrl: url,
+    readyStatus: 401,
+    async program(context) {
+      const dir = webDir(context.layout, server.fqdn)
+      await mkdir(join(dir, 'keytab'), { recursive: true })
+      // Apache serves as www-data: it must pass through the lab folder (search only, no listing)
+      // to its site and keytab; the secrets and agent folders inside stay 0700.
+      const root = context.layout.root
+      await chmod(root, ((await stat(root)).mode & 0o777) | 0o011)
+      await chmod(join(root, 'web'), 0o755)
+      await chmod(join(dir, 'keytab'), 0o755)
+      const { conf } = await writeApacheSite({
+        dir,
+        port: port(context.state, portName),
+        keytab: labKeytab(context.layout, server.fqdn),
+        krb5Config: context.dc.krb5Conf,
+      })
+      return { command: 'apache2', args: ['-f', conf, '-DFOREGROUND'] }
+    },
   }
 }
 
@@ -179,6 +236,7 @@ export const serviceSpecs: ServiceSpec[] = [
     readyUrl: readyAt('console'),
   },
   ...sampleTopology.servers.map(agentSpec),
+  ...sampleTopology.servers.filter((s) => s.backend === 'keytab').map(webSpec),
 ]
 
 export function serviceMain(spec: Pick<ServiceSpec, 'name' | 'workspace'>): string {
@@ -187,7 +245,7 @@ export function serviceMain(spec: Pick<ServiceSpec, 'name' | 'workspace'>): stri
 
 /** The services that exist in this checkout (the lab grows as services land). */
 export function presentServices(): ServiceSpec[] {
-  return serviceSpecs.filter((spec) => existsSync(serviceMain(spec)))
+  return serviceSpecs.filter((spec) => spec.program !== undefined || existsSync(serviceMain(spec)))
 }
 
 export const nodeBinary = join(repoRoot, 'node_modules', '.bin', 'node')
@@ -201,11 +259,16 @@ export async function startService(spec: ServiceSpec, context: ServiceContext): 
     KRB5_CONFIG: context.dc.krb5Conf,
     ...spec.env(context),
   }
+  const program = spec.program
+    ? await spec.program(context)
+    : {
+        command: nodeBinary,
+        // An agent runs as on a web server: the one bundled file (agents.ts builds it).
+        args: spec.agentOf ? [...agentNodeFlags, agentBundle(context.layout)] : [serviceMain(spec)],
+      }
   const record = await startDetached({
     name: spec.name,
-    command: nodeBinary,
-    // An agent runs as on a web server: the one bundled file (agents.ts builds it).
-    args: spec.agentOf ? [...agentNodeFlags, agentBundle(context.layout)] : [serviceMain(spec)],
+    ...program,
     log,
     runDir: context.layout.run,
     env,
@@ -214,8 +277,8 @@ export async function startService(spec: ServiceSpec, context: ServiceContext): 
   await readyOrStopped(context.layout.run, record, () =>
     waitUntil(
       spec.name,
-      'ready (/readyz)',
-      async () => (await httpStatus(spec.readyUrl(context.state))) === 200,
+      spec.readyStatus === undefined ? 'ready (/readyz)' : `answering ${spec.readyStatus}`,
+      async () => (await httpStatus(spec.readyUrl(context.state))) === (spec.readyStatus ?? 200),
       {
         timeoutMs: 60_000,
         process: record,
@@ -226,5 +289,5 @@ export async function startService(spec: ServiceSpec, context: ServiceContext): 
 }
 
 export async function serviceReady(spec: ServiceSpec, state: LabState): Promise<boolean> {
-  return (await httpStatus(spec.readyUrl(state))) === 200
+  return (await httpStatus(spec.readyUrl(state))) === (spec.readyStatus ?? 200)
 }

@@ -39,19 +39,36 @@ export interface TestApache {
   stop(): Promise<void>
 }
 
-export async function startApache(options: StartApacheOptions): Promise<TestApache> {
-  await requireCommands(['apache2', 'curl'])
-  const dir = await mkdtemp(join(tmpdir(), 'krbfleet-apache-'))
-  // www-data must reach the document root.
+/** Where an Apache site lives and what it serves (the lab's web servers use it too). */
+export interface ApacheSite {
+  /** Its folder (0755: the web server user must reach the document root). */
+  dir: string
+  /** 127.0.0.1 unless given. */
+  address?: string
+  port: number
+  /** The keytab mod_auth_gssapi accepts with. */
+  keytab: string
+  /** The krb5.conf to copy for the acceptor. */
+  krb5Config: string
+  /** The user Apache serves as when started as root (default www-data). */
+  user?: string
+}
+
+/**
+ * Writes an Apache httpd configuration with mod_auth_gssapi in `site.dir`: one page behind
+ * Negotiate (krb5 only, no Basic fallback), accepted with `site.keytab`. Returns the httpd.conf and
+ * the krb5.conf copy the acceptor must run with (KRB5_CONFIG): the web server user cannot read the
+ * DC's private folder.
+ */
+export async function writeApacheSite(site: ApacheSite): Promise<{ conf: string; krb5Config: string }> {
+  const { dir } = site
   await chmod(dir, 0o755)
-  const user = options.user ?? 'www-data'
-  const port = await freePort()
+  const user = site.user ?? 'www-data'
   const www = join(dir, 'www')
   await run('mkdir', ['-p', www])
   await writeFile(join(www, 'index.html'), 'krbfleet: Kerberos accepted\n', { mode: 0o644 })
-  // The acceptor runs as the web server user, which cannot read the DC's private folder: a copy.
   const krb5Config = join(dir, 'krb5.conf')
-  await copyFile(options.krb5Config, krb5Config)
+  await copyFile(site.krb5Config, krb5Config)
   await chmod(krb5Config, 0o644)
   const conf = join(dir, 'httpd.conf')
   await writeFile(
@@ -59,7 +76,7 @@ export async function startApache(options: StartApacheOptions): Promise<TestApac
     [
       `ServerRoot ${dir}`,
       'ServerName localhost',
-      `Listen 127.0.0.1:${port}`,
+      `Listen ${site.address ?? '127.0.0.1'}:${site.port}`,
       `PidFile ${join(dir, 'httpd.pid')}`,
       `DefaultRuntimeDir ${dir}`,
       `ErrorLog ${join(dir, 'error.log')}`,
@@ -69,13 +86,15 @@ export async function startApache(options: StartApacheOptions): Promise<TestApac
       `LoadModule authz_core_module ${modules}/mod_authz_core.so`,
       `LoadModule authz_user_module ${modules}/mod_authz_user.so`,
       `LoadModule auth_gssapi_module ${modules}/mod_auth_gssapi.so`,
+      `LoadModule dir_module ${modules}/mod_dir.so`,
+      'DirectoryIndex index.html',
       `User ${user}`,
       `Group ${user}`,
       `DocumentRoot ${www}`,
       '<Location />',
       '  AuthType GSSAPI',
       '  AuthName "krbfleet"',
-      `  GssapiCredStore keytab:${options.keytab}`,
+      `  GssapiCredStore keytab:${site.keytab}`,
       '  GssapiAllowedMech krb5',
       '  GssapiBasicAuth Off',
       '  Require valid-user',
@@ -83,6 +102,21 @@ export async function startApache(options: StartApacheOptions): Promise<TestApac
       '',
     ].join('\n'),
   )
+  return { conf, krb5Config }
+}
+
+export async function startApache(options: StartApacheOptions): Promise<TestApache> {
+  await requireCommands(['apache2', 'curl'])
+  const dir = await mkdtemp(join(tmpdir(), 'krbfleet-apache-'))
+  const user = options.user ?? 'www-data'
+  const port = await freePort()
+  const { conf, krb5Config } = await writeApacheSite({
+    dir,
+    port,
+    keytab: options.keytab,
+    krb5Config: options.krb5Config,
+    user,
+  })
   const process_: ManagedProcess = startProcess({
     name: 'apache2',
     command: 'apache2',
