@@ -363,3 +363,16 @@ export function consumerDrift(wanted: Partial<ConsumerConfig>, actual: Partial<C
 function describe(err: unknown): string {
   return err instanceof Error ? err.message : String(err)
 }
+
+/** Each durable's lag on the events stream: not yet delivered, and delivered but unacknowledged. */
+export async function consumerLag(
+  bus: Pick<Bus, 'jsm'>,
+  durables: readonly string[],
+): Promise<Array<{ durable: string; pending: number; ackPending: number }>> {
+  const out: Array<{ durable: string; pending: number; ackPending: number }> = []
+  for (const durable of durables) {
+    const info = await bus.jsm.consumers.info(streams.events.name, durable).catch(() => null)
+    if (info) out.push({ durable, pending: info.num_pending, ackPending: info.num_ack_pending })
+  }
+  return out
+}

@@ -13,6 +13,7 @@ export {
   type ConsumeEventsOptions,
   consumeEvents,
   consumerConfig,
+  consumerLag,
   consumerDrift,
   doublingRedeliveryBackoff,
   type EnvelopeOf,

@@ -2,7 +2,7 @@
  * @krbfleet/directory: Active Directory over LDAP (ldapts), encrypted, with escaped filters and
  * DNs and LDAP result codes mapped once to krbfleet errors.
  */
-export type { ConnectDirectoryOptions } from './adapters/ldap/connect-options.ts'
+export type { ConnectDirectoryOptions, LdapObserver } from './adapters/ldap/connect-options.ts'
 export { connectDirectory, type Directory } from './adapters/ldap/directory.ts'
 export { DirectoryEntry, type RootDse } from './adapters/ldap/entry.ts'
 export type { SearchOptions } from './adapters/ldap/reads.ts'

@@ -1,7 +1,7 @@
 import { LdapTimeoutMs } from '@krbfleet/contracts'
 import type { Logger } from '@krbfleet/logging'
 import Type, { type Static } from 'typebox'
-import type { ConnectDirectoryOptions } from './adapters/ldap/connect-options.ts'
+import type { ConnectDirectoryOptions, LdapObserver } from './adapters/ldap/connect-options.ts'
 import { connectDirectory, type Directory } from './adapters/ldap/directory.ts'
 
 /**
@@ -52,7 +52,10 @@ export function directoryOptionsFromSettings(
 /** connectDirectory from a settings group (encrypted: LDAPS or StartTLS with the pinned CA). */
 export async function connectDirectoryFromSettings(
   settings: LdapSettingsInput,
-  options: { logger?: Logger } = {},
+  options: { logger?: Logger; observe?: LdapObserver } = {},
 ): Promise<Directory> {
-  return await connectDirectory(directoryOptionsFromSettings(settings, options.logger))
+  return await connectDirectory({
+    ...directoryOptionsFromSettings(settings, options.logger),
+    ...(options.observe ? { observe: options.observe } : {}),
+  })
 }

@@ -21,3 +21,4 @@ export {
   stopParts,
 } from './service.ts'
 export { HttpSettings, retiredSettings } from './settings.ts'
+export { consumerLagMetric, ldapOperationMetric } from './metrics.ts'

@@ -11,6 +11,7 @@ import {
 import { connectDirectoryFromSettings, type Directory, type LdapSettingsInput } from '@krbfleet/directory'
 import type { Logger } from 'pino'
 import { Counter, type Registry } from 'prom-client'
+import { ldapOperationMetric } from '@krbfleet/runtime'
 import { baseDnOfDnsDomain, type DomainInfo } from './domain/account.ts'
 import { LdapAccountDirectory } from './adapters/ldap/account-directory.ts'
 import { KekSecretBox, KvAccountStore, verifyKeyEncryptionKey } from './adapters/nats/account-store.ts'
@@ -22,6 +23,7 @@ import { type CredentialIssuing, startCredentialIssuing } from './credentials/is
 import { KvCredentialBucket } from './adapters/nats/credentials-bucket.ts'
 import type { RotationFailpoint, RotationSettings } from './rotation/model.ts'
 import type { RotationSaga } from './rotation/saga.ts'
+import { rotationMetrics } from './rotation/metrics.ts'
 import { type Rotations, startRotations } from './rotation/start.ts'
 
 /** How often the sweep looks for leftovers: owed events and settled secrets wait at most this long. */
@@ -102,6 +104,7 @@ export async function startAccountService(options: {
   try {
     directory = await connectDirectoryFromSettings(settings.ldap, {
       logger: logger.child({ component: 'directory' }),
+      ...(options.registry ? { observe: ldapOperationMetric(options.registry) } : {}),
     })
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err)
@@ -214,6 +217,7 @@ export async function startAccountService(options: {
       sweepMs: settings.pendingSweepMs ?? defaultSweepMs,
       logger,
       failpoint: options.failpoint,
+      ...(options.registry ? { observe: rotationMetrics(options.registry) } : {}),
     })
     servers = serveAccountRpc(
       bus,

@@ -11,6 +11,7 @@ import {
 } from '@krbfleet/contracts'
 import { generateAgentKeyPair, generateSignerKeyPair } from '@krbfleet/sealing'
 import type { NatsServer, TestDc } from '@krbfleet/testing'
+import { createMetricsRegistry } from '@krbfleet/runtime'
 import { startWorld, storedEvents, type World } from '@krbfleet/testing/world'
 import { KvWatchInclude } from '@nats-io/kv'
 import { nextRotationAt } from '../src/rotation/schedule.ts'
@@ -40,8 +41,19 @@ describe('rotation saga: phases in the credentials bucket, retirement, schedule'
   const server = 'web01.corp.example.com'
   const logs = new LogCapture()
 
+  let registry = createMetricsRegistry({ service: 'account' })
+  /** The value of a metric's sample with these labels (every other label ignored). */
+  const sample = async (name: string, labels: Record<string, string>) => {
+    const metric = registry.getSingleMetric(name)
+    assert.ok(metric, `${name} is registered`)
+    const { values } = await metric.get()
+    return values.find((v) =>
+      Object.entries(labels).every(([k, want]) => String((v.labels as Record<string, unknown>)[k]) === want),
+    )?.value
+  }
   const start = async (overrides: { maxPasswordAgeDays?: number; maxTicketLifetimeMs?: number }) =>
     await startAccountService({
+      registry,
       settings: {
         ...settingsFor(dc, nats, kek.key),
         signer: { privateKey: signer.privateKey, keyId: signer.keyId },
@@ -125,6 +137,22 @@ describe('rotation saga: phases in the credentials bucket, retirement, schedule'
       return now?.kvno === first.kvno + 1 && now.keep.length === 0
     })
     watch.stop()
+    // On /metrics: one rotation ended, partial (the server was offline); none running; the reset
+    // is an LDAP operation that succeeded.
+    assert.equal(await sample('krbfleet_rotations_total', { outcome: 'partial' }), 1)
+    assert.equal(
+      await sample('krbfleet_rotation_duration_seconds', { outcome: 'partial', le: '+Inf' }),
+      1,
+      'one rotation timed',
+    )
+    assert.equal(await sample('krbfleet_rotations_running', {}), 0)
+    const resets = await sample('krbfleet_ldap_operation_seconds', {
+      operation: 'set_password',
+      outcome: 'ok',
+      le: '+Inf',
+    })
+    // The create writes its password in the add; the rotation's reset is one set password.
+    assert.equal(resets, 1, 'the rotation reset the password once')
     const events = await storedEvents(bus)
     const rotated = events.filter((e) => e.type === PasswordRotated.type)
     assert.deepEqual(
@@ -138,6 +166,7 @@ describe('rotation saga: phases in the credentials bucket, retirement, schedule'
   it('rotates by itself, as service:account, an account whose password reached the maximum age; account show tells when next', async () => {
     // A maximum age of about 8.6 s: due within a second or so of that (jitter: up to 10 % earlier).
     const maxPasswordAgeDays = 0.0001
+    registry = createMetricsRegistry({ service: 'account' })
     service = await start({ maxPasswordAgeDays })
     const before = await caller(bus)<{ kvno: number; nextRotation?: string | null; passwordLastSet: string }>(
       'account.show',

@@ -1,7 +1,14 @@
-import { connectBusFromSettings } from '@krbfleet/bus'
+import { connectBusFromSettings, consumerLag } from '@krbfleet/bus'
 import { connectDirectoryFromSettings } from '@krbfleet/directory'
 import type { Logger } from '@krbfleet/logging'
-import { createMetricsRegistry, runService, startHealthServer } from '@krbfleet/runtime'
+import {
+  consumerLagMetric,
+  createMetricsRegistry,
+  ldapOperationMetric,
+  runService,
+  startHealthServer,
+} from '@krbfleet/runtime'
+import { durables } from './adapters/nats/triggers.ts'
 import { SpnSyncConfig } from './config.ts'
 import { createSpnMetrics } from './metrics.ts'
 import type { Failpoint } from './ports.ts'
@@ -26,9 +33,13 @@ export async function runSpnSync(seams: SpnSyncTestSeams = {}): Promise<void> {
     name: 'spn-sync',
     config: SpnSyncConfig,
     async start({ config, logger }) {
-      const directory = await connectDirectoryFromSettings(config.ldap, { logger })
-      const bus = await connectBusFromSettings(config.nats, { name: 'krbfleet-spn-sync', logger })
       const registry = createMetricsRegistry({ service: 'spn-sync' })
+      const directory = await connectDirectoryFromSettings(config.ldap, {
+        logger,
+        observe: ldapOperationMetric(registry),
+      })
+      const bus = await connectBusFromSettings(config.nats, { name: 'krbfleet-spn-sync', logger })
+      consumerLagMetric(registry, () => consumerLag(bus, Object.values(durables)))
       const sync = await startSpnSync({
         bus,
         directory,

@@ -116,6 +116,17 @@ describe('spn-sync process killed mid-reconcile', { timeout: 300_000 }, () => {
     const metrics = await (await fetch(`${base}/metrics`)).text()
     assert.match(metrics, /krbfleet_spn_reconciles_total\{[^}]*outcome="changed"[^}]*\} [1-9]/)
     assert.match(metrics, /krbfleet_spn_reconcile_duration_seconds_count/)
+    // Its LDAP operations timed, and each durable consumer's lag (all caught up by now).
+    assert.match(
+      metrics,
+      /krbfleet_ldap_operation_seconds_count\{[^}]*operation="modify_spns"[^}]*outcome="ok"[^}]*\} [1-9]/,
+    )
+    for (const durable of [
+      'spn-sync-topology-enabled',
+      'spn-sync-account-created',
+      'spn-sync-account-removed',
+    ])
+      assert.match(metrics, new RegExp(`krbfleet_consumer_pending\\{[^}]*durable="${durable}"[^}]*\\} 0`))
     second.child.kill('SIGTERM')
     const [stopCode] = await second.exited
     assert.equal(stopCode, 0)

@@ -1,5 +1,6 @@
-import { connectBusFromSettings } from '@krbfleet/bus'
-import { runService, startHealthServer } from '@krbfleet/runtime'
+import { connectBusFromSettings, consumerLag } from '@krbfleet/bus'
+import { consumerLagMetric, createMetricsRegistry, runService, startHealthServer } from '@krbfleet/runtime'
+import { agentStatusDurable } from './agents/projection.ts'
 import { TopologyConfig } from './config.ts'
 import { startTopology } from './start.ts'
 
@@ -16,10 +17,13 @@ await runService({
       signal,
     })
     const topology = await startTopology({ bus, logger, autoEnable: config.autoEnable })
+    const registry = createMetricsRegistry({ service: 'topology' })
+    consumerLagMetric(registry, () => consumerLag(bus, [agentStatusDurable]))
     const health = await startHealthServer({
       name: 'topology',
       ...config.http,
       logger,
+      registry,
       checks: { nats: () => bus.isConnected() },
     })
     logger.info({ autoEnable: config.autoEnable }, 'topology service ready')

@@ -87,7 +87,10 @@ describe('topology main.ts against a real nats-server', { timeout: 120_000 }, ()
 
     const metrics = await fetch(`${base}/metrics`)
     assert.equal(metrics.status, 200)
-    assert.match(await metrics.text(), /process_cpu_seconds_total/)
+    const text = await metrics.text()
+    assert.match(text, /process_cpu_seconds_total/)
+    // The agent-status projection's lag on the events stream.
+    assert.match(text, /krbfleet_consumer_pending\{[^}]*durable="topology-agent-status"[^}]*\} \d+/)
 
     await assertReadinessFollowsNats(nats, base, started)
     t.diagnostic(`SIGTERM to exit: ${await assertStopsOnSigterm(started)} ms`)

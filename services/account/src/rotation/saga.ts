@@ -24,6 +24,7 @@ import type {
 import type { AccountOutbox } from '../saga/outbox.ts'
 import type { PendingSecrets } from '../saga/pending-secret.ts'
 import { type AgentReport, countStatuses, planTargets } from './decide.ts'
+import type { RotationObserver } from './metrics.ts'
 import { RotationRun } from './run.ts'
 import { dueForRotation } from './schedule.ts'
 import {
@@ -51,6 +52,8 @@ export interface RotationSagaOptions {
   now?: () => Date
   /** Crash tests stop the process dead here (services/account/test/crashing-main.ts). */
   failpoint?: (point: RotationFailpoint) => void
+  /** Metrics: a rotation driven here started or ended (metrics.ts). */
+  observe?: Pick<RotationObserver, 'started' | 'stopped' | 'finished'>
 }
 
 /**
@@ -208,9 +211,11 @@ export class RotationSaga {
     return viewOf(stored.record)
   }
 
-  /** An agent's report, counted by the rotation of its account that this process drives. */
-  report(report: AgentReport): void {
-    for (const run of this.#runs.values()) run.count(report)
+  /** An agent's report, counted by the rotation of its account that this process drives; true when one counted it. */
+  report(report: AgentReport): boolean {
+    let counted = false
+    for (const run of this.#runs.values()) counted = run.count(report) || counted
+    return counted
   }
 
   /**
@@ -284,8 +289,12 @@ export class RotationSaga {
   #launch(stored: { record: RotationRecord; revision: number; changed?: boolean }, resumed: boolean): void {
     const run = new RotationRun(this.#o, stored, () => this.#stopped)
     this.#runs.set(run.record.rotationId, run)
+    this.#o.observe?.started()
     const driver = run
       .drive(resumed)
+      .then(() => {
+        if (isFinished(run.record)) this.#o.observe?.finished(run.record)
+      })
       .catch((err) =>
         this.#log.error(
           { err, rotationId: run.record.rotationId },
@@ -295,6 +304,7 @@ export class RotationSaga {
       .finally(() => {
         this.#runs.delete(run.record.rotationId)
         this.#drivers.delete(driver)
+        this.#o.observe?.stopped()
       })
     this.#drivers.add(driver)
   }

@@ -10,6 +10,7 @@ import type { AccountDirectory, AccountStore, EnabledTopologySource } from '../p
 import type { AccountService } from '../service.ts'
 import { copyCredential } from './copy.ts'
 import { defaultRotationSettings, type RotationFailpoint, type RotationSettings } from './model.ts'
+import type { RotationObserver } from './metrics.ts'
 import { RotationSaga } from './saga.ts'
 
 export interface RotationsOptions {
@@ -30,6 +31,8 @@ export interface RotationsOptions {
   sweepMs: number
   logger: Logger
   failpoint?: ((point: RotationFailpoint) => void) | undefined
+  /** Metrics (metrics.ts). */
+  observe?: RotationObserver
 }
 
 export interface Rotations {
@@ -62,8 +65,11 @@ export async function startRotations(options: RotationsOptions): Promise<Rotatio
     settings,
     logger,
     ...(options.failpoint ? { failpoint: options.failpoint } : {}),
+    ...(options.observe ? { observe: options.observe } : {}),
   })
-  const reports = listenToAgentReports(bus, logger, (report) => saga.report(report))
+  const reports = listenToAgentReports(bus, logger, (report) => {
+    if (saga.report(report)) options.observe?.report(report.kind)
+  })
   let sweeping = false
   const sweep = async () => {
     if (sweeping) return

@@ -25,7 +25,12 @@ export interface ConnectDirectoryOptions {
    */
   allowInsecure?: boolean
   logger?: Logger
+  /** Called after every LDAP operation with its duration and outcome (`ok` or the error code): metrics. */
+  observe?: LdapObserver
 }
+
+/** `operation` (search, modify, setPassword ...), seconds taken, `ok` or the mapped error code. */
+export type LdapObserver = (operation: string, seconds: number, outcome: string) => void
 
 /** What a connection needs once the options were checked: the TLS options are set exactly when it is encrypted. */
 export interface ConnectionPlan {

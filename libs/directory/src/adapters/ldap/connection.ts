@@ -4,7 +4,7 @@ import { ErrorCode, KrbfleetError } from '@krbfleet/contracts'
 import type { Logger } from '@krbfleet/logging'
 import { Client } from 'ldapts'
 import { mapLdapError } from '../../domain/errors.ts'
-import type { ConnectionPlan } from './connect-options.ts'
+import type { ConnectionPlan, LdapObserver } from './connect-options.ts'
 
 interface Session {
   client: Client
@@ -24,11 +24,13 @@ export class LdapConnection {
   readonly encrypted: boolean
   readonly #plan: ConnectionPlan
   readonly #logger: Logger | undefined
+  readonly #observe: LdapObserver
   #session: Session | undefined
   #opening: Promise<Session> | undefined
   #closed = false
 
-  constructor(plan: ConnectionPlan, logger: Logger | undefined) {
+  constructor(plan: ConnectionPlan, logger: Logger | undefined, observe: LdapObserver = () => {}) {
+    this.#observe = observe
     this.#plan = plan
     this.url = plan.url
     this.encrypted = plan.tls !== undefined
@@ -46,11 +48,14 @@ export class LdapConnection {
     const client = await this.#client()
     try {
       const result = await work(client)
-      this.#logger?.debug({ operation, dn, ms: Math.round(performance.now() - started) }, 'LDAP operation')
+      const ms = performance.now() - started
+      this.#logger?.debug({ operation, dn, ms: Math.round(ms) }, 'LDAP operation')
+      this.#observe(operation, ms / 1000, 'ok')
       return result
     } catch (err) {
       const context = { operation, ...(dn === undefined ? {} : { dn }), ...(secrets ? { secrets } : {}) }
       const mapped = mapLdapError(err, context)
+      this.#observe(operation, (performance.now() - started) / 1000, mapped.code)
       if (mapped.code === ErrorCode.Unavailable || mapped.code === ErrorCode.Timeout) {
         const session = this.#session
         if (session && session.client === client) this.#discard(session)

@@ -66,7 +66,7 @@ export interface Directory {
  * noticed by the next call, which opens a new one; a call that was in flight fails `unavailable`.
  */
 export async function connectDirectory(options: ConnectDirectoryOptions): Promise<Directory> {
-  const connection = new LdapConnection(await planConnection(options), options.logger)
+  const connection = new LdapConnection(await planConnection(options), options.logger, options.observe)
   const rootDse = await readRootDse(connection)
   if (!rootDse.defaultNamingContext) {
     await connection.close()
