@@ -49,6 +49,17 @@ export interface CliIo {
   readStdin: () => Promise<string>
   /** Reads a file given on the command line (`-f FILE`); `-` is standard input. */
   readFile: (path: string) => Promise<string>
+  /** Writes a file the command line names (`--report FILE`). */
+  writeFile?: (path: string, text: string) => Promise<void>
+  /**
+   * `curl --negotiate` to http://<name>:<port>/ sent to `address`, with the caller's Kerberos ticket
+   * cache (KRB5CCNAME): the HTTP status, or null when nothing answered.
+   */
+  negotiate?: (
+    name: string,
+    address: string,
+    port: number,
+  ) => Promise<{ status: number | null; detail?: string }>
 }
 
 export interface VerbContext {

@@ -237,8 +237,8 @@ export interface System {
   accountProcess: AccountProcess | undefined
   /** Another spn-sync process with the same settings (not started; stopped with the system). */
   spnSyncReplica(logName: string): SpnSyncProcess
-  /** Runs the real `krbfleet` bin against the console with the token of `role`. */
-  cli(args: string[], role?: Role): Promise<CliResult>
+  /** Runs the real `krbfleet` bin against the console with the token of `role` (and `env` added). */
+  cli(args: string[], role?: Role, env?: NodeJS.ProcessEnv): Promise<CliResult>
   /** One HTTP request to the console with the token of `role`. */
   api<T = unknown>(
     method: string,
@@ -431,13 +431,13 @@ export async function startSystem(options: StartSystemOptions = {}): Promise<Sys
         replicas.push(replica)
         return replica
       },
-      async cli(args, role = 'admin') {
+      async cli(args, role = 'admin', env = {}) {
         return await new Promise<CliResult>((resolveCli) => {
           execFile(
             cliBin,
             args,
             {
-              env: { ...process.env, KRBFLEET_URL: consoleUrl, KRBFLEET_TOKEN: tokens[role].secret },
+              env: { ...process.env, ...env, KRBFLEET_URL: consoleUrl, KRBFLEET_TOKEN: tokens[role].secret },
               timeout: 60_000,
             },
             (error, stdout, stderr) => {

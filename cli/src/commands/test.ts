@@ -1,9 +1,10 @@
 import type { CommandModule } from '../framework.ts'
 import { runAccountTest } from './account.ts'
+import { testAssignment } from './test-assignment.ts'
 
 /**
- * `krbfleet test ...`: the Test-Cs* cmdlets. Each area adds its verb here (`account` now;
- * `assignment` and `topology` belong to their owners). A failing check exits 1.
+ * `krbfleet test ...`: the Test-Cs* cmdlets: `account` (the account's own checks), `assignment`
+ * (Test-CsKerberosAccountAssignment, test-assignment.ts). A failing check exits 1.
  */
 export const testCommands: CommandModule = {
   area: 'test',
@@ -14,5 +15,6 @@ export const testCommands: CommandModule = {
       args: ['ACCOUNT'],
       run: runAccountTest,
     },
+    assignment: testAssignment,
   },
 }

@@ -1,0 +1,104 @@
+import type { AccountTestReport, AgentRow, SpnPlan } from '@krbfleet/contracts'
+import { assignmentHtml, assignmentReport, type ProbeResult } from '../diagnostics/assignment.ts'
+import { ExitCode, UsageError, type VerbContext, type VerbSpec } from '../framework.ts'
+import { table } from '../output.ts'
+import { accountPath } from './account.ts'
+
+/** `.lab/servers.json`'s shape: where each server's web server listens. */
+interface Endpoints {
+  servers: Array<{ fqdn: string; web?: { address: string; port: number } | null }>
+}
+
+async function endpointsOf(ctx: VerbContext): Promise<Map<string, { address: string; port: number }>> {
+  const file = ctx.options.endpoints
+  if (typeof file !== 'string') return new Map()
+  let parsed: Endpoints
+  try {
+    parsed = JSON.parse(await ctx.io.readFile(file)) as Endpoints
+    if (!Array.isArray(parsed.servers)) throw new Error('no servers array')
+  } catch (err) {
+    throw new UsageError(`--endpoints ${file}: not a servers file (${(err as Error).message})`)
+  }
+  return new Map(parsed.servers.flatMap((s) => (s.web ? [[s.fqdn.toLowerCase(), s.web] as const] : [])))
+}
+
+/**
+ * `krbfleet test assignment --site NAME [--endpoints FILE] [--report FILE.html]`: the checks of
+ * diagnostics/assignment.ts, gathered from the console, and a live Negotiate probe of every server
+ * of the site with the caller's own ticket (kinit first): each server is asked for its pool's name
+ * at its own address (its FQDN on port 80, or the address:port `--endpoints` gives, as
+ * `.lab/servers.json` does). Exit 0 healthy, 1 problems found (named), 2 usage.
+ */
+export const testAssignment: VerbSpec = {
+  summary:
+    'test a site: assignment, account checks, SPN conflicts, every server holds AD kvno, live Negotiate 200',
+  options: {
+    site: { type: 'string', description: 'the site to test' },
+    endpoints: {
+      type: 'string',
+      description: "a servers file giving each server's web address:port (.lab/servers.json)",
+    },
+    report: { type: 'string', description: 'also write the report as an HTML page to this file' },
+  },
+  async run(ctx) {
+    const site = ctx.options.site
+    if (typeof site !== 'string') throw new UsageError('--site NAME is required')
+    const client = ctx.client()
+    const endpoints = await endpointsOf(ctx)
+    const { assignments } = await client.get<{ assignments: Array<{ site: string; account: string }> }>(
+      '/v1/assignments',
+      { site },
+    )
+    const account = assignments[0]?.account ?? null
+    const [accountTest, plan, { agents }] = await Promise.all([
+      account ? client.post<AccountTestReport>(`${accountPath(account)}/test`) : Promise.resolve(null),
+      account ? client.get<SpnPlan>('/v1/spn/plan', { account }) : Promise.resolve(null),
+      client.get<{ agents: Array<AgentRow & { adKvno: number | null; current: boolean }> }>('/v1/agents', {
+        site,
+      }),
+    ])
+    const probes = new Map<string, ProbeResult>()
+    const negotiate = ctx.io.negotiate
+    if (negotiate) {
+      await Promise.all(
+        agents.map(async (row) => {
+          const at = endpoints.get(row.server.toLowerCase()) ?? { address: row.server, port: 80 }
+          const answer = await negotiate(row.pool, at.address, at.port)
+          probes.set(row.server, { url: `http://${row.pool}:${at.port}/ at ${at.address}`, ...answer })
+        }),
+      )
+    }
+    const report = assignmentReport({
+      site,
+      account,
+      accountTest,
+      conflicts: plan?.accounts.flatMap((a) => a.conflicts) ?? [],
+      agents,
+      probes,
+    })
+    const file = ctx.options.report
+    if (typeof file === 'string') {
+      if (!ctx.io.writeFile) throw new UsageError('--report: this CLI cannot write files')
+      await ctx.io.writeFile(file, assignmentHtml(report, new Date()))
+    }
+    ctx.print(report, () =>
+      [
+        `site ${report.site} (${report.account ?? 'no account'}): ${report.outcome}`,
+        table(report.checks as unknown as Record<string, unknown>[], [
+          ['check', 'CHECK'],
+          ['status', 'STATUS'],
+          ['detail', 'DETAIL'],
+        ]),
+        '',
+        table(report.servers as unknown as Record<string, unknown>[], [
+          ['server', 'SERVER'],
+          ['status', 'STATUS'],
+          ['agent', 'KEY'],
+          ['probe', 'NEGOTIATE'],
+        ]),
+        ...(typeof file === 'string' ? [`report written to ${file}`] : []),
+      ].join('\n'),
+    )
+    return report.outcome === 'fail' ? ExitCode.Failed : ExitCode.Ok
+  },
+}
