@@ -60,9 +60,14 @@ export const testAssignment: VerbSpec = {
     const probes = new Map<string, ProbeResult>()
     const negotiate = ctx.io.negotiate
     if (negotiate) {
+      const listed = typeof ctx.options.endpoints === 'string'
       await Promise.all(
         agents.map(async (row) => {
-          const at = endpoints.get(row.server.toLowerCase()) ?? { address: row.server, port: 80 }
+          // With a servers file, a server it gives no web endpoint (an iis server of the lab) is not probed.
+          const at =
+            endpoints.get(row.server.toLowerCase()) ??
+            (listed ? undefined : { address: row.server, port: 80 })
+          if (!at) return
           const answer = await negotiate(row.pool, at.address, at.port)
           probes.set(row.server, { url: `http://${row.pool}:${at.port}/ at ${at.address}`, ...answer })
         }),

@@ -100,6 +100,8 @@ export async function startAgent(options: StartAgentOptions): Promise<AgentInsta
         // What the server holds changed (or a report went out): show it now, not at the next tick.
         heartbeat?.beatNow()
       },
+      // Also once the backend was first read at start: the first heartbeat may have gone out before.
+      onHeldChanged: () => heartbeat?.beatNow(),
     })
   }
 

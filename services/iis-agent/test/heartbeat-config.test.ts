@@ -68,6 +68,16 @@ describe('heartbeat ids', () => {
       }),
       event,
     )
+    // Out of turn (at once after a change): its own time, newer than the tick's start.
+    const now = heartbeatEvent({
+      server: 'fe01.corp.example.com',
+      backend: 'keytab',
+      kvnos: [],
+      tick: 10,
+      intervalMs: 1000,
+      at: 10_250,
+    })
+    assert.equal(now.occurredAt, new Date(10_250).toISOString())
   })
 })
 

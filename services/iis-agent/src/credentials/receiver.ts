@@ -31,6 +31,8 @@ export interface CredentialReceiverOptions {
   refreshIntervalMs: number
   /** Per refresh that found something to do (metrics). */
   onOutcome?(outcome: ReceiveOutcome): void
+  /** What the backend holds changed since the last look (the first look included): report it now. */
+  onHeldChanged?(): void
 }
 
 export type ReceiveOutcome = 'staged' | 'installed' | 'retired' | 'removed' | 'rejected' | 'failed'
@@ -71,9 +73,13 @@ export function startCredentialReceiver(options: CredentialReceiverOptions): Cre
   let again = false
   let stopped = false
 
+  let looked = false
   const snapshot = async () => {
+    const before = JSON.stringify(heldCache)
     heldCache = await backend.held()
     healthCache = await backend.health()
+    if (!looked || JSON.stringify(heldCache) !== before) options.onHeldChanged?.()
+    looked = true
   }
 
   const publish = async (event: EventEnvelope) => {

@@ -44,6 +44,11 @@ export function heartbeatEvent(input: {
   health?: BackendHealth
   tick: number
   intervalMs: number
+  /**
+   * When it is sent out of turn (at once after a change, ms since the epoch): its own time, so that
+   * it is newer than the tick's regular heartbeat for the agent's status; by default the tick's start.
+   */
+  at?: number
 }): EventEnvelope {
   const health = input.health && {
     ok: input.health.ok,
@@ -59,8 +64,9 @@ export function heartbeatEvent(input: {
     {
       id,
       actor: agentActor(input.server),
-      // The tick's start, so that a retried envelope is byte-for-byte the first one.
-      occurredAt: new Date(input.tick * input.intervalMs).toISOString(),
+      // The tick's start (or the time of a heartbeat out of turn), fixed when built: a retried
+      // envelope is byte-for-byte the first one.
+      occurredAt: new Date(input.at ?? input.tick * input.intervalMs).toISOString(),
     },
   )
 }

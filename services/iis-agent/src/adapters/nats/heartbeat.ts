@@ -40,9 +40,11 @@ export function startHeartbeat(options: HeartbeatOptions): Heartbeat {
   let timer: NodeJS.Timeout | undefined
   let stopped = false
 
-  const beat = async () => {
-    const tick = heartbeatTick(now(), options.intervalMs)
+  const beat = async (outOfTurn = false) => {
+    const at = now()
+    const tick = heartbeatTick(at, options.intervalMs)
     const event = heartbeatEvent({
+      ...(outOfTurn ? { at } : {}),
       server: options.server,
       backend: options.backend,
       kvnos: options.held(),
@@ -69,7 +71,7 @@ export function startHeartbeat(options: HeartbeatOptions): Heartbeat {
   void beat().finally(schedule)
   return {
     beatNow() {
-      if (!stopped) void beat()
+      if (!stopped) void beat(true)
     },
     async stop() {
       // A publish in flight is not waited for (its retries may outlast the shutdown budget);
