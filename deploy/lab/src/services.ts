@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs'
-import { chmod, mkdir, stat } from 'node:fs/promises'
+import { chmod, mkdir, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { writeApacheSite } from '@krbfleet/testing'
 import { identityDn, type LabDc, labDomain, serviceIdentities } from './dc.ts'
@@ -173,6 +173,9 @@ function webSpec(server: { fqdn: string; pool: string }): ServiceSpec {
       await chmod(root, ((await stat(root)).mode & 0o777) | 0o011)
       await chmod(join(root, 'web'), 0o755)
       await chmod(join(dir, 'keytab'), 0o755)
+      // The lab starts this part only when its own pid record says it is not running: a pid file left
+      // by a killed httpd (whose pid may still be a zombie here) must not stop the new one.
+      await rm(join(dir, 'httpd.pid'), { force: true })
       const { conf } = await writeApacheSite({
         dir,
         port: port(context.state, portName),
