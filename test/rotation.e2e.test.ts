@@ -469,6 +469,24 @@ describe('password rotation: a two-phase saga with no 401 window', { timeout: 90
     assert.match(unknown.stderr, /from: nope\.corp\.example\.com is not a server of the enabled topology/)
     const usage = await cli(['password', 'copy', '--from', added])
     assert.equal(usage.code, 2)
+
+    // Test-CsTopology: oslo has a pool but no account, and its server no agent: both named.
+    const topology = await cli(['test', 'topology', '--json'], 'viewer')
+    assert.equal(topology.code, 1, topology.stdout + topology.stderr)
+    const checks = (
+      JSON.parse(topology.stdout) as { checks: Array<{ check: string; status: string; detail: string }> }
+    ).checks
+    assert.deepEqual(
+      checks.map((c) => [c.check, c.status]),
+      [
+        ['assignments', 'fail'],
+        ['spn-duplicates', 'pass'],
+        ['agents', 'fail'],
+        ['rc4-readiness', 'pass'],
+      ],
+    )
+    assert.match(checks[0]!.detail, /NTLM only\): oslo$/)
+    assert.match(checks[2]!.detail, /^no agent enrolled: fe01\.oslo\.corp\.example\.com$/)
   })
 
   it('krbfleet test assignment: healthy site 0 with an HTML report; a server behind on its key is named (InvalidKerberosConfiguration, 401) and exits 1', async () => {

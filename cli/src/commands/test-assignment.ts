@@ -1,5 +1,6 @@
-import type { AccountTestReport, AgentRow, SpnPlan } from '@krbfleet/contracts'
+import type { AccountTestReport, AccountView, AgentRow, SpnDuplicates, SpnPlan } from '@krbfleet/contracts'
 import { assignmentHtml, assignmentReport, type ProbeResult } from '../diagnostics/assignment.ts'
+import { type TopologyFacts, topologyReport } from '../diagnostics/topology.ts'
 import { ExitCode, UsageError, type VerbContext, type VerbSpec } from '../framework.ts'
 import { table } from '../output.ts'
 import { accountPath } from './account.ts'
@@ -102,6 +103,36 @@ export const testAssignment: VerbSpec = {
           ['probe', 'NEGOTIATE'],
         ]),
         ...(typeof file === 'string' ? [`report written to ${file}`] : []),
+      ].join('\n'),
+    )
+    return report.outcome === 'fail' ? ExitCode.Failed : ExitCode.Ok
+  },
+}
+
+/**
+ * `krbfleet test topology` (Test-CsTopology): diagnostics/topology.ts over the console's site list,
+ * SPN duplicates (setspn -X), agent list and account list. Exit 0 healthy, 1 problems found.
+ */
+export const testTopology: VerbSpec = {
+  summary:
+    'test the whole topology: sites assigned, no SPN duplicates, every server a live agent at AD kvno, AES only',
+  async run(ctx) {
+    const client = ctx.client()
+    const [{ sites }, { duplicates }, { agents }, { accounts }] = await Promise.all([
+      client.get<{ sites: TopologyFacts['sites'] }>('/v1/sites', { source: 'enabled' }),
+      client.get<SpnDuplicates>('/v1/spn/duplicates'),
+      client.get<{ agents: TopologyFacts['agents'] }>('/v1/agents'),
+      client.get<{ accounts: AccountView[] }>('/v1/accounts'),
+    ])
+    const report = topologyReport({ sites, duplicates, agents, accounts, now: new Date() })
+    ctx.print(report, () =>
+      [
+        `topology: ${report.outcome}`,
+        table(report.checks as unknown as Record<string, unknown>[], [
+          ['check', 'CHECK'],
+          ['status', 'STATUS'],
+          ['detail', 'DETAIL'],
+        ]),
       ].join('\n'),
     )
     return report.outcome === 'fail' ? ExitCode.Failed : ExitCode.Ok

@@ -1,10 +1,11 @@
 import type { CommandModule } from '../framework.ts'
 import { runAccountTest } from './account.ts'
-import { testAssignment } from './test-assignment.ts'
+import { testAssignment, testTopology } from './test-assignment.ts'
 
 /**
  * `krbfleet test ...`: the Test-Cs* cmdlets: `account` (the account's own checks), `assignment`
- * (Test-CsKerberosAccountAssignment, test-assignment.ts). A failing check exits 1.
+ * (Test-CsKerberosAccountAssignment) and `topology` (Test-CsTopology), test-assignment.ts. A failing
+ * check exits 1.
  */
 export const testCommands: CommandModule = {
   area: 'test',
@@ -16,5 +17,6 @@ export const testCommands: CommandModule = {
       run: runAccountTest,
     },
     assignment: testAssignment,
+    topology: testTopology,
   },
 }

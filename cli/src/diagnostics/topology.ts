@@ -1,0 +1,100 @@
+import type { AccountCheck, AccountView, AgentRow, CheckStatus, SpnDuplicates } from '@krbfleet/contracts'
+
+/**
+ * Test-CsTopology, pure: every site with pools has a Kerberos account assigned; no SPN is held by
+ * two objects; every server has an enrolled agent that reported recently and holds AD's kvno; RC4
+ * readiness: every managed account is AES only (msDS-SupportedEncryptionTypes set, RC4 bit clear).
+ */
+
+export interface TopologyFacts {
+  sites: Array<{ name: string; pools: number; servers: number; account?: string }>
+  duplicates: SpnDuplicates['duplicates']
+  agents: Array<AgentRow & { current?: boolean }>
+  accounts: AccountView[]
+  now: Date
+  /** An agent whose last heartbeat is older than this is not live (default 3 minutes). */
+  liveWithinMs?: number
+}
+
+export interface TopologyReport {
+  outcome: CheckStatus
+  checks: AccountCheck[]
+}
+
+const order: CheckStatus[] = ['pass', 'unknown', 'warn', 'fail']
+const worst = (statuses: CheckStatus[]): CheckStatus =>
+  statuses.reduce<CheckStatus>((a, b) => (order.indexOf(b) > order.indexOf(a) ? b : a), 'pass')
+const named = (items: string[]) =>
+  items.length > 8 ? `${items.slice(0, 8).join(', ')} and ${items.length - 8} more` : items.join(', ')
+const RC4 = 0x4
+
+export function topologyReport(facts: TopologyFacts): TopologyReport {
+  const checks: AccountCheck[] = []
+  const unassigned = facts.sites.filter((s) => s.pools > 0 && !s.account).map((s) => s.name)
+  checks.push(
+    unassigned.length === 0
+      ? { check: 'assignments', status: 'pass', detail: 'every site with pools has a Kerberos account' }
+      : {
+          check: 'assignments',
+          status: 'fail',
+          detail: `sites with pools and no Kerberos account (NTLM only): ${named(unassigned)}`,
+        },
+  )
+  checks.push(
+    facts.duplicates.length === 0
+      ? { check: 'spn-duplicates', status: 'pass', detail: 'no SPN is held by two objects' }
+      : {
+          check: 'spn-duplicates',
+          status: 'fail',
+          detail: named(facts.duplicates.map((d) => `${d.spn} on ${d.holders.length} objects`)),
+        },
+  )
+  const within = facts.liveWithinMs ?? 180_000
+  const unenrolled = facts.agents.filter((a) => !a.enrolled).map((a) => a.server)
+  const silent = facts.agents
+    .filter(
+      (a) => a.enrolled && (!a.lastHeartbeat || facts.now.getTime() - Date.parse(a.lastHeartbeat) > within),
+    )
+    .map((a) => a.server)
+  const behind = facts.agents
+    .filter((a) => a.enrolled && a.account && a.current === false)
+    .map((a) => a.server)
+  const agentProblems = [
+    unenrolled.length > 0 ? `no agent enrolled: ${named(unenrolled)}` : '',
+    silent.length > 0 ? `no heartbeat for ${within / 1000} s: ${named(silent)}` : '',
+    behind.length > 0 ? `behind AD's kvno: ${named(behind)}` : '',
+  ].filter((p) => p !== '')
+  checks.push(
+    agentProblems.length === 0
+      ? {
+          check: 'agents',
+          status: 'pass',
+          detail: `${facts.agents.length} server(s), each with a live agent holding AD's kvno`,
+        }
+      : { check: 'agents', status: 'fail', detail: agentProblems.join('; ') },
+  )
+  const managed = facts.accounts.filter((a) => a.managed)
+  const noTypes = managed.filter((a) => a.encryptionTypes === null).map((a) => a.account)
+  const rc4 = managed
+    .filter((a) => a.encryptionTypes !== null && (a.encryptionTypes & RC4) !== 0)
+    .map((a) => a.account)
+  checks.push(
+    noTypes.length + rc4.length === 0
+      ? {
+          check: 'rc4-readiness',
+          status: 'pass',
+          detail: `${managed.length} managed account(s), all AES only`,
+        }
+      : {
+          check: 'rc4-readiness',
+          status: 'fail',
+          detail: [
+            noTypes.length > 0 ? `no msDS-SupportedEncryptionTypes: ${named(noTypes)}` : '',
+            rc4.length > 0 ? `RC4 allowed: ${named(rc4)}` : '',
+          ]
+            .filter((p) => p !== '')
+            .join('; '),
+        },
+  )
+  return { outcome: worst(checks.map((c) => c.status)), checks }
+}

@@ -1,0 +1,105 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import type { AccountView } from '@krbfleet/contracts'
+import { topologyReport } from '../src/diagnostics/topology.ts'
+
+const now = new Date('2026-12-04T12:00:00Z')
+const agent = (server: string, patch: Record<string, unknown> = {}) => ({
+  server,
+  pool: 'web.paris.corp',
+  site: 'paris',
+  backend: 'keytab' as const,
+  enrolled: true,
+  enrolledAt: '2026-12-01T00:00:00Z',
+  account: 'CORP\\WEB',
+  lastHeartbeat: '2026-12-04T11:59:30Z',
+  kvnos: [{ account: 'CORP\\WEB', kvno: 5 }],
+  health: { ok: true },
+  lastApplied: null,
+  lastFailure: null,
+  current: true,
+  ...patch,
+})
+const account = (name: string, encryptionTypes: number | null): AccountView => ({
+  account: name,
+  dn: `CN=${name},CN=Computers,DC=corp`,
+  samAccountName: `${name}$`,
+  dnsHostName: null,
+  description: null,
+  userAccountControl: 4096,
+  encryptionTypes,
+  encryptionTypeNames: [],
+  kvno: 5,
+  passwordLastSet: null,
+  servicePrincipalNames: [],
+  existsInDirectory: true,
+  managed: true,
+  adopted: false,
+  secretKvno: 5,
+})
+const healthy = {
+  sites: [
+    { name: 'paris', pools: 1, servers: 2, account: 'CORP\\WEB' },
+    { name: 'empty', pools: 0, servers: 0 },
+  ],
+  duplicates: [],
+  agents: [agent('fe01.paris.corp'), agent('fe02.paris.corp')],
+  accounts: [account('CORP\\WEB', 24)],
+  now,
+}
+
+describe('topologyReport (Test-CsTopology)', () => {
+  it('given assigned sites, no duplicates, live agents at AD kvno and AES-only accounts, then it passes', () => {
+    const report = topologyReport(healthy)
+    assert.equal(report.outcome, 'pass')
+    assert.deepEqual(
+      report.checks.map((c) => [c.check, c.status]),
+      [
+        ['assignments', 'pass'],
+        ['spn-duplicates', 'pass'],
+        ['agents', 'pass'],
+        ['rc4-readiness', 'pass'],
+      ],
+    )
+  })
+
+  it('given an unassigned site with pools, a duplicate SPN, agents missing, silent or behind and RC4 or unset accounts, then each is named', () => {
+    const report = topologyReport({
+      ...healthy,
+      sites: [...healthy.sites, { name: 'oslo', pools: 1, servers: 1 }],
+      duplicates: [
+        {
+          spn: 'HTTP/web.paris.corp',
+          holders: [
+            { dn: 'CN=A', samAccountName: 'A$', spn: 'HTTP/web.paris.corp' },
+            { dn: 'CN=B', samAccountName: 'B$', spn: 'http/web.paris.corp' },
+          ],
+        },
+      ],
+      agents: [
+        agent('fe01.paris.corp', { current: false }),
+        agent('fe02.paris.corp', { lastHeartbeat: '2026-12-04T11:50:00Z' }),
+        agent('fe01.oslo.corp', { enrolled: false, account: null, lastHeartbeat: null, current: false }),
+      ],
+      accounts: [
+        account('CORP\\WEB', 28),
+        account('CORP\\OLD', null),
+        { ...account('CORP\\FOREIGN', 4), managed: false },
+      ],
+    })
+    assert.equal(report.outcome, 'fail')
+    assert.deepEqual(
+      report.checks.map((c) => [c.check, c.status, c.detail]),
+      [
+        ['assignments', 'fail', 'sites with pools and no Kerberos account (NTLM only): oslo'],
+        ['spn-duplicates', 'fail', 'HTTP/web.paris.corp on 2 objects'],
+        [
+          'agents',
+          'fail',
+          "no agent enrolled: fe01.oslo.corp; no heartbeat for 180 s: fe02.paris.corp; behind AD's kvno: fe01.paris.corp",
+        ],
+        ['rc4-readiness', 'fail', 'no msDS-SupportedEncryptionTypes: CORP\\OLD; RC4 allowed: CORP\\WEB'],
+      ],
+    )
+  })
+})
