@@ -212,7 +212,7 @@ const serviceRights: ServiceRights[] = [
     reads: [buckets.topology, buckets.agents],
     ringsAgents: true,
     // The rotation saga counts the agents' reports as they are published (no consumer).
-    listens: [CredentialStaged, CredentialApplied, CredentialApplyFailed].map((e) => `${e.subject}.*`),
+    listens: [CredentialStaged, CredentialApplied, CredentialApplyFailed].map((e) => e.subjects),
     durables: [],
   },
   {

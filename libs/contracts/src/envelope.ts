@@ -52,6 +52,8 @@ export interface EventDefinition<T extends string, S extends TSchema> {
    * per server (`krbfleet.events.agent.AgentHeartbeat.<server>`).
    */
   subjectOf(data: Static<S>): string
+  /** The subject filter of every event of this type: `subject`, or `subject.*` for one defined per server. */
+  readonly subjects: string
   readonly data: S
   readonly envelope: Codec<TSchema>
   create(data: Static<S>, meta: EventMeta): EventEnvelope<T, Static<S>>
@@ -87,6 +89,7 @@ export function defineEvent<
     name,
     version,
     subject,
+    subjects: options.perServer ? `${subject}.*` : subject,
     subjectOf: (value) =>
       options.perServer ? `${subject}.${agentToken((value as { server: string }).server)}` : subject,
     data,

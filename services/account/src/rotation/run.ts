@@ -225,15 +225,17 @@ export class RotationRun {
   async #abort(step: string, reason: string): Promise<void> {
     const { record } = this
     const account = accountInDomain(record.account, this.#o.domain)
-    const write = await this.#o.secrets.resume(account, {
-      actor: record.actor,
-      correlationId: record.rotationId,
-    })
-    if (
-      write?.record.pending?.operation === 'rotate' &&
-      write.record.pending.correlationId === record.rotationId
-    )
-      await this.#o.secrets.withdraw(write)
+    // The record only, not its secret: nothing needs the password to drop it.
+    const stored = await this.#o.accounts.get(account.id)
+    const pending = stored?.record.pending
+    if (stored && pending?.operation === 'rotate' && pending.correlationId === record.rotationId) {
+      await this.#o.secrets.withdraw({
+        account,
+        record: stored.record,
+        revision: stored.revision,
+        keepsRecord: Boolean(stored.record.secret),
+      })
+    }
     await this.#save({
       ...record,
       state: 'aborted',

@@ -203,7 +203,9 @@ export class PendingSecrets {
    * confirmed secret, or goes when it has none. Best effort: a failure is logged, and the sweep
    * settles what is left from AD's kvno.
    */
-  async withdraw(pending: PendingWrite): Promise<void> {
+  async withdraw(
+    pending: Pick<PendingWrite, 'account' | 'record' | 'revision' | 'keepsRecord'>,
+  ): Promise<void> {
     try {
       if (pending.keepsRecord)
         await this.#store.update(abandonSecret(pending.record, this.#now()), pending.revision)

@@ -50,9 +50,7 @@ function definitionOf(type: string): (typeof allEvents)[number] {
 /** The stream subject filter of a query: the type's own subject(s), or every event. */
 export function subjectOf(query: EventQuery): string {
   if (!query.type) return subjects.allEvents
-  const definition = definitionOf(query.type)
-  // An agent's report is on `<subject>.<its server>` (libs/contracts events.ts).
-  return definition.domain === 'agent' ? `${definition.subject}.*` : definition.subject
+  return definitionOf(query.type).subjects
 }
 
 const lower = (v: unknown) => (typeof v === 'string' ? v.toLowerCase() : undefined)

@@ -23,7 +23,7 @@ export function listenToAgentReports(
     { definition: CredentialApplyFailed, kind: 'failed' },
   ] as const
   const subscriptions: Subscription[] = definitions.map(({ definition, kind }) =>
-    bus.nc.subscribe(`${definition.subject}.*`, {
+    bus.nc.subscribe(definition.subjects, {
       callback: (err, msg) => {
         if (err) return
         try {

@@ -1,10 +1,9 @@
 import { toBusError, type KV } from '@krbfleet/bus'
-import { agentToken, AgentStatus, ErrorCode, KrbfleetError } from '@krbfleet/contracts'
+import { ErrorCode, KrbfleetError } from '@krbfleet/contracts'
 import { JetStreamApiError } from '@nats-io/jetstream'
 import type { KvEntry } from '@nats-io/kv'
-import type { Logger } from 'pino'
 import { RotationRecord, rotationKey, runningKey } from '../../rotation/model.ts'
-import type { AgentStatusSource, RotationStore, StoredRotation } from '../../ports.ts'
+import type { RotationStore, StoredRotation } from '../../ports.ts'
 
 /** JetStream's "wrong last sequence" (10071): a compare-and-set lost a race. */
 const isStale = (err: unknown) => err instanceof JetStreamApiError && err.code === 10071
@@ -90,37 +89,6 @@ export class KvRotationStore implements RotationStore {
       } catch {
         // A record this version cannot read is left alone (and not resumed).
       }
-    }
-    return out
-  }
-}
-
-/** The agents' last reports, as the topology service keeps them (`buckets.agents`). */
-export class KvAgentStatuses implements AgentStatusSource {
-  readonly #kv: KV
-  readonly #log: Logger
-  constructor(kv: KV, logger: Logger) {
-    this.#kv = kv
-    this.#log = logger
-  }
-
-  async statuses(servers: readonly string[]): Promise<Map<string, AgentStatus>> {
-    const out = new Map<string, AgentStatus>()
-    // Bounded parallel reads: thousands of servers must not open thousands of requests at once.
-    for (let i = 0; i < servers.length; i += 256) {
-      const chunk = servers.slice(i, i + 256)
-      const entries = await Promise.all(
-        chunk.map((server) => this.#kv.get(agentToken(server)).catch(() => null)),
-      )
-      chunk.forEach((server, j) => {
-        const entry = entries[j]
-        if (!live(entry ?? null)) return
-        try {
-          out.set(server, AgentStatus.decode(entry!.json()))
-        } catch (err) {
-          this.#log.warn({ err, server }, 'agent status does not decode; counted offline')
-        }
-      })
     }
     return out
   }
