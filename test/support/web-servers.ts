@@ -32,6 +32,8 @@ export interface WebServer {
   /** Stops the agent with `signal` and waits for it to exit; its exit code (null: killed, or not running). */
   stop(signal: NodeJS.Signals): Promise<number | null>
   running(): boolean
+  /** Sends `signal` to the agent without waiting (SIGSTOP freezes it, SIGCONT lets it go on). */
+  signal(signal: NodeJS.Signals): void
   /** The kvnos its keytab holds, sorted. */
   kvnos(): Promise<number[]>
   /** `curl --negotiate` for http://<pool>/ on this server's Apache with the ticket cache `cache`. */
@@ -129,6 +131,9 @@ export async function startWebServer(
       child = spawned
     },
     stop,
+    signal(signal) {
+      if (running()) child?.kill(signal)
+    },
     async kvnos() {
       const entries = await readKeytabFile(keytab).catch(() => [])
       return [...new Set(entries.map((e) => e.kvno))].sort((a, b) => a - b)

@@ -7,6 +7,7 @@ import type { Registry } from 'prom-client'
 import type { ConsoleApp, ConsoleDeps, RouteContext, RouteModule } from './context.ts'
 import { AuditTrail, audit } from './plugins/audit.ts'
 import { authorize, identify, isApiRoute, principalOf } from './plugins/auth.ts'
+import { dashboard } from './plugins/dashboard.ts'
 import { answerClientError, answerFrameworkError, errors } from './plugins/errors.ts'
 import { MetricsAccess, metrics, metricsNeedToken, requestCounter } from './plugins/metrics.ts'
 import { openApi } from './plugins/openapi.ts'
@@ -67,6 +68,7 @@ export async function buildApp(deps: ConsoleDeps, options: BuildAppOptions = {})
   await app.register(audit, { trail })
   await app.register(openApi)
   await app.register(healthRoutes, { checks: deps.checks ?? {}, registry })
+  await app.register(dashboard)
 
   const ctx = routeContext(deps, trail, rpcWaits(options.ldapTimeoutMs ?? LDAP_TIMEOUT_MS_DEFAULT))
   for (const module of options.routes ?? routeModules) {

@@ -8,6 +8,7 @@ import {
   PasswordRotated,
   SiteAdded,
 } from '@krbfleet/contracts'
+import { SseParser } from '../dashboard/sse.ts'
 import { auth, type ConsoleWorld, startConsoleWorld } from './helpers.ts'
 
 type Page = { events: Array<{ seq: number } & EventEnvelope>; next: number }
@@ -165,5 +166,102 @@ describe('the event log: GET /v1/events', () => {
     assert.equal(limit.status, 400)
     const unknown = await get('?bogus=1')
     assert.equal(unknown.status, 400)
+  })
+
+  describe('GET /v1/events/stream: server-sent events', () => {
+    let url: string
+    before(async () => {
+      url = await world.app.listen({ host: '127.0.0.1', port: 0 })
+    })
+
+    /** Reads the stream until `count` events came (or `ms` passed); then closes it. */
+    const read = async (query: string, count: number, headers: Record<string, string> = {}, ms = 10_000) => {
+      const controller = new AbortController()
+      const response = await fetch(`${url}/v1/events/stream${query}`, {
+        headers: { ...auth('viewer'), ...headers },
+        signal: controller.signal,
+      })
+      const frames: Array<{ id: string; event: string; data: { seq: number } & EventEnvelope }> = []
+      const parser = new SseParser()
+      const timer = setTimeout(() => controller.abort(), ms)
+      try {
+        const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader()
+        while (frames.length < count) {
+          const { value, done } = await reader.read()
+          if (done) break
+          for (const { id, event, data } of parser.push(value))
+            frames.push({ id, event, data: JSON.parse(data) })
+        }
+      } catch (error) {
+        if (!controller.signal.aborted) throw error
+      } finally {
+        clearTimeout(timer)
+        controller.abort()
+      }
+      return { status: response.status, type: response.headers.get('content-type'), frames }
+    }
+
+    test('stored events from a sequence, then live ones as they are published; id = sequence, event = name', async () => {
+      const first = (await get('?type=CredentialApplied')).body.events[0]!.seq
+      const live = read(`?type=CredentialApplied&from=${first}`, 3)
+      await new Promise((r) => setTimeout(r, 700))
+      await world.bus.publish(applied('fe01.paris.corp.example.com', 'CORP\\PARIS', 5))
+      const { status, type, frames } = await live
+      assert.equal(status, 200)
+      assert.equal(type, 'text/event-stream; charset=utf-8')
+      assert.deepEqual(
+        frames.map((f) => [
+          f.event,
+          f.data.type,
+          (f.data.data as { kvno: number }).kvno,
+          f.id === String(f.data.seq),
+        ]),
+        [
+          ['CredentialApplied', CredentialApplied.type, 3, true],
+          ['CredentialApplied', CredentialApplied.type, 7, true],
+          ['CredentialApplied', CredentialApplied.type, 5, true],
+        ],
+        'the forged report (kvno 99) is not among them',
+      )
+    })
+
+    test('a reconnect resumes after its Last-Event-ID; filters apply; no heartbeat unless asked for', async () => {
+      const all = (await get('?type=CredentialApplied')).body.events
+      const resumed = await read('?type=CredentialApplied', 2, { 'last-event-id': String(all[0]!.seq) }, 3000)
+      assert.deepEqual(
+        resumed.frames.map((f) => f.data.seq),
+        all.slice(1, 3).map((e) => e.seq),
+      )
+      const oslo = await read(`?site=oslo&from=1`, 4, {}, 3000)
+      assert.deepEqual(
+        oslo.frames.map((f) => f.event),
+        ['SiteAdded', 'PoolAdded', 'ServerAddedToSite', 'CredentialApplied'],
+      )
+      const untyped = await read('?from=1', 100, {}, 2000)
+      assert.ok(untyped.frames.length >= 9)
+      assert.ok(!untyped.frames.some((f) => f.event === 'AgentHeartbeat'), 'no heartbeat')
+    })
+
+    test('no token: 401; a bad Last-Event-ID: 400 naming the header', async () => {
+      const anonymous = await fetch(`${url}/v1/events/stream`)
+      assert.equal(anonymous.status, 401)
+      const bad = await fetch(`${url}/v1/events/stream`, {
+        headers: { ...auth('viewer'), 'last-event-id': 'x' },
+      })
+      assert.equal(bad.status, 400)
+      assert.equal(((await bad.json()) as { error: { field: string } }).error.field, 'headers.last-event-id')
+    })
+
+    test('the console closes while a stream is open: the stream ends, the close does not hang', async () => {
+      const response = await fetch(`${url}/v1/events/stream`, { headers: auth('viewer') })
+      assert.equal(response.status, 200)
+      const body = response.body!.pipeThrough(new TextDecoderStream())
+      const drained = (async () => {
+        for await (const _ of body);
+        return 'ended'
+      })()
+      await world.app.close()
+      assert.equal(await drained, 'ended')
+    })
   })
 })

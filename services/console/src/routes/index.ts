@@ -3,6 +3,7 @@ import { accountRoutes } from './accounts.ts'
 import { agentRoutes } from './agents.ts'
 import { eventRoutes } from './events.ts'
 import { rotationRoutes } from './rotations.ts'
+import { sessionRoutes } from './session.ts'
 import { spnRoutes } from './spn.ts'
 import { topologyRoutes } from './topology.ts'
 
@@ -18,4 +19,5 @@ export const routeModules: RouteModule[] = [
   agentRoutes,
   rotationRoutes,
   eventRoutes,
+  sessionRoutes,
 ]

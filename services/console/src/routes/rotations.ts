@@ -7,6 +7,7 @@ import {
 } from '@krbfleet/contracts'
 import Type, { type TSchema } from 'typebox'
 import type { ConsoleApp, RouteContext, RouteModule } from '../context.ts'
+import type { Role } from '../domain/auth.ts'
 import { accountFromPath } from './accounts.ts'
 
 /**
@@ -22,6 +23,9 @@ const AccountParam = obj({ account: Type.String({ minLength: 1, maxLength: 64 })
 const DryRunQuery = obj({ dryRun: Type.Optional(Type.Boolean()) })
 const tags = ['rotations']
 
+/** The least role that starts a rotation (the dashboard offers the button to it only). */
+export const rotationRole: Role = 'operator'
+
 export const rotationRoutes: RouteModule = async (app: ConsoleApp, ctx: RouteContext) => {
   const call = <T>(req: Parameters<RouteContext['call']>[0], op: string, body: unknown) =>
     ctx.call<T>(req, ServiceName.Account, op, body)
@@ -29,7 +33,7 @@ export const rotationRoutes: RouteModule = async (app: ConsoleApp, ctx: RouteCon
   app.post(
     '/accounts/:account/password',
     {
-      config: { action: Op.passwordSet, role: 'operator' },
+      config: { action: Op.passwordSet, role: rotationRole },
       schema: {
         tags,
         summary: 'Rotate the password: stage to every agent, reset AD, activate, retire the old key',
