@@ -482,11 +482,21 @@ describe('password rotation: a two-phase saga with no 401 window', { timeout: 90
         ['assignments', 'fail'],
         ['spn-duplicates', 'pass'],
         ['agents', 'fail'],
+        ['bus', 'pass'],
         ['rc4-readiness', 'pass'],
       ],
     )
     assert.match(checks[0]!.detail, /NTLM only\): oslo$/)
     assert.match(checks[2]!.detail, /^no agent enrolled: fe01\.oslo\.corp\.example\.com$/)
+    // Every durable of the services, with its lag, as the stream itself reports it.
+    for (const durable of [
+      'spn-sync-account-created',
+      'spn-sync-account-removed',
+      'spn-sync-topology-enabled',
+      'topology-agent-status',
+    ])
+      assert.match(checks[3]!.detail, new RegExp(`${durable} lag \\d+/\\d+ unacked`), checks[3]!.detail)
+    assert.match(checks[3]!.detail, /^KRBFLEET_EVENTS \d+ events; /)
   })
 
   it('krbfleet test assignment: healthy site 0 with an HTML report; a server behind on its key is named (InvalidKerberosConfiguration, 401) and exits 1', async () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import type { AccountView } from '@krbfleet/contracts'
-import { topologyReport } from '../src/diagnostics/topology.ts'
+import type { AccountView, BusHealth, ConsumerHealth } from '@krbfleet/contracts'
+import { busCheck, topologyReport } from '../src/diagnostics/topology.ts'
 
 const now = new Date('2026-12-04T12:00:00Z')
 const agent = (server: string, patch: Record<string, unknown> = {}) => ({
@@ -37,6 +37,35 @@ const account = (name: string, encryptionTypes: number | null): AccountView => (
   adopted: false,
   secretKvno: 5,
 })
+const consumer = (durable: string, patch: Partial<ConsumerHealth> = {}): ConsumerHealth => ({
+  stream: 'KRBFLEET_EVENTS',
+  durable,
+  pending: 0,
+  ackPending: 0,
+  maxAckPending: 1000,
+  redelivered: 0,
+  lastActive: '2026-12-04T11:59:59.000Z',
+  ...patch,
+})
+const bus = (
+  patch: Partial<BusHealth['streams'][number]> = {},
+  consumers = [consumer('spn-sync-enabled')],
+): BusHealth => ({
+  streams: [
+    {
+      name: 'KRBFLEET_EVENTS',
+      messages: 120,
+      bytes: 50_000,
+      firstSeq: 1,
+      lastSeq: 120,
+      maxBytes: 1_000_000,
+      maxMessages: -1,
+      consumers: consumers.length,
+      ...patch,
+    },
+  ],
+  consumers,
+})
 const healthy = {
   sites: [
     { name: 'paris', pools: 1, servers: 2, account: 'CORP\\WEB' },
@@ -45,6 +74,7 @@ const healthy = {
   duplicates: [],
   agents: [agent('fe01.paris.corp'), agent('fe02.paris.corp')],
   accounts: [account('CORP\\WEB', 24)],
+  bus: bus(),
   now,
 }
 
@@ -58,6 +88,7 @@ describe('topologyReport (Test-CsTopology)', () => {
         ['assignments', 'pass'],
         ['spn-duplicates', 'pass'],
         ['agents', 'pass'],
+        ['bus', 'pass'],
         ['rc4-readiness', 'pass'],
       ],
     )
@@ -85,6 +116,7 @@ describe('topologyReport (Test-CsTopology)', () => {
         account('CORP\\WEB', 28),
         account('CORP\\OLD', null),
         { ...account('CORP\\FOREIGN', 4), managed: false },
+        { ...account('CORP\\ADOPTABLE', null), managed: false },
       ],
     })
     assert.equal(report.outcome, 'fail')
@@ -98,8 +130,32 @@ describe('topologyReport (Test-CsTopology)', () => {
           'fail',
           "no agent enrolled: fe01.oslo.corp; no heartbeat for 180 s: fe02.paris.corp; behind AD's kvno: fe01.paris.corp",
         ],
-        ['rc4-readiness', 'fail', 'no msDS-SupportedEncryptionTypes: CORP\\OLD; RC4 allowed: CORP\\WEB'],
+        ['bus', 'pass', 'KRBFLEET_EVENTS 120 events; spn-sync-enabled lag 0/0 unacked'],
+        [
+          'rc4-readiness',
+          'fail',
+          'no msDS-SupportedEncryptionTypes: CORP\\OLD, CORP\\ADOPTABLE; RC4 allowed: CORP\\WEB',
+        ],
       ],
     )
+  })
+
+  it('given a stream near its limit, a consumer behind and one stalled at its max_ack_pending, then the bus check names each with its lag', () => {
+    const lagging = busCheck(
+      bus({ bytes: 950_000 }, [
+        consumer('agent-status', { pending: 4000 }),
+        consumer('spn-sync-enabled', { pending: 10, ackPending: 1000 }),
+      ]),
+      1000,
+    )
+    assert.equal(lagging.status, 'fail')
+    assert.equal(
+      lagging.detail,
+      'KRBFLEET_EVENTS at 95 % of its limit; spn-sync-enabled stalled: 1000 unacknowledged (max 1000); agent-status 4000 events behind (more than 1000) -- KRBFLEET_EVENTS 120 events; agent-status lag 4000/0 unacked, spn-sync-enabled lag 10/1000 unacked',
+    )
+    const behind = busCheck(bus({}, [consumer('agent-status', { pending: 4000 })]), 1000)
+    assert.equal(behind.status, 'warn')
+    assert.equal(busCheck(bus({}, [consumer('agent-status', { pending: 4000 })]), 5000).status, 'pass')
+    assert.match(busCheck(bus({}, []), 1000).detail, /no durable consumer/)
   })
 })

@@ -15,7 +15,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { Writable } from 'node:stream'
-import { type Bus, callRpc, connectBus, readEventLog, sequenceAt } from '@krbfleet/bus'
+import { type Bus, callRpc, connectBus } from '@krbfleet/bus'
 import {
   AccountRecordCodec,
   KekSecretBox,
@@ -24,6 +24,7 @@ import {
 } from '@krbfleet/account'
 import {
   buildApp,
+  busReaders,
   type ConsoleApp,
   hashToken,
   type RateLimitSettings,
@@ -371,7 +372,7 @@ export async function startSystem(options: StartSystemOptions = {}): Promise<Sys
         rpc: (service, operation, body, rpcOptions) =>
           callRpc(consoleBus, service, operation, body, { timeoutMs: 30_000, ...rpcOptions }),
         publish: (e) => consoleBus.publish(e),
-        events: { read: (o) => readEventLog(consoleBus, o), sequenceAt: (at) => sequenceAt(consoleBus, at) },
+        ...busReaders(consoleBus),
         checks: { nats: () => consoleBus.isConnected() },
       },
       options.consoleRateLimit === undefined ? {} : { rateLimit: options.consoleRateLimit },

@@ -1,4 +1,11 @@
-import type { AccountTestReport, AccountView, AgentRow, SpnDuplicates, SpnPlan } from '@krbfleet/contracts'
+import type {
+  AccountTestReport,
+  AccountView,
+  AgentRow,
+  BusHealth,
+  SpnDuplicates,
+  SpnPlan,
+} from '@krbfleet/contracts'
 import { assignmentHtml, assignmentReport, type ProbeResult } from '../diagnostics/assignment.ts'
 import { type TopologyFacts, topologyReport } from '../diagnostics/topology.ts'
 import { ExitCode, UsageError, type VerbContext, type VerbSpec } from '../framework.ts'
@@ -115,16 +122,29 @@ export const testAssignment: VerbSpec = {
  */
 export const testTopology: VerbSpec = {
   summary:
-    'test the whole topology: sites assigned, no SPN duplicates, every server a live agent at AD kvno, AES only',
+    'test the whole topology: sites assigned, no SPN duplicates, every server a live agent at AD kvno, bus lag, AES only',
+  options: {
+    'max-lag': { type: 'string', description: 'events a consumer may be behind before a warning (1000)' },
+  },
   async run(ctx) {
     const client = ctx.client()
-    const [{ sites }, { duplicates }, { agents }, { accounts }] = await Promise.all([
+    const [{ sites }, { duplicates }, { agents }, { accounts }, bus] = await Promise.all([
       client.get<{ sites: TopologyFacts['sites'] }>('/v1/sites', { source: 'enabled' }),
       client.get<SpnDuplicates>('/v1/spn/duplicates'),
       client.get<{ agents: TopologyFacts['agents'] }>('/v1/agents'),
       client.get<{ accounts: AccountView[] }>('/v1/accounts'),
+      client.get<BusHealth>('/v1/bus'),
     ])
-    const report = topologyReport({ sites, duplicates, agents, accounts, now: new Date() })
+    const maxLag = maxLagOf(ctx.options['max-lag'])
+    const report = topologyReport({
+      sites,
+      duplicates,
+      agents,
+      accounts,
+      bus,
+      now: new Date(),
+      ...(maxLag === undefined ? {} : { maxLag }),
+    })
     ctx.print(report, () =>
       [
         `topology: ${report.outcome}`,
@@ -137,4 +157,10 @@ export const testTopology: VerbSpec = {
     )
     return report.outcome === 'fail' ? ExitCode.Failed : ExitCode.Ok
   },
+}
+
+function maxLagOf(value: unknown): number | undefined {
+  if (value === undefined) return undefined
+  if (typeof value === 'string' && /^[0-9]{1,9}$/.test(value)) return Number(value)
+  throw new UsageError('--max-lag must be a whole number of events from 0 to 999999999')
 }

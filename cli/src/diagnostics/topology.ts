@@ -1,9 +1,18 @@
-import type { AccountCheck, AccountView, AgentRow, CheckStatus, SpnDuplicates } from '@krbfleet/contracts'
+import type {
+  AccountCheck,
+  AccountView,
+  AgentRow,
+  BusHealth,
+  CheckStatus,
+  SpnDuplicates,
+} from '@krbfleet/contracts'
 
 /**
  * Test-CsTopology, pure: every site with pools has a Kerberos account assigned; no SPN is held by
- * two objects; every server has an enrolled agent that reported recently and holds AD's kvno; RC4
- * readiness: every managed account is AES only (msDS-SupportedEncryptionTypes set, RC4 bit clear).
+ * two objects; every server has an enrolled agent that reported recently and holds AD's kvno; the
+ * events stream within its limits and every durable consumer keeping up (lag shown); RC4 readiness:
+ * every managed account is AES only (RC4 bit clear) and no account of the fleet is left without
+ * msDS-SupportedEncryptionTypes (AD would then pick RC4 for its tickets).
  */
 
 export interface TopologyFacts {
@@ -12,8 +21,12 @@ export interface TopologyFacts {
   agents: Array<AgentRow & { current?: boolean }>
   accounts: AccountView[]
   now: Date
+  /** The events stream and its durable consumers (GET /v1/bus). */
+  bus: BusHealth
   /** An agent whose last heartbeat is older than this is not live (default 3 minutes). */
   liveWithinMs?: number
+  /** A consumer with more events than this not yet delivered is lagging (default 1000). */
+  maxLag?: number
 }
 
 export interface TopologyReport {
@@ -73,8 +86,11 @@ export function topologyReport(facts: TopologyFacts): TopologyReport {
         }
       : { check: 'agents', status: 'fail', detail: agentProblems.join('; ') },
   )
+  checks.push(busCheck(facts.bus, facts.maxLag ?? 1000))
   const managed = facts.accounts.filter((a) => a.managed)
-  const noTypes = managed.filter((a) => a.encryptionTypes === null).map((a) => a.account)
+  const noTypes = facts.accounts
+    .filter((a) => a.existsInDirectory && a.encryptionTypes === null)
+    .map((a) => a.account)
   const rc4 = managed
     .filter((a) => a.encryptionTypes !== null && (a.encryptionTypes & RC4) !== 0)
     .map((a) => a.account)
@@ -83,7 +99,7 @@ export function topologyReport(facts: TopologyFacts): TopologyReport {
       ? {
           check: 'rc4-readiness',
           status: 'pass',
-          detail: `${managed.length} managed account(s), all AES only`,
+          detail: `${managed.length} managed account(s), all AES only; every account of the fleet sets msDS-SupportedEncryptionTypes`,
         }
       : {
           check: 'rc4-readiness',
@@ -97,4 +113,36 @@ export function topologyReport(facts: TopologyFacts): TopologyReport {
         },
   )
   return { outcome: worst(checks.map((c) => c.status)), checks }
+}
+
+/**
+ * The bus: the events stream under 90 % of its byte and message limits; each durable consumer with
+ * its lag (fail when its unacknowledged events reach its max_ack_pending: it receives nothing more;
+ * warn when more than `maxLag` events wait for it).
+ */
+export function busCheck(bus: BusHealth, maxLag: number): AccountCheck {
+  const full = bus.streams.flatMap((s) => {
+    const share = Math.max(
+      s.maxBytes > 0 ? s.bytes / s.maxBytes : 0,
+      s.maxMessages > 0 ? s.messages / s.maxMessages : 0,
+    )
+    return share >= 0.9 ? [`${s.name} at ${Math.round(share * 100)} % of its limit`] : []
+  })
+  const stalled = bus.consumers.filter((c) => c.maxAckPending > 0 && c.ackPending >= c.maxAckPending)
+  const lagging = bus.consumers.filter((c) => c.pending > maxLag && !stalled.includes(c))
+  const streams = bus.streams.map((s) => `${s.name} ${s.messages} events`).join(', ')
+  const lags = bus.consumers.map((c) => `${c.durable} lag ${c.pending}/${c.ackPending} unacked`).join(', ')
+  const status: CheckStatus = stalled.length > 0 ? 'fail' : full.length + lagging.length > 0 ? 'warn' : 'pass'
+  const problems = [
+    ...full,
+    ...stalled.map((c) => `${c.durable} stalled: ${c.ackPending} unacknowledged (max ${c.maxAckPending})`),
+    ...lagging.map((c) => `${c.durable} ${c.pending} events behind (more than ${maxLag})`),
+  ]
+  return {
+    check: 'bus',
+    status,
+    detail: [problems.join('; '), `${streams}; ${lags || 'no durable consumer'}`]
+      .filter((p) => p)
+      .join(' -- '),
+  }
 }

@@ -21,6 +21,9 @@ export interface CliResult {
 export interface CliEnv {
   KRBFLEET_URL: string
   KRBFLEET_TOKEN: string
+  /** The Kerberos client's configuration and ticket cache (`test assignment` probes with its ticket). */
+  KRB5_CONFIG?: string
+  KRB5CCNAME?: string
 }
 
 export async function runCli(args: string[], env: CliEnv): Promise<CliResult> {

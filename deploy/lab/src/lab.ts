@@ -25,6 +25,7 @@ import {
   enabledTopology,
   loadSample,
   rotateOnce,
+  testAssignments,
   waitForSpns,
 } from './load.ts'
 import { labAccount, serversFile } from './sample.ts'
@@ -284,6 +285,17 @@ async function upUnlocked(options: LabOptions): Promise<void> {
       }
       const servers = serversFile(current.topology, webOf)
       await writeFileAtomic(layout.serversFile, `${JSON.stringify(servers, null, 2)}\n`)
+      if (firstLoad && agents.length > 0) {
+        const password = (await readFile(`${layout.secrets}/${labUser.secret}`, 'utf8')).trim()
+        await testAssignments(
+          layout,
+          { ...env, KRB5_CONFIG: labDc(layout, state).krb5Conf, KRB5CCNAME: labTicketCache(layout) },
+          { principal: `${labUser.sam}@${labDomain.realm}`, password },
+          current.topology.sites.map((s) => s.name),
+          step,
+          print,
+        )
+      }
       await printSummary(
         layout,
         state,
@@ -359,6 +371,9 @@ async function stopPart(layout: LabLayout, state: LabState, record: PidRecord): 
   return outcome
 }
 
+/** The lab user's ticket cache: the env file's KRB5CCNAME, filled by the first start's kinit. */
+const labTicketCache = (layout: LabLayout) => `FILE:${layout.root}/krb5cc`
+
 function envLine(name: string, value: string): string {
   return `export ${name}='${value.replaceAll("'", "'\\''")}'`
 }
@@ -374,7 +389,7 @@ async function writeEnvFile(layout: LabLayout, state: LabState, tokens: LabToken
     envLine('KRBFLEET_OPERATOR_TOKEN', tokens.operator),
     envLine('KRBFLEET_VIEWER_TOKEN', tokens.viewer),
     envLine('KRB5_CONFIG', dc.krb5Conf),
-    envLine('KRB5CCNAME', `FILE:${layout.root}/krb5cc`),
+    envLine('KRB5CCNAME', labTicketCache(layout)),
     envLine('LAB_USER', `${labUser.sam}@${labDomain.realm}`),
     envLine('LAB_PASSWORD', labPassword),
     envLine('LAB_DC_ADDRESS', dc.address),
@@ -413,6 +428,7 @@ async function printSummary(
     for (let i = 0; i < spns.length; i += 3) print(`              ${spns.slice(i, i + 3).join('  ')}`)
   }
   print(`  console   ${consoleUrl(state)}  (OpenAPI: ${consoleUrl(state)}/docs)`)
+  print(`  dashboard ${consoleUrl(state)}/dashboard/  (sign in with a token below)`)
   print(`  token     viewer:   ${tokens.viewer}`)
   print(`            operator: ${tokens.operator}`)
   print(`            admin:    ${tokens.admin}   (KRBFLEET_TOKEN in ${show(layout.envFile)})`)

@@ -23,6 +23,8 @@ export interface LabLayout {
   stateFile: string
   envFile: string
   serversFile: string
+  /** `krbfleet test assignment` HTML reports, one per site. */
+  reports: string
   krb5Conf: string
 }
 
@@ -37,6 +39,7 @@ export function labLayout(root: string): LabLayout {
     stateFile: join(root, 'lab.json'),
     envFile: join(root, 'env'),
     serversFile: join(root, 'servers.json'),
+    reports: join(root, 'reports'),
     krb5Conf: join(root, 'krb5.conf'),
   }
 }

@@ -1,3 +1,6 @@
+import { execFile } from 'node:child_process'
+import { mkdir } from 'node:fs/promises'
+import { join } from 'node:path'
 import type { TopologyDocument } from '@krbfleet/contracts'
 import { type CliEnv, cli, runCli } from './cli.ts'
 import { labDomain } from './dc.ts'
@@ -57,6 +60,63 @@ export async function rotateOnce(
       `krbfleet password set ${labAccount} exited with ${result.code}: ${result.stderr.trim()}`,
     )
   }
+}
+
+/**
+ * Test-CsKerberosAccountAssignment for every site, as a new user would run it: the lab user takes a
+ * ticket (kinit, into the cache the env file names, so the operator has one too), then
+ * `krbfleet test assignment --site S --endpoints servers.json --report reports/S.html` probes every
+ * keytab server's Apache with it. One line per site, the report's path beside it; problems found
+ * are reported, not fatal.
+ */
+export async function testAssignments(
+  layout: LabLayout,
+  env: CliEnv & { KRB5_CONFIG: string; KRB5CCNAME: string },
+  user: { principal: string; password: string },
+  sites: string[],
+  step: (line: string) => void,
+  print: (line: string) => void,
+): Promise<void> {
+  step(`taking a ticket for ${user.principal} and testing each site's assignment (krbfleet test assignment)`)
+  await kinit(env, user)
+  await mkdir(layout.reports, { recursive: true })
+  for (const site of sites) {
+    const report = join(layout.reports, `${site}.html`)
+    const args = ['test', 'assignment', '--site', site, '--endpoints', layout.serversFile, '--report', report]
+    const result = await runCli([...args, '--json'], env)
+    if (result.code === 2 || !result.stdout.trim()) {
+      throw new LabPartError(
+        'lab',
+        `krbfleet ${args.join(' ')} exited with ${result.code}: ${result.stderr.trim()}`,
+      )
+    }
+    const { outcome, servers } = JSON.parse(result.stdout) as {
+      outcome: string
+      servers: Array<{ status: string; probe: string }>
+    }
+    const answered = servers.filter((s) => s.probe.startsWith('200 ')).length
+    print(
+      `  test assignment ${site}: ${outcome}; ${answered}/${servers.length} servers answered 200 to Negotiate (the iis ones are not probed); report ${report}`,
+    )
+  }
+}
+
+function kinit(
+  env: { KRB5_CONFIG: string; KRB5CCNAME: string },
+  user: { principal: string; password: string },
+) {
+  return new Promise<void>((resolve, reject) => {
+    const child = execFile(
+      'kinit',
+      [user.principal],
+      { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env }, timeout: 30_000 },
+      (error, _stdout, stderr) =>
+        error
+          ? reject(new LabPartError('lab', `kinit ${user.principal}: ${stderr.trim() || error.message}`))
+          : resolve(),
+    )
+    child.stdin?.end(`${user.password}\n`)
+  })
 }
 
 interface PlanView {

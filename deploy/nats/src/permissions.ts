@@ -186,6 +186,8 @@ interface ServiceRights {
   listens?: string[]
   /** Reads stored events one by one (the event log of `krbfleet events`; no consumer). */
   readsEventLog?: boolean
+  /** Reads the events stream's state and lists its consumers (GET /v1/bus: lag; no message). */
+  readsBusHealth?: boolean
   /**
    * Its durable consumers on the events stream (their names are the service's own: spn-sync's are
    * services/spn-sync `durables`; the test checks that both lists agree).
@@ -237,6 +239,7 @@ const serviceRights: ServiceRights[] = [
     // service (account.list/show) instead of reading records.
     reads: [buckets.topology, buckets.spnOwnership, buckets.agents, buckets.rotations],
     readsEventLog: true,
+    readsBusHealth: true,
     durables: [],
   },
 ]
@@ -261,6 +264,9 @@ export function serviceUsers(): NatsUser[] {
       ...rights.reads.flatMap(kvRead),
       ...(rights.ringsAgents ? [anyAgentCredential] : []),
       ...(rights.readsEventLog ? [`$JS.API.STREAM.MSG.GET.${eventsStream}`] : []),
+      ...(rights.readsBusHealth
+        ? [`$JS.API.STREAM.INFO.${eventsStream}`, `$JS.API.CONSUMER.LIST.${eventsStream}`]
+        : []),
     ]
     return {
       user,

@@ -21,6 +21,7 @@ export {
   type EventContext,
 } from './consume.ts'
 export { isTransientNatsError, toBusError } from './errors.ts'
+export { busHealth } from './health.ts'
 export {
   eventOfMessage,
   followEventLog,

@@ -404,7 +404,9 @@ function drawRotations(): void {
 
 function drawEvents(): void {
   if (state.events.length === 0) {
-    $('events').replaceChildren(h('li', { class: 'empty' }, 'No event in the last hour; new ones appear here as they happen.'))
+    $('events').replaceChildren(
+      h('li', { class: 'empty' }, 'No event in the last hour; new ones appear here as they happen.'),
+    )
     return
   }
   $('events').replaceChildren(

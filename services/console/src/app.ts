@@ -101,5 +101,6 @@ function routeContext(
     },
     change: (req, entry, run) => trail.change(req, entry, run),
     events: deps.events,
+    bus: deps.bus,
   }
 }

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { EventEnvelope, ServiceName } from '@krbfleet/contracts'
+import type { BusHealth, EventEnvelope, ServiceName } from '@krbfleet/contracts'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { FastifyBaseLogger, FastifyInstance, FastifyRequest, RawServerDefault } from 'fastify'
 import type { ReadinessCheck } from '@krbfleet/runtime'
@@ -25,6 +25,8 @@ export interface ConsoleDeps {
   checks?: Record<string, ReadinessCheck>
   /** The events stream read as a log (libs/bus readEventLog / sequenceAt); GET /v1/events. */
   events?: EventLog
+  /** The events stream and its consumers' lag (libs/bus busHealth); GET /v1/bus. */
+  bus?: { health(): Promise<BusHealth> }
 }
 
 /** One stored event and its stream sequence. */
@@ -73,6 +75,8 @@ export interface RouteContext {
   change<T>(req: FastifyRequest, audit: ChangeAudit, run: () => Promise<T>): Promise<T>
   /** The event log, when the console has one (ConsoleDeps.events). */
   events: EventLog | undefined
+  /** The bus health, when the console has it (ConsoleDeps.bus). */
+  bus: ConsoleDeps['bus']
 }
 
 /** A console route module: a fastify plugin registering its routes under /v1. */

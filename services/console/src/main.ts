@@ -1,7 +1,8 @@
-import { callRpc, connectBusFromSettings, readEventLog, sequenceAt } from '@krbfleet/bus'
+import { callRpc, connectBusFromSettings } from '@krbfleet/bus'
 import { ErrorCode, KrbfleetError } from '@krbfleet/contracts'
 import { createMetricsRegistry, runService, type StoppablePart, startHealthServer } from '@krbfleet/runtime'
 import { loadTokensFile } from './adapters/fs/tokens-file.ts'
+import { busReaders } from './adapters/nats/readers.ts'
 import { buildApp } from './app.ts'
 import { ConsoleConfig } from './config.ts'
 
@@ -37,7 +38,7 @@ await runService({
         tokens,
         rpc: (service, operation, body, options) => callRpc(bus, service, operation, body, options),
         publish: (e) => bus.publish(e),
-        events: { read: (o) => readEventLog(bus, o), sequenceAt: (at) => sequenceAt(bus, at) },
+        ...busReaders(bus),
         checks,
       },
       {

@@ -3,10 +3,12 @@ import { after, before, describe, test } from 'node:test'
 import {
   AgentHeartbeat,
   agentToken,
+  type BusHealth,
   CredentialApplied,
   type EventEnvelope,
   PasswordRotated,
   SiteAdded,
+  streams,
 } from '@krbfleet/contracts'
 import { SseParser } from '../dashboard/sse.ts'
 import { auth, type ConsoleWorld, startConsoleWorld } from './helpers.ts'
@@ -166,6 +168,22 @@ describe('the event log: GET /v1/events', () => {
     assert.equal(limit.status, 400)
     const unknown = await get('?bogus=1')
     assert.equal(unknown.status, 400)
+  })
+
+  test('GET /v1/bus: the events stream and every durable consumer with its lag, for a viewer', async () => {
+    const r = await world.app.inject({ method: 'GET', url: '/v1/bus', headers: auth('viewer') })
+    assert.equal(r.statusCode, 200, r.body)
+    const health = r.json() as BusHealth
+    const info = await world.bus.jsm.streams.info(streams.events.name)
+    assert.deepEqual(
+      health.streams.map((s) => [s.name, s.lastSeq, s.messages, s.maxBytes]),
+      [[streams.events.name, info.state.last_seq, info.state.messages, info.config.max_bytes]],
+    )
+    const status = health.consumers.find((c) => c.durable === 'topology-agent-status')
+    assert.ok(status, JSON.stringify(health.consumers))
+    assert.equal(typeof status.pending, 'number')
+    assert.equal(status.maxAckPending > 0, true)
+    assert.equal((await world.app.inject({ method: 'GET', url: '/v1/bus' })).statusCode, 401)
   })
 
   describe('GET /v1/events/stream: server-sent events', () => {

@@ -1,14 +1,7 @@
-import {
-  type Bus,
-  callRpc,
-  type ConnectBusOptions,
-  readEventLog,
-  type RpcServer,
-  sequenceAt,
-  serveRpc,
-} from '@krbfleet/bus'
+import { type Bus, callRpc, type ConnectBusOptions, type RpcServer, serveRpc } from '@krbfleet/bus'
 import { accountOperations, codec, type EventEnvelope, ServiceName, spnOperations } from '@krbfleet/contracts'
 import type { RouteOptions } from 'fastify'
+import { busReaders } from '../src/adapters/nats/readers.ts'
 import Type from 'typebox'
 import { silentLogger } from '@krbfleet/logging'
 import type { NatsServer } from '@krbfleet/testing'
@@ -103,7 +96,7 @@ export async function startConsoleWorld(options: ConsoleWorldOptions = {}): Prom
       tokens: records,
       rpc: (service, operation, body, options) => callRpc(bus, service, operation, body, options),
       publish: (e) => bus.publish(e),
-      events: { read: (o) => readEventLog(bus, o), sequenceAt: (at) => sequenceAt(bus, at) },
+      ...busReaders(bus),
       checks: { nats: () => bus.isConnected() },
     },
     {

@@ -1,6 +1,7 @@
 import type { RouteModule } from '../context.ts'
 import { accountRoutes } from './accounts.ts'
 import { agentRoutes } from './agents.ts'
+import { busRoutes } from './bus.ts'
 import { eventRoutes } from './events.ts'
 import { rotationRoutes } from './rotations.ts'
 import { sessionRoutes } from './session.ts'
@@ -20,4 +21,5 @@ export const routeModules: RouteModule[] = [
   rotationRoutes,
   eventRoutes,
   sessionRoutes,
+  busRoutes,
 ]

@@ -1,0 +1,10 @@
+import { type Bus, busHealth, readEventLog, sequenceAt } from '@krbfleet/bus'
+import type { ConsoleDeps } from '../../context.ts'
+
+/** What the console reads from the bus itself (no service involved): the event log and the bus health. */
+export function busReaders(bus: Pick<Bus, 'jsm'>): Required<Pick<ConsoleDeps, 'events' | 'bus'>> {
+  return {
+    events: { read: (o) => readEventLog(bus, o), sequenceAt: (at) => sequenceAt(bus, at) },
+    bus: { health: () => busHealth(bus) },
+  }
+}
