@@ -193,6 +193,24 @@ test('npm run lab: a failing part is named with its log and nothing is left runn
     assert.equal((await curl(line, join(labDir, 'cc-none'))).stdout.trim(), '401', `${line} without a ticket`)
   }
 
+  // The first start tested every site's assignment with the lab user's ticket (report pages left
+  // in reports/) and printed the dashboard, which the console serves.
+  for (const site of sampleTopology.sites.map((x) => x.name)) {
+    assert.match(
+      up.stdout,
+      new RegExp(`^  test assignment ${site}: (pass|unknown); [1-9]\\d*/\\d+ servers answered 200`, 'm'),
+    )
+    assert.match(
+      await readFile(join(labDir, 'reports', `${site}.html`), 'utf8'),
+      new RegExp(`<h1>Site ${site}: `),
+    )
+  }
+  const dashboard = /^ {2}dashboard (http:\/\/\S+\/dashboard\/)/m.exec(up.stdout)
+  assert.ok(dashboard, `the summary prints the dashboard:\n${up.stdout}`)
+  const page = await fetch(dashboard[1]!)
+  assert.equal(page.status, 200)
+  assert.match(await page.text(), /<title>krbfleet<\/title>/)
+
   // 3. The CLI, configured only by .lab/env, sees the pool SPNs on the account (setspn -L).
   const cliEnv = { PATH: process.env.PATH, HOME: process.env.HOME, ...labEnv }
   const spnList = await run(krbfleet, ['spn', 'list', labAccount, '--json'], cliEnv)
