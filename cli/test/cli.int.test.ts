@@ -168,6 +168,8 @@ describe('the krbfleet bin against a console on a free port', () => {
       ['assignment', 'new', 'Bergen', 'CORP\\OTHER'],
       ['topology', 'apply', '-f', file],
       ['site', 'add', 'Oslo'],
+      ['site', 'add', 'Oslo', '--ntlm-only'],
+      ['site', 'set', 'Bergen', '--ntlm-only'],
       ['site', 'remove', 'Redmond', '--force'],
       ['pool', 'add', 'pool02.corp.example.com', '--site', 'Redmond'],
       ['pool', 'set', 'pool01.corp.example.com', '--alias', 'www.corp.example.com'],
@@ -184,6 +186,23 @@ describe('the krbfleet bin against a console on a free port', () => {
     }
     assert.deepEqual(await draft(), before)
     assert.deepEqual(await topology.store.readEnabled(), enabledBefore, 'no revision was enabled')
+    assert.equal((await krbfleet(['site', 'remove', 'Bergen'])).code, 0)
+  })
+
+  test('site set --[no-]ntlm-only: the mark shows in site list and refuses an assignment', async () => {
+    assert.equal((await krbfleet(['site', 'add', 'Bergen', '--ntlm-only'])).code, 0)
+    const listed = await krbfleet(['site', 'list'])
+    assert.match(listed.stdout, /^Bergen\s+0\s+0\s+\(NTLM only\)$/m)
+    const assign = await krbfleet(['assignment', 'new', 'Bergen', 'CORP\\OTHER'])
+    assert.equal(assign.code, 1)
+    assert.match(assign.stderr, /conflict: site: site 'Bergen' is marked NTLM only/)
+    const usage = await krbfleet(['site', 'set', 'Bergen'])
+    assert.equal(usage.code, 2)
+    assert.match(usage.stderr, /--ntlm-only or --no-ntlm-only/)
+    const unmark = await krbfleet(['site', 'set', 'site:bergen', '--no-ntlm-only'])
+    assert.equal(unmark.code, 0, unmark.stderr)
+    assert.match(unmark.stdout, /SiteChanged site=Bergen ntlmOnly=false/)
+    assert.match((await krbfleet(['site', 'list'])).stdout, /^Bergen\s+0\s+0$/m)
     assert.equal((await krbfleet(['site', 'remove', 'Bergen'])).code, 0)
   })
 

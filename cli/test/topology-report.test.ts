@@ -94,10 +94,27 @@ describe('topologyReport (Test-CsTopology)', () => {
     )
   })
 
+  it('given a site with pools marked NTLM only on purpose, then assignments passes and names it', () => {
+    const report = topologyReport({
+      ...healthy,
+      sites: [...healthy.sites, { name: 'bergen', pools: 2, servers: 0, ntlmOnly: true }],
+    })
+    assert.equal(report.outcome, 'pass')
+    assert.deepEqual(report.checks[0], {
+      check: 'assignments',
+      status: 'pass',
+      detail: 'every site with pools has a Kerberos account; marked NTLM only on purpose: bergen',
+    })
+  })
+
   it('given an unassigned site with pools, a duplicate SPN, agents missing, silent or behind and RC4 or unset accounts, then each is named', () => {
     const report = topologyReport({
       ...healthy,
-      sites: [...healthy.sites, { name: 'oslo', pools: 1, servers: 1 }],
+      sites: [
+        ...healthy.sites,
+        { name: 'oslo', pools: 1, servers: 1 },
+        { name: 'bergen', pools: 1, servers: 0, ntlmOnly: true },
+      ],
       duplicates: [
         {
           spn: 'HTTP/web.paris.corp',
@@ -123,7 +140,11 @@ describe('topologyReport (Test-CsTopology)', () => {
     assert.deepEqual(
       report.checks.map((c) => [c.check, c.status, c.detail]),
       [
-        ['assignments', 'fail', 'sites with pools and no Kerberos account (NTLM only): oslo'],
+        [
+          'assignments',
+          'fail',
+          'sites with pools and no Kerberos account (they fall back to NTLM): oslo; marked NTLM only on purpose: bergen',
+        ],
         ['spn-duplicates', 'fail', 'HTTP/web.paris.corp on 2 objects'],
         [
           'agents',

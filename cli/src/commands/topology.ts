@@ -19,6 +19,10 @@ const source = {
   source: { type: 'string', description: 'draft (default), enabled, or a revision number' },
 } as const
 
+/** A site's account as a table shows it: the account, or the NTLM-only mark. */
+const siteAccount = (site: { account?: unknown; ntlmOnly?: unknown }) =>
+  site.account ?? (site.ntlmOnly === true ? '(NTLM only)' : undefined)
+
 /** Lync identities are written `site:Redmond`; both forms are accepted. */
 const siteName = (value: string | undefined) => (value ?? '').replace(/^site:/i, '')
 
@@ -33,8 +37,11 @@ function listVerb(spec: {
   rows: string
   filters?: { site?: 'option' | 'argument'; pool?: true }
   columns: Array<[string, string]>
+  /** A row as shown (the JSON answer stays as the console gave it). */
+  shape?: (row: Record<string, unknown>) => Record<string, unknown>
 }): VerbSpec {
   const { site, pool } = spec.filters ?? {}
+  const shape = spec.shape ?? ((row: Record<string, unknown>) => row)
   return {
     summary: spec.summary,
     ...(site === 'argument' ? { args: ['SITE?'] } : {}),
@@ -50,7 +57,7 @@ function listVerb(spec: {
         ...(pool ? { pool: ctx.options.pool as string | undefined } : {}),
         source: ctx.options.source as string | undefined,
       })
-      ctx.print(result, () => table(result[spec.rows] ?? [], spec.columns))
+      ctx.print(result, () => table((result[spec.rows] ?? []).map(shape), spec.columns))
       return 0
     },
   }
@@ -88,11 +95,34 @@ export const siteCommands: CommandModule = {
   summary: 'sites (the top of the topology)',
   verbs: {
     add: {
-      summary: 'add a site',
+      summary: 'add a site (--ntlm-only: served by no Kerberos account, on purpose)',
       args: ['NAME'],
       change: true,
+      options: { 'ntlm-only': { type: 'boolean' } },
       run: (ctx) =>
-        change(ctx, () => ctx.client().post('/v1/sites', { name: siteName(ctx.args.NAME) }, dry(ctx))),
+        change(ctx, () =>
+          ctx
+            .client()
+            .post(
+              '/v1/sites',
+              { name: siteName(ctx.args.NAME), ...(ctx.options['ntlm-only'] ? { ntlmOnly: true } : {}) },
+              dry(ctx),
+            ),
+        ),
+    },
+    set: {
+      summary: 'mark a site NTLM only on purpose (--ntlm-only), or take the mark away (--no-ntlm-only)',
+      args: ['NAME'],
+      change: true,
+      options: { 'ntlm-only': { type: 'boolean', negatable: true } },
+      run(ctx) {
+        const ntlmOnly = ctx.options['ntlm-only'] as boolean | undefined
+        if (ntlmOnly === undefined)
+          throw new UsageError('nothing to change: give --ntlm-only or --no-ntlm-only')
+        return change(ctx, () =>
+          ctx.client().patch(`/v1/sites/${enc(siteName(ctx.args.NAME))}`, { ntlmOnly }, dry(ctx)),
+        )
+      },
     },
     remove: removeVerb({
       summary: 'remove a site; --force also removes its pools, servers and assignment',
@@ -111,6 +141,7 @@ export const siteCommands: CommandModule = {
         ['servers', 'SERVERS'],
         ['account', 'ACCOUNT'],
       ],
+      shape: (row) => ({ ...row, account: siteAccount(row) }),
     }),
   },
 }
@@ -345,7 +376,10 @@ export const topologyCommands: CommandModule = {
             table(
               t.sites.map((s) => ({
                 name: s.name,
-                account: t.assignments.find((a) => a.site === s.name)?.account,
+                account: siteAccount({
+                  ...s,
+                  account: t.assignments.find((a) => a.site === s.name)?.account,
+                }),
               })),
               [
                 ['name', 'SITE'],

@@ -8,7 +8,8 @@ import type {
 } from '@krbfleet/contracts'
 
 /**
- * Test-CsTopology, pure: every site with pools has a Kerberos account assigned; no SPN is held by
+ * Test-CsTopology, pure: every site with pools has a Kerberos account assigned (or is marked NTLM only
+ * on purpose: named, not counted against it); no SPN is held by
  * two objects; every server has an enrolled agent that reported recently and holds AD's kvno; the
  * events stream within its limits and every durable consumer keeping up (lag shown); RC4 readiness:
  * every managed account is AES only (RC4 bit clear) and no account of the fleet is left without
@@ -16,7 +17,7 @@ import type {
  */
 
 export interface TopologyFacts {
-  sites: Array<{ name: string; pools: number; servers: number; account?: string }>
+  sites: Array<{ name: string; pools: number; servers: number; account?: string; ntlmOnly?: boolean }>
   duplicates: SpnDuplicates['duplicates']
   agents: Array<AgentRow & { current?: boolean }>
   accounts: AccountView[]
@@ -43,14 +44,21 @@ const RC4 = 0x4
 
 export function topologyReport(facts: TopologyFacts): TopologyReport {
   const checks: AccountCheck[] = []
-  const unassigned = facts.sites.filter((s) => s.pools > 0 && !s.account).map((s) => s.name)
+  const withPools = facts.sites.filter((s) => s.pools > 0)
+  const unassigned = withPools.filter((s) => !s.account && !s.ntlmOnly).map((s) => s.name)
+  const ntlmOnly = withPools.filter((s) => s.ntlmOnly).map((s) => s.name)
+  const marked = ntlmOnly.length > 0 ? `; marked NTLM only on purpose: ${named(ntlmOnly)}` : ''
   checks.push(
     unassigned.length === 0
-      ? { check: 'assignments', status: 'pass', detail: 'every site with pools has a Kerberos account' }
+      ? {
+          check: 'assignments',
+          status: 'pass',
+          detail: `every site with pools has a Kerberos account${marked}`,
+        }
       : {
           check: 'assignments',
           status: 'fail',
-          detail: `sites with pools and no Kerberos account (NTLM only): ${named(unassigned)}`,
+          detail: `sites with pools and no Kerberos account (they fall back to NTLM): ${named(unassigned)}${marked}`,
         },
   )
   checks.push(

@@ -16,7 +16,19 @@ const obj = <P extends Record<string, import('typebox').TSchema>>(p: P) =>
   Type.Object(p, { additionalProperties: false })
 
 // topology
-export const SiteAdded = defineEvent('topology', 'SiteAdded', 1, obj({ site: Name }))
+export const SiteAdded = defineEvent(
+  'topology',
+  'SiteAdded',
+  1,
+  obj({ site: Name, ntlmOnly: Type.Optional(Type.Literal(true)) }),
+)
+/** A site's mark changed: NTLM only on purpose (true) or back to expecting an account (false). */
+export const SiteChanged = defineEvent(
+  'topology',
+  'SiteChanged',
+  1,
+  obj({ site: Name, ntlmOnly: Type.Boolean() }),
+)
 export const SiteRemoved = defineEvent('topology', 'SiteRemoved', 1, obj({ site: Name }))
 export const PoolAdded = defineEvent('topology', 'PoolAdded', 1, obj({ pool: Pool }))
 export const PoolChanged = defineEvent('topology', 'PoolChanged', 1, obj({ pool: Pool, previous: Pool }))
@@ -49,6 +61,8 @@ export const AgentEnrolled = defineEvent('topology', 'AgentEnrolled', 1, obj({ s
 const ChangeCounts = obj({
   sitesAdded: Type.Array(Name),
   sitesRemoved: Type.Array(Name),
+  /** Sites whose NTLM-only mark changed (absent from summaries written before the mark existed). */
+  sitesChanged: Type.Optional(Type.Array(Name)),
   poolsAdded: Type.Array(Name),
   poolsChanged: Type.Array(Name),
   poolsRemoved: Type.Array(Name),
@@ -225,6 +239,7 @@ export const ChangeRecorded = defineEvent(
 
 export const allEvents = [
   SiteAdded,
+  SiteChanged,
   SiteRemoved,
   PoolAdded,
   PoolChanged,

@@ -21,6 +21,7 @@ const DryRun = Type.Optional(Type.Boolean())
 
 export const TopologyOperation = {
   SiteAdd: 'site.add',
+  SiteSet: 'site.set',
   SiteRemove: 'site.remove',
   SiteList: 'site.list',
   PoolAdd: 'pool.add',
@@ -65,7 +66,9 @@ export type AssignmentInput = Static<typeof AssignmentInput>
 
 /** A whole topology as an operator writes it (`topology apply -f FILE`); optional fields default. */
 export const TopologyDocumentInput = obj({
-  sites: Type.Optional(Type.Array(obj({ name: SiteName }), { maxItems: 1000 })),
+  sites: Type.Optional(
+    Type.Array(obj({ name: SiteName, ntlmOnly: Type.Optional(Type.Boolean()) }), { maxItems: 1000 }),
+  ),
   pools: Type.Optional(Type.Array(PoolInput, { maxItems: 5000 })),
   servers: Type.Optional(Type.Array(ServerInput, { maxItems: 20000 })),
   assignments: Type.Optional(Type.Array(AssignmentInput, { maxItems: 1000 })),
@@ -75,7 +78,13 @@ export const TopologyDocumentInput = obj({
 export type TopologyDocumentInput = Static<typeof TopologyDocumentInput>
 
 export const TopologyRequests = {
-  [TopologyOperation.SiteAdd]: obj({ name: SiteName, dryRun: DryRun }),
+  [TopologyOperation.SiteAdd]: obj({
+    name: SiteName,
+    ntlmOnly: Type.Optional(Type.Boolean()),
+    dryRun: DryRun,
+  }),
+  /** Marks a site NTLM only on purpose (true), or takes the mark away (false). */
+  [TopologyOperation.SiteSet]: obj({ name: SiteName, ntlmOnly: Type.Boolean(), dryRun: DryRun }),
   [TopologyOperation.SiteRemove]: obj({
     name: SiteName,
     force: Type.Optional(Type.Boolean()),
@@ -152,6 +161,7 @@ export type AgentTokenResult = Static<typeof AgentTokenResult>
 export const TopologyDiff = obj({
   sitesAdded: Type.Array(Type.String()),
   sitesRemoved: Type.Array(Type.String()),
+  sitesChanged: Type.Array(Type.String()),
   poolsAdded: Type.Array(Type.String()),
   poolsChanged: Type.Array(Type.String()),
   poolsRemoved: Type.Array(Type.String()),

@@ -10,7 +10,14 @@ export const AgentBackend = { Iis: 'iis', Keytab: 'keytab' } as const
 export type AgentBackend = (typeof AgentBackend)[keyof typeof AgentBackend]
 
 export const Site = Type.Object(
-  { name: Type.String({ minLength: 1, maxLength: 64 }) },
+  {
+    name: Type.String({ minLength: 1, maxLength: 64 }),
+    /**
+     * Marked on purpose as served by no Kerberos account: its pools answer with NTLM, and Test-CsTopology
+     * does not count it as unassigned. Absent when false. A site so marked cannot be assigned an account.
+     */
+    ntlmOnly: Type.Optional(Type.Literal(true)),
+  },
   { additionalProperties: false },
 )
 export type Site = Static<typeof Site>

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
-import { ChangeRecorded } from '@krbfleet/contracts'
+import { ChangeRecorded, SiteAdded, SiteChanged } from '@krbfleet/contracts'
 import type { InjectOptions } from 'fastify'
 import { auth, type ConsoleWorld, lastSeq, startConsoleWorld, storedEvents } from './helpers.ts'
 
@@ -185,6 +185,19 @@ describe('console API (app.inject) with real NATS and a topology service', () =>
         'rule_violation',
         'account',
       ],
+      [
+        { method: 'PATCH', url: '/v1/sites/Redmond', payload: { ntlmOnly: true } },
+        409,
+        'conflict',
+        'ntlmOnly',
+      ],
+      [
+        { method: 'PATCH', url: '/v1/sites/Redmond', payload: { ntlmOnly: 'yes' } },
+        400,
+        'invalid',
+        'ntlmOnly',
+      ],
+      [{ method: 'PATCH', url: '/v1/sites/Nowhere', payload: { ntlmOnly: true } }, 404, 'not_found', 'name'],
       [{ method: 'DELETE', url: '/v1/sites/Redmond' }, 422, 'rule_violation', 'name'],
       [{ method: 'DELETE', url: '/v1/sites/Redmond?force=maybe' }, 400, 'invalid', 'query.force'],
       [{ method: 'DELETE', url: '/v1/pools/pool01.corp.example.com' }, 422, 'rule_violation', 'fqdn'],
@@ -316,5 +329,60 @@ describe('console API (app.inject) with real NATS and a topology service', () =>
     for (const secret of ['admin-secret-token', 'viewer-secret-token', 'operator-secret-token']) {
       assert.ok(!text.includes(secret))
     }
+  })
+
+  test('a site marked NTLM only on purpose: listed with the mark, refused an account, the mark taken away again', async () => {
+    const admin = auth('admin')
+    const from = await lastSeq(world.bus)
+    const add = await inject({
+      method: 'POST',
+      url: '/v1/sites',
+      headers: admin,
+      payload: { name: 'Oslo', ntlmOnly: true },
+    })
+    assert.equal(add.statusCode, 201, add.body)
+    const denied = await inject({
+      method: 'PATCH',
+      url: '/v1/sites/Oslo',
+      headers: auth('viewer'),
+      payload: { ntlmOnly: false },
+    })
+    assert.equal(denied.statusCode, 403, denied.body)
+    const listed = await inject({ method: 'GET', url: '/v1/sites', headers: auth('viewer') })
+    assert.deepEqual(
+      listed.json().sites.find((s: { name: string }) => s.name === 'Oslo'),
+      { name: 'Oslo', pools: 0, servers: 0, ntlmOnly: true },
+    )
+    const assign = await inject({
+      method: 'POST',
+      url: '/v1/assignments',
+      headers: admin,
+      payload: { site: 'Oslo', account: 'CORP\\OSLO' },
+    })
+    assert.equal(assign.statusCode, 409, assign.body)
+    assert.equal(assign.json().error.field, 'site')
+    assert.match(assign.json().error.message, /marked NTLM only/)
+    const unmark = await inject({
+      method: 'PATCH',
+      url: '/v1/sites/oslo',
+      headers: admin,
+      payload: { ntlmOnly: false },
+    })
+    assert.equal(unmark.statusCode, 200, unmark.body)
+    assert.deepEqual(unmark.json().changes, [
+      { type: 'SiteChanged', data: { site: 'Oslo', ntlmOnly: false } },
+    ])
+    const events = (await storedEvents(world.bus, from + 1)).filter((e) =>
+      e.type.startsWith('krbfleet.topology.Site'),
+    )
+    assert.deepEqual(
+      events.map((e) => [e.type, e.data]),
+      [
+        [SiteAdded.type, { site: 'Oslo', ntlmOnly: true }],
+        [SiteChanged.type, { site: 'Oslo', ntlmOnly: false }],
+      ],
+    )
+    const removed = await inject({ method: 'DELETE', url: '/v1/sites/Oslo', headers: admin })
+    assert.equal(removed.statusCode, 200, removed.body)
   })
 })

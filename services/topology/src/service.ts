@@ -351,6 +351,7 @@ export class TopologyService {
           pools: pools.length,
           servers: t.servers.filter((x) => pools.includes(x.pool)).length,
           ...(account ? { account } : {}),
+          ...(s.ntlmOnly ? { ntlmOnly: true } : {}),
         }
       }),
     }

@@ -86,6 +86,52 @@ describe('sites', () => {
   })
 })
 
+describe('sites marked NTLM only', () => {
+  const mark = (name = 'Redmond', ntlmOnly = true): TopologyCommand => ({ type: 'setSite', name, ntlmOnly })
+  test('add with the mark: SiteAdded carries it, the site holds it', () => {
+    const { state, events } = execute(emptyTopology(), { type: 'addSite', name: 'Redmond', ntlmOnly: true })
+    assert.deepEqual(events, [{ type: 'SiteAdded', site: 'Redmond', ntlmOnly: true }])
+    assert.deepEqual(state.sites, [{ name: 'Redmond', ntlmOnly: true }])
+  })
+  test('set: SiteChanged both ways, the mark absent when false; the same value is no event', () => {
+    const marked = execute(given(site()), mark('redmond'))
+    assert.deepEqual(marked.events, [{ type: 'SiteChanged', site: 'Redmond', ntlmOnly: true }])
+    assert.deepEqual(decide(marked.state, mark()), [], 'marking again changes nothing')
+    const cleared = execute(marked.state, mark('Redmond', false))
+    assert.deepEqual(cleared.events, [{ type: 'SiteChanged', site: 'Redmond', ntlmOnly: false }])
+    assert.deepEqual(cleared.state.sites, [{ name: 'Redmond' }])
+  })
+  test('set: a site with an account cannot be marked; an unknown site is not found', () => {
+    refused(base(), mark(), 'conflict', 'ntlmOnly', /CORP\\KERBAUTH assigned.*remove the assignment first/)
+    refused(emptyTopology(), mark('Nowhere'), 'not_found', 'name', /does not exist/)
+  })
+  test('assign: a marked site is refused, naming the mark and how to take it away', () => {
+    refused(given(site(), mark()), assign(), 'conflict', 'site', /marked NTLM only.*--no-ntlm-only/)
+  })
+  test('apply: the mark round-trips through the document, and an assignment beside it is refused', () => {
+    const document = { sites: [{ name: 'Redmond', ntlmOnly: true }, { name: 'Dublin' }] }
+    const { state } = execute(emptyTopology(), { type: 'applyDocument', document })
+    assert.deepEqual(state.sites, [{ name: 'Dublin' }, { name: 'Redmond', ntlmOnly: true }], 'sorted by name')
+    assert.deepEqual(decide(state, { type: 'applyDocument', document }), [], 'applying again changes nothing')
+    const unmarked = execute(state, {
+      type: 'applyDocument',
+      document: { sites: [{ name: 'Redmond' }, { name: 'Dublin' }] },
+    })
+    assert.deepEqual(unmarked.events, [{ type: 'SiteChanged', site: 'Redmond', ntlmOnly: false }])
+    assert.deepEqual(diffTopology(state, unmarked.state).sitesChanged, ['Redmond'])
+    refused(
+      emptyTopology(),
+      {
+        type: 'applyDocument',
+        document: { ...document, assignments: [{ site: 'Redmond', account: 'CORP\\X' }] },
+      },
+      'conflict',
+      'assignments.0.site',
+      /marked NTLM only/,
+    )
+  })
+})
+
 describe('pools', () => {
   test('add: canonical lower-case FQDNs, defaults filled in', () => {
     const [event] = decide(
@@ -463,7 +509,12 @@ describe('properties', () => {
   const names = ['a', 'b', 'c']
   const fqdn = fc.constantFrom(...names.map((n) => `${n}.corp.example.com`), 'bad_name', 'x.corp.example.com')
   const command: fc.Arbitrary<TopologyCommand> = fc.oneof(
-    fc.constantFrom(...names, 'A').map((name) => ({ type: 'addSite' as const, name })),
+    fc
+      .record({ name: fc.constantFrom(...names, 'A'), ntlmOnly: fc.boolean() })
+      .map((c) => ({ type: 'addSite' as const, ...c })),
+    fc
+      .record({ name: fc.constantFrom(...names), ntlmOnly: fc.boolean() })
+      .map((c) => ({ type: 'setSite' as const, ...c })),
     fc
       .record({ name: fc.constantFrom(...names), force: fc.boolean() })
       .map((c) => ({ type: 'removeSite' as const, ...c })),
@@ -503,6 +554,8 @@ describe('properties', () => {
     for (const s of t.servers) assert.ok(pools.has(s.pool), 'a server in an existing pool')
     for (const a of t.assignments) assert.ok(sites.has(a.site), 'an assignment of an existing site')
     assert.equal(new Set(t.assignments.map((a) => a.site)).size, t.assignments.length, 'one account per site')
+    const marked = new Set(t.sites.filter((s) => s.ntlmOnly).map((s) => s.name))
+    for (const a of t.assignments) assert.ok(!marked.has(a.site), 'no account on a site marked NTLM only')
   }
   test('any sequence of commands keeps every rule; a refused command changes nothing', () => {
     fc.assert(

@@ -62,6 +62,7 @@ describe('topology service against a real nats-server', () => {
     assert.deepEqual(second.diff, {
       sitesAdded: [],
       sitesRemoved: [],
+      sitesChanged: [],
       poolsAdded: [],
       poolsChanged: [],
       poolsRemoved: [],
@@ -313,6 +314,7 @@ describe('events a crashed writer left unpublished', () => {
       summary: {
         sitesAdded: ['Dublin'],
         sitesRemoved: [],
+        sitesChanged: [],
         poolsAdded: [],
         poolsChanged: [],
         poolsRemoved: [],

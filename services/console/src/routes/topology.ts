@@ -26,6 +26,8 @@ const { fqdn: _fqdn, ...poolChangeFields } = TopologyRequests[Op.PoolSet].proper
 const PoolChanges = obj(poolChangeFields)
 const { site: _site, ...assignmentSetFields } = TopologyRequests[Op.AssignmentSet].properties
 const AssignmentChange = obj(assignmentSetFields)
+const { name: _name, ...siteChangeFields } = TopologyRequests[Op.SiteSet].properties
+const SiteChanges = obj(siteChangeFields)
 
 const tags = ['topology']
 
@@ -66,6 +68,12 @@ const collections: Collection[] = [
     keySchema: siteName,
     list: { op: Op.SiteList, summary: 'List sites', filters: {} },
     add: { op: Op.SiteAdd, summary: 'Add a site' },
+    change: {
+      op: Op.SiteSet,
+      method: 'PATCH',
+      summary: 'Mark a site NTLM only, or take the mark away',
+      body: SiteChanges,
+    },
     remove: {
       op: Op.SiteRemove,
       summary: 'Remove a site (force: with its pools, servers and assignment)',

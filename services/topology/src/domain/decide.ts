@@ -23,7 +23,8 @@ import { evolve } from './evolve.ts'
  * field and the rule; nothing changes then. Pure: no I/O, no clock (the caller passes times in).
  */
 export type TopologyCommand =
-  | { type: 'addSite'; name: string }
+  | { type: 'addSite'; name: string; ntlmOnly?: boolean }
+  | { type: 'setSite'; name: string; ntlmOnly: boolean }
   | { type: 'removeSite'; name: string; force?: boolean }
   | { type: 'addPool'; pool: PoolInput }
   | { type: 'setPool'; patch: PoolPatch }
@@ -168,12 +169,32 @@ function fieldNames(pool: Pool): [string, string][] {
   return out
 }
 
-function decideAddSite(state: TopologyDocument, name: string, prefix = ''): TopologyEvent[] {
+function decideAddSite(
+  state: TopologyDocument,
+  name: string,
+  ntlmOnly: boolean,
+  prefix = '',
+): TopologyEvent[] {
   const field = join(prefix, 'name')
   const site = checkSiteName(name, field)
   const existing = findSite(state, site)
   if (existing !== undefined) throw alreadyExists(field, `site '${existing}' already exists`)
-  return [{ type: 'SiteAdded', site }]
+  return [ntlmOnly ? { type: 'SiteAdded', site, ntlmOnly: true } : { type: 'SiteAdded', site }]
+}
+
+/** The NTLM-only mark says "no Kerberos account here on purpose", so it excludes an assignment. */
+function decideSetSite(state: TopologyDocument, name: string, ntlmOnly: boolean): TopologyEvent[] {
+  const site = requireSite(state, name, 'name')
+  if ((state.sites.find((s) => s.name === site)?.ntlmOnly === true) === ntlmOnly) return []
+  const assignment = state.assignments.find((a) => a.site === site)
+  if (ntlmOnly && assignment) {
+    throw conflict(
+      'ntlmOnly',
+      `site '${site}' has the Kerberos account ${assignment.account} assigned; a site marked NTLM only has none (remove the assignment first)`,
+      { account: assignment.account },
+    )
+  }
+  return [{ type: 'SiteChanged', site, ntlmOnly }]
 }
 
 /** The events that take a pool and its servers out of the topology. */
@@ -274,6 +295,12 @@ function decideNewAssignment(
 ): TopologyEvent[] {
   const site = requireSite(state, siteName, join(prefix, 'site'))
   const account = parseAccountName(accountName, join(prefix, 'account')).id
+  if (state.sites.find((s) => s.name === site)?.ntlmOnly === true) {
+    throw conflict(
+      join(prefix, 'site'),
+      `site '${site}' is marked NTLM only; take the mark away first (site set ${site} --no-ntlm-only)`,
+    )
+  }
   const existing = state.assignments.find((a) => a.site === site)
   if (existing) {
     throw conflict(
@@ -340,7 +367,7 @@ export function buildDocument(input: TopologyDocumentInput): TopologyDocument {
     for (const e of events) doc = evolve(doc, e)
   }
   ;(input.sites ?? []).forEach((s, i) => {
-    run(decideAddSite(doc, s.name, `sites.${i}`))
+    run(decideAddSite(doc, s.name, s.ntlmOnly === true, `sites.${i}`))
   })
   ;(input.pools ?? []).forEach((p, i) => {
     run(decideAddPool(doc, p, `pools.${i}`))
@@ -356,7 +383,7 @@ export function buildDocument(input: TopologyDocumentInput): TopologyDocument {
 
 function decideApply(state: TopologyDocument, input: TopologyDocumentInput): TopologyEvent[] {
   // A site named again with other letter case is the same site, not a removal and an addition.
-  const sites = input.sites?.map((s) => ({ name: findSite(state, s.name) ?? s.name }))
+  const sites = input.sites?.map((s) => ({ ...s, name: findSite(state, s.name) ?? s.name }))
   const target = buildDocument(sites ? { ...input, sites } : input)
   const kept = state.agents.filter((agent) => {
     const before = state.servers.find((s) => s.fqdn === agent.server)
@@ -369,7 +396,9 @@ function decideApply(state: TopologyDocument, input: TopologyDocumentInput): Top
 export function decide(state: TopologyDocument, command: TopologyCommand): TopologyEvent[] {
   switch (command.type) {
     case 'addSite':
-      return decideAddSite(state, command.name)
+      return decideAddSite(state, command.name, command.ntlmOnly === true)
+    case 'setSite':
+      return decideSetSite(state, command.name, command.ntlmOnly)
     case 'removeSite':
       return decideRemoveSite(state, command.name, command.force === true)
     case 'addPool':

@@ -22,8 +22,8 @@ export function samePool(a: Pool, b: Pool): boolean {
 }
 
 export function diffTopology(a: TopologyDocument, b: TopologyDocument): TopologyDiff {
-  const sitesA = new Set(a.sites.map((s) => s.name))
-  const sitesB = new Set(b.sites.map((s) => s.name))
+  const sitesA = new Map(a.sites.map((s) => [s.name, s.ntlmOnly === true]))
+  const sitesB = new Map(b.sites.map((s) => [s.name, s.ntlmOnly === true]))
   const poolsA = new Map(a.pools.map((p) => [p.fqdn, p]))
   const poolsB = new Map(b.pools.map((p) => [p.fqdn, p]))
   const serversA = new Map(a.servers.map((s) => [s.fqdn, serverKey(a, s)]))
@@ -32,8 +32,9 @@ export function diffTopology(a: TopologyDocument, b: TopologyDocument): Topology
   const accountsB = new Map(b.assignments.map((x) => [x.site, x.account]))
   const poolMoved = (fqdn: string) => poolsA.get(fqdn)?.site !== poolsB.get(fqdn)?.site
   return {
-    sitesAdded: [...sitesB].filter((s) => !sitesA.has(s)),
-    sitesRemoved: [...sitesA].filter((s) => !sitesB.has(s)),
+    sitesAdded: [...sitesB.keys()].filter((s) => !sitesA.has(s)),
+    sitesRemoved: [...sitesA.keys()].filter((s) => !sitesB.has(s)),
+    sitesChanged: [...sitesB].filter(([s, mark]) => sitesA.has(s) && sitesA.get(s) !== mark).map(([s]) => s),
     poolsAdded: [...poolsB.keys()].filter((p) => !poolsA.has(p) || poolMoved(p)),
     poolsChanged: [...poolsB.keys()].filter((p) => {
       const before = poolsA.get(p)
@@ -74,7 +75,11 @@ export function eventsBetween(a: TopologyDocument, b: TopologyDocument): Topolog
     events.push({ type: 'PoolRemoved', pool: fqdn, site: siteOf(a, fqdn) })
   }
   for (const site of d.sitesRemoved) events.push({ type: 'SiteRemoved', site })
-  for (const site of d.sitesAdded) events.push({ type: 'SiteAdded', site })
+  const marked = (site: string) => b.sites.find((s) => s.name === site)?.ntlmOnly === true
+  for (const site of d.sitesAdded)
+    events.push(marked(site) ? { type: 'SiteAdded', site, ntlmOnly: true } : { type: 'SiteAdded', site })
+  // After the removals (a site marked NTLM only has lost its assignment) and before the assignments.
+  for (const site of d.sitesChanged) events.push({ type: 'SiteChanged', site, ntlmOnly: marked(site) })
   for (const fqdn of d.poolsAdded)
     events.push({ type: 'PoolAdded', pool: b.pools.find((p) => p.fqdn === fqdn)! })
   for (const fqdn of d.poolsChanged) {

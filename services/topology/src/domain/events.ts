@@ -6,7 +6,8 @@ import type { AgentBackend, AgentEnrolment, Pool } from '@krbfleet/contracts'
  * `evolve` can rebuild the state; only `{server}` goes on the stream.
  */
 export type TopologyEvent =
-  | { type: 'SiteAdded'; site: string }
+  | { type: 'SiteAdded'; site: string; ntlmOnly?: true }
+  | { type: 'SiteChanged'; site: string; ntlmOnly: boolean }
   | { type: 'SiteRemoved'; site: string }
   | { type: 'PoolAdded'; pool: Pool }
   | { type: 'PoolChanged'; pool: Pool; previous: Pool }

@@ -1,4 +1,4 @@
-import type { TopologyDocument } from '@krbfleet/contracts'
+import type { Site, TopologyDocument } from '@krbfleet/contracts'
 import type { TopologyEvent } from './events.ts'
 
 /**
@@ -8,7 +8,15 @@ import type { TopologyEvent } from './events.ts'
 export function evolve(state: TopologyDocument, event: TopologyEvent): TopologyDocument {
   switch (event.type) {
     case 'SiteAdded':
-      return { ...state, sites: sorted([...state.sites, { name: event.site }], (s) => s.name) }
+      return {
+        ...state,
+        sites: sorted([...state.sites, site(event.site, event.ntlmOnly === true)], (s) => s.name),
+      }
+    case 'SiteChanged':
+      return {
+        ...state,
+        sites: state.sites.map((s) => (s.name === event.site ? site(event.site, event.ntlmOnly) : s)),
+      }
     case 'SiteRemoved':
       return { ...state, sites: state.sites.filter((s) => s.name !== event.site) }
     case 'PoolAdded':
@@ -54,6 +62,11 @@ export function evolve(state: TopologyDocument, event: TopologyEvent): TopologyD
         ),
       }
   }
+}
+
+/** The mark is stored only when set, so an unmarked site is `{name}` as before it existed. */
+function site(name: string, ntlmOnly: boolean): Site {
+  return ntlmOnly ? { name, ntlmOnly: true } : { name }
 }
 
 function sorted<T>(items: T[], key: (item: T) => string): T[] {

@@ -10,6 +10,7 @@ import {
   ServerAddedToSite,
   ServerRemovedFromSite,
   SiteAdded,
+  SiteChanged,
   SiteRemoved,
 } from '@krbfleet/contracts'
 import type { TopologyEvent } from '../../domain/index.ts'
@@ -18,7 +19,9 @@ import type { TopologyEvent } from '../../domain/index.ts'
 export function toEnvelope(event: TopologyEvent, meta: EventMeta): EventEnvelope {
   switch (event.type) {
     case 'SiteAdded':
-      return SiteAdded.create({ site: event.site }, meta)
+      return SiteAdded.create({ site: event.site, ...(event.ntlmOnly ? { ntlmOnly: true } : {}) }, meta)
+    case 'SiteChanged':
+      return SiteChanged.create({ site: event.site, ntlmOnly: event.ntlmOnly }, meta)
     case 'SiteRemoved':
       return SiteRemoved.create({ site: event.site }, meta)
     case 'PoolAdded':

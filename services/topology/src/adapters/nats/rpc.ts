@@ -38,7 +38,9 @@ export function topologyHandlers(
   const change = (ctx: RpcContext, dryRun: boolean | undefined, cmd: TopologyCommand) =>
     service.change(cmd, meta(ctx, dryRun))
   const handlers: { [O in TopologyOperation]: Handler<O> } = {
-    [Op.SiteAdd]: (b, ctx) => change(ctx, b.dryRun, { type: 'addSite', name: b.name }),
+    [Op.SiteAdd]: (b, ctx) =>
+      change(ctx, b.dryRun, { type: 'addSite', name: b.name, ntlmOnly: b.ntlmOnly === true }),
+    [Op.SiteSet]: (b, ctx) => change(ctx, b.dryRun, { type: 'setSite', name: b.name, ntlmOnly: b.ntlmOnly }),
     [Op.SiteRemove]: (b, ctx) =>
       change(ctx, b.dryRun, { type: 'removeSite', name: b.name, force: b.force === true }),
     [Op.SiteList]: (b) => service.listSites(b.source),
