@@ -141,7 +141,13 @@ test('npm run lab: a failing part is named with its log and nothing is left runn
     connect({ servers: labEnv.LAB_NATS_URL!, user: 'krbfleet-console', pass: 'guess', reconnect: false }),
     /Authorization Violation/i,
   )
-  for (const secret of ['kek', 'console-tokens.json', 'admin.token', 'ldap-account.password']) {
+  for (const secret of [
+    'kek',
+    'console-tokens.json',
+    'admin.token',
+    'ldap-account.password',
+    'probe.keytab',
+  ]) {
     assert.equal((await stat(join(labDir, 'secrets', secret))).mode & 0o777, 0o600, `${secret} is 0600`)
   }
   const hashed = await readFile(join(labDir, 'secrets', 'console-tokens.json'), 'utf8')
@@ -193,12 +199,16 @@ test('npm run lab: a failing part is named with its log and nothing is left runn
     assert.equal((await curl(line, join(labDir, 'cc-none'))).stdout.trim(), '401', `${line} without a ticket`)
   }
 
-  // The first start tested every site's assignment with the lab user's ticket (report pages left
+  // The first start tested every site's assignment as the probe identity (report pages left
   // in reports/) and printed the dashboard, which the console serves.
   for (const site of sampleTopology.sites.map((x) => x.name)) {
     assert.match(
       up.stdout,
       new RegExp(`^  test assignment ${site}: (pass|unknown); [1-9]\\d*/\\d+ servers answered 200`, 'm'),
+    )
+    assert.match(
+      await readFile(join(labDir, 'reports', `${site}.html`), 'utf8'),
+      /probed as krbprobe@CORP\.EXAMPLE\.COM \(keytab /,
     )
     assert.match(
       await readFile(join(labDir, 'reports', `${site}.html`), 'utf8'),

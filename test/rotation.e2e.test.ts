@@ -486,7 +486,7 @@ describe('password rotation: a two-phase saga with no 401 window', { timeout: 90
         ['rc4-readiness', 'pass'],
       ],
     )
-    assert.match(checks[0]!.detail, /NTLM only\): oslo$/)
+    assert.match(checks[0]!.detail, /fall back to NTLM\): oslo$/)
     assert.match(checks[2]!.detail, /^no agent enrolled: fe01\.oslo\.corp\.example\.com$/)
     // Every durable of the services, with its lag, as the stream itself reports it.
     for (const durable of [
@@ -535,6 +535,41 @@ describe('password rotation: a two-phase saga with no 401 window', { timeout: 90
     const page = await readFile(join(system.work, 'assign-1.html'), 'utf8')
     assert.match(page, /<h1>Site paris: <span class="outcome pass">pass<\/span><\/h1>/)
     assert.match(page, /<tr class="pass"><td>fe01\.paris\.corp\.example\.com<\/td>/)
+
+    // A probe identity of its own: the caller holds no ticket at all, the probe's keytab does the asking.
+    await createUser(system.dc, 'krbprobe', strongPassword())
+    const probeKeytab = join(system.work, 'probe.keytab')
+    await system.dc.sambaTool([
+      'domain',
+      'exportkeytab',
+      probeKeytab,
+      '--principal',
+      'krbprobe@CORP.EXAMPLE.COM',
+    ])
+    const probeArgs = ['test', 'assignment', '--site', 'paris', '--endpoints', endpoints]
+    const ticketless = await system.cli(probeArgs, 'operator', clientEnv(system, 'no-ticket'))
+    assert.equal(ticketless.code, 1, 'without a ticket the probe gets 401s')
+    assert.match(ticketless.stdout, /probed as your own ticket/)
+    const probed = await system.cli(
+      [...probeArgs, '--probe-keytab', probeKeytab, '--probe-principal', 'krbprobe@CORP.EXAMPLE.COM'],
+      'operator',
+      clientEnv(system, 'no-ticket'),
+    )
+    assert.equal(probed.code, 0, `${probed.stdout}\n${probed.stderr}`)
+    assert.match(probed.stdout, /^probed as krbprobe@CORP\.EXAMPLE\.COM \(keytab .*probe\.keytab\)$/m)
+    const wrongPrincipal = await system.cli(
+      [...probeArgs, '--probe-keytab', probeKeytab, '--probe-principal', 'nobody@CORP.EXAMPLE.COM'],
+      'operator',
+      clientEnv(system, 'no-ticket'),
+    )
+    assert.equal(wrongPrincipal.code, 1)
+    assert.match(
+      wrongPrincipal.stderr,
+      /the probe identity nobody@CORP\.EXAMPLE\.COM got no ticket from .*probe\.keytab/,
+    )
+    const half = await system.cli([...probeArgs, '--probe-keytab', probeKeytab], 'operator')
+    assert.equal(half.code, 2)
+    assert.match(half.stderr, /--probe-keytab and --probe-principal go together/)
 
     // fe01.paris misses a rotation: its agent is down while the others switch.
     const behind = web[0]!

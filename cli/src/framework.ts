@@ -53,13 +53,19 @@ export interface CliIo {
   writeFile?: (path: string, text: string) => Promise<void>
   /**
    * `curl --negotiate` to http://<name>:<port>/ sent to `address`, with the caller's Kerberos ticket
-   * cache (KRB5CCNAME): the HTTP status, or null when nothing answered.
+   * cache (KRB5CCNAME) or the `ccache` given: the HTTP status, or null when nothing answered.
    */
   negotiate?: (
     name: string,
     address: string,
     port: number,
+    ccache?: string,
   ) => Promise<{ status: number | null; detail?: string }>
+  /**
+   * A probe identity's ticket: `kinit -k -t keytab principal` into a fresh private cache (a 0700
+   * folder of its own), removed by `dispose`. Rejects with kinit's reason.
+   */
+  probeTicket?: (keytab: string, principal: string) => Promise<{ ccache: string; dispose(): Promise<void> }>
 }
 
 export interface VerbContext {

@@ -1,5 +1,7 @@
 import { execFile } from 'node:child_process'
-import { readFile, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { text } from 'node:stream/consumers'
 import { commandModules } from './commands/index.ts'
 import { runCli } from './framework.ts'
@@ -15,12 +17,13 @@ process.exitCode = await runCli(
     readStdin: () => text(process.stdin),
     readFile: (path) => (path === '-' ? text(process.stdin) : readFile(path, 'utf8')),
     writeFile: (path, content) => writeFile(path, content),
-    negotiate: (name, address, port) =>
+    negotiate: (name, address, port, ccache) =>
       new Promise((resolve) => {
         const args = ['--negotiate', '-u', ':', '--resolve', `${name}:${port}:${address}`, '--max-time', '10']
         execFile(
           'curl',
           [...args, '-s', '-o', '/dev/null', '-w', '%{http_code}', `http://${name}:${port}/`],
+          { env: ccache ? { ...process.env, KRB5CCNAME: ccache } : process.env },
           (error, stdout) => {
             const status = Number(stdout)
             if (status > 0) resolve({ status })
@@ -28,6 +31,22 @@ process.exitCode = await runCli(
           },
         )
       }),
+    async probeTicket(keytab, principal) {
+      const dir = await mkdtemp(join(tmpdir(), 'krbfleet-probe-'))
+      const dispose = () => rm(dir, { recursive: true, force: true })
+      const ccache = `FILE:${join(dir, 'ccache')}`
+      const failure = await new Promise<string | null>((resolve) =>
+        execFile(
+          'kinit',
+          ['-k', '-t', keytab, principal],
+          { env: { ...process.env, KRB5CCNAME: ccache } },
+          (error, _o, stderr) => resolve(error ? stderr.trim() || error.message : null),
+        ),
+      )
+      if (failure === null) return { ccache, dispose }
+      await dispose()
+      throw new Error(`the probe identity ${principal} got no ticket from ${keytab}: ${failure}`)
+    },
   },
   commandModules,
 )

@@ -26,6 +26,7 @@ const ok = (server: string): [string, ProbeResult] => [
 const facts = {
   site: 'paris',
   account: 'CORP\\WEB',
+  probeIdentity: 'probe@CORP.EXAMPLE (keytab /etc/krbfleet/probe.keytab)',
   accountTest: {
     account: 'CORP\\WEB',
     outcome: 'pass' as const,
@@ -150,5 +151,6 @@ describe('assignmentHtml', () => {
     assert.match(page, /<tr class="pass"><td>fe02\.paris\.corp<\/td><td>web\.paris\.corp<\/td><td>pass<\/td>/)
     assert.ok(!page.includes('<script>'), 'nothing unescaped')
     assert.match(page, /Tested 2026-12-04T00:00:00\.000Z/)
+    assert.match(page, /probed as probe@CORP\.EXAMPLE \(keytab \/etc\/krbfleet\/probe\.keytab\)/)
   })
 })

@@ -33,7 +33,8 @@ async function endpointsOf(ctx: VerbContext): Promise<Map<string, { address: str
 /**
  * `krbfleet test assignment --site NAME [--endpoints FILE] [--report FILE.html]`: the checks of
  * diagnostics/assignment.ts, gathered from the console, and a live Negotiate probe of every server
- * of the site with the caller's own ticket (kinit first): each server is asked for its pool's name
+ * of the site with a probe identity's ticket (`--probe-keytab F --probe-principal P`, kinit into a
+ * private cache) or else the caller's own (kinit first): each server is asked for its pool's name
  * at its own address (its FQDN on port 80, or the address:port `--endpoints` gives, as
  * `.lab/servers.json` does). Exit 0 healthy, 1 problems found (named), 2 usage.
  */
@@ -47,10 +48,19 @@ export const testAssignment: VerbSpec = {
       description: "a servers file giving each server's web address:port (.lab/servers.json)",
     },
     report: { type: 'string', description: 'also write the report as an HTML page to this file' },
+    'probe-keytab': {
+      type: 'string',
+      description: "a probe identity's keytab: the probe asks with its ticket, not yours",
+    },
+    'probe-principal': { type: 'string', description: 'the probe identity in the keytab (user@REALM)' },
   },
   async run(ctx) {
     const site = ctx.options.site
     if (typeof site !== 'string') throw new UsageError('--site NAME is required')
+    const keytab = ctx.options['probe-keytab']
+    const principal = ctx.options['probe-principal']
+    if ((typeof keytab === 'string') !== (typeof principal === 'string'))
+      throw new UsageError('--probe-keytab and --probe-principal go together')
     const client = ctx.client()
     const endpoints = await endpointsOf(ctx)
     const { assignments } = await client.get<{ assignments: Array<{ site: string; account: string }> }>(
@@ -67,23 +77,35 @@ export const testAssignment: VerbSpec = {
     ])
     const probes = new Map<string, ProbeResult>()
     const negotiate = ctx.io.negotiate
+    let probeIdentity = 'your own ticket (KRB5CCNAME)'
     if (negotiate) {
       const listed = typeof ctx.options.endpoints === 'string'
-      await Promise.all(
-        agents.map(async (row) => {
-          // With a servers file, a server it gives no web endpoint (an iis server of the lab) is not probed.
-          const at =
-            endpoints.get(row.server.toLowerCase()) ??
-            (listed ? undefined : { address: row.server, port: 80 })
-          if (!at) return
-          const answer = await negotiate(row.pool, at.address, at.port)
-          probes.set(row.server, { url: `http://${row.pool}:${at.port}/ at ${at.address}`, ...answer })
-        }),
-      )
+      let ticket: { ccache: string; dispose(): Promise<void> } | undefined
+      if (typeof keytab === 'string' && typeof principal === 'string') {
+        if (!ctx.io.probeTicket) throw new UsageError('--probe-keytab: this CLI cannot run kinit')
+        ticket = await ctx.io.probeTicket(keytab, principal)
+        probeIdentity = `${principal} (keytab ${keytab})`
+      }
+      try {
+        await Promise.all(
+          agents.map(async (row) => {
+            // With a servers file, a server it gives no web endpoint (an iis server of the lab) is not probed.
+            const at =
+              endpoints.get(row.server.toLowerCase()) ??
+              (listed ? undefined : { address: row.server, port: 80 })
+            if (!at) return
+            const answer = await negotiate(row.pool, at.address, at.port, ticket?.ccache)
+            probes.set(row.server, { url: `http://${row.pool}:${at.port}/ at ${at.address}`, ...answer })
+          }),
+        )
+      } finally {
+        await ticket?.dispose()
+      }
     }
     const report = assignmentReport({
       site,
       account,
+      probeIdentity,
       accountTest,
       conflicts: plan?.accounts.flatMap((a) => a.conflicts) ?? [],
       agents,
@@ -97,6 +119,7 @@ export const testAssignment: VerbSpec = {
     ctx.print(report, () =>
       [
         `site ${report.site} (${report.account ?? 'no account'}): ${report.outcome}`,
+        `probed as ${report.probeIdentity}`,
         table(report.checks as unknown as Record<string, unknown>[], [
           ['check', 'CHECK'],
           ['status', 'STATUS'],

@@ -26,6 +26,8 @@ export interface ServerReport {
 export interface AssignmentReport {
   site: string
   account: string | null
+  /** Whose ticket the Negotiate probe used. */
+  probeIdentity: string
   outcome: CheckStatus
   checks: AccountCheck[]
   servers: ServerReport[]
@@ -34,6 +36,8 @@ export interface AssignmentReport {
 export interface AssignmentFacts {
   site: string
   account: string | null
+  /** Whose ticket the Negotiate probe used (a probe identity, or the caller's own). */
+  probeIdentity: string
   accountTest: AccountTestReport | null
   /** The account's SPNs held by other objects too (spn plan conflicts). */
   conflicts: Array<{ spn: string; holder: string }>
@@ -114,7 +118,14 @@ export function assignmentReport(facts: AssignmentFacts): AssignmentReport {
   if (servers.length === 0)
     checks.push({ check: 'servers', status: 'warn', detail: `site ${facts.site} has no servers` })
   const outcome = worst([...checks.map((c) => c.status), ...servers.map((s) => s.status)])
-  return { site: facts.site, account: facts.account, outcome, checks, servers }
+  return {
+    site: facts.site,
+    account: facts.account,
+    probeIdentity: facts.probeIdentity,
+    outcome,
+    checks,
+    servers,
+  }
 }
 
 const html = (text: string) =>
@@ -141,7 +152,7 @@ tr.fail td:first-child{border-left:6px solid #c62828}
 .outcome.pass{background:#2e7d32}.outcome.warn,.outcome.unknown{background:#f9a825}.outcome.fail{background:#c62828}
 </style></head><body>
 <h1>Site ${html(report.site)}: <span class="outcome ${report.outcome}">${report.outcome}</span></h1>
-<p>Kerberos account: ${html(report.account ?? 'none')}. Tested ${html(at.toISOString())} by krbfleet test assignment.</p>
+<p>Kerberos account: ${html(report.account ?? 'none')}. Tested ${html(at.toISOString())} by krbfleet test assignment; probed as ${html(report.probeIdentity)}.</p>
 <h2>Checks</h2>
 <table><tr><th>check</th><th>status</th><th>detail</th></tr>
 ${report.checks.map((c) => row([c.check, c.status, c.detail], c.status)).join('\n')}

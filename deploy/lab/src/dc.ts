@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs'
-import { readFile } from 'node:fs/promises'
+import { chmod, readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { accountServiceAces, spnSyncAces } from '@krbfleet/directory'
 import {
@@ -41,6 +41,9 @@ export const serviceIdentities = {
 export type IdentityName = keyof typeof serviceIdentities
 
 export const labUser = { sam: 'labuser', secret: 'lab-user.password' } as const
+/** The identity `krbfleet test assignment` probes with: its keytab is `secrets/probe.keytab`. */
+export const probeUser = { sam: 'krbprobe', secret: 'probe-user.password', keytab: 'probe.keytab' } as const
+export const probePrincipal = `${probeUser.sam}@${labDomain.realm}`
 
 export function identityDn(sam: string): string {
   return `CN=${sam},CN=Users,${labDomain.baseDn}`
@@ -171,7 +174,8 @@ async function ensureUser(layout: LabLayout, dc: TestDc, sam: string, secret: st
 
 /**
  * Once per DC: the OU for krbfleet's accounts, a least-privilege identity per service with rights
- * delegated on that OU only (verified in lab/NOTES.md), and the lab user for LAB_USER.
+ * delegated on that OU only (verified in lab/NOTES.md), the lab user for LAB_USER, and the probe
+ * identity with its keytab for `test assignment`.
  */
 export async function prepareDirectory(layout: LabLayout, dc: TestDc): Promise<void> {
   const ous = await dc.sambaTool(['ou', 'list', '--full-dn'])
@@ -182,6 +186,12 @@ export async function prepareDirectory(layout: LabLayout, dc: TestDc): Promise<v
     await ensureUser(layout, dc, identity.sam, identity.secret)
   }
   await ensureUser(layout, dc, labUser.sam, labUser.secret)
+  await ensureUser(layout, dc, probeUser.sam, probeUser.secret)
+  // Exported after its password is set (exportkeytab appends to a file that exists: start afresh).
+  const keytab = join(layout.secrets, probeUser.keytab)
+  await rm(keytab, { force: true })
+  await dc.sambaTool(['domain', 'exportkeytab', keytab, `--principal=${probePrincipal}`])
+  await chmod(keytab, 0o600)
   const accountSid = await userSid(dc, serviceIdentities.account.sam)
   const spnSid = await userSid(dc, serviceIdentities['spn-sync'].sam)
   // Delegated on the OU only (libs/directory delegation.ts).

@@ -3,7 +3,7 @@ import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { TopologyDocument } from '@krbfleet/contracts'
 import { type CliEnv, cli, runCli } from './cli.ts'
-import { labDomain } from './dc.ts'
+import { labDomain, probePrincipal, probeUser } from './dc.ts'
 import { type LabLayout, writeFileAtomic } from './layout.ts'
 import { expectedSpns, labAccount, sampleTopology } from './sample.ts'
 import { checkInterrupted, LabPartError } from './wait.ts'
@@ -66,7 +66,7 @@ export async function rotateOnce(
  * Test-CsKerberosAccountAssignment for every site, as a new user would run it: the lab user takes a
  * ticket (kinit, into the cache the env file names, so the operator has one too), then
  * `krbfleet test assignment --site S --endpoints servers.json --report reports/S.html` probes every
- * keytab server's Apache with it. One line per site, the report's path beside it; problems found
+ * keytab server's Apache as the probe identity (its keytab in secrets/). One line per site, the report's path beside it; problems found
  * are reported, not fatal.
  */
 export async function testAssignments(
@@ -82,7 +82,10 @@ export async function testAssignments(
   await mkdir(layout.reports, { recursive: true })
   for (const site of sites) {
     const report = join(layout.reports, `${site}.html`)
-    const args = ['test', 'assignment', '--site', site, '--endpoints', layout.serversFile, '--report', report]
+    const args = [
+      ...['test', 'assignment', '--site', site, '--endpoints', layout.serversFile, '--report', report],
+      ...['--probe-keytab', join(layout.secrets, probeUser.keytab), '--probe-principal', probePrincipal],
+    ]
     const result = await runCli([...args, '--json'], env)
     if (result.code === 2 || !result.stdout.trim()) {
       throw new LabPartError(

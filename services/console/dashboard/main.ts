@@ -285,7 +285,7 @@ function siteSection(site: SiteCard): HTMLElement {
       h(
         'span',
         { class: site.account ? 'account' : 'account none' },
-        site.account ?? 'no account: NTLM only',
+        site.account ?? (site.ntlmOnly ? 'NTLM only, on purpose' : 'no account: NTLM only'),
       ),
       h('span', { class: 'summary' }, summary),
     ),

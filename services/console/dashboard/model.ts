@@ -39,6 +39,8 @@ export interface SiteCard {
   name: string
   /** The account assigned to the site; null: none (its pools get no Kerberos). */
   account: string | null
+  /** Marked NTLM only on purpose (no account is expected). */
+  ntlmOnly: boolean
   pools: PoolCard[]
   /** Servers by state, for the site's summary line. */
   counts: Partial<Record<ServerState, number>>
@@ -109,7 +111,7 @@ export function siteTree(snapshot: Snapshot): SiteCard[] {
             }
           }),
       }))
-    return { name: site.name, account, pools, counts }
+    return { name: site.name, account, ntlmOnly: site.ntlmOnly === true, pools, counts }
   })
 }
 

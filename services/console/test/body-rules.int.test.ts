@@ -22,6 +22,7 @@ import {
 /** A valid body for each route that declares one (the default body rule needs none). */
 const validBodies: Record<string, Record<string, unknown>> = {
   'POST /v1/sites': { name: 'Paris' },
+  'PATCH /v1/sites/:name': { ntlmOnly: false },
   'POST /v1/pools': { fqdn: 'pool09.corp.example.com', site: 'Redmond' },
   'PATCH /v1/pools/:fqdn': { shortNameSpns: true },
   'POST /v1/servers': { fqdn: 'web9.corp.example.com', pool: 'pool01.corp.example.com' },

@@ -16,7 +16,7 @@ const at = (msAgo: number) => new Date(now - msAgo).toISOString()
 const ACCOUNT = 'CORP\\KERBAUTH'
 
 const topology: TopologyDocument = {
-  sites: [{ name: 'Redmond' }, { name: 'dublin' }, { name: 'lab' }],
+  sites: [{ name: 'Redmond' }, { name: 'dublin' }, { name: 'lab', ntlmOnly: true }],
   pools: [
     { fqdn: 'web.redmond.corp', site: 'Redmond', webServices: true, loadBalancerNames: [], aliases: [] },
     { fqdn: 'web.dublin.corp', site: 'dublin', webServices: true, loadBalancerNames: [], aliases: [] },
@@ -75,11 +75,11 @@ const snapshot = (over: Partial<Snapshot> = {}): Snapshot => ({
 test('given a fleet, when drawn as a tree, then sites, pools and servers are sorted and each server has its state', () => {
   const sites = siteTree(snapshot())
   assert.deepEqual(
-    sites.map((s) => [s.name, s.account]),
+    sites.map((s) => [s.name, s.account, s.ntlmOnly]),
     [
-      ['dublin', null],
-      ['lab', null],
-      ['Redmond', ACCOUNT],
+      ['dublin', null, false],
+      ['lab', null, true],
+      ['Redmond', ACCOUNT, false],
     ],
   )
   const redmond = sites[2]!

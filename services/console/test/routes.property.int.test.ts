@@ -101,8 +101,13 @@ const routes: RouteCase[] = [
   {
     method: 'POST',
     url: '/v1/sites',
-    body: shaped({ name: maybe(names), dryRun: maybe(fc.boolean()) }),
-    valid: fc.record({ name: someN.map((n) => `Site${n}`) }),
+    body: shaped({ name: maybe(names), ntlmOnly: maybe(fc.boolean()), dryRun: maybe(fc.boolean()) }),
+    valid: fc.record({ name: someN.map((n) => `Site${n}`), ntlmOnly: fc.boolean() }),
+  },
+  {
+    method: 'PATCH',
+    url: '/v1/sites/:param',
+    body: shaped({ ntlmOnly: maybe(fc.boolean()), dryRun: maybe(fc.boolean()) }),
   },
   { method: 'DELETE', url: '/v1/sites/:param' },
   {
