@@ -110,6 +110,7 @@ export interface ApiResult<T = unknown> {
 export class ServiceProcess<Point extends string = string> {
   #child: ChildProcess | undefined
   #exited: Promise<unknown> = Promise.resolve()
+  #port: number | undefined
   readonly #name: string
   readonly #main: string
   readonly #crashingMain: string
@@ -140,6 +141,11 @@ export class ServiceProcess<Point extends string = string> {
     return this.#logFile
   }
 
+  /** Its /healthz /readyz /metrics address while it runs. */
+  get url(): string | undefined {
+    return this.#port === undefined ? undefined : `http://127.0.0.1:${this.#port}`
+  }
+
   /**
    * Starts it and resolves once its /readyz answers 200 (NATS and LDAP connected, consumers
    * running). `crashAt` runs it through the service's test/crashing-main.ts: the process SIGKILLs
@@ -149,6 +155,7 @@ export class ServiceProcess<Point extends string = string> {
   async start(options: { crashAt?: Point; env?: NodeJS.ProcessEnv } = {}): Promise<void> {
     assert.equal(this.running, false, `${this.#name} is already running`)
     const port = await freePort()
+    this.#port = port
     const child = spawn(
       nodeBin,
       [

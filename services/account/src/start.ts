@@ -155,6 +155,13 @@ export async function startAccountService(options: {
       ...(settings.maxTicketLifetimeMs ? { maxTicketLifetimeMs: settings.maxTicketLifetimeMs } : {}),
     })
     const topologyKv = new KvTopologyAssignments(await bus.kv(buckets.topology))
+    const derivations = options.registry
+      ? new Counter({
+          name: 'krbfleet_account_key_derivations_total',
+          help: 'Kerberos keys derived from a password (RFC 3962 string-to-key): once per secret, whatever the number of servers',
+          registers: [options.registry],
+        })
+      : undefined
     const issuer = settings.signer
       ? new CredentialIssuer({
           topology: topologyKv,
@@ -165,6 +172,7 @@ export async function startAccountService(options: {
           signer: settings.signer,
           domain,
           logger,
+          ...(derivations ? { onDerivation: () => derivations.inc() } : {}),
         })
       : undefined
     const grace =

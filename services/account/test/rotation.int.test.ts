@@ -100,6 +100,8 @@ describe('rotation saga: phases in the credentials bucket, retirement, schedule'
       for await (const entry of watch)
         if (entry.operation === 'PUT') seen.push(IssuedCredential.decode(entry.json()))
     })()
+    const derivedBefore = await sample('krbfleet_account_key_derivations_total', {})
+    assert.equal(derivedBefore, 1, 'the first credential derived its keys once')
     const view = await caller(bus)<RotationView>('password.set', { account: 'CORP\\WEBROT' })
     assert.equal(view.state, 'staging')
     assert.deepEqual(
@@ -146,6 +148,11 @@ describe('rotation saga: phases in the credentials bucket, retirement, schedule'
       'one rotation timed',
     )
     assert.equal(await sample('krbfleet_rotations_running', {}), 0)
+    assert.equal(
+      await sample('krbfleet_account_key_derivations_total', {}),
+      2,
+      'the rotation derived once for its staged, active and retiring credentials',
+    )
     const resets = await sample('krbfleet_ldap_operation_seconds', {
       operation: 'set_password',
       outcome: 'ok',

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
-import { callRpc } from '@krbfleet/bus'
+import { callRpc, type RpcContext } from '@krbfleet/bus'
 import {
   type ChangeResult,
   ErrorCode,
@@ -11,6 +11,7 @@ import {
 } from '@krbfleet/contracts'
 import { silentLogger } from '@krbfleet/logging'
 import { TopologyStore } from '@krbfleet/topology-store'
+import { AgentEnrolments } from '../src/enrolment/enrolment.ts'
 import { TopologyService, type TopologyView } from '../src/index.ts'
 import { startWorld, storedEvents, type World } from './helpers.ts'
 
@@ -204,6 +205,57 @@ describe('topology service against a real nats-server', () => {
         `round ${round}: both survived`,
       )
     }
+  })
+
+  test('enrolments racing on the draft: a loser keeps its one-time token and enrols when it retries', async () => {
+    // One compare-and-set attempt per change, so that concurrent enrolments are certain to lose.
+    const kv = await world.bus.kv(TopologyStore.bucket)
+    const service = new TopologyService({
+      store: new TopologyStore(kv),
+      publish: (e) => world.bus.publish(e),
+      logger: silentLogger(),
+      casAttempts: 1,
+    })
+    const enrolments = new AgentEnrolments({ kv, service, logger: silentLogger() })
+    const servers = Array.from({ length: 12 }, (_, i) => `racer${i}.corp.example.com`)
+    await world.topology.service.change({ type: 'addSite', name: 'Racing' }, { actor: 'user:race' })
+    await world.topology.service.change(
+      { type: 'addPool', pool: { fqdn: 'race.corp.example.com', site: 'Racing' } },
+      { actor: 'user:race' },
+    )
+    for (const fqdn of servers)
+      await world.topology.service.change(
+        { type: 'addServer', server: { fqdn, pool: 'race.corp.example.com', backend: 'keytab' } },
+        { actor: 'user:race' },
+      )
+    const ctx = (server: string) => ({ actor: 'user:race', server }) as RpcContext
+    const tokens = await Promise.all(servers.map((server) => enrolments.issueToken({ server }, ctx(server))))
+    const key = (i: number) => `${String.fromCharCode(65 + i)}${'k'.repeat(42)}`
+    const enrol = (i: number) =>
+      enrolments.enrol({ token: tokens[i]!.token, encryptionKey: key(i) }, ctx(servers[i]!))
+    const first = await Promise.allSettled(servers.map((_, i) => enrol(i)))
+    const lost = servers.flatMap((_, i) => (first[i]!.status === 'rejected' ? [i] : []))
+    assert.ok(lost.length > 0, 'with one attempt each some enrolments lose the race')
+    for (const i of lost) {
+      const reason = (first[i] as PromiseRejectedResult).reason as KrbfleetError
+      assert.equal(reason.code, ErrorCode.Conflict, reason.message)
+      await enrol(i)
+    }
+    const agents = (await world.topology.store.readDraft()).topology.agents
+    assert.deepEqual(
+      servers.map((s, i) => agents.find((a) => a.server === s)?.encryptionKey === key(i)),
+      servers.map(() => true),
+      'every server enrolled with its own key',
+    )
+    await assert.rejects(
+      enrolments.enrol({ token: tokens[0]!.token, encryptionKey: key(20) }, ctx(servers[0]!)),
+      /token: /,
+      'a used token stays used: a new key needs a new token',
+    )
+    await world.topology.service.change(
+      { type: 'removeSite', name: 'Racing', force: true },
+      { actor: 'user:race' },
+    )
   })
 
   test('concurrent enables make one revision per draft state', async () => {

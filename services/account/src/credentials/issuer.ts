@@ -28,6 +28,8 @@ export interface CredentialIssuerOptions {
   domain: DomainInfo
   logger: Logger
   now?: () => Date
+  /** Called at each key derivation (string-to-key): the /metrics counter, read by the fleet benchmark. */
+  onDerivation?: () => void
 }
 
 /**
@@ -48,8 +50,6 @@ export class CredentialIssuer {
    * rotation derives once for its staged and its active phase, whatever the number of servers.
    */
   readonly #derived = new Map<string, { sealed: string; keys: PortableAccountKeys; password: string }>()
-  /** How many times keys were derived (string-to-key), for metrics and the fleet benchmark. */
-  derivations = 0
 
   constructor(options: CredentialIssuerOptions) {
     this.#options = options
@@ -116,7 +116,7 @@ export class CredentialIssuer {
           material = { sealed: secret.sealed, keys: exportAccountKeys(entries), password }
           wipeKeytabEntries(entries)
           this.#derived.set(delivery.account, material)
-          this.derivations++
+          this.#options.onDerivation?.()
         }
         const issuedAt = this.#now().toISOString()
         const { phase, keep, rotationId } = delivery

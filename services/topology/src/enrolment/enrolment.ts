@@ -32,7 +32,7 @@ const DEFAULT_TTL_MINUTES = 24 * 60
  * `agent:<server>`, whatever header the caller set. The same key again is a no-op (an agent enrols
  * at every start). A first key, or a new one, needs the server's one-time token: issued by an
  * operator (`agent.token`), stored as its SHA-256 only, single use (deleted by compare-and-set, so
- * two racing enrolments cannot both use it), expiring.
+ * two racing enrolments cannot both use it; given back when the write then fails), expiring.
  */
 export class AgentEnrolments {
   readonly #kv: KV
@@ -111,7 +111,20 @@ export class AgentEnrolments {
         },
       )
     }
-    return await this.#service.change(command, meta)
+    try {
+      return await this.#service.change(command, meta)
+    } catch (err) {
+      // The draft kept changing under it and nothing was written: the token is given back, so the
+      // agent's retry can still enrol (`create` fails if a new one was issued meanwhile).
+      if (err instanceof KrbfleetError && err.code === ErrorCode.Conflict) {
+        await this.#kv
+          .create(tokenKey(server), JSON.stringify(stored))
+          .catch((cause) =>
+            this.#logger.warn({ server, err: cause }, 'could not give the enrolment token back'),
+          )
+      }
+      throw err
+    }
   }
 
   /** The draft, refused as `not_found` when it has no server `server` (the agent retries on that). */
