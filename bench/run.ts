@@ -3,11 +3,12 @@
  * starts its own nats-server and Samba DC on loopback (as root, like the integration tests) and
  * stops them; it stops by itself.
  *
- *   node bench/run.ts [--json] [--only crypto,topology,spn,nats,ldap,e2e,agent]
+ *   node bench/run.ts [--json] [--only crypto,topology,spn,nats,ldap,e2e,agent,fleet]
  */
 import { parseArgs } from 'node:util'
 import { agentBenchmarks } from './agent.ts'
 import { cryptoBenchmarks, spnBenchmarks, topologyBenchmarks } from './cpu.ts'
+import { fleetBenchmarks } from './fleet.ts'
 import { type BenchResult, formatTable } from './measure.ts'
 import { e2eBenchmarks, ldapBenchmarks, natsBenchmarks } from './servers.ts'
 
@@ -19,6 +20,7 @@ const groups: Record<string, () => Promise<BenchResult[]>> = {
   ldap: ldapBenchmarks,
   e2e: e2eBenchmarks,
   agent: agentBenchmarks,
+  fleet: fleetBenchmarks,
 }
 
 const { values } = parseArgs({

@@ -1,4 +1,7 @@
-/** The console's REST API over fetch. Every failure is an {@link ApiError} with the console's error body. */
+/** The console's REST API over HTTP(S). Every failure is an {@link ApiError} with the console's error body. */
+import { createRequire } from 'node:module'
+
+const require = createRequire(import.meta.url)
 
 export interface ApiClientOptions {
   /** Console address (`http://127.0.0.1:8080`). */
@@ -92,26 +95,21 @@ export class ApiClient {
     const headers: Record<string, string> = { accept: 'application/json' }
     if (this.#token) headers.authorization = `Bearer ${this.#token}`
     if (options.body !== undefined) headers['content-type'] = 'application/json'
-    let response: Response
+    let response: { status: number; retryAfter: string | null; text: string }
     try {
-      response = await fetch(url, {
-        method,
-        headers,
-        ...(options.body !== undefined ? { body: JSON.stringify(options.body) } : {}),
-        signal: AbortSignal.timeout(this.#timeoutMs),
-      })
+      response = await send(url, method, headers, options.body, this.#timeoutMs)
     } catch (err) {
-      const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message
+      const cause = (err as { code?: string }).code ?? (err as Error).message
       throw new ApiError(0, 'unavailable', `cannot reach the console at ${this.#base.origin} (${cause})`)
     }
-    const text = await response.text()
+    const { text } = response
     let body: unknown
     try {
       body = text ? JSON.parse(text) : undefined
     } catch {
       body = undefined
     }
-    if (!response.ok) {
+    if (response.status < 200 || response.status > 299) {
       const e = (
         body as {
           error?: { code?: string; message?: string; field?: string; details?: Record<string, unknown> }
@@ -123,11 +121,62 @@ export class ApiClient {
         e?.message ?? `${method} ${url.pathname} answered ${response.status}`,
         e?.field,
         e?.details,
-        retryAfter(response.headers.get('retry-after')),
+        retryAfter(response.retryAfter),
       )
     }
     return body as T
   }
+}
+
+/**
+ * One HTTP(S) request with node:http, not fetch: fetch loads its whole HTTP stack on first use,
+ * about 40 ms of every CLI call (bench/README.md). Times out after `timeoutMs` with code `timeout`.
+ */
+function send(
+  url: URL,
+  method: string,
+  headers: Record<string, string>,
+  body: unknown,
+  timeoutMs: number,
+): Promise<{ status: number; retryAfter: string | null; text: string }> {
+  // Required, not imported: node:http's ES module facade reads every export, and its lazy
+  // WebSocket and EventSource getters would load fetch's HTTP stack after all.
+  const { request } = require(
+    url.protocol === 'https:' ? 'node:https' : 'node:http',
+  ) as typeof import('node:http')
+  const payload = body === undefined ? undefined : JSON.stringify(body)
+  return new Promise((resolve, reject) => {
+    const req = request(
+      url,
+      {
+        method,
+        headers:
+          payload === undefined ? headers : { ...headers, 'content-length': Buffer.byteLength(payload) },
+        signal: AbortSignal.timeout(timeoutMs),
+      },
+      (res) => {
+        const chunks: Buffer[] = []
+        res.on('data', (chunk: Buffer) => chunks.push(chunk))
+        res.on('error', reject)
+        res.on('end', () => {
+          const header = res.headers['retry-after']
+          resolve({
+            status: res.statusCode ?? 0,
+            retryAfter: typeof header === 'string' ? header : null,
+            text: Buffer.concat(chunks).toString('utf8'),
+          })
+        })
+      },
+    )
+    req.on('error', (err: Error & { code?: string }) =>
+      reject(
+        err.name === 'AbortError' || err.name === 'TimeoutError'
+          ? Object.assign(err, { code: 'timeout' })
+          : err,
+      ),
+    )
+    req.end(payload)
+  })
 }
 
 /** `Retry-After` as seconds (RFC 9110 section 10.2.3: delay-seconds or an HTTP date). */

@@ -1,5 +1,4 @@
 import type { TopologyDocument } from '@krbfleet/contracts'
-import { parse as parseYaml } from 'yaml'
 import { type CommandModule, type VerbContext, type VerbSpec, UsageError } from '../framework.ts'
 import { type ChangeLike, changeSummary, diffLines, fields, table } from '../output.ts'
 import { enableVerb } from './enable.ts'
@@ -337,6 +336,8 @@ async function readDocument(ctx: VerbContext): Promise<unknown> {
   } catch (err) {
     throw new UsageError(`cannot read ${file}: ${(err as Error).message}`)
   }
+  // Loaded here, not at start: only plan and apply read a file, and every other verb starts faster.
+  const { parse: parseYaml } = await import('yaml')
   try {
     return parseYaml(text)
   } catch (err) {

@@ -30,7 +30,12 @@ export interface CredentialIssuerOptions {
   now?: () => Date
   /** Called at each key derivation (string-to-key): the /metrics counter, read by the fleet benchmark. */
   onDerivation?: () => void
+  /** Bucket writes in flight at once (default {@link DEFAULT_IN_FLIGHT}; 1 serves one server at a time). */
+  inFlight?: number
 }
+
+/** Enough to keep NATS busy, few enough that a failing bucket is not flooded. */
+export const DEFAULT_IN_FLIGHT = 128
 
 /**
  * Issues to every web server the credential of its site's account (domain/deliveries.ts): keys
@@ -99,85 +104,117 @@ export class CredentialIssuer {
       (key) => keyIdOf(importPublicKey(key, 'x25519')),
     )
     let issued = 0
+    // Sealing is CPU (derive once, then one seal per server); the bucket writes and announcements
+    // are network round trips, kept `inFlight` at a time so that a fleet is not served one by one.
+    const writes = new Window(this.#options.inFlight ?? DEFAULT_IN_FLIGHT)
     for (const delivery of plan.issue) {
       const secret = secrets.get(delivery.account)
       if (!secret) continue
+      let credential: IssuedCredential
       try {
-        let material = this.#derived.get(delivery.account)
-        if (material?.sealed !== secret.sealed) {
-          const password = this.#options.secrets.open(delivery.account, secret.sealed)
-          const entries = deriveAccountKeys({
-            password,
-            realm: this.#options.domain.dnsDomain.toUpperCase(),
-            samAccountName: secret.sam,
-            dnsDomain: this.#options.domain.dnsDomain,
-            kvno: secret.desired.kvno,
-          })
-          material = { sealed: secret.sealed, keys: exportAccountKeys(entries), password }
-          wipeKeytabEntries(entries)
-          this.#derived.set(delivery.account, material)
-          this.#options.onDerivation?.()
-        }
-        const issuedAt = this.#now().toISOString()
-        const { phase, keep, rotationId } = delivery
-        const payload = CredentialPayload.decode({
-          server: delivery.server,
-          account: delivery.account,
-          principal: material.keys.principal,
-          kvno: delivery.kvno,
-          keys: material.keys.keys,
-          ...(delivery.withPassword ? { password: material.password } : {}),
-          issuedAt,
-        })
-        const recipient = importPublicKey(delivery.encryptionKey, 'x25519')
-        const credential: IssuedCredential = {
-          server: delivery.server,
-          account: delivery.account,
-          kvno: delivery.kvno,
-          phase,
-          keep,
-          ...(rotationId ? { rotationId } : {}),
-          recipient: keyIdOf(recipient),
-          issuedAt,
-          sealed: seal(payload, {
-            recipientPublicKey: recipient,
-            signer: this.#options.signer,
-            context: credentialContext(delivery.server, delivery.account, delivery.kvno, phase),
-          }),
-        }
-        await bucket.put(credential)
-        issued++
-        this.#log.info(
-          { server: delivery.server, account: delivery.account, kvno: delivery.kvno, phase, keep },
-          'credential issued',
-        )
-        await this.#options.events
-          .publish(
-            CredentialIssued.create(
-              {
-                account: delivery.account,
-                server: delivery.server,
-                kvno: delivery.kvno,
-                ...(rotationId ? { rotationId } : {}),
-              },
-              { actor: 'service:account', ...(rotationId ? { correlationId: rotationId } : {}) },
-            ),
-          )
-          .catch((err) =>
-            this.#log.warn({ err, server: delivery.server }, 'could not announce the credential'),
-          )
+        credential = this.#seal(delivery, secret)
       } catch (err) {
         // One server's failure (a bad enrolled key) must not hold back the others.
         this.#log.error(
           { err, server: delivery.server, account: delivery.account },
           'could not issue the credential',
         )
+        continue
       }
+      await writes.run(async () => {
+        try {
+          await bucket.put(credential)
+        } catch (err) {
+          this.#log.error(
+            { err, server: delivery.server, account: delivery.account },
+            'could not issue the credential',
+          )
+          return
+        }
+        issued++
+        const { server, account, kvno, phase, keep, rotationId } = credential
+        this.#log.info({ server, account, kvno, phase, keep }, 'credential issued')
+        await this.#options.events
+          .publish(
+            CredentialIssued.create(
+              { account, server, kvno, ...(rotationId ? { rotationId } : {}) },
+              { actor: 'service:account', ...(rotationId ? { correlationId: rotationId } : {}) },
+            ),
+          )
+          .catch((err) => this.#log.warn({ err, server }, 'could not announce the credential'))
+      })
     }
+    await writes.drain()
     for (const server of plan.revoke) {
       await bucket.delete(server)
       this.#log.info({ server }, 'credential revoked')
     }
     return { issued, revoked: plan.revoke.length }
+  }
+
+  /** The delivery's credential: its account's keys (derived once per secret) sealed to the agent. */
+  #seal(
+    delivery: ReturnType<typeof planDeliveries>['issue'][number],
+    secret: { desired: DesiredSecret; sealed: string; sam: string },
+  ): IssuedCredential {
+    let material = this.#derived.get(delivery.account)
+    if (material?.sealed !== secret.sealed) {
+      const password = this.#options.secrets.open(delivery.account, secret.sealed)
+      const entries = deriveAccountKeys({
+        password,
+        realm: this.#options.domain.dnsDomain.toUpperCase(),
+        samAccountName: secret.sam,
+        dnsDomain: this.#options.domain.dnsDomain,
+        kvno: secret.desired.kvno,
+      })
+      material = { sealed: secret.sealed, keys: exportAccountKeys(entries), password }
+      wipeKeytabEntries(entries)
+      this.#derived.set(delivery.account, material)
+      this.#options.onDerivation?.()
+    }
+    const issuedAt = this.#now().toISOString()
+    const { phase, keep, rotationId } = delivery
+    const payload = CredentialPayload.decode({
+      server: delivery.server,
+      account: delivery.account,
+      principal: material.keys.principal,
+      kvno: delivery.kvno,
+      keys: material.keys.keys,
+      ...(delivery.withPassword ? { password: material.password } : {}),
+      issuedAt,
+    })
+    const recipient = importPublicKey(delivery.encryptionKey, 'x25519')
+    return {
+      server: delivery.server,
+      account: delivery.account,
+      kvno: delivery.kvno,
+      phase,
+      keep,
+      ...(rotationId ? { rotationId } : {}),
+      recipient: keyIdOf(recipient),
+      issuedAt,
+      sealed: seal(payload, {
+        recipientPublicKey: recipient,
+        signer: this.#options.signer,
+        context: credentialContext(delivery.server, delivery.account, delivery.kvno, phase),
+      }),
+    }
+  }
+}
+
+/** At most `size` tasks at once: `run` waits for a free place, `drain` for all to end. */
+class Window {
+  readonly #size: number
+  readonly #running = new Set<Promise<void>>()
+  constructor(size: number) {
+    this.#size = Math.max(1, size)
+  }
+  async run(task: () => Promise<void>): Promise<void> {
+    while (this.#running.size >= this.#size) await Promise.race(this.#running)
+    const running: Promise<void> = task().finally(() => this.#running.delete(running))
+    this.#running.add(running)
+  }
+  async drain(): Promise<void> {
+    await Promise.all(this.#running)
   }
 }

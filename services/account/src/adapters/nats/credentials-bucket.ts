@@ -9,6 +9,8 @@ import type { CredentialBucket } from '../../ports.ts'
  * key then. A bell lost (the service stopped in between, the agent away) costs only time: agents also
  * read their key at start, on reconnect and periodically.
  */
+const READS_IN_FLIGHT = 256
+
 export class KvCredentialBucket implements CredentialBucket {
   readonly #kv: KV
   readonly #bus: Pick<Bus, 'nc'>
@@ -27,17 +29,26 @@ export class KvCredentialBucket implements CredentialBucket {
     }
   }
 
+  /** Every server's credential: the keys listed, then read {@link READS_IN_FLIGHT} at a time. */
   async list(): Promise<Map<string, IssuedCredential>> {
+    const keys: string[] = []
+    for await (const key of await this.#kv.keys()) keys.push(key)
     const out = new Map<string, IssuedCredential>()
-    for await (const key of await this.#kv.keys()) {
-      const entry = await this.#kv.get(key)
-      if (entry?.operation !== 'PUT') continue
-      try {
-        const credential = IssuedCredential.decode(entry.json())
-        out.set(credential.server, credential)
-      } catch (err) {
-        this.#log.error({ key, err }, 'a credential entry does not decode; it will be issued again')
-      }
+    for (let i = 0; i < keys.length; i += READS_IN_FLIGHT) {
+      const batch = keys.slice(i, i + READS_IN_FLIGHT)
+      const entries = await Promise.all(batch.map((key) => this.#kv.get(key)))
+      entries.forEach((entry, j) => {
+        if (entry?.operation !== 'PUT') return
+        try {
+          const credential = IssuedCredential.decode(entry.json())
+          out.set(credential.server, credential)
+        } catch (err) {
+          this.#log.error(
+            { key: batch[j], err },
+            'a credential entry does not decode; it will be issued again',
+          )
+        }
+      })
     }
     return out
   }
