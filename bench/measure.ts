@@ -119,7 +119,7 @@ export function formatTable(results: readonly BenchResult[]): string {
     r.group,
     r.name,
     String(r.n),
-    String(r.value),
+    Number.isNaN(r.value) ? '-' : String(r.value),
     r.unit,
     r.meanMs === undefined ? '' : String(r.meanMs),
     r.p99Ms === undefined ? '' : String(r.p99Ms),
