@@ -6,18 +6,19 @@
  * (Node's type stripping, every module loaded on its own) are measured the same way for comparison.
  */
 import { type ChildProcess, spawn } from 'node:child_process'
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { callRpc, connectBus } from '@krbfleet/bus'
 import { agentToken, buckets, subjects, TopologyOperation } from '@krbfleet/contracts'
 import { readKeytabFile } from '@krbfleet/kerberos'
 import { silentLogger } from '@krbfleet/logging'
-import { exportPublicKey, generateSignerKeyPair, importPublicKey, keyIdOf } from '@krbfleet/sealing'
+import { generateSignerKeyPair, importPublicKey, keyIdOf } from '@krbfleet/sealing'
 import { freePort, startNats } from '@krbfleet/testing'
 import { startTopology } from '@krbfleet/topology'
 import { agentNodeFlags, buildAgent } from '../services/iis-agent/build.ts'
 import { issueCredential } from '../services/iis-agent/test/helpers.ts'
+import { prepareAgentFolder } from './agent-folder.ts'
 import type { BenchResult } from './measure.ts'
 
 const IDLE_SECONDS = 20
@@ -89,29 +90,21 @@ async function idleRss(options: {
   bus: Awaited<ReturnType<typeof connectBus>>
 }): Promise<number[]> {
   const { work, server, bus } = options
-  const dir = join(work, server)
-  const { token } = await callRpc<{ token: string }>(
+  const settings = await prepareAgentFolder({
     bus,
-    'topology',
-    TopologyOperation.AgentToken,
-    { server },
-    admin,
-  )
-  await mkdir(dir, { recursive: true, mode: 0o700 })
-  await writeFile(join(dir, 'enrol-token'), token, { mode: 0o600 })
+    natsUrl: options.natsUrl,
+    signer: options.signer,
+    work,
+    server,
+  })
   const httpPort = await freePort()
-  const keytab = join(dir, 'keytab', 'http.keytab')
+  const keytab = settings.KRBFLEET_AGENT_KEYTAB!
   const child: ChildProcess = spawn(process.execPath, options.args, {
     env: {
+      ...settings,
       PATH: process.env.PATH ?? '',
-      KRBFLEET_NATS_URL: options.natsUrl,
       KRBFLEET_HTTP_HOST: '127.0.0.1',
       KRBFLEET_HTTP_PORT: String(httpPort),
-      KRBFLEET_AGENT_SERVER: server,
-      KRBFLEET_AGENT_STATE_DIR: dir,
-      KRBFLEET_AGENT_SIGNER_KEY: exportPublicKey(options.signer.publicKey),
-      KRBFLEET_AGENT_KEYTAB: keytab,
-      KRBFLEET_AGENT_KDC_CHECK: 'false',
       KRBFLEET_AGENT_HEARTBEAT_INTERVAL_MS: '2000',
     },
     stdio: ['ignore', 'ignore', 'ignore'],

@@ -12,28 +12,22 @@
  *   during the largest rotation.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process'
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { KekSecretBox, KvAccountStore, KvTopologyAssignments } from '@krbfleet/account'
-import { type Bus, callRpc, connectBus } from '@krbfleet/bus'
-import {
-  buckets,
-  CredentialApplied,
-  type EventEnvelope,
-  type RotationView,
-  TopologyOperation,
-} from '@krbfleet/contracts'
-import { type AgentInstance, AgentConfig, resolveAgentConfig, startAgent } from '@krbfleet/iis-agent'
+import { type Bus, connectBus } from '@krbfleet/bus'
+import { buckets, CredentialApplied, type EventEnvelope, type RotationView } from '@krbfleet/contracts'
+import { AgentConfig, type AgentInstance, resolveAgentConfig, startAgent } from '@krbfleet/iis-agent'
 import { silentLogger } from '@krbfleet/logging'
 import { loadConfig } from '@krbfleet/runtime'
-import { exportPublicKey } from '@krbfleet/sealing'
+import { freePort } from '@krbfleet/testing'
 import { KvCredentialBucket } from '../services/account/src/adapters/nats/credentials-bucket.ts'
 import { CredentialIssuer } from '../services/account/src/credentials/issuer.ts'
-import { freePort } from '@krbfleet/testing'
 import { agentNodeFlags, buildAgent } from '../services/iis-agent/build.ts'
-import { startSystem, type System, tokens } from '../test/support/system.ts'
+import { type System, startSystem, tokens } from '../test/support/system.ts'
+import { prepareAgentFolder } from './agent-folder.ts'
 import { type BenchResult, stats } from './measure.ts'
 
 const ACCOUNT = 'CORP\\KERBFLEET'
@@ -42,7 +36,6 @@ const BASELINE_ACCOUNT = 'CORP\\KERBBASE'
 const SITE = 'fleet'
 const POOL = 'web.fleet.corp.example.com'
 const RUNS = 3
-const admin = { actor: 'user:bench' }
 /** Agents started at once: each enrolment rewrites the one topology draft (compare-and-set), so more at once only conflict (issue 16). */
 const START_BATCH = 4
 
@@ -178,30 +171,17 @@ async function grow(system: System, work: string, agents: FleetAgent[], n: numbe
 }
 
 async function startFleetAgent(system: System, work: string, server: string): Promise<FleetAgent> {
-  const dir = join(work, server)
-  const { token } = await callRpc<{ token: string }>(
-    system.bus,
-    'topology',
-    TopologyOperation.AgentToken,
-    { server },
-    admin,
-  )
-  // The agent's settings as a web server gives them (libs/runtime loadConfig, defaults filled in).
+  const env = await prepareAgentFolder({
+    bus: system.bus,
+    natsUrl: system.nats.url,
+    signer: system.signer,
+    work,
+    server,
+  })
+  // Defaults filled in by libs/runtime loadConfig, as in the agent's process.
   const config = resolveAgentConfig(
-    loadConfig(AgentConfig, {
-      env: {
-        KRBFLEET_NATS_URL: system.nats.url,
-        KRBFLEET_AGENT_SERVER: server,
-        KRBFLEET_AGENT_STATE_DIR: dir,
-        KRBFLEET_AGENT_KEYTAB: join(dir, 'http.keytab'),
-        KRBFLEET_AGENT_KDC_CHECK: 'false',
-        KRBFLEET_AGENT_SIGNER_KEY: exportPublicKey(system.signer.publicKey),
-        KRBFLEET_AGENT_HEARTBEAT_INTERVAL_MS: '60000',
-      },
-    }),
+    loadConfig(AgentConfig, { env: { ...env, KRBFLEET_AGENT_HEARTBEAT_INTERVAL_MS: '60000' } }),
   )
-  await mkdir(dir, { recursive: true, mode: 0o700 })
-  await writeFile(config.agent.enrolTokenFile, token, { mode: 0o600 })
   const bus = await connectBus({ servers: system.nats.url, name: `agent-${server}`, logger: silentLogger() })
   const agent = await startAgent({
     bus,
@@ -431,37 +411,32 @@ async function cliCalls(system: System): Promise<BenchResult[]> {
  */
 async function agentStartUp(system: System, work: string): Promise<BenchResult[]> {
   const bundle = await buildAgent(join(work, 'iis-agent.mjs'))
+  const settings = new Map<string, Record<string, string>>()
   const boot = async (server: string): Promise<void> => {
     const added = await system.api('POST', '/v1/servers', {
       body: { fqdn: server, pool: POOL, backend: 'keytab' },
     })
     if (added.status !== 201) throw new Error(`server add ${server}: ${JSON.stringify(added.body)}`)
-    const { token } = await callRpc<{ token: string }>(
-      system.bus,
-      'topology',
-      TopologyOperation.AgentToken,
-      { server },
-      admin,
+    settings.set(
+      server,
+      await prepareAgentFolder({
+        bus: system.bus,
+        natsUrl: system.nats.url,
+        signer: system.signer,
+        work,
+        server,
+      }),
     )
-    const dir = join(work, server)
-    await mkdir(dir, { recursive: true, mode: 0o700 })
-    await writeFile(join(dir, 'enrol-token'), token, { mode: 0o600 })
   }
   const spawnUntilReady = async (server: string): Promise<{ ms: number; child: ChildProcess }> => {
-    const dir = join(work, server)
     const port = await freePort()
     const t0 = performance.now()
     const child = spawn(process.execPath, [...agentNodeFlags, bundle], {
       env: {
+        ...settings.get(server),
         PATH: process.env.PATH ?? '',
-        KRBFLEET_NATS_URL: system.nats.url,
         KRBFLEET_HTTP_HOST: '127.0.0.1',
         KRBFLEET_HTTP_PORT: String(port),
-        KRBFLEET_AGENT_SERVER: server,
-        KRBFLEET_AGENT_STATE_DIR: dir,
-        KRBFLEET_AGENT_KEYTAB: join(dir, 'http.keytab'),
-        KRBFLEET_AGENT_KDC_CHECK: 'false',
-        KRBFLEET_AGENT_SIGNER_KEY: exportPublicKey(system.signer.publicKey),
       },
       stdio: 'ignore',
     })

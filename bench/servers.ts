@@ -9,7 +9,7 @@ import { AgentHeartbeat, subjects } from '@krbfleet/contracts'
 import { connectDirectory, encodeUnicodePwd } from '@krbfleet/directory'
 import { silentLogger } from '@krbfleet/logging'
 import { startDc, startNats } from '@krbfleet/testing'
-import { startSystem, type System } from '../test/support/system.ts'
+import { type System, startSystem } from '../test/support/system.ts'
 import { type BenchResult, latencyRow, rateRow, stats, timeBatch, timeEach } from './measure.ts'
 
 const heartbeat = (i: number) =>
