@@ -115,6 +115,16 @@ export async function fleetBenchmarks(): Promise<BenchResult[]> {
         })
       }
     }
+    if (!sizes.includes(5000)) {
+      results.push({
+        group: 'fleet',
+        name: 'password set -> last CredentialApplied, 5000 agents',
+        n: 0,
+        value: Number.NaN,
+        unit: 'ms',
+        note: 'not run: 5,000 agents cannot be enrolled in bounded time while the topology is one document (issue 16, bench/README.md); KRBFLEET_BENCH_FLEET=5000 tries; goal <= 5000 ms median: NOT MEASURED',
+      })
+    }
     return results
   } finally {
     await Promise.all(
