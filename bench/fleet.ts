@@ -206,6 +206,8 @@ async function startFleetAgent(system: System, work: string, server: string): Pr
 /** Counts the CredentialApplied reports of `account` from `servers` newer than `afterKvno`. */
 function appliedReports(system: System, account: string, servers: Set<string>, afterKvno: number) {
   const seen = new Set<string>()
+  /** Who waits for one server's report (the baseline), woken by it. */
+  const waiting = new Map<string, () => void>()
   let last = 0
   let resolve: () => void = () => {}
   const all = new Promise<void>((r) => {
@@ -218,6 +220,7 @@ function appliedReports(system: System, account: string, servers: Set<string>, a
       if (data.account !== account || data.kvno <= afterKvno || !servers.has(data.server)) return
       if (seen.has(data.server)) return
       seen.add(data.server)
+      waiting.get(data.server)?.()
       last = performance.now()
       if (seen.size === servers.size) resolve()
     },
@@ -233,8 +236,20 @@ function appliedReports(system: System, account: string, servers: Set<string>, a
         throw new Error(`${servers.size - seen.size} of ${servers.size} agents never applied ${account}`)
       return last
     },
-    /** The report of one server: resolves once it has applied. */
-    has: (server: string) => seen.has(server),
+    /** Resolves once `server` has applied (at once if it has); rejects after `timeoutMs`. */
+    async applied(server: string, timeoutMs: number): Promise<void> {
+      if (seen.has(server)) return
+      let timer: NodeJS.Timeout | undefined
+      try {
+        await new Promise<void>((resolveOne, reject) => {
+          waiting.set(server, resolveOne)
+          timer = setTimeout(() => reject(new Error(`${server} never applied ${account}`)), timeoutMs)
+        })
+      } finally {
+        clearTimeout(timer)
+        waiting.delete(server)
+      }
+    },
     stop: () => sub.unsubscribe(),
   }
 }
@@ -297,11 +312,7 @@ async function oneAtATime(system: System, agents: FleetAgent[]): Promise<number>
       list: () => real.list(),
       async put(credential) {
         await real.put(credential)
-        const deadline = Date.now() + 30_000
-        while (!reports.has(credential.server)) {
-          if (Date.now() > deadline) throw new Error(`${credential.server} never applied the baseline`)
-          await new Promise((r) => setImmediate(r))
-        }
+        await reports.applied(credential.server, 30_000)
       },
       delete: async () => {},
     },

@@ -66,8 +66,8 @@ export async function rotateOnce(
  * Test-CsKerberosAccountAssignment for every site, as a new user would run it: the lab user takes a
  * ticket (kinit, into the cache the env file names, so the operator has one too), then
  * `krbfleet test assignment --site S --endpoints servers.json --report reports/S.html` probes every
- * keytab server's Apache as the probe identity (its keytab in secrets/). One line per site, the report's path beside it; problems found
- * are reported, not fatal.
+ * keytab server's Apache as the probe identity (its keytab in secrets/). One line per site, the
+ * report's path beside it; problems found are reported, not fatal.
  */
 export async function testAssignments(
   layout: LabLayout,
