@@ -1,9 +1,10 @@
+export { applyDelta, canonical, deltaBetween, isEmptyDelta, TopologyDelta } from './delta.ts'
 export {
-  type DraftHistory,
-  type DraftVersion,
+  type DraftChange,
   type DraftWriter,
   type EnabledNumber,
   type PublishedMark,
+  type RevisionPointer,
   StaleRevision,
   type StoredDraft,
   TopologyStore,

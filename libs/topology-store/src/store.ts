@@ -1,39 +1,59 @@
+import { randomUUID } from 'node:crypto'
 import { type KV, toBusError } from '@krbfleet/bus'
 import {
   buckets,
   codec,
   ErrorCode,
+  emptyTopology,
   KrbfleetError,
   TerminalError,
   TopologyDocument,
   TopologyRevision,
-  emptyTopology,
 } from '@krbfleet/contracts'
 import Type, { type Static } from 'typebox'
+import { applyDelta, deltaBetween, deltaCodec, type TopologyDelta } from './delta.ts'
 
 /**
  * The topology in the JetStream KV bucket `buckets.topology`. The key layout is known here only, so
  * that the topology service (the writer), spn-sync and the account service (readers) cannot drift
  * apart, and so that a change of layout is a change of this file:
- *   `draft`        `{topology, writer}`: the TopologyDocument being edited and who wrote this
- *                  version (actor, correlation id), so that events rebuilt from the history after
- *                  a crash name the real actor. A bare TopologyDocument is read too (a version
- *                  without its writer), so that such a bucket stays readable.
+ *   `log.<n>`      change n of the draft (n = 1, 2, ...): `{writer, delta}`, the entities it put
+ *                  and deleted (delta.ts) and who wrote it, created once. The draft at n is the
+ *                  fold of changes 1..n, so one change writes one small record whatever the size of
+ *                  the fleet, and an agent's enrolment never rewrites the topology (issue 16).
+ *                  Creating `log.<n+1>` is the compare-and-set: of two writers who read change n,
+ *                  one creates it and the other finds the key taken.
+ *   `part.<n>.<id>.<i>` a change too large for one value (an apply of thousands of servers) is
+ *                  stored in parts, written before `log.<n>` names them as `{writer, parts}`.
  *   `enabled`      the number of the latest enabled revision (absent before the first enable),
  *                  written after its snapshot
- *   `revision.<n>` TopologyRevision snapshots, written once with create()
+ *   `revision.<n>` `{revision, enabledAt, enabledBy, draft}`: enabled revision n is the draft as of
+ *                  change `draft`, one consistent snapshot, written once with create()
  *   `published`    `{draft, enabled}`: how far the topology service has published the events
- * Every value is validated when it is read, here and nowhere else. Every write is a compare-and-set
- * on the KV revision (STYLE rule 5), so two writers never lose an update: the loser gets a
- * {@link StaleRevision} and starts over from fresh state. A NATS failure is a KrbfleetError
- * (`toBusError`), so that each caller can decide on retrying by its code.
+ * The single-document layout before it (`draft` holding the whole TopologyDocument, revisions
+ * holding whole documents) is still read: such a `draft` is the state the log starts from, at its
+ * KV revision, so that the numbers and the publication mark carry on.
+ *
+ * Every value is validated when it is read, here and nowhere else. Changes are immutable once
+ * written, so each store keeps a few folded states and reads only the changes after them.
+ * A NATS failure is a KrbfleetError (`toBusError`), so that each caller can decide on retrying by
+ * its code.
  */
 const keys = {
-  draft: 'draft',
+  change: (n: number) => `log.${n}`,
+  part: (n: number, id: string, i: number) => `part.${n}.${id}.${i}`,
+  legacyDraft: 'draft',
   enabled: 'enabled',
   revision: (n: number) => `revision.${n}`,
   published: 'published',
 } as const
+
+/** Characters of one part: at most 3 bytes each in UTF-8, well inside the bucket's 1 MiB values. */
+const PART_CHARS = 256 * 1024
+/** Changes read at once when folding forward. */
+const READ_WINDOW = 256
+/** Folded states kept per store: the draft, the enabled revision and a few before them. */
+const KEPT_STATES = 8
 
 const PublishedMark = Type.Object({
   draft: Type.Integer({ minimum: 0 }),
@@ -54,8 +74,39 @@ const DraftWriter = Type.Object(
 export type DraftWriter = Static<typeof DraftWriter>
 const writerCodec = codec(DraftWriter, 'stored draft writer')
 
-const draftCodec = codec(TopologyDocument, 'stored topology draft')
-const revisionCodec = codec(TopologyRevision, 'stored topology revision')
+const ChangeRecord = Type.Union([
+  Type.Object({ writer: DraftWriter, delta: Type.Unknown() }, { additionalProperties: false }),
+  Type.Object(
+    {
+      writer: DraftWriter,
+      parts: Type.Object(
+        {
+          id: Type.String({ pattern: '^[0-9a-f-]{36}$' }),
+          count: Type.Integer({ minimum: 1, maximum: 4096 }),
+        },
+        { additionalProperties: false },
+      ),
+    },
+    { additionalProperties: false },
+  ),
+])
+const changeCodec = codec(ChangeRecord, 'stored topology change')
+
+const RevisionPointer = Type.Object(
+  {
+    revision: Type.Integer({ minimum: 1 }),
+    enabledAt: Type.String({ format: 'date-time' }),
+    enabledBy: Type.String({ minLength: 1 }),
+    /** The draft change whose state this revision is. */
+    draft: Type.Integer({ minimum: 0 }),
+  },
+  { additionalProperties: false },
+)
+/** What enabling writes: revision n is the draft as of change `draft`. */
+export type RevisionPointer = Static<typeof RevisionPointer>
+const pointerCodec = codec(RevisionPointer, 'stored topology revision')
+const legacyRevisionCodec = codec(TopologyRevision, 'stored topology revision')
+const legacyDraftCodec = codec(TopologyDocument, 'stored topology draft')
 const enabledCodec = codec(Type.Integer({ minimum: 1 }), 'stored enabled revision number')
 
 /** The draft and the version to pass to {@link TopologyStore.updateDraft} (0: never written). */
@@ -70,20 +121,13 @@ export interface EnabledNumber {
   revision: number
 }
 
-export interface DraftVersion {
-  /** undefined for a deleted draft. */
-  topology: TopologyDocument | undefined
-  /** undefined for a deleted draft or one stored without its writer. */
-  writer: DraftWriter | undefined
+/** One change of the draft, with the states on either side of it. */
+export interface DraftChange {
   revision: number
+  before: TopologyDocument
+  after: TopologyDocument
+  writer: DraftWriter
   created: Date
-}
-
-export interface DraftHistory {
-  /** Every stored version of the draft still kept, oldest first. */
-  versions: DraftVersion[]
-  /** True when `versions` reaches back to the very first draft (fewer than the bucket keeps). */
-  complete: boolean
 }
 
 /** The compare-and-set lost: someone wrote the key since it was read. */
@@ -92,6 +136,18 @@ export class StaleRevision extends Error {
     super(`${key} changed since it was read`, cause === undefined ? undefined : { cause })
     this.name = 'StaleRevision'
   }
+}
+
+interface State {
+  revision: number
+  topology: TopologyDocument
+}
+
+interface StoredChange {
+  revision: number
+  delta: TopologyDelta
+  writer: DraftWriter
+  created: Date
 }
 
 const encoder = new TextEncoder()
@@ -115,15 +171,25 @@ function parseStored(key: string, entry: { operation: string; value: Uint8Array 
   }
 }
 
-function decodeDraft(value: unknown): { topology: TopologyDocument; writer: DraftWriter | undefined } {
+/** A legacy `draft` was `{topology, writer}` or a bare TopologyDocument. */
+function decodeLegacyDraft(value: unknown): TopologyDocument {
   if (typeof value === 'object' && value !== null && 'topology' in value && 'writer' in value) {
-    return { topology: draftCodec.decode(value.topology), writer: writerCodec.decode(value.writer) }
+    return legacyDraftCodec.decode(value.topology)
   }
-  return { topology: draftCodec.decode(value), writer: undefined }
+  return legacyDraftCodec.decode(value)
+}
+
+function chunks(text: string, size: number): string[] {
+  const out: string[] = []
+  for (let at = 0; at < text.length; at += size) out.push(text.slice(at, at + size))
+  return out
 }
 
 export class TopologyStore {
   readonly #kv: KV
+  /** Folded states by change number, most recently used last. */
+  readonly #states = new Map<number, TopologyDocument>()
+  #base: Promise<State> | undefined
 
   constructor(kv: KV) {
     this.#kv = kv
@@ -132,65 +198,188 @@ export class TopologyStore {
   /** The bucket to open with `bus.kv()` for the constructor. */
   static readonly bucket = buckets.topology
 
-  async #get(key: string): Promise<{ value: unknown; revision: number } | undefined> {
-    let entry: Awaited<ReturnType<KV['get']>>
+  async #entry(key: string): Promise<Awaited<ReturnType<KV['get']>>> {
     try {
-      entry = await this.#kv.get(key)
+      return await this.#kv.get(key)
     } catch (err) {
       throw toBusError(err, 'topology bucket read')
     }
+  }
+
+  async #get(key: string): Promise<{ value: unknown; revision: number } | undefined> {
+    const entry = await this.#entry(key)
     if (entry === null) return undefined
     const value = parseStored(key, entry)
     return value === undefined ? undefined : { value, revision: entry.revision }
   }
 
-  async #write(key: string, value: unknown, expectedRevision: number): Promise<number> {
-    const data = encoder.encode(JSON.stringify(value))
+  async #write(key: string, value: string, expectedRevision: number): Promise<number> {
+    const data = encoder.encode(value)
     try {
       return expectedRevision === 0
         ? await this.#kv.create(key, data)
         : await this.#kv.update(key, data, expectedRevision)
     } catch (err) {
       if (isCasFailure(err)) throw new StaleRevision(key, err)
-      throw new KrbfleetError(ErrorCode.Unavailable, `could not write the topology ${key}`, { cause: err })
+      // The cause goes into the message too: a caller that logs only the message still says why.
+      const why = err instanceof Error ? err.message : String(err)
+      throw new KrbfleetError(
+        ErrorCode.Unavailable,
+        `could not write the topology ${key} (${data.length} bytes): ${why}`,
+        {
+          cause: err,
+        },
+      )
     }
+  }
+
+  /** Where the log starts: the empty topology at 0, or a draft of the single-document layout. */
+  #start(): Promise<State> {
+    this.#base ??= (async () => {
+      const legacy = await this.#get(keys.legacyDraft)
+      return legacy
+        ? { revision: legacy.revision, topology: decodeLegacyDraft(legacy.value) }
+        : { revision: 0, topology: emptyTopology() }
+    })()
+    this.#base.catch(() => {
+      this.#base = undefined
+    })
+    return this.#base
+  }
+
+  /** One change, or null when it is not written (yet). */
+  async #readChange(n: number): Promise<StoredChange | null> {
+    const key = keys.change(n)
+    const entry = await this.#entry(key)
+    const value = entry === null ? undefined : parseStored(key, entry)
+    if (entry === null || value === undefined) return null
+    const record = changeCodec.decode(value)
+    let delta: unknown
+    if ('parts' in record) {
+      const { id, count } = record.parts
+      const texts = await Promise.all(
+        Array.from({ length: count }, async (_, i) => {
+          const part = await this.#entry(keys.part(n, id, i))
+          if (part?.operation !== 'PUT') {
+            throw new TerminalError(`the stored ${key} names part ${i} of ${count}, which is missing`)
+          }
+          return decoder.decode(part.value)
+        }),
+      )
+      try {
+        delta = JSON.parse(texts.join(''))
+      } catch (err) {
+        throw new TerminalError(`the parts of the stored ${key} are not JSON`, { cause: err })
+      }
+    } else delta = record.delta
+    return { revision: n, delta: deltaCodec.decode(delta), writer: record.writer, created: entry.created }
+  }
+
+  /**
+   * The changes after `from`, in order, up to `to` (which must all exist) or, without `to`, up to the
+   * first change not yet written. Up to READ_WINDOW are read at once; looking for the end, the
+   * window starts at one and doubles, so that a store already at the head pays one read.
+   */
+  async *#changesAfter(from: number, to?: number): AsyncGenerator<StoredChange> {
+    let window = to === undefined ? 1 : READ_WINDOW
+    for (let next = from + 1; to === undefined || next <= to; window = Math.min(READ_WINDOW, window * 2)) {
+      const count = to === undefined ? window : Math.min(window, to - next + 1)
+      const read = await Promise.all(Array.from({ length: count }, (_, i) => this.#readChange(next + i)))
+      for (const change of read) {
+        if (change === null) {
+          if (to === undefined) return
+          throw new KrbfleetError(
+            ErrorCode.Unavailable,
+            `topology change ${next} is not in the store, though change ${to} is needed`,
+          )
+        }
+        yield change
+        next++
+      }
+    }
+  }
+
+  /** The nearest folded state at or before `n` (the start of the log when none is kept). */
+  async #nearest(n: number | undefined): Promise<State> {
+    let best: number | undefined
+    for (const revision of this.#states.keys()) {
+      if ((n === undefined || revision <= n) && (best === undefined || revision > best)) best = revision
+    }
+    const start = await this.#start()
+    if (best === undefined || best < start.revision) return start
+    return { revision: best, topology: this.#states.get(best)! }
+  }
+
+  #keep(state: State): void {
+    this.#states.delete(state.revision)
+    this.#states.set(state.revision, state.topology)
+    while (this.#states.size > KEPT_STATES) this.#states.delete(this.#states.keys().next().value!)
+  }
+
+  /** The draft as of change `n`, or the latest draft without `n`. */
+  async #stateAt(n?: number): Promise<State> {
+    let state = await this.#nearest(n)
+    if (n !== undefined && n < state.revision) {
+      throw new KrbfleetError(
+        ErrorCode.NotFound,
+        `topology change ${n} is older than where this store's log starts (${state.revision})`,
+      )
+    }
+    for await (const change of this.#changesAfter(state.revision, n)) {
+      state = { revision: change.revision, topology: applyDelta(state.topology, change.delta) }
+    }
+    this.#keep(state)
+    return state
   }
 
   /** The draft and its revision (0: never written, the empty topology). */
   async readDraft(): Promise<StoredDraft> {
-    const found = await this.#get(keys.draft)
-    return found
-      ? { topology: decodeDraft(found.value).topology, revision: found.revision }
-      : { topology: emptyTopology(), revision: 0 }
+    return this.#stateAt()
   }
 
   /**
    * Writes the draft, with who wrote it, if it is still at `expectedRevision`; returns the new
-   * revision. StaleRevision when it moved on.
+   * revision. Only what changed since `expectedRevision` is stored. StaleRevision when it moved on.
    */
-  updateDraft(topology: TopologyDocument, expectedRevision: number, writer: DraftWriter): Promise<number> {
-    return this.#write(keys.draft, { topology, writer: writerCodec.decode(writer) }, expectedRevision)
+  async updateDraft(
+    topology: TopologyDocument,
+    expectedRevision: number,
+    writer: DraftWriter,
+  ): Promise<number> {
+    const before = await this.#stateAt(expectedRevision)
+    const delta = deltaBetween(before.topology, topology)
+    const n = expectedRevision + 1
+    const text = JSON.stringify(delta)
+    const who = writerCodec.decode(writer)
+    let record: string
+    if (text.length <= PART_CHARS) record = JSON.stringify({ writer: who, delta })
+    else {
+      // Parts carry a fresh id, so that two writers racing for change n never write each other's.
+      const id = randomUUID()
+      const parts = chunks(text, PART_CHARS)
+      await Promise.all(parts.map((part, i) => this.#write(keys.part(n, id, i), part, 0)))
+      record = JSON.stringify({ writer: who, parts: { id, count: parts.length } })
+    }
+    await this.#write(keys.change(n), record, 0)
+    this.#keep({ revision: n, topology: applyDelta(before.topology, delta) })
+    return n
   }
 
-  /** Every stored version of the draft still in the bucket's history, oldest first. */
-  async draftHistory(): Promise<DraftHistory> {
-    const versions: DraftVersion[] = []
-    try {
-      for await (const entry of await this.#kv.history({ key: keys.draft })) {
-        const value = parseStored(keys.draft, entry)
-        const stored = value === undefined ? undefined : decodeDraft(value)
-        versions.push({
-          topology: stored?.topology,
-          writer: stored?.writer,
-          revision: entry.revision,
-          created: entry.created,
-        })
+  /** The draft's changes after `revision`, oldest first, each with the states on either side. */
+  async *changesAfter(revision: number): AsyncGenerator<DraftChange> {
+    let state = await this.#stateAt(revision)
+    for await (const change of this.#changesAfter(revision)) {
+      const after = applyDelta(state.topology, change.delta)
+      yield {
+        revision: change.revision,
+        before: state.topology,
+        after,
+        writer: change.writer,
+        created: change.created,
       }
-    } catch (err) {
-      throw toBusError(err, 'topology bucket read')
+      state = { revision: change.revision, topology: after }
     }
-    versions.sort((a, b) => a.revision - b.revision)
-    return { versions, complete: versions.length < TopologyStore.bucket.history }
+    this.#keep(state)
   }
 
   /** The latest enabled revision number (0: none yet) and its version. */
@@ -206,23 +395,28 @@ export class TopologyStore {
    * readEnabledNumber); its snapshot must be created first. StaleRevision when it moved on.
    */
   updateEnabledNumber(enabled: number, expectedRevision: number): Promise<number> {
-    return this.#write(keys.enabled, enabled, expectedRevision)
+    return this.#write(keys.enabled, JSON.stringify(enabled), expectedRevision)
   }
 
   /** One enabled revision's snapshot, or null when it is not (or no longer) stored. */
   async readRevision(n: number): Promise<TopologyRevision | null> {
     const found = await this.#get(keys.revision(n))
-    return found ? revisionCodec.decode(found.value) : null
+    if (!found) return null
+    if (typeof found.value === 'object' && found.value !== null && 'topology' in found.value) {
+      return legacyRevisionCodec.decode(found.value)
+    }
+    const { draft, ...rest } = pointerCodec.decode(found.value)
+    return { ...rest, topology: (await this.#stateAt(draft)).topology }
   }
 
-  /** Writes a revision snapshot once; StaleRevision when revision `n` already exists. */
-  async createRevision(revision: TopologyRevision): Promise<void> {
-    await this.#write(keys.revision(revision.revision), revision, 0)
+  /** Records revision n as the draft at change `draft`, once; StaleRevision when n already exists. */
+  async createRevision(revision: RevisionPointer): Promise<void> {
+    await this.#write(keys.revision(revision.revision), JSON.stringify(pointerCodec.decode(revision)), 0)
   }
 
   /**
-   * The latest enabled revision, or null before the first enable. Read on every call, never cached:
-   * a reader must act on the latest enable.
+   * The latest enabled revision, or null before the first enable. Read on every call (only the
+   * changes since the last read are fetched): a reader must act on the latest enable.
    */
   async readEnabled(): Promise<TopologyRevision | null> {
     const { enabled } = await this.readEnabledNumber()
@@ -258,7 +452,7 @@ export class TopologyStore {
       }
       if (found && next.draft === current.draft && next.enabled === current.enabled) return
       try {
-        await this.#write(keys.published, next, found?.revision ?? 0)
+        await this.#write(keys.published, JSON.stringify(next), found?.revision ?? 0)
         return
       } catch (err) {
         if (!(err instanceof StaleRevision)) throw err

@@ -5,13 +5,14 @@ import {
   emptyTopology,
   KrbfleetError,
   TerminalError,
+  type TopologyDocument,
   type TopologyRevision,
   ValidationError,
 } from '@krbfleet/contracts'
 import { silentLogger } from '@krbfleet/logging'
 import type { NatsServer } from '@krbfleet/testing'
 import { startNatsWorld, type NatsWorld } from '@krbfleet/testing/world'
-import { StaleRevision, TopologyStore } from '../src/index.ts'
+import { type DraftChange, StaleRevision, TopologyStore } from '../src/index.ts'
 
 const writer = { actor: 'user:alice', correlationId: 'corr-1' }
 const withSite = (name: string) => ({ ...emptyTopology(), sites: [{ name }] })
@@ -21,6 +22,17 @@ const snapshot = (revision: number, site: string): TopologyRevision => ({
   enabledBy: 'user:bob',
   topology: withSite(site),
 })
+const pointer = (revision: number, draft: number) => ({
+  revision,
+  enabledAt: '2024-05-01T10:00:00.000Z',
+  enabledBy: 'user:bob',
+  draft,
+})
+async function changes(store: TopologyStore, after: number): Promise<DraftChange[]> {
+  const out: DraftChange[] = []
+  for await (const change of store.changesAfter(after)) out.push(change)
+  return out
+}
 
 describe('topology store against a real nats-server', () => {
   let world: NatsWorld
@@ -44,7 +56,7 @@ describe('topology store against a real nats-server', () => {
     assert.equal(await store.readEnabled(), null)
     assert.equal(await store.readRevision(1), null)
     assert.deepEqual(await store.readPublished(), { draft: 0, enabled: 0, exists: false })
-    assert.deepEqual(await store.draftHistory(), { versions: [], complete: true })
+    assert.deepEqual(await changes(store, 0), [])
   })
 
   test('when two writers update the same draft version, then the second gets StaleRevision', async () => {
@@ -52,35 +64,49 @@ describe('topology store against a real nats-server', () => {
     await assert.rejects(store.updateDraft(withSite('Dublin'), 0, writer), StaleRevision)
     const second = await store.updateDraft(withSite('Oslo'), first, { actor: 'user:carol' })
     await assert.rejects(store.updateDraft(withSite('Dublin'), first, writer), StaleRevision)
+    assert.deepEqual([first, second], [1, 2])
     assert.deepEqual(await store.readDraft(), { topology: withSite('Oslo'), revision: second })
-    const { versions, complete } = await store.draftHistory()
-    assert.equal(complete, true)
+    // Another process folds the same draft from the stored changes.
+    assert.deepEqual(await new TopologyStore(kv).readDraft(), { topology: withSite('Oslo'), revision: 2 })
     assert.deepEqual(
-      versions.map((v) => [v.revision, v.topology?.sites[0]?.name, v.writer]),
+      (await changes(new TopologyStore(kv), 0)).map((c) => [
+        c.revision,
+        c.before.sites.map((x) => x.name),
+        c.after.sites.map((x) => x.name),
+        c.writer,
+      ]),
       [
-        [first, 'Redmond', writer],
-        [second, 'Oslo', { actor: 'user:carol' }],
+        [first, [], ['Redmond'], writer],
+        [second, ['Redmond'], ['Oslo'], { actor: 'user:carol' }],
       ],
     )
+    // What is stored is the change alone, not the document.
+    const stored = JSON.parse(new TextDecoder().decode((await kv.get('log.2'))!.value))
+    assert.deepEqual(stored, {
+      writer: { actor: 'user:carol' },
+      delta: { sites: { put: [{ name: 'Oslo' }], del: ['Redmond'] } },
+    })
   })
 
-  test('when a revision is enabled, then readers see its snapshot; a snapshot is created once', async () => {
-    await store.createRevision(snapshot(1, 'Redmond'))
+  test('when a revision is enabled, then readers see its snapshot, even after the draft moves on', async () => {
+    await store.createRevision(pointer(1, 1))
     await store.updateEnabledNumber(1, 0)
     assert.deepEqual(await store.readEnabled(), snapshot(1, 'Redmond'))
-    await assert.rejects(store.createRevision(snapshot(1, 'Dublin')), StaleRevision)
-    const pointer = await store.readEnabledNumber()
-    assert.equal(pointer.enabled, 1)
-    await store.createRevision(snapshot(2, 'Dublin'))
-    await store.updateEnabledNumber(2, pointer.revision)
-    await assert.rejects(store.updateEnabledNumber(3, pointer.revision), StaleRevision)
-    assert.deepEqual(await store.readEnabled(), snapshot(2, 'Dublin'))
-    assert.deepEqual(await store.readRevision(1), snapshot(1, 'Redmond'))
+    await assert.rejects(store.createRevision(pointer(1, 2)), StaleRevision)
+    const enabled = await store.readEnabledNumber()
+    assert.equal(enabled.enabled, 1)
+    await store.createRevision(pointer(2, 2))
+    await store.updateEnabledNumber(2, enabled.revision)
+    await assert.rejects(store.updateEnabledNumber(3, enabled.revision), StaleRevision)
+    await store.updateDraft(withSite('Dublin'), 2, writer)
+    assert.deepEqual(await store.readEnabled(), snapshot(2, 'Oslo'))
+    assert.deepEqual(await new TopologyStore(kv).readRevision(1), snapshot(1, 'Redmond'))
+    assert.deepEqual((await store.readDraft()).topology, withSite('Dublin'))
   })
 
   test('given an enabled number whose snapshot is missing, then readEnabled is unavailable (retry)', async () => {
-    const pointer = await store.readEnabledNumber()
-    await store.updateEnabledNumber(9, pointer.revision)
+    const enabled = await store.readEnabledNumber()
+    await store.updateEnabledNumber(9, enabled.revision)
     await assert.rejects(store.readEnabled(), (err: unknown) => {
       assert.ok(err instanceof KrbfleetError)
       assert.equal(err.code, 'unavailable')
@@ -104,15 +130,86 @@ describe('topology store against a real nats-server', () => {
     await kv.put('revision.6', JSON.stringify({ revision: 6 }))
     await assert.rejects(store.readRevision(6), (err: unknown) => err instanceof ValidationError)
     await kv.put('enabled', '2')
-    assert.deepEqual(await store.readEnabled(), snapshot(2, 'Dublin'))
+    assert.deepEqual(await store.readEnabled(), snapshot(2, 'Oslo'))
+    await kv.put('revision.7', JSON.stringify({ ...pointer(7, 40) }))
+    await assert.rejects(new TopologyStore(kv).readRevision(7), /topology change 4 is not in the store/)
+    const damaged = await bus.kv({ ...TopologyStore.bucket, bucket: 'topology-store-damaged' })
+    await damaged.put('log.1', JSON.stringify({ writer, delta: { servers: { put: [{ fqdn: 'x' }] } } }))
+    await assert.rejects(new TopologyStore(damaged).readDraft(), (err: unknown) => {
+      assert.ok(err instanceof ValidationError)
+      assert.match(err.message, /stored topology change/)
+      return true
+    })
   })
 
-  test('given a bare TopologyDocument as the draft, then it is read as a version without its writer', async () => {
-    const { revision } = await store.readDraft()
-    const bare = await kv.update('draft', JSON.stringify(withSite('Paris')), revision)
-    assert.deepEqual(await store.readDraft(), { topology: withSite('Paris'), revision: bare })
-    const last = (await store.draftHistory()).versions.at(-1)
-    assert.deepEqual([last?.revision, last?.writer], [bare, undefined])
+  test('a change of thousands of servers is stored in parts; one enrolment after it is one small record', async () => {
+    const big = await bus.kv({ ...TopologyStore.bucket, bucket: 'topology-store-big' })
+    const writerStore = new TopologyStore(big)
+    const pool = 'pool01.corp.example.com'
+    const fleet: TopologyDocument = {
+      ...emptyTopology(),
+      sites: [{ name: 'paris' }],
+      pools: [
+        {
+          fqdn: pool,
+          site: 'paris',
+          webServices: true,
+          loadBalancerNames: [],
+          aliases: [],
+          shortNameSpns: false,
+        },
+      ],
+      servers: Array.from({ length: 20_000 }, (_, i) => ({
+        fqdn: `web${String(i).padStart(5, '0')}.corp.example.com`,
+        pool,
+        backend: 'keytab' as const,
+      })),
+    }
+    assert.equal(await writerStore.updateDraft(fleet, 0, writer), 1)
+    const record = JSON.parse(new TextDecoder().decode((await big.get('log.1'))!.value))
+    assert.ok(record.parts.count >= 4, `${record.parts.count} parts`)
+    assert.deepEqual(await new TopologyStore(big).readDraft(), { topology: fleet, revision: 1 })
+    const agent = {
+      server: 'web00042.corp.example.com',
+      encryptionKey: 'k'.repeat(43),
+      enrolledAt: '2026-12-07T10:00:00.000Z',
+    }
+    assert.equal(await writerStore.updateDraft({ ...fleet, agents: [agent] }, 1, writer), 2)
+    assert.ok((await big.get('log.2'))!.length < 512)
+    assert.deepEqual((await new TopologyStore(big).readDraft()).topology.agents, [agent])
+  })
+
+  test('given the single-document layout, then its draft and revisions are read and the log carries on', async () => {
+    const old = await bus.kv({ ...TopologyStore.bucket, bucket: 'topology-store-legacy' })
+    await old.put('draft', JSON.stringify(withSite('Lyon')))
+    const draft = await old.put('draft', JSON.stringify({ topology: withSite('Paris'), writer }))
+    await old.put('revision.1', JSON.stringify(snapshot(1, 'Lyon')))
+    const legacy = new TopologyStore(old)
+    assert.deepEqual(await legacy.readDraft(), { topology: withSite('Paris'), revision: draft })
+    assert.deepEqual(await legacy.readRevision(1), snapshot(1, 'Lyon'))
+    assert.equal(await legacy.updateDraft(withSite('Nice'), draft, writer), draft + 1)
+    assert.deepEqual(await new TopologyStore(old).readDraft(), {
+      topology: withSite('Nice'),
+      revision: draft + 1,
+    })
+  })
+
+  test('a write that fails says why, with the cause', async () => {
+    const tiny = await bus.kv({
+      ...TopologyStore.bucket,
+      bucket: 'topology-store-tiny',
+      limits: { ...TopologyStore.bucket.limits, maxMessageBytes: 64 },
+    })
+    await assert.rejects(
+      new TopologyStore(tiny).updateDraft(withSite('a'.repeat(60)), 0, writer),
+      (err: unknown) => {
+        assert.ok(err instanceof KrbfleetError)
+        assert.equal(err.code, 'unavailable')
+        assert.match(err.message, /could not write the topology log\.1 \(\d+ bytes\): .*maximum/i)
+        assert.ok(err.cause)
+        return true
+      },
+    )
   })
 
   test('the publication mark only moves forward', async () => {

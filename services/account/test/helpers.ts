@@ -9,6 +9,7 @@ import { createLogger, silentLogger } from '@krbfleet/logging'
 import { exportPublicKey, generateKeyEncryptionKey, parseKeyEncryptionKey } from '@krbfleet/sealing'
 import { TopologyStore } from '@krbfleet/topology-store'
 import type { NatsServer, TestDc } from '@krbfleet/testing'
+import { enableRevision } from '@krbfleet/testing/topology'
 import type { Logger } from 'pino'
 import { type AccountServiceSettings, type RunningAccountService, startAccountService } from '../src/start.ts'
 import { KekSecretBox } from '../src/adapters/nats/account-store.ts'
@@ -198,14 +199,12 @@ export async function enablePool(bus: Bus, servers: PoolServer[], account?: stri
       enrolledAt: new Date().toISOString(),
     })),
   }
-  const { enabled, revision: version } = await store.readEnabledNumber()
-  const revision = enabled + 1
-  await store.createRevision({
+  const revision = (await store.readEnabledNumber()).enabled + 1
+  await enableRevision(store, {
     revision,
     enabledAt: new Date().toISOString(),
     enabledBy: 'user:test',
     topology,
   })
-  await store.updateEnabledNumber(revision, version)
   return revision
 }

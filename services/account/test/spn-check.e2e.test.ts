@@ -14,6 +14,7 @@ import type { Directory } from '@krbfleet/directory'
 import { silentLogger } from '@krbfleet/logging'
 import { durables, type SpnSync, startSpnSync } from '@krbfleet/spn-sync'
 import { type NatsServer, type TestDc, until } from '@krbfleet/testing'
+import { enableRevision } from '@krbfleet/testing/topology'
 import { startWorld, type World } from '@krbfleet/testing/world'
 import { TopologyStore } from '@krbfleet/topology-store'
 import type { RunningAccountService } from '../src/start.ts'
@@ -64,8 +65,7 @@ describe('test account against the real spn-sync', { timeout: 300_000 }, () => {
     service = await startService(dc, nats, newKek().key, new LogCapture().logger())
     spnDirectory = await adminDirectory(dc)
     const topology = new TopologyStore(await bus.kv(buckets.topology))
-    await topology.createRevision(revision)
-    await topology.updateEnabledNumber(1, 0)
+    await enableRevision(topology, revision)
     spnBus = await clientBus(nats)
     spnSync = await startSpnSync({
       bus: spnBus,

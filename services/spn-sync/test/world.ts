@@ -15,6 +15,7 @@ import type { Bus, KV } from '@krbfleet/bus'
 import type { Directory } from '@krbfleet/directory'
 import { createLogger, type Logger, silentLogger } from '@krbfleet/logging'
 import type { NatsServer, TestDc } from '@krbfleet/testing'
+import { enableRevision } from '@krbfleet/testing/topology'
 import { startWorld as startServers } from '@krbfleet/testing/world'
 import { TopologyStore } from '@krbfleet/topology-store'
 import { type LeaseTiming, ownershipRecordCodec, type SpnSync, startSpnSync } from '../src/index.ts'
@@ -139,8 +140,7 @@ export async function startWorld(): Promise<World> {
       const previous = current
       current += 1
       const revision = makeRevision(current, pools, assignments)
-      await topologyStore.createRevision(revision)
-      await topologyStore.updateEnabledNumber(current, (await topologyStore.readEnabledNumber()).revision)
+      await enableRevision(topologyStore, revision)
       if (options.publish === false) return revision
       await bus.publish(
         TopologyEnabled.create(

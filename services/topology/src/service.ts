@@ -11,7 +11,7 @@ import {
   type TopologyDocumentInput,
   ValidationError,
 } from '@krbfleet/contracts'
-import { StaleRevision, type TopologyStore } from '@krbfleet/topology-store'
+import { deltaBetween, isEmptyDelta, StaleRevision, type TopologyStore } from '@krbfleet/topology-store'
 import type { Logger } from 'pino'
 import { toEnvelope } from './adapters/nats/events.ts'
 import {
@@ -114,7 +114,7 @@ export class TopologyService {
         toEnvelope(e, this.#meta(meta, `topology-${written}-${i}`)),
       )
       try {
-        for (const envelope of envelopes) await this.#publish(envelope)
+        await this.#publishAll(envelopes)
       } catch (err) {
         // The draft is written; say so, so that the caller does not repeat the change blindly.
         this.#logger.error(
@@ -169,7 +169,7 @@ export class TopologyService {
       const previous =
         n > 0 ? ((await this.#store.readRevision(n))?.topology ?? emptyTopology()) : emptyTopology()
       const diff = diffTopology(previous, topology)
-      const unchanged = n > 0 && isEmptyDiff(diff) && JSON.stringify(previous) === JSON.stringify(topology)
+      const unchanged = n > 0 && isEmptyDiff(diff) && isEmptyDelta(deltaBetween(previous, topology))
       if (unchanged) {
         return { dryRun: meta.dryRun === true, changes: [], draftRevision, enabledRevision: n, diff }
       }
@@ -179,12 +179,13 @@ export class TopologyService {
         return { dryRun: true, changes: [summary(would)], draftRevision, enabledRevision: n, diff }
       }
       let snapshot = topology
+      let theirs = false
       try {
         await this.#store.createRevision({
           revision: n + 1,
           enabledAt: this.#now().toISOString(),
           enabledBy: meta.actor,
-          topology,
+          draft: draftRevision,
         })
       } catch (err) {
         if (!(err instanceof StaleRevision)) throw err
@@ -192,6 +193,7 @@ export class TopologyService {
         const orphan = await this.#store.readRevision(n + 1)
         if (!orphan) continue
         snapshot = orphan.topology
+        theirs = true
       }
       try {
         await this.#store.updateEnabledNumber(n + 1, pointer.revision)
@@ -199,7 +201,7 @@ export class TopologyService {
         if (!(err instanceof StaleRevision)) throw err
         const now = await this.#store.readEnabledNumber()
         // Someone else moved the pointer to our revision (finishing it): it is enabled all the same.
-        if (now.enabled !== n + 1 || snapshot !== topology) continue
+        if (now.enabled !== n + 1 || theirs) continue
       }
       const summaryDiff = diffTopology(previous, snapshot)
       const event = TopologyEnabled.create(
@@ -209,7 +211,7 @@ export class TopologyService {
       await this.#publish(event)
       await this.#mark({ enabled: n + 1 })
       this.#logger.info({ actor: meta.actor, revision: n + 1, summary: summaryDiff }, 'topology enabled')
-      if (snapshot !== topology) continue // we finished someone else's enable; now enable this draft
+      if (theirs) continue // we finished someone else's enable; now enable this draft
       return {
         dryRun: false,
         changes: [summary(event)],
@@ -224,8 +226,8 @@ export class TopologyService {
   /**
    * Publishes what a crash (or a failed publish) left unpublished: the events of draft versions
    * written after the publication mark, and TopologyEnabled of enabled revisions after it. Events are
-   * rebuilt from consecutive draft versions in the KV history with the ids of the first attempt, so
-   * that anything already stored is dropped as a duplicate. A version younger than
+   * rebuilt from each stored change (the states on either side of it) with the ids of the first
+   * attempt, so that anything already stored is dropped as a duplicate. A version younger than
    * `catchUpGraceMs` is left alone: its writer is most likely still publishing it.
    */
   async catchUp(): Promise<void> {
@@ -236,8 +238,7 @@ export class TopologyService {
     if (!mark.exists) {
       // A bucket with history but no mark: what was published cannot be told apart, so marking
       // starts from here rather than publishing every version again.
-      const { versions } = await this.#store.draftHistory()
-      if (versions.length > 1 || enabled > 1) {
+      if (draftRevision > 1 || enabled > 1) {
         await this.#mark({ draft: draftRevision, enabled })
         return
       }
@@ -247,41 +248,54 @@ export class TopologyService {
   }
 
   async #catchUpDraft(markedDraft: number): Promise<void> {
-    const { versions: history, complete } = await this.#store.draftHistory()
     const settledBefore = this.#now().getTime() - this.#catchUpGraceMs
     let done = markedDraft
-    for (let i = 0; i < history.length; i++) {
-      const version = history[i]!
-      if (version.revision <= markedDraft) continue
-      if (version.created.getTime() > settledBefore) break
-      const before =
-        i > 0 ? (history[i - 1]!.topology ?? emptyTopology()) : complete ? emptyTopology() : undefined
-      if (before === undefined || version.topology === undefined) {
-        this.#logger.warn({ draftRevision: version.revision }, 'events of a draft version cannot be rebuilt')
-      } else {
-        const events = eventsBetween(before, version.topology)
-        for (const [j, e] of events.entries()) {
-          await this.#publish(
-            toEnvelope(e, {
-              id: `topology-${version.revision}-${j}`,
-              // The writer's own actor and correlation id, as its first attempt would have sent
-              // them; a version stored without its writer is attributed to the service.
-              actor: version.writer?.actor ?? 'service:topology',
-              ...(version.writer?.correlationId ? { correlationId: version.writer.correlationId } : {}),
-              occurredAt: version.created.toISOString(),
-            }),
-          )
-        }
-        if (events.length > 0) {
-          this.#logger.warn(
-            { draftRevision: version.revision, events: events.length },
-            'published events a writer left behind',
-          )
-        }
+    for await (const change of this.#store.changesAfter(markedDraft)) {
+      if (change.created.getTime() > settledBefore) break
+      const events = eventsBetween(change.before, change.after)
+      await this.#publishAll(
+        events.map((e, j) =>
+          toEnvelope(e, {
+            id: `topology-${change.revision}-${j}`,
+            // The writer's own actor and correlation id, as its first attempt sent them.
+            actor: change.writer.actor,
+            ...(change.writer.correlationId ? { correlationId: change.writer.correlationId } : {}),
+            occurredAt: change.created.toISOString(),
+          }),
+        ),
+      )
+      if (events.length > 0) {
+        this.#logger.warn(
+          { draftRevision: change.revision, events: events.length },
+          'published events a writer left behind',
+        )
       }
-      done = version.revision
+      done = change.revision
     }
     if (done > markedDraft) await this.#mark({ draft: done })
+  }
+
+  /**
+   * Publishes in order with up to PUBLISH_WINDOW acknowledgements outstanding: one connection keeps
+   * the order on the stream, and a change of thousands of servers does not wait one ack at a time.
+   */
+  async #publishAll(envelopes: EventEnvelope[]): Promise<void> {
+    const inFlight = new Set<Promise<unknown>>()
+    let failed: unknown
+    for (const envelope of envelopes) {
+      if (failed !== undefined) break
+      const sent: Promise<unknown> = this.#publish(envelope).then(
+        () => inFlight.delete(sent),
+        (err) => {
+          failed ??= err
+          inFlight.delete(sent)
+        },
+      )
+      inFlight.add(sent)
+      if (inFlight.size >= PUBLISH_WINDOW) await Promise.race(inFlight)
+    }
+    await Promise.all(inFlight)
+    if (failed !== undefined) throw failed
   }
 
   async #catchUpEnabled(markedEnabled: number, enabled: number): Promise<void> {
@@ -413,6 +427,9 @@ export class TopologyService {
     )
   }
 }
+
+/** Event publications awaiting their acknowledgement at once (see #publishAll). */
+const PUBLISH_WINDOW = 256
 
 /** A short random wait, so that writers who lost a race do not collide again at once. */
 function backoff(attempt: number): Promise<void> {

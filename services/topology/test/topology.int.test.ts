@@ -328,7 +328,7 @@ describe('events a crashed writer left unpublished', () => {
       revision: 2,
       enabledAt: new Date().toISOString(),
       enabledBy: 'user:bob',
-      topology: withDublin,
+      draft: written,
     })
     await store.updateEnabledNumber(2, (await store.readEnabledNumber()).revision)
 
@@ -376,30 +376,5 @@ describe('events a crashed writer left unpublished', () => {
       },
     })
     assert.deepEqual(await store.readPublished(), { draft: written, enabled: 2, exists: true })
-  })
-
-  test('a draft stored in the older bare form is read, and its events are attributed to the service', async () => {
-    const { store } = world.topology
-    const draft = await store.readDraft()
-    const withOslo = { ...draft.topology, sites: [...draft.topology.sites, { name: 'Oslo' }] }
-    const kv = await world.bus.kv(TopologyStore.bucket)
-    const bare = await kv.update('draft', new TextEncoder().encode(JSON.stringify(withOslo)), draft.revision)
-    assert.deepEqual(await store.readDraft(), { topology: withOslo, revision: bare })
-    const last = (await store.draftHistory()).versions.at(-1)
-    assert.equal(last?.revision, bare)
-    assert.equal(last?.writer, undefined)
-    const from = (await storedEvents(world.bus)).length
-    const late = new TopologyService({
-      store,
-      publish: (e) => world.bus.publish(e),
-      logger: silentLogger(),
-      catchUpGraceMs: 0,
-    })
-    await late.catchUp()
-    const added = (await storedEvents(world.bus)).slice(from)
-    assert.deepEqual(
-      added.map((e) => [e.id, e.type.split('.')[2], e.actor]),
-      [[`topology-${bare}-0`, 'SiteAdded', 'service:topology']],
-    )
   })
 })

@@ -1,0 +1,15 @@
+import type { TopologyRevision } from '@krbfleet/contracts'
+import type { TopologyStore } from '@krbfleet/topology-store'
+
+/**
+ * Makes `revision` the enabled topology the way the topology service does it, for tests of its
+ * readers: the document becomes the next draft change, revision n points at that change, then the
+ * enabled number moves to n.
+ */
+export async function enableRevision(store: TopologyStore, revision: TopologyRevision): Promise<void> {
+  const draft = await store.readDraft()
+  const written = await store.updateDraft(revision.topology, draft.revision, { actor: revision.enabledBy })
+  const { topology: _topology, ...pointer } = revision
+  await store.createRevision({ ...pointer, draft: written })
+  await store.updateEnabledNumber(revision.revision, (await store.readEnabledNumber()).revision)
+}
