@@ -35,9 +35,10 @@ export function fields(record: Record<string, unknown>): string {
 export interface ChangeLike {
   dryRun?: boolean
   changes?: { type: string; data: unknown }[]
+  changesOmitted?: number
   draftRevision?: number
   enabledRevision?: number
-  diff?: Record<string, string[]>
+  diff?: Record<string, unknown>
 }
 
 function describe(data: unknown): string {
@@ -53,10 +54,14 @@ function describe(data: unknown): string {
     .join(' ')
 }
 
-export function diffLines(diff: Record<string, string[]>): string[] {
+export function diffLines(diff: Record<string, unknown>): string[] {
+  const omitted = (diff.omitted ?? {}) as Record<string, number>
   return Object.entries(diff)
-    .filter(([, names]) => names.length > 0)
-    .map(([what, names]) => `  ${what}: ${names.join(', ')}`)
+    .filter((entry): entry is [string, string[]] => Array.isArray(entry[1]) && entry[1].length > 0)
+    .map(([what, names]) => {
+      const more = omitted[what] ? ` and ${omitted[what].toLocaleString('en-US')} more` : ''
+      return `  ${what}: ${names.join(', ')}${more}`
+    })
 }
 
 /** A change result in words: what happened (or would, on a dry run). */
@@ -66,6 +71,7 @@ export function changeSummary(result: ChangeLike): string {
   if (changes.length === 0) lines.push(result.dryRun ? 'dry run: nothing would change' : 'nothing changed')
   else lines.push(result.dryRun ? 'dry run, nothing written; would record:' : 'applied:')
   for (const c of changes) lines.push(`  ${c.type} ${describe(c.data)}`.trimEnd())
+  if (result.changesOmitted) lines.push(`  ... and ${result.changesOmitted.toLocaleString('en-US')} more`)
   if (result.diff) lines.push(...diffLines(result.diff))
   if (result.enabledRevision !== undefined) lines.push(`enabled revision: ${result.enabledRevision}`)
   return lines.join('\n')

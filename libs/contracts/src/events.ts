@@ -69,6 +69,8 @@ const ChangeCounts = obj({
   serversAdded: Type.Array(Name),
   serversRemoved: Type.Array(Name),
   assignmentsChanged: Type.Array(Name),
+  /** Per list, the names left out of it: an event stays small when thousands of servers change. */
+  omitted: Type.Optional(Type.Record(Type.String(), Type.Integer({ minimum: 1 }))),
 })
 export const TopologyEnabled = defineEvent(
   'topology',

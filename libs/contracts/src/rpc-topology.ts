@@ -168,6 +168,8 @@ export const TopologyDiff = obj({
   serversAdded: Type.Array(Type.String()),
   serversRemoved: Type.Array(Type.String()),
   assignmentsChanged: Type.Array(Type.String()),
+  /** Per list, the names left out of it (a change of thousands of servers lists the first ones). */
+  omitted: Type.Optional(Type.Record(Type.String(), Type.Integer({ minimum: 1 }))),
 })
 export type TopologyDiff = Static<typeof TopologyDiff>
 
@@ -181,6 +183,8 @@ export const ChangeResult = obj({
   dryRun: Type.Boolean(),
   /** The events the change published (or would publish on a dry run); empty when nothing changed. */
   changes: Type.Array(ChangeSummary),
+  /** How many more events the change published than `changes` lists (absent: none left out). */
+  changesOmitted: Type.Optional(Type.Integer({ minimum: 1 })),
   /** The KV revision of the draft after the change (before it on a dry run). */
   draftRevision: Type.Integer({ minimum: 0 }),
   /** The enabled revision after the change (topology.enable, or any change with autoEnable). */

@@ -59,20 +59,45 @@ type Key = (item: Item) => string
 const keyOf = (name: Collection) => collections[name].key as Key
 const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0)
 
+/**
+ * The items of `after` that are new or differ from `before`'s of the same key, and the keys of
+ * `before` that `after` lacks. Keys are unique in each list. Items the two lists share (the same
+ * object) at their start and end are skipped without a look at their keys: a change that shares
+ * the rest of the list (evolve, the store's fold) costs what it changed, not the fleet's size.
+ */
+export function keyedChanges<T>(
+  before: readonly T[],
+  after: readonly T[],
+  key: (item: T) => string,
+): { put: T[]; del: string[] } {
+  let start = 0
+  while (start < before.length && start < after.length && before[start] === after[start]) start++
+  let end = 0
+  while (
+    end < before.length - start &&
+    end < after.length - start &&
+    before[before.length - 1 - end] === after[after.length - 1 - end]
+  )
+    end++
+  const old = new Map<string, T>()
+  for (let i = start; i < before.length - end; i++) old.set(key(before[i]!), before[i]!)
+  const put: T[] = []
+  for (let i = start; i < after.length - end; i++) {
+    const item = after[i]!
+    const k = key(item)
+    const was = old.get(k)
+    old.delete(k)
+    if (was !== item && (was === undefined || JSON.stringify(was) !== JSON.stringify(item))) put.push(item)
+  }
+  return { put, del: [...old.keys()] }
+}
+
 /** The delta that turns `before` into `after`; empty collections are left out. */
 export function deltaBetween(before: TopologyDocument, after: TopologyDocument): TopologyDelta {
   const delta: Record<string, { put?: Item[]; del?: string[] }> = {}
   for (const name of names) {
-    const key = keyOf(name)
-    const old = new Map<string, Item>(before[name].map((item) => [key(item), item]))
-    const put: Item[] = []
-    for (const item of after[name]) {
-      const k = key(item)
-      const was = old.get(k)
-      old.delete(k)
-      if (was !== item && (was === undefined || JSON.stringify(was) !== JSON.stringify(item))) put.push(item)
-    }
-    const del = [...old.keys()]
+    if (before[name] === after[name]) continue
+    const { put, del } = keyedChanges<Item>(before[name], after[name], keyOf(name))
     if (put.length > 0 || del.length > 0) {
       delta[name] = { ...(put.length > 0 ? { put } : {}), ...(del.length > 0 ? { del } : {}) }
     }

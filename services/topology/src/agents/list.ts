@@ -13,10 +13,11 @@ export async function listAgents(
   filter: TopologyRequest<typeof TopologyOperation.AgentList>,
 ): Promise<{ agents: AgentRow[] }> {
   const [{ servers }, { topology }] = await Promise.all([service.listServers(filter), service.get('draft')])
+  const enrolments = new Map(topology.agents.map((a) => [a.server, a]))
   const agents = await Promise.all(
     servers.map(async (s): Promise<AgentRow> => {
       const status = await store.get(s.fqdn)
-      const enrolment = topology.agents.find((a) => a.server === s.fqdn)
+      const enrolment = enrolments.get(s.fqdn)
       return {
         server: s.fqdn,
         pool: s.pool,

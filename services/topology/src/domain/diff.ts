@@ -1,4 +1,5 @@
 import type { Pool, Server, TopologyDiff, TopologyDocument } from '@krbfleet/contracts'
+import { keyedChanges } from '@krbfleet/topology-store'
 import type { TopologyEvent } from './events.ts'
 
 /**
@@ -6,11 +7,34 @@ import type { TopologyEvent } from './events.ts'
  * plan) and as the events that turn one into the other (`eventsBetween`, declarative apply).
  */
 
-const siteOf = (doc: TopologyDocument, pool: string) => doc.pools.find((p) => p.fqdn === pool)?.site ?? ''
+/** Each pool's site, one map per document (a fleet has thousands of servers in a few pools). */
+const sitesOfPools = new WeakMap<Pool[], Map<string, string>>()
+function siteOf(doc: TopologyDocument, pool: string): string {
+  let sites = sitesOfPools.get(doc.pools)
+  if (sites === undefined) {
+    sites = new Map(doc.pools.map((p) => [p.fqdn, p.site]))
+    sitesOfPools.set(doc.pools, sites)
+  }
+  return sites.get(pool) ?? ''
+}
 
 /** A server "moves" when its pool, backend or the site of its pool changes: it leaves and is added again. */
 function serverKey(doc: TopologyDocument, s: Server): string {
   return `${s.pool}\u0000${s.backend}\u0000${siteOf(doc, s.pool)}`
+}
+
+/**
+ * The servers added and removed. Documents share the lists a change did not touch (evolve, the
+ * store's fold), so an enrolment in a fleet of thousands compares no server at all.
+ */
+function serverChanges(a: TopologyDocument, b: TopologyDocument): { added: string[]; removed: string[] } {
+  if (a.servers === b.servers && a.pools === b.pools) return { added: [], removed: [] }
+  const serversA = new Map(a.servers.map((s) => [s.fqdn, serverKey(a, s)]))
+  const serversB = new Map(b.servers.map((s) => [s.fqdn, serverKey(b, s)]))
+  return {
+    added: [...serversB].filter(([s, key]) => serversA.get(s) !== key).map(([s]) => s),
+    removed: [...serversA].filter(([s, key]) => serversB.get(s) !== key).map(([s]) => s),
+  }
 }
 
 /**
@@ -26,8 +50,7 @@ export function diffTopology(a: TopologyDocument, b: TopologyDocument): Topology
   const sitesB = new Map(b.sites.map((s) => [s.name, s.ntlmOnly === true]))
   const poolsA = new Map(a.pools.map((p) => [p.fqdn, p]))
   const poolsB = new Map(b.pools.map((p) => [p.fqdn, p]))
-  const serversA = new Map(a.servers.map((s) => [s.fqdn, serverKey(a, s)]))
-  const serversB = new Map(b.servers.map((s) => [s.fqdn, serverKey(b, s)]))
+  const servers = serverChanges(a, b)
   const accountsA = new Map(a.assignments.map((x) => [x.site, x.account]))
   const accountsB = new Map(b.assignments.map((x) => [x.site, x.account]))
   const poolMoved = (fqdn: string) => poolsA.get(fqdn)?.site !== poolsB.get(fqdn)?.site
@@ -39,11 +62,11 @@ export function diffTopology(a: TopologyDocument, b: TopologyDocument): Topology
     poolsChanged: [...poolsB.keys()].filter((p) => {
       const before = poolsA.get(p)
       const after = poolsB.get(p)
-      return before && after && !poolMoved(p) && !samePool(before, after)
+      return before && after && before !== after && !poolMoved(p) && !samePool(before, after)
     }),
     poolsRemoved: [...poolsA.keys()].filter((p) => !poolsB.has(p) || poolMoved(p)),
-    serversAdded: [...serversB].filter(([s, key]) => serversA.get(s) !== key).map(([s]) => s),
-    serversRemoved: [...serversA].filter(([s, key]) => serversB.get(s) !== key).map(([s]) => s),
+    serversAdded: servers.added,
+    serversRemoved: servers.removed,
     assignmentsChanged: [...new Set([...accountsA.keys(), ...accountsB.keys()])]
       .filter((site) => accountsA.get(site) !== accountsB.get(site))
       .sort(),
@@ -51,7 +74,36 @@ export function diffTopology(a: TopologyDocument, b: TopologyDocument): Topology
 }
 
 export function isEmptyDiff(diff: TopologyDiff): boolean {
-  return Object.values(diff).every((names) => names.length === 0)
+  return lists.every((list) => (diff[list]?.length ?? 0) === 0)
+}
+
+const lists = [
+  'sitesAdded',
+  'sitesRemoved',
+  'sitesChanged',
+  'poolsAdded',
+  'poolsChanged',
+  'poolsRemoved',
+  'serversAdded',
+  'serversRemoved',
+  'assignmentsChanged',
+] as const satisfies (keyof TopologyDiff)[]
+
+/**
+ * The diff with each list cut to its first `max` names and the rest counted in `omitted`, so that
+ * an event or an answer about thousands of servers stays within a message.
+ */
+export function boundDiff(diff: TopologyDiff, max: number): TopologyDiff {
+  const omitted: Record<string, number> = {}
+  const bounded = { ...diff }
+  for (const list of lists) {
+    const names = diff[list]
+    if (names.length > max) {
+      bounded[list] = names.slice(0, max)
+      omitted[list] = names.length - max
+    }
+  }
+  return Object.keys(omitted).length > 0 ? { ...bounded, omitted } : diff
 }
 
 /**
@@ -67,8 +119,9 @@ export function eventsBetween(a: TopologyDocument, b: TopologyDocument): Topolog
     if (!accountsB.has(x.site))
       events.push({ type: 'KerberosAccountUnassigned', site: x.site, account: x.account })
   }
+  const serversA = new Map(d.serversRemoved.length > 0 ? a.servers.map((s) => [s.fqdn, s]) : [])
   for (const fqdn of d.serversRemoved) {
-    const s = a.servers.find((x) => x.fqdn === fqdn)!
+    const s = serversA.get(fqdn)!
     events.push({ type: 'ServerRemovedFromSite', server: fqdn, pool: s.pool, site: siteOf(a, s.pool) })
   }
   for (const fqdn of d.poolsRemoved) {
@@ -89,8 +142,9 @@ export function eventsBetween(a: TopologyDocument, b: TopologyDocument): Topolog
       previous: a.pools.find((p) => p.fqdn === fqdn)!,
     })
   }
+  const serversB = new Map(d.serversAdded.length > 0 ? b.servers.map((s) => [s.fqdn, s]) : [])
   for (const fqdn of d.serversAdded) {
-    const s = b.servers.find((x) => x.fqdn === fqdn)!
+    const s = serversB.get(fqdn)!
     events.push({
       type: 'ServerAddedToSite',
       server: fqdn,
@@ -110,12 +164,12 @@ export function eventsBetween(a: TopologyDocument, b: TopologyDocument): Topolog
       ...(previous !== undefined ? { previousAccount: previous } : {}),
     })
   }
-  const agentsA = new Map(a.agents.map((x) => [x.server, JSON.stringify(x)]))
-  for (const agent of b.agents) {
-    // An agent whose server left and came back lost its enrolment on the way (see evolve).
-    const kept =
-      !d.serversRemoved.includes(agent.server) && agentsA.get(agent.server) === JSON.stringify(agent)
-    if (!kept) events.push({ type: 'AgentEnrolled', agent })
-  }
+  // An agent whose server left and came back lost its enrolment on the way (see evolve).
+  const enrolled = keyedChanges(a.agents, b.agents, (x) => x.server).put
+  const left = new Set(d.serversRemoved)
+  const put = new Set(enrolled)
+  const again = left.size === 0 ? [] : b.agents.filter((x) => left.has(x.server) && !put.has(x))
+  for (const agent of [...enrolled, ...again].sort((x, y) => (x.server < y.server ? -1 : 1)))
+    events.push({ type: 'AgentEnrolled', agent })
   return events
 }

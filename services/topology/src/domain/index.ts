@@ -7,6 +7,6 @@ export {
   type TopologyCommandType,
   webNames,
 } from './decide.ts'
-export { diffTopology, eventsBetween, isEmptyDiff } from './diff.ts'
+export { boundDiff, diffTopology, eventsBetween, isEmptyDiff } from './diff.ts'
 export type { TopologyEvent, TopologyEventType } from './events.ts'
 export { evolve } from './evolve.ts'

@@ -22,8 +22,9 @@ export class KvTopologyAssignments implements AssignmentSource, EnabledTopologyS
     const [enabled, draft] = await Promise.all([this.#topology.readEnabled(), this.#topology.readDraft()])
     if (!enabled) return null
     const current = new Map(draft.topology.agents.map((a) => [a.server, a]))
+    const then = new Map(enabled.topology.agents.map((a) => [a.server, a]))
     const agents = enabled.topology.servers.flatMap((s) => {
-      const agent = current.get(s.fqdn) ?? enabled.topology.agents.find((a) => a.server === s.fqdn)
+      const agent = current.get(s.fqdn) ?? then.get(s.fqdn)
       return agent ? [agent] : []
     })
     return { ...enabled.topology, agents }
