@@ -107,8 +107,9 @@ async function follow(ctx: VerbContext, start: RotationView, timeoutMs: number):
   return view
 }
 
-function seconds(value: unknown, option: string, fallback: number): number {
-  if (value === undefined) return fallback
+/** `--<option>` in seconds (or `fallbackSeconds`), as milliseconds. */
+function seconds(value: unknown, option: string, fallbackSeconds: number): number {
+  if (value === undefined) return fallbackSeconds * 1000
   const n = Number(value)
   if (!Number.isFinite(n) || n <= 0 || n > 86_400)
     throw new UsageError(`--${option} must be a number of seconds from 1 to 86400`)
