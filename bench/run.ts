@@ -3,13 +3,14 @@
  * starts its own nats-server and Samba DC on loopback (as root, like the integration tests) and
  * stops them; it stops by itself.
  *
- *   node bench/run.ts [--json] [--only crypto,topology,spn,nats,ldap,e2e,agent,fleet]
+ *   node bench/run.ts [--json] [--only crypto,topology,spn,nats,ldap,e2e,agent,fleet,scale]
  */
 import { parseArgs } from 'node:util'
 import { agentBenchmarks } from './agent.ts'
 import { cryptoBenchmarks, spnBenchmarks, topologyBenchmarks } from './cpu.ts'
 import { fleetBenchmarks } from './fleet.ts'
 import { type BenchResult, formatTable } from './measure.ts'
+import { scaleBenchmarks } from './scale.ts'
 import { e2eBenchmarks, ldapBenchmarks, natsBenchmarks } from './servers.ts'
 
 const groups: Record<string, () => Promise<BenchResult[]>> = {
@@ -21,6 +22,7 @@ const groups: Record<string, () => Promise<BenchResult[]>> = {
   e2e: e2eBenchmarks,
   agent: agentBenchmarks,
   fleet: fleetBenchmarks,
+  scale: scaleBenchmarks,
 }
 
 const { values } = parseArgs({

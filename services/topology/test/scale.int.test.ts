@@ -1,18 +1,10 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
-import type { RpcContext } from '@krbfleet/bus'
-import {
-  AgentEnrolled,
-  ErrorCode,
-  KrbfleetError,
-  ServerAddedToSite,
-  streams,
-  TopologyEnabled,
-  type TopologyDocumentInput,
-} from '@krbfleet/contracts'
+import { AgentEnrolled, ServerAddedToSite, streams, TopologyEnabled } from '@krbfleet/contracts'
 import { silentLogger } from '@krbfleet/logging'
 import { TopologyStore } from '@krbfleet/topology-store'
 import { AgentEnrolments } from '../src/enrolment/enrolment.ts'
+import { enrolFleet, fleet } from './fleet.ts'
 import { startWorld, storedEvents, type World } from './helpers.ts'
 
 /**
@@ -20,15 +12,10 @@ import { startWorld, storedEvents, type World } from './helpers.ts'
  * real service and a real nats-server. Every value must fit a NATS message (1 MiB), an enrolment
  * must not rewrite the topology, and the events of one apply are all published.
  */
-const SERVERS = Number(process.env.KRBFLEET_SCALE_SERVERS ?? 20_000)
+const SERVERS = 20_000
 const SITES = 20
 const POOLS_PER_SITE = 5
 const ENROLLING_AT_ONCE = 8
-
-const site = (s: number) => `site${String(s).padStart(2, '0')}`
-const pool = (p: number) => `pool${String(p).padStart(3, '0')}.fleet.corp.example.com`
-const server = (i: number) => `web${String(i).padStart(5, '0')}.fleet.corp.example.com`
-const key = (i: number) => `${i.toString(36).padStart(4, '0')}${'k'.repeat(39)}`
 
 describe(`a fleet of ${SERVERS.toLocaleString('en-US')} servers and as many agents`, () => {
   let world: World
@@ -43,12 +30,13 @@ describe(`a fleet of ${SERVERS.toLocaleString('en-US')} servers and as many agen
     const { service } = world.topology
     const kv = await world.bus.kv(TopologyStore.bucket)
     const pools = SITES * POOLS_PER_SITE
-    const document: TopologyDocumentInput = {
-      sites: Array.from({ length: SITES }, (_, s) => ({ name: site(s) })),
-      pools: Array.from({ length: pools }, (_, p) => ({ fqdn: pool(p), site: site(p % SITES) })),
-      servers: Array.from({ length: SERVERS }, (_, i) => ({ fqdn: server(i), pool: pool(i % pools) })),
-      assignments: Array.from({ length: SITES }, (_, s) => ({ site: site(s), account: 'CORP\\KERBAUTH' })),
-    }
+    const f = fleet({
+      servers: SERVERS,
+      sites: SITES,
+      poolsPerSite: POOLS_PER_SITE,
+      account: 'CORP\\KERBAUTH',
+    })
+    const document = f.document
     const applied = await service.change({ type: 'applyDocument', document }, { actor: 'user:scale' })
     const events = SITES + pools + SERVERS + SITES
     // The answer lists the first thousand events and counts the rest, so that it fits one message.
@@ -59,30 +47,11 @@ describe(`a fleet of ${SERVERS.toLocaleString('en-US')} servers and as many agen
     assert.equal(published.filter((e) => e.type === ServerAddedToSite.type).length, SERVERS)
 
     const enrolments = new AgentEnrolments({ kv, service, logger: silentLogger() })
-    const ctx = (fqdn: string) => ({ actor: 'user:scale', server: fqdn }) as RpcContext
-    let next = 0
-    let conflicts = 0
-    const enrolOne = async (i: number) => {
-      const { token } = await enrolments.issueToken({ server: server(i) }, ctx(server(i)))
-      for (;;) {
-        try {
-          return await enrolments.enrol({ token, encryptionKey: key(i) }, ctx(server(i)))
-        } catch (err) {
-          // A lost race answers 409 and gives the token back; the agent tries again.
-          if (!(err instanceof KrbfleetError && err.code === ErrorCode.Conflict)) throw err
-          conflicts++
-        }
-      }
-    }
-    await Promise.all(
-      Array.from({ length: ENROLLING_AT_ONCE }, async () => {
-        while (next < SERVERS) await enrolOne(next++)
-      }),
-    )
+    const conflicts = await enrolFleet(enrolments, f, ENROLLING_AT_ONCE)
     const draft = await new TopologyStore(kv).readDraft()
     assert.equal(draft.topology.agents.length, SERVERS)
     assert.ok(
-      draft.topology.agents.every((a) => a.encryptionKey === key(Number(a.server.slice(3, 8)))),
+      draft.topology.agents.every((a) => a.encryptionKey === f.key(Number(a.server.slice(3, 8)))),
       'every agent with its own key',
     )
     // The last enrolment stored itself alone: a record of a few hundred bytes, not the fleet.
