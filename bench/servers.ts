@@ -5,20 +5,17 @@
  */
 import { randomBytes } from 'node:crypto'
 import { type Bus, connectBus, consumeEvents } from '@krbfleet/bus'
-import { AgentHeartbeat, subjects } from '@krbfleet/contracts'
+import { CredentialApplied, subjects } from '@krbfleet/contracts'
 import { connectDirectory, encodeUnicodePwd } from '@krbfleet/directory'
 import { silentLogger } from '@krbfleet/logging'
 import { startDc, startNats } from '@krbfleet/testing'
 import { type System, startSystem } from '../test/support/system.ts'
 import { type BenchResult, latencyRow, rateRow, stats, timeBatch, timeEach } from './measure.ts'
 
-const heartbeat = (i: number) =>
-  AgentHeartbeat.create(
-    {
-      server: `web${i % 500}.corp.example.com`,
-      backend: 'keytab',
-      kvnos: [{ account: 'CORP\\KERBWEB', kvno: 3 }],
-    },
+/** An agent's report, as thousands of agents send them after a rotation (the events stream). */
+const report = (i: number) =>
+  CredentialApplied.create(
+    { server: `web${i % 500}.corp.example.com`, account: 'CORP\\KERBWEB', kvno: 3 },
     { actor: 'agent:bench' },
   )
 
@@ -33,7 +30,7 @@ export async function natsBenchmarks(): Promise<BenchResult[]> {
 
     // One at a time: each publish awaits its ack (msgID = envelope id).
     const serialN = 1000
-    const serial = await timeEach(serialN, (i) => live.publish(heartbeat(i)), 50)
+    const serial = await timeEach(serialN, (i) => live.publish(report(i)), 50)
     results.push(latencyRow('nats', 'JetStream publish, awaiting each ack', serialN, serial))
 
     // Pipelined: 256 publishes in flight, through the same bus.publish.
@@ -42,8 +39,7 @@ export async function natsBenchmarks(): Promise<BenchResult[]> {
     const pipelinedMs = await timeBatch(async () => {
       for (let start = 0; start < pipelinedN; start += window) {
         const batch = []
-        for (let i = start; i < Math.min(pipelinedN, start + window); i++)
-          batch.push(live.publish(heartbeat(i)))
+        for (let i = start; i < Math.min(pipelinedN, start + window); i++) batch.push(live.publish(report(i)))
         await Promise.all(batch)
       }
     })
@@ -52,7 +48,7 @@ export async function natsBenchmarks(): Promise<BenchResult[]> {
     )
 
     // A duplicate publish (same envelope id) is dropped by the server: measured for the record.
-    const again = heartbeat(0)
+    const again = report(0)
     await live.publish(again)
     const dup = await live.publish(again)
     if (!dup.duplicate) throw new Error('a repeated msgID must be reported as a duplicate')
@@ -68,7 +64,7 @@ export async function natsBenchmarks(): Promise<BenchResult[]> {
       const consumer = consumeEvents(live, {
         durable: 'bench-consumer',
         filterSubject: subjects.domainEvents('agent'),
-        events: [AgentHeartbeat],
+        events: [CredentialApplied],
         logger: silentLogger(),
         prefetch: 256,
         async handle() {

@@ -15,13 +15,14 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { Writable } from 'node:stream'
-import { type Bus, callRpc, connectBus } from '@krbfleet/bus'
+import type { RotationFailpoint } from '@krbfleet/account'
 import {
   AccountRecordCodec,
   KekSecretBox,
   type RunningAccountService,
   startAccountService,
 } from '@krbfleet/account'
+import { type Bus, callRpc, connectBus } from '@krbfleet/bus'
 import {
   buildApp,
   busReaders,
@@ -30,11 +31,9 @@ import {
   type RateLimitSettings,
   type TokenRecord,
 } from '@krbfleet/console'
-import { accountKey, buckets, type EventEnvelope, streams } from '@krbfleet/contracts'
+import { accountKey, buckets, type EventEnvelope } from '@krbfleet/contracts'
 import { escapeFilterValue } from '@krbfleet/directory'
 import { createLogger, type Logger } from '@krbfleet/logging'
-import type { Failpoint } from '@krbfleet/spn-sync'
-import type { RotationFailpoint } from '@krbfleet/account'
 import {
   exportPrivateKey,
   generateKeyEncryptionKey,
@@ -42,7 +41,9 @@ import {
   parseKeyEncryptionKey,
   type SignerKeyPair,
 } from '@krbfleet/sealing'
+import type { Failpoint } from '@krbfleet/spn-sync'
 import { adminClient, freePort, type NatsServer, startDc, startNats, type TestDc } from '@krbfleet/testing'
+import { allStoredEvents } from '@krbfleet/testing/world'
 import { startTopology, type TopologyInstance } from '@krbfleet/topology'
 
 export const repoRoot = resolve(import.meta.dirname, '..', '..')
@@ -485,15 +486,7 @@ export async function startSystem(options: StartSystemOptions = {}): Promise<Sys
         const entry = await readAccount(samAccountName, ['msDS-KeyVersionNumber'])
         return Number(entry['msDS-KeyVersionNumber'])
       },
-      async events() {
-        const info = await bus.jsm.streams.info(streams.events.name)
-        const out: EventEnvelope[] = []
-        for (let seq = info.state.first_seq; seq <= info.state.last_seq; seq++) {
-          const message = await bus.jsm.streams.getMessage(streams.events.name, { seq }).catch(() => null)
-          if (message) out.push(message.json<EventEnvelope>())
-        }
-        return out
-      },
+      events: () => allStoredEvents(bus),
       async streamText(stream) {
         const info = await bus.jsm.streams.info(stream)
         const out: string[] = []

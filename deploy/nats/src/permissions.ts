@@ -9,8 +9,8 @@ import {
   CredentialApplyFailed,
   CredentialRemoved,
   CredentialStaged,
-  type KvDefinition,
   KerberosAccountCreated,
+  type KvDefinition,
   ServiceName,
   SiteAdded,
   SpnsReconciled,
@@ -171,6 +171,7 @@ const notEnrol = (call: RpcCall) => call.operation !== agentEnrol.operation
 const anyAgentCredential = subjects.agentCredential('any').replace('.any.', '.*.')
 
 const eventsStream = streams.events.name
+const heartbeatsStream = streams.heartbeats.name
 
 interface ServiceRights {
   service: ServiceName
@@ -193,6 +194,8 @@ interface ServiceRights {
    * services/spn-sync `durables`; the test checks that both lists agree).
    */
   durables: readonly string[]
+  /** Its durable consumers on the heartbeats stream. */
+  heartbeatDurables?: readonly string[]
 }
 
 const serviceRights: ServiceRights[] = [
@@ -204,6 +207,7 @@ const serviceRights: ServiceRights[] = [
     writes: [buckets.topology, buckets.agents],
     reads: [],
     durables: ['topology-agent-status'],
+    heartbeatDurables: ['topology-agent-heartbeats'],
   },
   {
     service: ServiceName.Account,
@@ -252,18 +256,27 @@ export function serviceDurables(): Record<string, readonly string[]> {
   return Object.fromEntries(serviceRights.map((r) => [r.service, r.durables]))
 }
 
+/** The durable consumer names each service may manage on the heartbeats stream. */
+export function serviceHeartbeatDurables(): Record<string, readonly string[]> {
+  return Object.fromEntries(serviceRights.map((r) => [r.service, r.heartbeatDurables ?? []]))
+}
+
 export function serviceUsers(): NatsUser[] {
   return serviceRights.map((rights) => {
     const user = `krbfleet-${rights.service}`
     const publish = [
       '$JS.API.INFO',
       ...eventsUse(eventsStream, rights.durables),
+      // Every service verifies the heartbeats stream at start (ensureStreams), as the events stream.
+      ...eventsUse(heartbeatsStream, rights.heartbeatDurables ?? []),
       ...rights.publishes.map((domain) => subjects.domainEvents(domain)),
       ...rights.calls.map(rpcSubject),
       ...rights.writes.flatMap(kvWrite),
       ...rights.reads.flatMap(kvRead),
       ...(rights.ringsAgents ? [anyAgentCredential] : []),
-      ...(rights.readsEventLog ? [`$JS.API.STREAM.MSG.GET.${eventsStream}`] : []),
+      ...(rights.readsEventLog
+        ? [`$JS.API.STREAM.MSG.GET.${eventsStream}`, `$JS.API.STREAM.MSG.GET.${heartbeatsStream}`]
+        : []),
       ...(rights.readsBusHealth
         ? [`$JS.API.STREAM.INFO.${eventsStream}`, `$JS.API.CONSUMER.LIST.${eventsStream}`]
         : []),

@@ -2,17 +2,17 @@ import {
   allEvents,
   ErrorCode,
   type EventEnvelope,
-  type KvDefinition,
   KrbfleetError,
+  type KvDefinition,
   type StreamDefinition,
   type StreamLimits,
   streams,
 } from '@krbfleet/contracts'
 import {
   DiscardPolicy,
+  JetStreamApiError,
   type JetStreamClient,
   type JetStreamManager,
-  JetStreamApiError,
   jetstream,
   jetstreamManager,
   RetentionPolicy,
@@ -20,7 +20,7 @@ import {
   type StreamConfig,
 } from '@nats-io/jetstream'
 import { type KV, Kvm } from '@nats-io/kv'
-import { nanos, type NatsConnection } from '@nats-io/nats-core'
+import { type NatsConnection, nanos } from '@nats-io/nats-core'
 import { connect, type NodeConnectionOptions } from '@nats-io/transport-node'
 import type { Logger } from 'pino'
 import { backoffDelay, sleep } from './backoff.ts'
@@ -112,6 +112,7 @@ export function streamConfig(
     max_msgs: limits.maxMessages,
     max_msg_size: limits.maxMessageBytes,
     duplicate_window: nanos(def.duplicateWindowMs),
+    ...(def.maxMessagesPerSubject ? { max_msgs_per_subject: def.maxMessagesPerSubject } : {}),
     num_replicas: replicas,
   } as StreamConfig
 }
@@ -128,6 +129,11 @@ export function streamDrift(wanted: StreamConfig, actual: StreamConfig): string[
   if (wanted.max_age !== actual.max_age) drift.push('max_age')
   if (wanted.duplicate_window !== actual.duplicate_window) drift.push('duplicate_window')
   for (const field of limitFields) if (wanted[field] !== actual[field]) drift.push(field)
+  if (
+    wanted.max_msgs_per_subject !== undefined &&
+    wanted.max_msgs_per_subject !== actual.max_msgs_per_subject
+  )
+    drift.push('max_msgs_per_subject')
   if ((wanted.description ?? '') !== (actual.description ?? '')) drift.push('description')
   return drift
 }

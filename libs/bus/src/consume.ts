@@ -1,8 +1,8 @@
 import {
   AnyEnvelope,
+  ErrorCode,
   type EventDefinition,
   type EventEnvelope,
-  ErrorCode,
   KrbfleetError,
   streams,
   TerminalError,
@@ -367,11 +367,14 @@ function describe(err: unknown): string {
 /** Each durable's lag on the events stream: not yet delivered, and delivered but unacknowledged. */
 export async function consumerLag(
   bus: Pick<Bus, 'jsm'>,
-  durables: readonly string[],
+  durables: readonly (string | { stream: string; durable: string })[],
 ): Promise<Array<{ durable: string; pending: number; ackPending: number }>> {
   const out: Array<{ durable: string; pending: number; ackPending: number }> = []
-  for (const durable of durables) {
-    const info = await bus.jsm.consumers.info(streams.events.name, durable).catch(() => null)
+  for (const entry of durables) {
+    // A name alone is a durable of the events stream.
+    const { stream, durable } =
+      typeof entry === 'string' ? { stream: streams.events.name, durable: entry } : entry
+    const info = await bus.jsm.consumers.info(stream, durable).catch(() => null)
     if (info) out.push({ durable, pending: info.num_pending, ackPending: info.num_ack_pending })
   }
   return out

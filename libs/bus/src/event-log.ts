@@ -1,4 +1,4 @@
-import { AnyEnvelope, allEvents, type EventEnvelope, streams, subjects } from '@krbfleet/contracts'
+import { AnyEnvelope, allEvents, type EventEnvelope, streamOf, subjects } from '@krbfleet/contracts'
 import type { Bus } from './connect.ts'
 
 /**
@@ -32,13 +32,18 @@ export function eventOfMessage(subject: string, data: Uint8Array | string): Even
   }
 }
 
-const stream = streams.events.name
-
 /**
  * The first sequence whose event was stored at or after `at` (binary search over the stream by
- * message time: about log2(N) reads), or the next sequence to come when none is.
+ * message time: about log2(N) reads), or the next sequence to come when none is. The stream is the
+ * one of `subject` (the events stream by default; the heartbeats stream for heartbeats).
  */
-export async function sequenceAt(bus: Pick<Bus, 'jsm'>, at: Date): Promise<number> {
+export async function sequenceAt(
+  bus: Pick<Bus, 'jsm'>,
+  at: Date,
+  subject: string = subjects.allEvents,
+): Promise<number> {
+  const stream = streamOf(subject).name
+  const root = streamOf(subject).subjects[0]!
   const { state } = await bus.jsm.streams.info(stream)
   if (state.messages === 0) return state.last_seq + 1
   let low = state.first_seq
@@ -46,7 +51,7 @@ export async function sequenceAt(bus: Pick<Bus, 'jsm'>, at: Date): Promise<numbe
   while (low < high) {
     const middle = Math.floor((low + high) / 2)
     const message = await bus.jsm.streams
-      .getMessage(stream, { seq: middle, next_by_subj: subjects.allEvents } as never)
+      .getMessage(stream, { seq: middle, next_by_subj: root } as never)
       .catch(() => null)
     if (!message) {
       high = middle
@@ -60,13 +65,14 @@ export async function sequenceAt(bus: Pick<Bus, 'jsm'>, at: Date): Promise<numbe
 
 /**
  * The stored events on `subject` (a filter, `krbfleet.events.>` by default) from sequence `from`
- * on, oldest first, at most `limit`.
+ * on, oldest first, at most `limit`, from the stream of that subject (streamOf).
  */
 export async function readEventLog(
   bus: Pick<Bus, 'jsm'>,
   options: { from: number; subject?: string; limit?: number },
 ): Promise<{ events: LoggedEvent[]; next: number }> {
   const subject = options.subject ?? subjects.allEvents
+  const stream = streamOf(subject).name
   const limit = options.limit ?? 1000
   const events: LoggedEvent[] = []
   let next = Math.max(1, options.from)

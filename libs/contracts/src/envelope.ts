@@ -63,6 +63,11 @@ export interface EventDefinition<T extends string, S extends TSchema> {
 }
 
 export const EVENTS_SUBJECT_ROOT = 'krbfleet.events'
+/**
+ * Agents' heartbeats: a stream of their own with short retention, the latest per server (storage.ts
+ * `streams.heartbeats`), never in the 90-day events stream (issue 16).
+ */
+export const HEARTBEATS_SUBJECT_ROOT = 'krbfleet.heartbeats'
 
 export function defineEvent<
   const D extends string,
@@ -74,10 +79,10 @@ export function defineEvent<
   name: N,
   version: V,
   data: S,
-  options: { perServer?: boolean } = {},
+  options: { perServer?: boolean; subjectRoot?: string } = {},
 ): EventDefinition<`krbfleet.${D}.${N}.v${V}`, S> {
   const type = `krbfleet.${domain}.${name}.v${version}` as const
-  const subject = `${EVENTS_SUBJECT_ROOT}.${domain}.${name}`
+  const subject = `${options.subjectRoot ?? EVENTS_SUBJECT_ROOT}.${domain}.${name}`
   const schema = Type.Object(
     { ...EnvelopeFields, type: Type.Literal(type), data },
     { additionalProperties: false },

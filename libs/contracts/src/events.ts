@@ -1,5 +1,5 @@
 import Type from 'typebox'
-import { defineEvent } from './envelope.ts'
+import { defineEvent, HEARTBEATS_SUBJECT_ROOT } from './envelope.ts'
 import { AgentBackend, Pool } from './topology.ts'
 
 /**
@@ -223,7 +223,7 @@ export const AgentHeartbeat = defineEvent(
     kvnos: HeldKvnos,
     health: Type.Optional(BackendHealthReport),
   }),
-  perServer,
+  { perServer: true, subjectRoot: HEARTBEATS_SUBJECT_ROOT },
 )
 
 // audit: every change made through the console, with its actor

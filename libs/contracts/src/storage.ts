@@ -2,7 +2,7 @@
  * JetStream streams and KV buckets as data. `libs/bus` creates them idempotently; every service
  * names them from here. Only features of nats-server 2.9 are used (see lab/NOTES.md).
  */
-import { EVENTS_SUBJECT_ROOT } from './envelope.ts'
+import { EVENTS_SUBJECT_ROOT, HEARTBEATS_SUBJECT_ROOT } from './envelope.ts'
 
 export interface StreamDefinition {
   name: string
@@ -13,6 +13,8 @@ export interface StreamDefinition {
   duplicateWindowMs: number
   /** The stream's size limits: no stream may grow until JetStream's store is full. */
   limits: StreamLimits
+  /** Messages kept per subject (the newest); absent: no such limit. */
+  maxMessagesPerSubject?: number
   description: string
 }
 
@@ -65,7 +67,26 @@ export const streams = {
     limits: eventLimits,
     description: 'Every krbfleet event: topology, account, spn, agent and audit',
   },
+  /**
+   * The agents' heartbeats, one subject per server: the newest 3 of each for at most a day. A fleet of
+   * 10,000 agents beating once a minute publishes 14 million a day; this keeps 30,000 at most, and
+   * the topology service keeps each agent's latest in the agents bucket (issue 16).
+   */
+  heartbeats: {
+    name: 'KRBFLEET_HEARTBEATS',
+    subjects: [`${HEARTBEATS_SUBJECT_ROOT}.>`],
+    maxAgeMs: day,
+    duplicateWindowMs: 2 * 60 * 1000,
+    maxMessagesPerSubject: 3,
+    limits: { maxBytes: 256 * MiB, maxMessages: 1_000_000, maxMessageBytes: 8 * KiB, discard: 'old' },
+    description: 'Agent heartbeats: the latest few per server, for a day',
+  },
 } as const satisfies Record<string, StreamDefinition>
+
+/** The stream that stores the events of a subject (filter): the heartbeats' own, or the events stream. */
+export function streamOf(subject: string): StreamDefinition {
+  return subject.startsWith(`${HEARTBEATS_SUBJECT_ROOT}.`) ? streams.heartbeats : streams.events
+}
 
 export const buckets = {
   /**

@@ -1,4 +1,4 @@
-import { EVENTS_SUBJECT_ROOT } from './envelope.ts'
+import { EVENTS_SUBJECT_ROOT, HEARTBEATS_SUBJECT_ROOT } from './envelope.ts'
 import { agentToken, checkToken } from './server-token.ts'
 import { buckets } from './storage.ts'
 
@@ -16,8 +16,10 @@ export const ServiceName = {
 export type ServiceName = (typeof ServiceName)[keyof typeof ServiceName]
 
 export const subjects = {
-  /** All events (the events stream captures this). */
+  /** All events (the events stream captures this), heartbeats aside. */
   allEvents: `${EVENTS_SUBJECT_ROOT}.>`,
+  /** All agents' heartbeats (the heartbeats stream captures this). */
+  allHeartbeats: `${HEARTBEATS_SUBJECT_ROOT}.>`,
   /** All events of one domain (topology, account, spn, agent, audit). */
   domainEvents: (domain: string) => `${EVENTS_SUBJECT_ROOT}.${checkToken('domain', domain)}.>`,
   /** Request/reply operations of a service: `krbfleet.rpc.topology.site.add`. */

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import {
+  AgentHeartbeat,
   AnyEnvelope,
   allEvents,
   ErrorCode,
@@ -12,6 +13,7 @@ import {
   parseAccountName,
   ServerAddedToSite,
   SiteAdded,
+  streamOf,
   streams,
   subjects,
   ValidationError,
@@ -20,15 +22,22 @@ import {
 const meta = { actor: 'token:ops' }
 
 describe('event envelopes', () => {
-  test('every event type is versioned, unique and published under the events stream', () => {
+  test('every event type is versioned, unique and published under the events stream, heartbeats under their own', () => {
     const types = new Set<string>()
     for (const event of allEvents) {
       assert.match(event.type, /^krbfleet\.[a-z-]+\.[A-Za-z]+\.v\d+$/)
       assert.ok(!types.has(event.type), `duplicate type ${event.type}`)
       types.add(event.type)
-      assert.ok(event.subject.startsWith('krbfleet.events.'), event.subject)
+      const stream = event === AgentHeartbeat ? streams.heartbeats : streams.events
+      assert.equal(streamOf(event.subjects), stream, event.subject)
+      assert.ok(event.subject.startsWith(`${stream.subjects[0]!.slice(0, -1)}`), event.subject)
     }
     assert.deepEqual(streams.events.subjects, [subjects.allEvents])
+    assert.deepEqual(streams.heartbeats.subjects, [subjects.allHeartbeats])
+    assert.equal(
+      AgentHeartbeat.subjectOf({ server: 'fe01.corp', backend: 'iis', kvnos: [] }),
+      'krbfleet.heartbeats.agent.AgentHeartbeat.fe01_corp',
+    )
   })
 
   test('create fills the envelope and the result decodes', () => {

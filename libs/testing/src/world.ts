@@ -5,7 +5,7 @@ import type { Logger } from 'pino'
 import { type StartDcOptions, startDc, type TestDc } from './dc.ts'
 import { type NatsServer, type StartNatsOptions, startNats } from './nats.ts'
 
-export { lastEventSeq, storedEvents } from './events.ts'
+export { allStoredEvents, lastEventSeq, storedEvents, storedHeartbeats } from './events.ts'
 
 /**
  * The set-up most real-server tests share: a nats-server with JetStream and a bus connected to it

@@ -1,8 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { BusHealth, EventEnvelope, ServiceName } from '@krbfleet/contracts'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import type { FastifyBaseLogger, FastifyInstance, FastifyRequest, RawServerDefault } from 'fastify'
+import type { BusHealth, EventEnvelope, ServiceName } from '@krbfleet/contracts'
 import type { ReadinessCheck } from '@krbfleet/runtime'
+import type { FastifyBaseLogger, FastifyInstance, FastifyRequest, RawServerDefault } from 'fastify'
 import type { Logger } from 'pino'
 import type { Principal, Role, TokenRecord } from './domain/auth.ts'
 
@@ -42,8 +42,8 @@ export interface EventLog {
     subject: string
     limit: number
   }): Promise<{ events: LoggedEvent[]; next: number }>
-  /** The first sequence stored at or after `at`. */
-  sequenceAt(at: Date): Promise<number>
+  /** The first sequence stored at or after `at` in the stream of `subject`. */
+  sequenceAt(at: Date, subject: string): Promise<number>
 }
 
 export type ConsoleApp = FastifyInstance<

@@ -7,11 +7,11 @@ import { dirname, join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { type Bus, callRpc } from '@krbfleet/bus'
-import { AgentHeartbeat, type EventEnvelope, streams, TopologyOperation } from '@krbfleet/contracts'
+import { AgentHeartbeat, TopologyOperation } from '@krbfleet/contracts'
 import { silentLogger } from '@krbfleet/logging'
 import { exportPrivateKey, exportPublicKey, importPrivateKey } from '@krbfleet/sealing'
 import { freePort, type NatsServer } from '@krbfleet/testing'
-import { startNatsWorld, type NatsWorld } from '@krbfleet/testing/world'
+import { allStoredEvents, type NatsWorld, startNatsWorld } from '@krbfleet/testing/world'
 import { startTopology, type TopologyInstance } from '@krbfleet/topology'
 
 const mainTs = fileURLToPath(new URL('../src/main.ts', import.meta.url))
@@ -121,15 +121,7 @@ describe('iis-agent process', { timeout: 180_000 }, () => {
     return (await draft()).topology.agents.find((a) => a.server === server)
   }
 
-  async function events(): Promise<EventEnvelope[]> {
-    const info = await bus.jsm.streams.info(streams.events.name)
-    const out: EventEnvelope[] = []
-    for (let seq = info.state.first_seq; seq <= info.state.last_seq && info.state.messages > 0; seq++) {
-      const m = await bus.jsm.streams.getMessage(streams.events.name, { seq }).catch(() => null)
-      if (m) out.push(m.json<EventEnvelope>())
-    }
-    return out
-  }
+  const events = () => allStoredEvents(bus)
 
   const heartbeatsOf = async (server: string) =>
     (await events()).filter(

@@ -7,8 +7,10 @@ import {
   AgentConfig,
   heartbeatEvent,
   heartbeatEventId,
+  heartbeatPhase,
   heartbeatTick,
   resolveAgentConfig,
+  untilNextBeat,
 } from '../src/index.ts'
 
 describe('heartbeat ids', () => {
@@ -78,6 +80,53 @@ describe('heartbeat ids', () => {
       at: 10_250,
     })
     assert.equal(now.occurredAt, new Date(10_250).toISOString())
+  })
+
+  it('given a fleet, then its heartbeat times spread over the interval, each server at its own fixed phase', () => {
+    const interval = 30_000
+    const phases = Array.from({ length: 1000 }, (_, i) =>
+      heartbeatPhase(`web${i}.corp.example.com`, interval),
+    )
+    assert.deepEqual(
+      phases.slice(0, 10),
+      phases.slice(0, 10).map((_, i) => heartbeatPhase(`web${i}.corp.example.com`, interval)),
+    )
+    // Ten buckets of 3 s each: none holds more than twice its share of 100.
+    const buckets = Array.from(
+      { length: 10 },
+      (_, b) => phases.filter((p) => Math.floor(p / 3000) === b).length,
+    )
+    assert.ok(
+      buckets.every((n) => n > 50 && n < 200),
+      `per 3 s: ${buckets.join(', ')}`,
+    )
+    fc.assert(
+      fc.property(
+        fc.nat({ max: 2 ** 42 }),
+        fc.integer({ min: 1, max: 600_000 }),
+        fc.nat(),
+        (now, intervalMs, p) => {
+          const phase = p % intervalMs
+          const wait = untilNextBeat(now, intervalMs, phase)
+          assert.ok(wait >= 1 && wait <= intervalMs)
+          // The next beat is the start of the following tick, at the phase.
+          assert.equal(
+            heartbeatTick(now + wait, intervalMs, phase),
+            heartbeatTick(now, intervalMs, phase) + 1,
+          )
+          assert.equal((now + wait - phase) % intervalMs, 0)
+        },
+      ),
+    )
+    const event = heartbeatEvent({
+      server: 'fe01.corp.example.com',
+      backend: 'keytab',
+      kvnos: [],
+      tick: 10,
+      intervalMs: 1000,
+      phaseMs: 370,
+    })
+    assert.equal(event.occurredAt, new Date(10_370).toISOString())
   })
 })
 

@@ -2,14 +2,14 @@ import type { KeyObject } from 'node:crypto'
 import type { Bus } from '@krbfleet/bus'
 import {
   CredentialPayload,
-  credentialContext,
   type CredentialPhase,
+  credentialContext,
   type EventEnvelope,
   type IssuedCredential,
 } from '@krbfleet/contracts'
 import { deriveAccountKeys, exportAccountKeys } from '@krbfleet/kerberos'
 import { seal } from '@krbfleet/sealing'
-import { storedEvents as stored } from '@krbfleet/testing/world'
+import { storedEvents as stored, storedHeartbeats } from '@krbfleet/testing/world'
 
 /**
  * What the account service retains for one server (services/account credentials/issuer.ts), built
@@ -74,3 +74,5 @@ export function issueCredential(options: {
 /** Every event of the events stream whose type starts with `prefix` (`krbfleet.agent.`), in order. */
 export const storedEvents = (bus: Bus, prefix: string): Promise<EventEnvelope[]> =>
   stored(bus, { typePrefix: prefix })
+
+export { storedHeartbeats }

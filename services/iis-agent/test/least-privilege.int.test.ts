@@ -29,7 +29,7 @@ import {
 import { freePort, type ManagedProcess, startProcess, waitForPort } from '@krbfleet/testing'
 import { startTopology, type TopologyInstance } from '@krbfleet/topology'
 import { agentUser, type NatsUser, renderUsers, serviceUsers } from '../../../deploy/nats/src/permissions.ts'
-import { issueCredential, storedEvents } from './helpers.ts'
+import { issueCredential, storedEvents, storedHeartbeats } from './helpers.ts'
 
 const mainTs = fileURLToPath(new URL('../src/main.ts', import.meta.url))
 const server = 'fe01.corp.example.com'
@@ -180,7 +180,7 @@ test('given only its own NATS rights, then the agent enrols, installs its retain
   })
   const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>
 
-  const heartbeats = async () => await storedEvents(setupBus, AgentHeartbeat.type)
+  const heartbeats = () => storedHeartbeats(setupBus)
   const until = async (what: string, condition: () => Promise<boolean>) => {
     const deadline = Date.now() + 30_000
     while (!(await condition())) {

@@ -1,5 +1,7 @@
 export { toEnvelope } from './adapters/nats/events.ts'
 export { serveTopologyRpc, topologyHandlers } from './adapters/nats/rpc.ts'
+export { agentHeartbeatDurable, agentStatusDurable } from './agents/projection.ts'
+export { TopologyConfig } from './config.ts'
 export * from './domain/index.ts'
 export {
   type ChangeMeta,
@@ -7,6 +9,4 @@ export {
   type TopologyServiceOptions,
   type TopologyView,
 } from './service.ts'
-export { TopologyConfig } from './config.ts'
-export { startTopology, type TopologyInstance, type StartTopologyOptions } from './start.ts'
-export { agentStatusDurable } from './agents/projection.ts'
+export { type StartTopologyOptions, startTopology, type TopologyInstance } from './start.ts'

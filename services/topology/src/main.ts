@@ -1,6 +1,7 @@
 import { connectBusFromSettings, consumerLag } from '@krbfleet/bus'
+import { streams } from '@krbfleet/contracts'
 import { consumerLagMetric, createMetricsRegistry, runService, startHealthServer } from '@krbfleet/runtime'
-import { agentStatusDurable } from './agents/projection.ts'
+import { agentHeartbeatDurable, agentStatusDurable } from './agents/projection.ts'
 import { TopologyConfig } from './config.ts'
 import { startTopology } from './start.ts'
 
@@ -18,7 +19,12 @@ await runService({
     })
     const topology = await startTopology({ bus, logger, autoEnable: config.autoEnable })
     const registry = createMetricsRegistry({ service: 'topology' })
-    consumerLagMetric(registry, () => consumerLag(bus, [agentStatusDurable]))
+    consumerLagMetric(registry, () =>
+      consumerLag(bus, [
+        agentStatusDurable,
+        { stream: streams.heartbeats.name, durable: agentHeartbeatDurable },
+      ]),
+    )
     const health = await startHealthServer({
       name: 'topology',
       ...config.http,

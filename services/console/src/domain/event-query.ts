@@ -1,5 +1,4 @@
 import {
-  AgentHeartbeat,
   allEvents,
   type EventEnvelope,
   subjects,
@@ -10,8 +9,8 @@ import {
 /**
  * What `krbfleet events` and GET /v1/events ask of the event log, pure: which stream subject to
  * read (a type narrows it on the server), since when, and which events pass the site / account /
- * server filters. Heartbeats are left out unless asked for by type: they are a liveness signal, not
- * something an operator reads.
+ * server filters. Heartbeats are in a stream of their own (libs/contracts streamOf): read only when
+ * asked for by type, as they are a liveness signal, not something an operator reads.
  */
 
 export interface EventQuery {
@@ -73,7 +72,6 @@ export function matchesQuery(
   sites: ReadonlyMap<string, string>,
 ): boolean {
   const data = (event.data ?? {}) as Record<string, unknown>
-  if (!query.type && event.type === AgentHeartbeat.type) return false
   if (query.account && lower(data.account) !== query.account.toLowerCase()) return false
   const server = lower(data.server)
   if (query.server && server !== query.server.toLowerCase()) return false

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import {
   ErrorCode,
   type EventEnvelope,
@@ -6,7 +7,6 @@ import {
   type TopologyDocument,
   TopologyOperation,
 } from '@krbfleet/contracts'
-import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyRequest } from 'fastify'
 import Type, { type TSchema } from 'typebox'
 import type { ConsoleApp, EventLog, LoggedEvent, RouteContext, RouteModule } from '../context.ts'
@@ -69,8 +69,9 @@ export const eventRoutes: RouteModule = async (app: ConsoleApp, ctx: RouteContex
       const log = logOf()
       const query = req.query
       const sites = await sitesFor(req, query)
-      const from = query.from ?? (await log.sequenceAt(parseSince(query.since ?? '1h', new Date())))
-      const { events, next } = await scan(log, from, subjectOf(query), query.limit ?? 100, (event) =>
+      const subject = subjectOf(query)
+      const from = query.from ?? (await log.sequenceAt(parseSince(query.since ?? '1h', new Date()), subject))
+      const { events, next } = await scan(log, from, subject, query.limit ?? 100, (event) =>
         matchesQuery(event, query, sites),
       )
       return { events: events.map(({ seq, event }) => ({ seq, ...event })), next }
@@ -97,11 +98,11 @@ export const eventRoutes: RouteModule = async (app: ConsoleApp, ctx: RouteContex
       const query = req.query
       const sites = await sitesFor(req, query)
       const resumeAfter = req.headers['last-event-id']
+      const subject = subjectOf(query)
       let from =
         resumeAfter !== undefined
           ? Number(resumeAfter) + 1
-          : (query.from ?? (await log.sequenceAt(parseSince(query.since ?? '0s', new Date()))))
-      const subject = subjectOf(query)
+          : (query.from ?? (await log.sequenceAt(parseSince(query.since ?? '0s', new Date()), subject)))
       const accept = (event: EventEnvelope) => matchesQuery(event, query, sites)
 
       reply.hijack()

@@ -1,4 +1,4 @@
-import { type Bus, type EventConsumer, type KV, consumeEvents } from '@krbfleet/bus'
+import { type Bus, consumeEvents, type EventConsumer, type KV } from '@krbfleet/bus'
 import {
   AgentHeartbeat,
   AgentStatus,
@@ -8,6 +8,7 @@ import {
   CredentialRemoved,
   ErrorCode,
   KrbfleetError,
+  streams,
   subjects,
 } from '@krbfleet/contracts'
 import type { Logger } from 'pino'
@@ -15,6 +16,8 @@ import { type AgentReport, evolveAgentStatus } from './status.ts'
 
 /** The topology service's durable consumer of the agents' reports (replicas share it). */
 export const agentStatusDurable = 'topology-agent-status'
+/** Its durable consumer of the agents' heartbeats, on the heartbeats stream. */
+export const agentHeartbeatDurable = 'topology-agent-heartbeats'
 
 /** The agents bucket: one AgentStatus per server (`agentToken(server)`). */
 export class AgentStatusStore {
@@ -56,25 +59,44 @@ export class AgentStatusStore {
 }
 
 /**
- * Keeps each agent's status from its reports (`krbfleet.events.agent.>`). The server is the
- * subject's (libs/bus consumeEvents refuses an event whose data names another server than its
- * subject, and each agent may publish only on its own), so one agent cannot write another's status.
+ * Keeps each agent's status from its reports (`krbfleet.events.agent.>`) and its heartbeats (the
+ * heartbeats stream, `krbfleet.heartbeats.>`): two durable consumers. The server is the subject's
+ * (libs/bus consumeEvents refuses an event whose data names another server than its subject, and
+ * each agent may publish only on its own), so one agent cannot write another's status.
  */
 export function startAgentStatusProjection(options: {
   bus: Bus
   store: AgentStatusStore
   logger: Logger
 }): EventConsumer {
-  return consumeEvents(options.bus, {
-    durable: agentStatusDurable,
-    filterSubject: subjects.domainEvents('agent'),
-    events: [AgentHeartbeat, CredentialApplied, CredentialApplyFailed, CredentialRemoved],
-    logger: options.logger.child({ component: 'agent-status' }),
-    async handle(event) {
-      const report = reportOf(event)
-      if (report) await options.store.apply(event.data.server, report)
+  const logger = options.logger.child({ component: 'agent-status' })
+  const handle = async (event: AgentEvent) => {
+    const report = reportOf(event)
+    if (report) await options.store.apply(event.data.server, report)
+  }
+  const consumers = [
+    consumeEvents(options.bus, {
+      durable: agentStatusDurable,
+      filterSubject: subjects.domainEvents('agent'),
+      events: [CredentialApplied, CredentialApplyFailed, CredentialRemoved],
+      logger,
+      handle,
+    }),
+    consumeEvents(options.bus, {
+      durable: agentHeartbeatDurable,
+      stream: streams.heartbeats.name,
+      filterSubject: subjects.allHeartbeats,
+      events: [AgentHeartbeat],
+      logger,
+      handle,
+    }),
+  ]
+  return {
+    async stop() {
+      await Promise.all(consumers.map((c) => c.stop()))
     },
-  })
+    done: Promise.all(consumers.map((c) => c.done)).then(() => undefined),
+  }
 }
 
 type AgentEvent = ReturnType<

@@ -1,12 +1,14 @@
 import type { Bus } from '@krbfleet/bus'
 import type { Logger } from 'pino'
-import type { BackendHealth } from '../../ports.ts'
 import {
   type AgentBackendName,
   type HeldKvno,
   heartbeatEvent,
+  heartbeatPhase,
   heartbeatTick,
+  untilNextBeat,
 } from '../../domain/heartbeat.ts'
+import type { BackendHealth } from '../../ports.ts'
 
 export interface HeartbeatOptions {
   bus: Bus
@@ -31,18 +33,21 @@ export interface Heartbeat {
 }
 
 /**
- * Publishes AgentHeartbeat once per tick: one at once, then at the start of every following tick.
- * A failed publish is logged and the next tick tries again (a heartbeat is a report, not a task).
+ * Publishes AgentHeartbeat once per tick: one at once, then at every following heartbeat time (the
+ * tick's start plus this server's phase, so that a fleet's heartbeats spread over the interval), on
+ * the heartbeats stream. A failed publish is logged and the next tick tries again (a heartbeat is a
+ * report, not a task).
  */
 export function startHeartbeat(options: HeartbeatOptions): Heartbeat {
   const logger = options.logger.child({ component: 'heartbeat' })
   const now = options.now ?? Date.now
   let timer: NodeJS.Timeout | undefined
   let stopped = false
+  const phaseMs = heartbeatPhase(options.server, options.intervalMs)
 
   const beat = async (outOfTurn = false) => {
     const at = now()
-    const tick = heartbeatTick(at, options.intervalMs)
+    const tick = heartbeatTick(at, options.intervalMs, phaseMs)
     const event = heartbeatEvent({
       ...(outOfTurn ? { at } : {}),
       server: options.server,
@@ -51,6 +56,7 @@ export function startHeartbeat(options: HeartbeatOptions): Heartbeat {
       ...(options.health ? { health: options.health() } : {}),
       tick,
       intervalMs: options.intervalMs,
+      phaseMs,
     })
     try {
       const { duplicate } = await options.bus.publish(event)
@@ -64,7 +70,7 @@ export function startHeartbeat(options: HeartbeatOptions): Heartbeat {
 
   const schedule = () => {
     if (stopped) return
-    const delay = options.intervalMs - (now() % options.intervalMs)
+    const delay = untilNextBeat(now(), options.intervalMs, phaseMs)
     timer = setTimeout(() => void beat().finally(schedule), delay)
   }
 
