@@ -30,6 +30,10 @@ import { applyDelta, deltaBetween, deltaCodec, type TopologyDelta } from './delt
  *   `revision.<n>` `{revision, enabledAt, enabledBy, draft}`: enabled revision n is the draft as of
  *                  change `draft`, one consistent snapshot, written once with create()
  *   `published`    `{draft, enabled}`: how far the topology service has published the events
+ *   `snapshot`     `{draft, parts}`: the whole draft as of change `draft` (parts in
+ *                  `snapshot-part.<draft>.<id>.<i>`), written when an enable finds the last one
+ *                  SNAPSHOT_EVERY changes old, so that a reader that starts cold folds the changes
+ *                  after it, not the whole log; the parts of the one it replaces are purged.
  * The single-document layout before it (`draft` holding the whole TopologyDocument, revisions
  * holding whole documents) is still read: such a `draft` is the state the log starts from, at its
  * KV revision, so that the numbers and the publication mark carry on.
@@ -42,6 +46,8 @@ import { applyDelta, deltaBetween, deltaCodec, type TopologyDelta } from './delt
 const keys = {
   change: (n: number) => `log.${n}`,
   part: (n: number, id: string, i: number) => `part.${n}.${id}.${i}`,
+  snapshot: 'snapshot',
+  snapshotPart: (n: number, id: string, i: number) => `snapshot-part.${n}.${id}.${i}`,
   legacyDraft: 'draft',
   enabled: 'enabled',
   revision: (n: number) => `revision.${n}`,
@@ -54,6 +60,18 @@ const PART_CHARS = 256 * 1024
 const READ_WINDOW = 256
 /** Folded states kept per store: the draft, the enabled revision and a few before them. */
 const KEPT_STATES = 8
+/** Changes after the last snapshot that make an enable write a new one. */
+const SNAPSHOT_EVERY = 256
+
+const PartsRef = Type.Object(
+  { id: Type.String({ pattern: '^[0-9a-f-]{36}$' }), count: Type.Integer({ minimum: 1, maximum: 4096 }) },
+  { additionalProperties: false },
+)
+const SnapshotRecord = Type.Object(
+  { draft: Type.Integer({ minimum: 0 }), parts: PartsRef },
+  { additionalProperties: false },
+)
+const snapshotCodec = codec(SnapshotRecord, 'stored topology snapshot')
 
 const PublishedMark = Type.Object({
   draft: Type.Integer({ minimum: 0 }),
@@ -76,19 +94,7 @@ const writerCodec = codec(DraftWriter, 'stored draft writer')
 
 const ChangeRecord = Type.Union([
   Type.Object({ writer: DraftWriter, delta: Type.Unknown() }, { additionalProperties: false }),
-  Type.Object(
-    {
-      writer: DraftWriter,
-      parts: Type.Object(
-        {
-          id: Type.String({ pattern: '^[0-9a-f-]{36}$' }),
-          count: Type.Integer({ minimum: 1, maximum: 4096 }),
-        },
-        { additionalProperties: false },
-      ),
-    },
-    { additionalProperties: false },
-  ),
+  Type.Object({ writer: DraftWriter, parts: PartsRef }, { additionalProperties: false }),
 ])
 const changeCodec = codec(ChangeRecord, 'stored topology change')
 
@@ -106,7 +112,7 @@ const RevisionPointer = Type.Object(
 export type RevisionPointer = Static<typeof RevisionPointer>
 const pointerCodec = codec(RevisionPointer, 'stored topology revision')
 const legacyRevisionCodec = codec(TopologyRevision, 'stored topology revision')
-const legacyDraftCodec = codec(TopologyDocument, 'stored topology draft')
+const documentCodec = codec(TopologyDocument, 'stored topology draft')
 const enabledCodec = codec(Type.Integer({ minimum: 1 }), 'stored enabled revision number')
 
 /** The draft and the version to pass to {@link TopologyStore.updateDraft} (0: never written). */
@@ -174,9 +180,9 @@ function parseStored(key: string, entry: { operation: string; value: Uint8Array 
 /** A legacy `draft` was `{topology, writer}` or a bare TopologyDocument. */
 function decodeLegacyDraft(value: unknown): TopologyDocument {
   if (typeof value === 'object' && value !== null && 'topology' in value && 'writer' in value) {
-    return legacyDraftCodec.decode(value.topology)
+    return documentCodec.decode(value.topology)
   }
-  return legacyDraftCodec.decode(value)
+  return documentCodec.decode(value)
 }
 
 function chunks(text: string, size: number): string[] {
@@ -190,6 +196,7 @@ export class TopologyStore {
   /** Folded states by change number, most recently used last. */
   readonly #states = new Map<number, TopologyDocument>()
   #base: Promise<State> | undefined
+  #snapshotBase: Promise<State | undefined> | undefined
 
   constructor(kv: KV) {
     this.#kv = kv
@@ -247,6 +254,62 @@ export class TopologyStore {
     return this.#base
   }
 
+  /**
+   * The last snapshot, read once per store: where a store that starts cold begins its fold (when
+   * it is not past the state asked for). None before the first.
+   */
+  #snapshot(): Promise<State | undefined> {
+    this.#snapshotBase ??= (async () => {
+      const found = await this.#get(keys.snapshot)
+      if (!found) return undefined
+      const { draft, parts } = snapshotCodec.decode(found.value)
+      const value = await this.#readParts(keys.snapshot, parts, (i) => keys.snapshotPart(draft, parts.id, i))
+      return { revision: draft, topology: documentCodec.decode(value) }
+    })()
+    this.#snapshotBase.catch(() => {
+      this.#snapshotBase = undefined
+    })
+    return this.#snapshotBase
+  }
+
+  /** A text too large for one value, written in parts under a fresh id (two racing writers never share one). */
+  async #writeParts(
+    key: (id: string, i: number) => string,
+    text: string,
+  ): Promise<{ id: string; count: number }> {
+    const id = randomUUID()
+    const parts = chunks(text, PART_CHARS)
+    await Promise.all(parts.map((part, i) => this.#write(key(id, i), part, 0)))
+    return { id, count: parts.length }
+  }
+
+  /** The JSON of `whose` parts, joined and parsed. */
+  async #readParts(whose: string, parts: { count: number }, key: (i: number) => string): Promise<unknown> {
+    const texts = await Promise.all(
+      Array.from({ length: parts.count }, async (_, i) => {
+        const part = await this.#entry(key(i))
+        if (part?.operation !== 'PUT') {
+          throw new TerminalError(`the stored ${whose} names part ${i} of ${parts.count}, which is missing`)
+        }
+        return decoder.decode(part.value)
+      }),
+    )
+    try {
+      return JSON.parse(texts.join(''))
+    } catch (err) {
+      throw new TerminalError(`the parts of the stored ${whose} are not JSON`, { cause: err })
+    }
+  }
+
+  /** Removes parts with their history (a failed or replaced snapshot's). */
+  async #purgeParts(parts: { count: number }, key: (i: number) => string): Promise<void> {
+    try {
+      await Promise.all(Array.from({ length: parts.count }, (_, i) => this.#kv.purge(key(i))))
+    } catch (err) {
+      throw toBusError(err, 'topology bucket purge')
+    }
+  }
+
   /** One change, or null when it is not written (yet). */
   async #readChange(n: number): Promise<StoredChange | null> {
     const key = keys.change(n)
@@ -254,24 +317,10 @@ export class TopologyStore {
     const value = entry === null ? undefined : parseStored(key, entry)
     if (entry === null || value === undefined) return null
     const record = changeCodec.decode(value)
-    let delta: unknown
-    if ('parts' in record) {
-      const { id, count } = record.parts
-      const texts = await Promise.all(
-        Array.from({ length: count }, async (_, i) => {
-          const part = await this.#entry(keys.part(n, id, i))
-          if (part?.operation !== 'PUT') {
-            throw new TerminalError(`the stored ${key} names part ${i} of ${count}, which is missing`)
-          }
-          return decoder.decode(part.value)
-        }),
-      )
-      try {
-        delta = JSON.parse(texts.join(''))
-      } catch (err) {
-        throw new TerminalError(`the parts of the stored ${key} are not JSON`, { cause: err })
-      }
-    } else delta = record.delta
+    const delta =
+      'parts' in record
+        ? await this.#readParts(key, record.parts, (i) => keys.part(n, record.parts.id, i))
+        : record.delta
     return { revision: n, delta: deltaCodec.decode(delta), writer: record.writer, created: entry.created }
   }
 
@@ -299,15 +348,22 @@ export class TopologyStore {
     }
   }
 
-  /** The nearest folded state at or before `n` (the start of the log when none is kept). */
+  /**
+   * The nearest folded state at or before `n`: one this store keeps; else, cold, the last snapshot
+   * when it is not past `n`; else the start of the log.
+   */
   async #nearest(n: number | undefined): Promise<State> {
     let best: number | undefined
     for (const revision of this.#states.keys()) {
       if ((n === undefined || revision <= n) && (best === undefined || revision > best)) best = revision
     }
     const start = await this.#start()
-    if (best === undefined || best < start.revision) return start
-    return { revision: best, topology: this.#states.get(best)! }
+    if (best !== undefined && best >= start.revision)
+      return { revision: best, topology: this.#states.get(best)! }
+    const snapshot = await this.#snapshot()
+    if (snapshot && snapshot.revision >= start.revision && (n === undefined || snapshot.revision <= n))
+      return snapshot
+    return start
   }
 
   #keep(state: State): void {
@@ -351,16 +407,11 @@ export class TopologyStore {
     const n = expectedRevision + 1
     const text = JSON.stringify(delta)
     const who = writerCodec.decode(writer)
-    let record: string
-    if (text.length <= PART_CHARS) record = JSON.stringify({ writer: who, delta })
-    else {
-      // Parts carry a fresh id, so that two writers racing for change n never write each other's.
-      const id = randomUUID()
-      const parts = chunks(text, PART_CHARS)
-      await Promise.all(parts.map((part, i) => this.#write(keys.part(n, id, i), part, 0)))
-      record = JSON.stringify({ writer: who, parts: { id, count: parts.length } })
-    }
-    await this.#write(keys.change(n), record, 0)
+    const record =
+      text.length <= PART_CHARS
+        ? { writer: who, delta }
+        : { writer: who, parts: await this.#writeParts((id, i) => keys.part(n, id, i), text) }
+    await this.#write(keys.change(n), JSON.stringify(record), 0)
     this.#keep({ revision: n, topology: applyDelta(before.topology, delta) })
     return n
   }
@@ -380,6 +431,29 @@ export class TopologyStore {
       state = { revision: change.revision, topology: after }
     }
     this.#keep(state)
+  }
+
+  /**
+   * Writes the draft as of change `draft` whole, if the last snapshot is SNAPSHOT_EVERY changes
+   * older (or there is none and the log is that long), and purges the one it replaces: a reader
+   * that starts cold then folds at most that many changes. The topology service calls it after an
+   * enable. Returns whether it wrote one; a concurrent snapshot wins (false).
+   */
+  async snapshot(draft: number): Promise<boolean> {
+    const current = await this.#get(keys.snapshot)
+    const last = current ? snapshotCodec.decode(current.value) : undefined
+    if (draft - (last?.draft ?? 0) < SNAPSHOT_EVERY) return false
+    const { topology } = await this.#stateAt(draft)
+    const parts = await this.#writeParts((id, i) => keys.snapshotPart(draft, id, i), JSON.stringify(topology))
+    try {
+      await this.#write(keys.snapshot, JSON.stringify({ draft, parts }), current?.revision ?? 0)
+    } catch (err) {
+      await this.#purgeParts(parts, (i) => keys.snapshotPart(draft, parts.id, i))
+      if (err instanceof StaleRevision) return false
+      throw err
+    }
+    if (last) await this.#purgeParts(last.parts, (i) => keys.snapshotPart(last.draft, last.parts.id, i))
+    return true
   }
 
   /** The latest enabled revision number (0: none yet) and its version. */

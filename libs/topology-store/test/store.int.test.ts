@@ -179,6 +179,33 @@ describe('topology store against a real nats-server', () => {
     assert.deepEqual((await new TopologyStore(big).readDraft()).topology.agents, [agent])
   })
 
+  test('a snapshot every few hundred changes: a cold reader starts from it, and a newer one replaces it', async () => {
+    const bucket = await bus.kv({ ...TopologyStore.bucket, bucket: 'topology-store-snapshot' })
+    const writerStore = new TopologyStore(bucket)
+    const withSites = (n: number) => ({
+      ...emptyTopology(),
+      sites: Array.from({ length: n }, (_, i) => ({ name: `s${String(i).padStart(3, '0')}` })),
+    })
+    for (let n = 1; n <= 300; n++) await writerStore.updateDraft(withSites(n), n - 1, writer)
+    assert.equal(await writerStore.snapshot(100), false, 'none before 256 changes')
+    assert.equal(await writerStore.snapshot(300), true)
+    assert.equal(await writerStore.snapshot(310), false, 'the last one is only 10 changes old')
+    // The changes up to the snapshot are gone: a cold reader can only have started from it.
+    for (let n = 1; n <= 300; n++) await bucket.purge(`log.${n}`)
+    await writerStore.updateDraft(withSites(301), 300, writer)
+    assert.deepEqual(await new TopologyStore(bucket).readDraft(), { topology: withSites(301), revision: 301 })
+    // A newer snapshot replaces it and purges its parts.
+    for (let n = 302; n <= 560; n++) await writerStore.updateDraft(withSites(n), n - 1, writer)
+    const before = await bucket.keys('snapshot-part.300.>')
+    const oldParts: string[] = []
+    for await (const key of before) oldParts.push(key)
+    assert.equal(oldParts.length, 1)
+    assert.equal(await writerStore.snapshot(560), true)
+    assert.equal((await bucket.get(oldParts[0]!))?.operation, 'PURGE', 'the replaced snapshot is purged')
+    for (let n = 301; n <= 560; n++) await bucket.purge(`log.${n}`)
+    assert.deepEqual((await new TopologyStore(bucket).readDraft()).topology, withSites(560))
+  })
+
   test('given the single-document layout, then its draft and revisions are read and the log carries on', async () => {
     const old = await bus.kv({ ...TopologyStore.bucket, bucket: 'topology-store-legacy' })
     await old.put('draft', JSON.stringify(withSite('Lyon')))

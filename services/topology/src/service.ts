@@ -221,6 +221,7 @@ export class TopologyService {
         'topology enabled',
       )
       if (theirs) continue // we finished someone else's enable; now enable this draft
+      await this.#snapshot(draftRevision)
       return {
         dryRun: false,
         changes: [summary(event)],
@@ -337,6 +338,16 @@ export class TopologyService {
     if (now - this.#caughtUpAt < Math.min(1000, this.#catchUpGraceMs)) return
     await this.catchUp()
     this.#caughtUpAt = now
+  }
+
+  /** A snapshot failing is not fatal either: it only spares cold readers a longer fold. */
+  async #snapshot(draftRevision: number): Promise<void> {
+    try {
+      if (await this.#store.snapshot(draftRevision))
+        this.#logger.info({ draftRevision }, 'topology snapshot written')
+    } catch (err) {
+      this.#logger.warn({ err, draftRevision }, 'topology snapshot not written; the next enable tries again')
+    }
   }
 
   /** Marks failing is not fatal: catchUp publishes again under the same ids. */

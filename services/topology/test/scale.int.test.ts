@@ -65,6 +65,8 @@ describe(`a fleet of ${SERVERS.toLocaleString('en-US')} servers and as many agen
 
     const enabled = await service.enable({ actor: 'user:scale' })
     assert.equal(enabled.enabledRevision, 1)
+    // The enable wrote a snapshot: a reader that starts cold begins there, not at change 1.
+    assert.equal((await kv.get('snapshot'))?.operation, 'PUT')
     const revision = await new TopologyStore(kv).readEnabled()
     assert.equal(revision?.topology.servers.length, SERVERS)
     assert.equal(revision?.topology.agents.length, SERVERS)
