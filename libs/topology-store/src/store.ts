@@ -436,8 +436,8 @@ export class TopologyStore {
   /**
    * Writes the draft as of change `draft` whole, if the last snapshot is SNAPSHOT_EVERY changes
    * older (or there is none and the log is that long), and purges the one it replaces: a reader
-   * that starts cold then folds at most that many changes. The topology service calls it after an
-   * enable. Returns whether it wrote one; a concurrent snapshot wins (false).
+   * that starts cold then folds at most that many changes. The topology service calls it as it
+   * enables, before the revision. Returns whether it wrote one; a concurrent snapshot wins (false).
    */
   async snapshot(draft: number): Promise<boolean> {
     const current = await this.#get(keys.snapshot)

@@ -184,6 +184,9 @@ export class TopologyService {
         const would = TopologyEnabled.create(data, this.#meta(meta, 'dry-enable'))
         return { dryRun: true, changes: [summary(would)], draftRevision, enabledRevision: n, diff }
       }
+      // Before the revision exists: the readers that wake up to it (spn-sync, the account service)
+      // start from this snapshot if they start cold, instead of folding every change.
+      await this.#snapshot(draftRevision)
       let snapshot = topology
       let theirs = false
       try {
@@ -221,7 +224,6 @@ export class TopologyService {
         'topology enabled',
       )
       if (theirs) continue // we finished someone else's enable; now enable this draft
-      await this.#snapshot(draftRevision)
       return {
         dryRun: false,
         changes: [summary(event)],
@@ -340,7 +342,7 @@ export class TopologyService {
     this.#caughtUpAt = now
   }
 
-  /** A snapshot failing is not fatal either: it only spares cold readers a longer fold. */
+  /** A snapshot failing is not fatal: it only spares cold readers a longer fold. */
   async #snapshot(draftRevision: number): Promise<void> {
     try {
       if (await this.#store.snapshot(draftRevision))
