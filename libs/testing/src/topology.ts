@@ -1,4 +1,4 @@
-import type { TopologyRevision } from '@krbfleet/contracts'
+import type { Pool, TopologyRevision } from '@krbfleet/contracts'
 import type { TopologyStore } from '@krbfleet/topology-store'
 
 /**
@@ -12,4 +12,9 @@ export async function enableRevision(store: TopologyStore, revision: TopologyRev
   const { topology: _topology, ...pointer } = revision
   await store.createRevision({ ...pointer, draft: written })
   await store.updateEnabledNumber(revision.revision, (await store.readEnabledNumber()).revision)
+}
+
+/** A pool as the topology stores it with nothing but its name and site (web services on, no aliases). */
+export function plainPool(fqdn: string, site: string): Pool {
+  return { fqdn, site, webServices: true, loadBalancerNames: [], aliases: [], shortNameSpns: false }
 }

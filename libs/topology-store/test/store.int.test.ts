@@ -11,6 +11,7 @@ import {
 } from '@krbfleet/contracts'
 import { silentLogger } from '@krbfleet/logging'
 import type { NatsServer } from '@krbfleet/testing'
+import { plainPool } from '@krbfleet/testing/topology'
 import { startNatsWorld, type NatsWorld } from '@krbfleet/testing/world'
 import { type DraftChange, StaleRevision, TopologyStore } from '../src/index.ts'
 
@@ -149,16 +150,7 @@ describe('topology store against a real nats-server', () => {
     const fleet: TopologyDocument = {
       ...emptyTopology(),
       sites: [{ name: 'paris' }],
-      pools: [
-        {
-          fqdn: pool,
-          site: 'paris',
-          webServices: true,
-          loadBalancerNames: [],
-          aliases: [],
-          shortNameSpns: false,
-        },
-      ],
+      pools: [plainPool(pool, 'paris')],
       servers: Array.from({ length: 20_000 }, (_, i) => ({
         fqdn: `web${String(i).padStart(5, '0')}.corp.example.com`,
         pool,

@@ -9,7 +9,7 @@ import { createLogger, silentLogger } from '@krbfleet/logging'
 import { exportPublicKey, generateKeyEncryptionKey, parseKeyEncryptionKey } from '@krbfleet/sealing'
 import { TopologyStore } from '@krbfleet/topology-store'
 import type { NatsServer, TestDc } from '@krbfleet/testing'
-import { enableRevision } from '@krbfleet/testing/topology'
+import { enableRevision, plainPool } from '@krbfleet/testing/topology'
 import type { Logger } from 'pino'
 import { type AccountServiceSettings, type RunningAccountService, startAccountService } from '../src/start.ts'
 import { KekSecretBox } from '../src/adapters/nats/account-store.ts'
@@ -181,16 +181,7 @@ export async function enablePool(bus: Bus, servers: PoolServer[], account?: stri
   const pool = 'pool01.corp.example.com'
   const topology: TopologyDocument = {
     sites: [{ name: 'paris' }],
-    pools: [
-      {
-        fqdn: pool,
-        site: 'paris',
-        webServices: true,
-        loadBalancerNames: [],
-        aliases: [],
-        shortNameSpns: false,
-      },
-    ],
+    pools: [plainPool(pool, 'paris')],
     servers: servers.map((s) => ({ fqdn: s.fqdn, pool, backend: s.backend })),
     assignments: account ? [{ site: 'paris', account }] : [],
     agents: servers.map((s) => ({

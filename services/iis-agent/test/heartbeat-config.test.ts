@@ -13,6 +13,17 @@ import {
   untilNextBeat,
 } from '../src/index.ts'
 
+/** fe01's heartbeat of tick 10 (1 s ticks), holding nothing. */
+const fe01Beat = (extra: { at?: number; phaseMs?: number } = {}) =>
+  heartbeatEvent({
+    server: 'fe01.corp.example.com',
+    backend: 'keytab',
+    kvnos: [],
+    tick: 10,
+    intervalMs: 1000,
+    ...extra,
+  })
+
 describe('heartbeat ids', () => {
   it('given the same server and tick, then the same id (a retried publish dedupes)', () => {
     assert.equal(heartbeatEventId('fe01.corp.example.com', 42), heartbeatEventId('fe01.corp.example.com', 42))
@@ -49,36 +60,14 @@ describe('heartbeat ids', () => {
 
   it('given a time, then the tick is the interval count since the epoch and the event is valid', () => {
     assert.equal(heartbeatTick(10_999, 1000), 10)
-    const event = heartbeatEvent({
-      server: 'fe01.corp.example.com',
-      backend: 'keytab',
-      kvnos: [],
-      tick: 10,
-      intervalMs: 1000,
-    })
+    const event = fe01Beat()
     assert.deepEqual(AgentHeartbeat.decode(event), event)
     assert.equal(event.occurredAt, new Date(10_000).toISOString())
     assert.equal(event.actor, 'agent:fe01.corp.example.com')
     // Built twice for the same tick: the same envelope, byte for byte.
-    assert.deepEqual(
-      heartbeatEvent({
-        server: 'fe01.corp.example.com',
-        backend: 'keytab',
-        kvnos: [],
-        tick: 10,
-        intervalMs: 1000,
-      }),
-      event,
-    )
+    assert.deepEqual(fe01Beat(), event)
     // Out of turn (at once after a change): its own time, newer than the tick's start.
-    const now = heartbeatEvent({
-      server: 'fe01.corp.example.com',
-      backend: 'keytab',
-      kvnos: [],
-      tick: 10,
-      intervalMs: 1000,
-      at: 10_250,
-    })
+    const now = fe01Beat({ at: 10_250 })
     assert.equal(now.occurredAt, new Date(10_250).toISOString())
   })
 
@@ -118,14 +107,7 @@ describe('heartbeat ids', () => {
         },
       ),
     )
-    const event = heartbeatEvent({
-      server: 'fe01.corp.example.com',
-      backend: 'keytab',
-      kvnos: [],
-      tick: 10,
-      intervalMs: 1000,
-      phaseMs: 370,
-    })
+    const event = fe01Beat({ phaseMs: 370 })
     assert.equal(event.occurredAt, new Date(10_370).toISOString())
   })
 })
