@@ -22,6 +22,7 @@ export {
 } from './consume.ts'
 export { isTransientNatsError, toBusError } from './errors.ts'
 export { busHealth } from './health.ts'
+export { InFlight } from './in-flight.ts'
 export {
   eventOfMessage,
   followEventLog,

@@ -11,6 +11,7 @@ import {
   type TopologyDocumentInput,
   ValidationError,
 } from '@krbfleet/contracts'
+import { InFlight } from '@krbfleet/bus'
 import { deltaBetween, isEmptyDelta, StaleRevision, type TopologyStore } from '@krbfleet/topology-store'
 import type { Logger } from 'pino'
 import { toEnvelope } from './adapters/nats/events.ts'
@@ -292,22 +293,14 @@ export class TopologyService {
    * the order on the stream, and a change of thousands of servers does not wait one ack at a time.
    */
   async #publishAll(envelopes: EventEnvelope[]): Promise<void> {
-    const inFlight = new Set<Promise<unknown>>()
-    let failed: unknown
+    // A failed publish fails the next run (no later event is started) or the drain.
+    const window = new InFlight(PUBLISH_WINDOW)
     for (const envelope of envelopes) {
-      if (failed !== undefined) break
-      const sent: Promise<unknown> = this.#publish(envelope).then(
-        () => inFlight.delete(sent),
-        (err) => {
-          failed ??= err
-          inFlight.delete(sent)
-        },
-      )
-      inFlight.add(sent)
-      if (inFlight.size >= PUBLISH_WINDOW) await Promise.race(inFlight)
+      await window.run(async () => {
+        await this.#publish(envelope)
+      })
     }
-    await Promise.all(inFlight)
-    if (failed !== undefined) throw failed
+    await window.drain()
   }
 
   async #catchUpEnabled(markedEnabled: number, enabled: number): Promise<void> {

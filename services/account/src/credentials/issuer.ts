@@ -1,4 +1,5 @@
 import type { KeyObject } from 'node:crypto'
+import { InFlight } from '@krbfleet/bus'
 import {
   CredentialIssued,
   CredentialPayload,
@@ -106,7 +107,7 @@ export class CredentialIssuer {
     let issued = 0
     // Sealing is CPU (derive once, then one seal per server); the bucket writes and announcements
     // are network round trips, kept `inFlight` at a time so that a fleet is not served one by one.
-    const writes = new Window(this.#options.inFlight ?? DEFAULT_IN_FLIGHT)
+    const writes = new InFlight(this.#options.inFlight ?? DEFAULT_IN_FLIGHT)
     for (const delivery of plan.issue) {
       const secret = secrets.get(delivery.account)
       if (!secret) continue
@@ -199,22 +200,5 @@ export class CredentialIssuer {
         context: credentialContext(delivery.server, delivery.account, delivery.kvno, phase),
       }),
     }
-  }
-}
-
-/** At most `size` tasks at once: `run` waits for a free place, `drain` for all to end. */
-class Window {
-  readonly #size: number
-  readonly #running = new Set<Promise<void>>()
-  constructor(size: number) {
-    this.#size = Math.max(1, size)
-  }
-  async run(task: () => Promise<void>): Promise<void> {
-    while (this.#running.size >= this.#size) await Promise.race(this.#running)
-    const running: Promise<void> = task().finally(() => this.#running.delete(running))
-    this.#running.add(running)
-  }
-  async drain(): Promise<void> {
-    await Promise.all(this.#running)
   }
 }
