@@ -76,7 +76,7 @@ export async function scaleBenchmarks(): Promise<BenchResult[]> {
 
     started = performance.now()
     const enabled = await service.enable({ actor: 'user:bench' })
-    const wanted = (f.document.pools ?? []).map((p) => `http/${p.fqdn}`)
+    const wanted = f.spns
     const deadline = Date.now() + 300_000
     for (;;) {
       const spns = new Set((await system.spnsOf('KERBFLT$')).map((s) => s.toLowerCase()))

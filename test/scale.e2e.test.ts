@@ -35,7 +35,7 @@ describe('the topology at 20,000 servers, end to end', () => {
     }
     assert.equal(answer.diff.serversAdded.length + (answer.diff.omitted?.serversAdded ?? 0), 20_000)
 
-    const wanted = (f.document.pools ?? []).map((p) => `http/${p.fqdn}`).sort()
+    const wanted = f.spns
     await system.eventually(async () => {
       const spns = new Set((await system.spnsOf('KERBSCL$')).map((s) => s.toLowerCase()))
       return wanted.every((w) => spns.has(w))

@@ -42,8 +42,10 @@ export async function sequenceAt(
   at: Date,
   subject: string = subjects.allEvents,
 ): Promise<number> {
-  const stream = streamOf(subject).name
-  const root = streamOf(subject).subjects[0]!
+  const {
+    name: stream,
+    subjects: [root],
+  } = streamOf(subject)
   const { state } = await bus.jsm.streams.info(stream)
   if (state.messages === 0) return state.last_seq + 1
   let low = state.first_seq

@@ -155,11 +155,3 @@ function search(items: Item[], k: string, key: Key): { found: boolean; index: nu
   }
   return { found: false, index: lo }
 }
-
-/** A document in the store's canonical form: every collection sorted by key, one item per key. */
-export function canonical(document: TopologyDocument): TopologyDocument {
-  return applyDelta(
-    { sites: [], pools: [], servers: [], assignments: [], agents: [] },
-    deltaBetween({ sites: [], pools: [], servers: [], assignments: [], agents: [] }, document),
-  )
-}

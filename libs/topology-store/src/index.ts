@@ -1,4 +1,4 @@
-export { applyDelta, canonical, deltaBetween, isEmptyDelta, keyedChanges, TopologyDelta } from './delta.ts'
+export { applyDelta, deltaBetween, isEmptyDelta, keyedChanges, TopologyDelta } from './delta.ts'
 export {
   type DraftChange,
   type DraftWriter,

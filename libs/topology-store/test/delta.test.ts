@@ -2,7 +2,11 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { emptyTopology, type TopologyDocument } from '@krbfleet/contracts'
 import fc from 'fast-check'
-import { applyDelta, canonical, deltaBetween, isEmptyDelta } from '../src/delta.ts'
+import { applyDelta, deltaBetween, isEmptyDelta } from '../src/delta.ts'
+
+/** A document in the store's form: every collection sorted by key, one item per key. */
+const canonical = (document: TopologyDocument): TopologyDocument =>
+  applyDelta(emptyTopology(), deltaBetween(emptyTopology(), document))
 
 const name = fc.constantFrom('a', 'b', 'c', 'd', 'e', 'f', 'g', 'h')
 // Up to 40 servers out of 60 names: deltas both of a few (spliced) and of many (merged) items.

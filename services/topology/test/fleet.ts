@@ -9,6 +9,8 @@ import type { AgentEnrolments } from '../src/enrolment/enrolment.ts'
 export interface Fleet {
   document: TopologyDocumentInput
   servers: string[]
+  /** The SPNs the fleet's pools want on the account, lower case, sorted (`http/<pool>`). */
+  spns: string[]
   /** The X25519 public key (base64url form) the fleet's agent `i` enrols with. */
   key(i: number): string
 }
@@ -37,6 +39,7 @@ export function fleet(options: {
       })),
     },
     servers,
+    spns: Array.from({ length: pools }, (_, p) => `http/${pool(p)}`).sort(),
     key: (i) => `${i.toString(36).padStart(4, '0')}${'k'.repeat(39)}`,
   }
 }
