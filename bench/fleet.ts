@@ -48,7 +48,7 @@ export function fleetSizes(): number[] {
 
 const progress = (line: string) => process.stderr.write(`  fleet: ${line}\n`)
 
-interface FleetAgent {
+export interface FleetAgent {
   server: string
   bus: Bus
   agent: AgentInstance
@@ -254,7 +254,7 @@ function appliedReports(system: System, account: string, servers: Set<string>, a
   }
 }
 
-async function kvnoOf(system: System, account: string): Promise<number> {
+export async function kvnoOf(system: System, account: string): Promise<number> {
   const r = await system.api<{ kvno: number | null }>('GET', `/v1/accounts/${encodeURIComponent(account)}`)
   if (r.status !== 200 || r.body.kvno === null)
     throw new Error(`no kvno for ${account}: ${JSON.stringify(r.body)}`)
@@ -335,7 +335,7 @@ async function oneAtATime(system: System, agents: FleetAgent[]): Promise<number>
 }
 
 /** Every agent holds `account`'s current kvno (its credential applied). */
-async function converged(system: System, agents: FleetAgent[], account: string): Promise<void> {
+export async function converged(system: System, agents: FleetAgent[], account: string): Promise<void> {
   const kvno = await kvnoOf(system, account)
   await system.eventually(
     async () => {

@@ -3,12 +3,13 @@
  * starts its own nats-server and Samba DC on loopback (as root, like the integration tests) and
  * stops them; it stops by itself.
  *
- *   node bench/run.ts [--json] [--only crypto,topology,spn,nats,ldap,e2e,agent,fleet,scale]
+ *   node bench/run.ts [--json] [--only crypto,topology,spn,nats,ldap,e2e,agent,fleet,scale,global]
  */
 import { parseArgs } from 'node:util'
 import { agentBenchmarks } from './agent.ts'
 import { cryptoBenchmarks, spnBenchmarks, topologyBenchmarks } from './cpu.ts'
 import { fleetBenchmarks } from './fleet.ts'
+import { globalBenchmarks } from './global.ts'
 import { type BenchResult, formatTable } from './measure.ts'
 import { scaleBenchmarks } from './scale.ts'
 import { e2eBenchmarks, ldapBenchmarks, natsBenchmarks } from './servers.ts'
@@ -23,6 +24,7 @@ const groups: Record<string, () => Promise<BenchResult[]>> = {
   agent: agentBenchmarks,
   fleet: fleetBenchmarks,
   scale: scaleBenchmarks,
+  global: globalBenchmarks,
 }
 
 const { values } = parseArgs({

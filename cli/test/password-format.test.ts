@@ -59,7 +59,7 @@ describe('exitCodeOf', () => {
   it('given a done rotation with one server not applied, then 1', () => {
     const targets = [applied('fe01.dublin.corp'), target('fe02.dublin.corp', { online: false })]
     assert.equal(
-      exitCodeOf(view({ targets, reason: 'offline, they catch up when they return: fe02.dublin.corp' })),
+      exitCodeOf(view({ targets, reason: 'pending sites, offline (they catch up when they return): dublin (fe02.dublin.corp)' })),
       1,
     )
   })
@@ -163,7 +163,7 @@ describe('formatRotation', () => {
 
   it('given a done rotation with servers left behind, then each has its note and the last line counts the holders and gives the reason', () => {
     const reason =
-      'offline, they catch up when they return: fe01.amsterdam.corp; failed: fe02.dublin.corp (disk full); not applied in time: fe03.dublin.corp'
+      'pending sites, offline (they catch up when they return): amsterdam (fe01.amsterdam.corp); failed: fe02.dublin.corp (disk full); not applied in time: fe03.dublin.corp'
     const text = formatRotation(
       view({
         targets: [

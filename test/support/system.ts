@@ -22,7 +22,7 @@ import {
   type RunningAccountService,
   startAccountService,
 } from '@krbfleet/account'
-import { type Bus, callRpc, connectBus } from '@krbfleet/bus'
+import { type Bus, type ConnectBusOptions, callRpc, connectBus } from '@krbfleet/bus'
 import {
   buildApp,
   busReaders,
@@ -31,7 +31,7 @@ import {
   type RateLimitSettings,
   type TokenRecord,
 } from '@krbfleet/console'
-import { accountKey, buckets, type EventEnvelope } from '@krbfleet/contracts'
+import { accountKey, buckets, type EventEnvelope, type TopologyDocument } from '@krbfleet/contracts'
 import { escapeFilterValue } from '@krbfleet/directory'
 import { createLogger, type Logger } from '@krbfleet/logging'
 import {
@@ -45,6 +45,9 @@ import type { Failpoint } from '@krbfleet/spn-sync'
 import { adminClient, freePort, type NatsServer, startDc, startNats, type TestDc } from '@krbfleet/testing'
 import { allStoredEvents } from '@krbfleet/testing/world'
 import { startTopology, type TopologyInstance } from '@krbfleet/topology'
+import { observerUser } from '../../deploy/nats/src/loopback.ts'
+import { type NatsUser, serviceUsers } from '../../deploy/nats/src/permissions.ts'
+import { type GlobalNats, startGlobalNats } from './global-nats.ts'
 
 export const repoRoot = resolve(import.meta.dirname, '..', '..')
 export const cliBin = join(repoRoot, 'cli', 'bin', 'krbfleet')
@@ -222,7 +225,12 @@ export class ServiceProcess<Point extends string = string> {
 }
 
 export interface System {
+  /** The nats-server (with `global`: hub-1). */
   nats: NatsServer
+  /** The global deployment's servers, with `global`. */
+  global: GlobalNats | undefined
+  /** KRBFLEET_NATS_* of the agent of `server` (with `global`: its site's leaf, as its own user). */
+  agentNatsEnv(server: string): Record<string, string>
   dc: TestDc
   /** The key-encryption key the account service runs with (the test may open sealed secrets). */
   kek: ReturnType<typeof parseKeyEncryptionKey>
@@ -288,11 +296,53 @@ export interface StartSystemOptions {
    * (KRBFLEET_ACCOUNT_* variables), so that a test can SIGKILL and restart it.
    */
   accountProcess?: { env?: NodeJS.ProcessEnv }
+  /**
+   * Runs NATS as deploy/nats's global deployment (test/support/global-nats.ts): three hubs, a leaf
+   * node per site of `topology`, TLS and the generated users; the services connect to the hubs as
+   * their own users, each agent (`agentNatsEnv`) to its site's leaf. Default: one nats-server.
+   */
+  global?: { topology: TopologyDocument }
+}
+
+/** How the system's clients reach NATS: connectBus options and KRBFLEET_NATS_* settings per user. */
+interface NatsAccess {
+  options(user: string): Partial<ConnectBusOptions> & { servers: string | string[] }
+  env(user: string): Record<string, string>
+  agentEnv(server: string): Record<string, string>
+}
+
+function singleServerAccess(nats: NatsServer): NatsAccess {
+  return {
+    options: () => ({ servers: nats.url }),
+    env: () => ({ KRBFLEET_NATS_URL: nats.url }),
+    agentEnv: () => ({ KRBFLEET_NATS_URL: nats.url }),
+  }
+}
+
+function globalAccess(global: GlobalNats): NatsAccess {
+  const { deployment } = global
+  const userOf = (name: string): NatsUser => {
+    if (name === 'e2e-test-client') return observerUser()
+    const user = serviceUsers().find((u) => u.user === name)
+    assert.ok(user, `deploy/nats has a user ${name}`)
+    return user
+  }
+  return {
+    options: (name) => deployment.clientOptions(userOf(name), deployment.hubUrl),
+    env: (name) => deployment.clientEnv(userOf(name), deployment.hubUrl),
+    agentEnv: (server) => deployment.agentEnv(server),
+  }
 }
 
 export async function startSystem(options: StartSystemOptions = {}): Promise<System> {
   const work = await mkdtemp(join(tmpdir(), 'krbfleet-e2e-'))
-  const [nats, dc] = await Promise.all([startNats({ dir: work }), startDc()])
+  const startBus = async (): Promise<{ nats: NatsServer; global?: GlobalNats }> => {
+    if (!options.global) return { nats: await startNats({ dir: work }) }
+    const global = await startGlobalNats({ dir: join(work, 'nats'), topology: options.global.topology })
+    return { nats: global.hubs[0]!, global }
+  }
+  const [{ nats, global }, dc] = await Promise.all([startBus(), startDc()])
+  const access = global ? globalAccess(global) : singleServerAccess(nats)
   const logs = new LogCapture()
   const kekText = generateKeyEncryptionKey()
   const kek = parseKeyEncryptionKey(kekText, 'e2e test')
@@ -300,13 +350,13 @@ export async function startSystem(options: StartSystemOptions = {}): Promise<Sys
   const started: Array<() => Promise<unknown>> = []
   const cleanup = async () => {
     for (const stop of started.reverse()) await stop().catch(() => {})
-    await Promise.all([nats.stop(), dc.stop()])
+    await Promise.all([global ? global.stop() : nats.stop(), dc.stop()])
     await rm(work, { recursive: true, force: true })
   }
   try {
     const connect = (name: string) =>
       connectBus({
-        servers: nats.url,
+        ...access.options(name),
         name,
         logger: logs.logger(name),
         reconnectTimeWaitMs: 250,
@@ -323,7 +373,7 @@ export async function startSystem(options: StartSystemOptions = {}): Promise<Sys
     started.push(() => topology.stop())
 
     const accountSettings = {
-      nats: { servers: nats.url },
+      nats: access.options('krbfleet-account'),
       ldap: {
         url: identities.account?.startTls ? dc.ldapUrl : dc.ldapsUrl,
         startTls: identities.account?.startTls ?? false,
@@ -343,7 +393,7 @@ export async function startSystem(options: StartSystemOptions = {}): Promise<Sys
     let account: RunningAccountService | undefined
     let accountProcess: AccountProcess | undefined
     if (options.accountProcess) {
-      accountProcess = await startAccountProcess(work, dc, nats, kekText, signer, accountLdap, {
+      accountProcess = await startAccountProcess(work, dc, access, kekText, signer, accountLdap, {
         ...options.accountProcess.env,
       })
       const running = accountProcess
@@ -356,7 +406,7 @@ export async function startSystem(options: StartSystemOptions = {}): Promise<Sys
 
     const spnSyncLog = join(work, 'spn-sync.log')
     const spnSyncEnv: NodeJS.ProcessEnv = {
-      ...(await serviceEnv(work, 'spn-sync', dc, nats, spnSyncLdap)),
+      ...(await serviceEnv(work, 'spn-sync', dc, access, spnSyncLdap)),
       KRBFLEET_SPN_RESYNC_INTERVAL_MS: String(options.resyncIntervalMs ?? 0),
     }
     const spnSync: SpnSyncProcess = new ServiceProcess(serviceMains.spnSync, spnSyncEnv, spnSyncLog)
@@ -418,6 +468,8 @@ export async function startSystem(options: StartSystemOptions = {}): Promise<Sys
 
     const system: System = {
       nats,
+      global,
+      agentNatsEnv: (server) => access.agentEnv(server),
       dc,
       kek,
       signer,
@@ -530,7 +582,6 @@ export async function startSystem(options: StartSystemOptions = {}): Promise<Sys
   }
 }
 
-/** The spn-sync child's log, for failure messages. */
 /** A secret as a 0600 file in the system's folder (services read secrets from files). */
 async function secretFile(work: string, name: string, value: string): Promise<string> {
   const file = join(work, name)
@@ -543,13 +594,13 @@ async function serviceEnv(
   work: string,
   name: string,
   dc: TestDc,
-  nats: NatsServer,
+  nats: NatsAccess,
   ldap: { bindDn: string; password: string },
 ): Promise<NodeJS.ProcessEnv> {
   return {
     ...process.env,
     LOG_LEVEL: 'info',
-    KRBFLEET_NATS_URL: nats.url,
+    ...nats.env(`krbfleet-${name}`),
     KRBFLEET_LDAP_URL: dc.ldapsUrl,
     KRBFLEET_LDAP_CA_FILE: dc.caFile,
     KRBFLEET_LDAP_SERVERNAME: dc.tlsServername,
@@ -565,7 +616,7 @@ async function serviceEnv(
 async function startAccountProcess(
   work: string,
   dc: TestDc,
-  nats: NatsServer,
+  nats: NatsAccess,
   kek: string,
   signer: SignerKeyPair,
   ldap: { bindDn: string; password: string },

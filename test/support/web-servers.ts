@@ -108,7 +108,7 @@ export async function startWebServer(
         env: {
           PATH: process.env.PATH ?? '',
           KRB5_CONFIG: system.dc.krb5Conf,
-          KRBFLEET_NATS_URL: system.nats.url,
+          ...system.agentNatsEnv(server),
           KRBFLEET_HTTP_HOST: '127.0.0.1',
           KRBFLEET_HTTP_PORT: String(await freePort()),
           KRBFLEET_AGENT_SERVER: server,

@@ -330,8 +330,9 @@ export function bootstrapUser(): NatsUser {
  * (`<event subject>.<server>`, not the whole domain) and exactly one operation, its own enrolment
  * (`agent.enrol.<server>`), so one agent's login can neither enrol nor report for another server.
  */
-export function agentUser(server: string): NatsUser {
+export function agentUser(server: string, options: { jsDomain?: string } = {}): NatsUser {
   const credential = subjects.agentCredential(server)
+  const jsApi = options.jsDomain ? `$JS.${options.jsDomain}.API` : '$JS.API'
   const user = `agent-${agentToken(server)}`
   return {
     user,
@@ -343,8 +344,8 @@ export function agentUser(server: string): NatsUser {
         allow: [
           ...agentEvents.map((e) => `${e.subject}.${agentToken(server)}`),
           subjects.agentEnrol(server),
-          '$JS.API.INFO',
-          subjects.agentCredentialGet(server),
+          `${jsApi}.INFO`,
+          subjects.agentCredentialGet(server, jsApi),
         ],
       },
       subscribe: { allow: [credential, `${inboxPrefixOf(user)}.>`], deny: [] },
@@ -352,6 +353,9 @@ export function agentUser(server: string): NatsUser {
     },
   }
 }
+
+/** The hub cluster's JetStream domain (hub/hub-common.conf), which every leaf maps its agents to. */
+export const hubJetStreamDomain = 'hub'
 
 /**
  * The identity a site's leaf node presents to the hub: its TLS client certificate's subject
@@ -369,6 +373,15 @@ export function leafCertificateSubject(site: string): string {
  * operations are listed one by one from TopologyOperation: the topology service serves only those.)
  */
 export function leafDenyExports(): string[] {
+  // Every JetStream administration subject in both forms: as sent, and as the leaf maps it to the
+  // hub's domain (default_js_domain).
+  const admin = [
+    'STREAM.CREATE.>',
+    'STREAM.UPDATE.>',
+    'STREAM.DELETE.>',
+    'STREAM.PURGE.>',
+    'STREAM.MSG.DELETE.>',
+  ]
   const domains = [...new Set(allEvents.map((e) => e.domain))].filter((d) => d !== domainOf(AgentHeartbeat))
   return [
     ...domains.map((d) => subjects.domainEvents(d)),
@@ -377,11 +390,9 @@ export function leafDenyExports(): string[] {
       .map(rpcOf),
     ...callsOf(ServiceName.Topology).filter(notEnrol).map(rpcSubject),
     '$KV.>',
-    '$JS.API.STREAM.CREATE.>',
-    '$JS.API.STREAM.UPDATE.>',
-    '$JS.API.STREAM.DELETE.>',
-    '$JS.API.STREAM.PURGE.>',
-    '$JS.API.STREAM.MSG.DELETE.>',
+    `$JS.${hubJetStreamDomain}.API.$KV.>`,
+    ...admin.map((s) => `$JS.API.${s}`),
+    ...admin.map((s) => `$JS.${hubJetStreamDomain}.API.${s}`),
   ]
 }
 
@@ -429,15 +440,18 @@ const generatedHeader = (what: string) =>
     '',
   ].join('\n')
 
-/** Accounts and users of the hub cluster (included by hub/hub-N.conf). */
-export function renderHubAuth(): string {
+/**
+ * Accounts and users of the hub cluster (included by hub/hub-N.conf). `extraUsers` join the
+ * KRBFLEET account (a loopback deployment's test observer); the generated file has none.
+ */
+export function renderHubAuth(extraUsers: NatsUser[] = []): string {
   return [
     generatedHeader('Hub accounts: one user per krbfleet service, least privilege.'),
     'accounts {',
     '  KRBFLEET {',
     '    jetstream: enabled',
     '    users: [',
-    renderUsers([...serviceUsers(), bootstrapUser()], '      '),
+    renderUsers([...serviceUsers(), bootstrapUser(), ...extraUsers], '      '),
     '    ]',
     '  }',
     '  SYS {',
@@ -490,12 +504,16 @@ export function renderLeaf(options: LeafOptions): string {
     'accounts {',
     '  KRBFLEET {',
     '    users: [',
-    renderUsers(options.servers.map(agentUser), '      '),
+    renderUsers(
+      options.servers.map((server) => agentUser(server, { jsDomain: hubJetStreamDomain })),
+      '      ',
+    ),
     '    ]',
     '  }',
     '}',
     '',
-    '# The leaf keeps no JetStream of its own: JetStream API requests of the agents reach the hub.',
+    "# The leaf keeps no JetStream of its own: its agents reach the hub's JetStream domain",
+    `# (KRBFLEET_NATS_JS_DOMAIN=${hubJetStreamDomain}: $JS.${hubJetStreamDomain}.API.>, hub/hub-common.conf) across the link below.`,
     'leafnodes {',
     '  remotes: [',
     '    {',

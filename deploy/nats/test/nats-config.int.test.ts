@@ -10,6 +10,7 @@ import { freePort, startProcess, waitForPort } from '@krbfleet/testing'
 import { connect, type NatsConnection } from '@nats-io/transport-node'
 import { sampleTopology } from '../../lab/src/sample.ts'
 import { generatedFiles, natsDeployDir } from '../src/generate.ts'
+import { makeCertificates } from '../src/loopback.ts'
 import { agentUser, bootstrapUser, serviceUsers } from '../src/permissions.ts'
 
 const run = promisify(execFile)
@@ -39,68 +40,6 @@ test('a service user may publish only its own domain events; an agent may read o
     'no consumer, stream or KV subject: one direct get of its own key',
   )
 })
-
-/** A CA, a server certificate for 127.0.0.1 and a leaf client certificate per site (openssl). */
-async function makeCertificates(dir: string, sites: string[]): Promise<void> {
-  const openssl = (args: string[]) => run('openssl', args, { cwd: dir })
-  await openssl([
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:prime256v1',
-    '-nodes',
-    '-keyout',
-    'ca-key.pem',
-    '-out',
-    'ca.pem',
-    '-days',
-    '2',
-    '-subj',
-    '/O=krbfleet/CN=krbfleet test CA',
-  ])
-  const issue = async (name: string, subject: string, extensions: string) => {
-    await writeFile(join(dir, `${name}.ext`), extensions)
-    await openssl([
-      'req',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      `${name}-key.pem`,
-      '-out',
-      `${name}.csr`,
-      '-subj',
-      subject,
-    ])
-    await openssl([
-      'x509',
-      '-req',
-      '-in',
-      `${name}.csr`,
-      '-CA',
-      'ca.pem',
-      '-CAkey',
-      'ca-key.pem',
-      '-CAcreateserial',
-      '-out',
-      `${name}.pem`,
-      '-days',
-      '2',
-      '-extfile',
-      `${name}.ext`,
-    ])
-  }
-  const serverExt = 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n'
-  await issue('hub', '/O=krbfleet/CN=hub', serverExt)
-  for (const site of sites) {
-    await issue(`leaf-${site}`, `/O=krbfleet/CN=leaf-${site}`, serverExt)
-    await issue(`leaf-${site}-client`, `/O=krbfleet/OU=leaf/CN=leaf-${site}`, 'extendedKeyUsage=clientAuth\n')
-  }
-}
 
 test('the hub and a site leaf start from these files; permissions hold across the leaf link', async (t) => {
   const work = await mkdtemp(join(tmpdir(), 'krbfleet-nats-deploy-'))

@@ -51,6 +51,11 @@ export interface ConnectBusOptions {
   waitOnFirstConnect?: boolean
   /** JetStream replicas of streams and buckets this process creates (1 alone, 3 on a hub cluster). */
   replicas?: number
+  /**
+   * The JetStream domain to use (`hub`): a client of a leaf node, which has no JetStream of its
+   * own, reaches the hub's through it (`$JS.hub.API`). Unset next to the JetStream.
+   */
+  jsDomain?: string
   /** Attempts of one publish before it fails as unavailable (default 6). */
   publishAttempts?: number
   /**
@@ -76,6 +81,8 @@ export interface Bus {
   readonly nc: NatsConnection
   readonly js: JetStreamClient
   readonly jsm: JetStreamManager
+  /** The JetStream API subject prefix of this connection's domain: `$JS.API`, or `$JS.<domain>.API`. */
+  readonly jsApiPrefix: string
   readonly logger: Logger
   /** The server's version (`2.9.10`), to guard features newer servers add. */
   readonly serverVersion: string
@@ -176,9 +183,10 @@ export async function connectBus(options: ConnectBusOptions): Promise<Bus> {
   logger.info({ server: nc.getServer(), serverVersion, name: options.name }, 'connected to NATS')
   void watchStatus(nc, logger)
 
+  const jsOptions = options.jsDomain ? { domain: options.jsDomain } : {}
   let jsm: JetStreamManager
   try {
-    jsm = await jetstreamManager(nc)
+    jsm = await jetstreamManager(nc, jsOptions)
   } catch (err) {
     await nc.close().catch(() => {})
     throw new KrbfleetError(
@@ -189,7 +197,7 @@ export async function connectBus(options: ConnectBusOptions): Promise<Bus> {
       },
     )
   }
-  const js = jetstream(nc)
+  const js = jetstream(nc, jsOptions)
   const kvm = new Kvm(js)
   const replicas = options.replicas ?? 1
   const publishAttempts = Math.max(1, options.publishAttempts ?? 6)
@@ -261,6 +269,7 @@ export async function connectBus(options: ConnectBusOptions): Promise<Bus> {
     nc,
     js,
     jsm,
+    jsApiPrefix: options.jsDomain ? `$JS.${options.jsDomain}.API` : '$JS.API',
     logger,
     serverVersion,
     serverAtLeast: (version) => compareVersions(nc.info?.version ?? '0.0.0', version) >= 0,

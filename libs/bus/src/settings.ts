@@ -26,6 +26,8 @@ export const NatsSettings = Type.Object({
   inboxPrefix: Type.Optional(
     Type.String({ pattern: '^[^.*>\\s]+(\\.[^.*>\\s]+)*$', description: 'e.g. _INBOX_krbfleet-account' }),
   ) /** Size limits of the events stream (KRBFLEET_NATS_EVENTS_MAX_BYTES / _MAX_MESSAGES); oldest go first. */,
+  /** JetStream domain (KRBFLEET_NATS_JS_DOMAIN): `hub` for an agent on a site's leaf node. */
+  jsDomain: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]+$', description: 'e.g. hub' })),
   eventsMaxBytes: Type.Optional(Type.Integer({ minimum: 1024 * 1024, description: 'bytes, at least 1 MiB' })),
   eventsMaxMessages: Type.Optional(Type.Integer({ minimum: 1000, description: 'messages, at least 1000' })),
 })
@@ -37,7 +39,10 @@ export type NatsSettingsInput = Omit<NatsSettings, 'url'> & { url: string | stri
 /** The connectBus options a settings group stands for (servers, credentials, TLS). */
 export function busOptionsFromSettings(
   settings: NatsSettingsInput,
-): Pick<ConnectBusOptions, 'servers' | 'user' | 'pass' | 'tls' | 'inboxPrefix' | 'streamLimits'> {
+): Pick<
+  ConnectBusOptions,
+  'servers' | 'user' | 'pass' | 'tls' | 'inboxPrefix' | 'jsDomain' | 'streamLimits'
+> {
   if ((settings.certFile === undefined) !== (settings.keyFile === undefined)) {
     const missing = settings.certFile === undefined ? 'certFile' : 'keyFile'
     throw new ValidationError([
@@ -54,6 +59,7 @@ export function busOptionsFromSettings(
     ...(settings.user !== undefined ? { user: settings.user } : {}),
     ...(settings.password !== undefined ? { pass: settings.password } : {}),
     ...(settings.inboxPrefix !== undefined ? { inboxPrefix: settings.inboxPrefix } : {}),
+    ...(settings.jsDomain !== undefined ? { jsDomain: settings.jsDomain } : {}),
     ...(Object.keys(tls).length > 0 ? { tls } : {}),
     ...(settings.eventsMaxBytes !== undefined || settings.eventsMaxMessages !== undefined
       ? {

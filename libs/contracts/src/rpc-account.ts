@@ -217,6 +217,8 @@ export const RotationView = obj({
   /** The kvno the rotation gives the account (expected until AD confirms it). */
   kvno: Type.Union([Type.Integer(), Type.Null()]),
   targets: Type.Array(RotationTarget),
+  /** Sites with a server offline that has not applied the kvno: they catch up when they return. */
+  pendingSites: Type.Optional(Type.Array(Type.String())),
   /** Why a rotation aborted, or what is left (servers offline, failed). */
   reason: Type.Optional(Type.String({ maxLength: 2048 })),
 })

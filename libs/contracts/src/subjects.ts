@@ -46,6 +46,10 @@ export const subjects = {
    * The JetStream direct get of the latest message of that key (nats-server 2.9+, the bucket allows
    * direct gets): how an agent reads its credential without any consumer right.
    */
-  agentCredentialGet: (server: string) =>
-    `$JS.API.DIRECT.GET.KV_${buckets.credentials.bucket}.${subjects.agentCredentialKey(server)}`,
+  /**
+   * The direct get of a server's credential. `apiPrefix` is the JetStream API of the client's
+   * domain: `$JS.API` next to the JetStream, `$JS.hub.API` from a leaf node (the hub's domain).
+   */
+  agentCredentialGet: (server: string, apiPrefix = '$JS.API') =>
+    `${apiPrefix}.DIRECT.GET.KV_${buckets.credentials.bucket}.${subjects.agentCredentialKey(server)}`,
 }

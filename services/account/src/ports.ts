@@ -107,5 +107,9 @@ export interface RotationStore {
 
 /** The agents' last reports (the topology service's agents bucket). */
 export interface AgentStatusSource {
-  statuses(servers: readonly string[]): Promise<Map<string, AgentStatus>>
+  /**
+   * The statuses of `servers` that exist. A status that cannot be read is left out (counted
+   * offline), or with `strict` fails the whole call: silence must never be a read error.
+   */
+  statuses(servers: readonly string[], options?: { strict?: boolean }): Promise<Map<string, AgentStatus>>
 }

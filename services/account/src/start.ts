@@ -31,7 +31,10 @@ const defaultSweepMs = 15_000
 
 export interface AccountServiceSettings {
   /** How to reach NATS (libs/bus connectBus options; main.ts: busOptionsFromSettings(config.nats)). */
-  nats: Pick<ConnectBusOptions, 'servers' | 'user' | 'pass' | 'token' | 'tls' | 'waitOnFirstConnect'>
+  nats: Pick<
+    ConnectBusOptions,
+    'servers' | 'user' | 'pass' | 'token' | 'tls' | 'inboxPrefix' | 'waitOnFirstConnect'
+  >
   /** How to reach the DC (libs/directory LdapSettings: LDAPS, or ldap:// with startTls; CA pinned). */
   ldap: LdapSettingsInput
   domain: {

@@ -4,11 +4,14 @@ import type { AgentStatus, RotationTarget, TopologyDocument } from '@krbfleet/co
 import {
   type AgentReport,
   countReport,
+  countSilent,
   countStatuses,
   describe as describeRecord,
   nextStep,
+  pendingSites,
   planTargets,
 } from '../src/rotation/decide.ts'
+import { viewOf } from '../src/rotation/model.ts'
 import type { RotationRecord } from '../src/rotation/model.ts'
 
 const key = 'K'.repeat(43)
@@ -386,6 +389,98 @@ describe('countStatuses', () => {
   })
 })
 
+describe('countSilent', () => {
+  const now = at(100_000)
+  const beat = (server: string, ms: number) => [server, status(server, iso(ms))] as const
+
+  it('given awaited targets whose last heartbeat is older than the window or missing, then they go offline; the others are untouched', () => {
+    const record = rotation({
+      targets: [
+        target('fe01.amsterdam.corp'),
+        target('fe01.dublin.corp'),
+        target('fe02.dublin.corp'),
+        target('fe03.dublin.corp', { staged: true }),
+      ],
+    })
+    const statuses = new Map([beat('fe01.amsterdam.corp', 50_000), beat('fe01.dublin.corp', 9_999)])
+    const next = countSilent(record, statuses, now, onlineWithinMs)
+    assert.ok(next)
+    assert.deepEqual(
+      next.targets.map((t) => [t.server, t.online]),
+      [
+        ['fe01.amsterdam.corp', true],
+        ['fe01.dublin.corp', false],
+        ['fe02.dublin.corp', false],
+        // staged already: not awaited while staging, so its silence changes nothing
+        ['fe03.dublin.corp', true],
+      ],
+    )
+    assert.equal(record.targets[1]?.online, true, 'the input is unchanged')
+  })
+
+  it('given activating, then a silent staged target that has not applied goes offline, an applied or failed one does not', () => {
+    const record = rotation({
+      state: 'activating',
+      targets: [
+        target('fe01.dublin.corp', { staged: true }),
+        target('fe02.dublin.corp', { staged: true, applied: true }),
+        target('fe03.dublin.corp', { staged: true, failure: 'disk full' }),
+      ],
+    })
+    const next = countSilent(record, new Map([beat('fe02.dublin.corp', 90_000)]), now, onlineWithinMs)
+    assert.deepEqual(
+      next?.targets.map((t) => t.online),
+      [false, true, true],
+    )
+  })
+
+  it('given no target heard within the window (the heartbeat path down, not the agents), then nobody is judged', () => {
+    const record = rotation()
+    const stale = new Map(record.targets.map((t) => beat(t.server, 9_000)))
+    assert.equal(countSilent(record, stale, now, onlineWithinMs), null)
+    assert.equal(countSilent(record, new Map(), now, onlineWithinMs), null)
+  })
+
+  it('given every awaited agent beating within the window, then it returns null', () => {
+    const record = rotation()
+    const statuses = new Map(record.targets.map((t) => beat(t.server, 10_000)))
+    assert.equal(countSilent(record, statuses, now, onlineWithinMs), null)
+  })
+
+  it('given a site gone silent, then the step no longer waits for it and the view names the site pending', () => {
+    const record = rotation({
+      targets: [
+        target('fe01.amsterdam.corp'),
+        target('fe01.dublin.corp', { staged: true }),
+        target('fe02.dublin.corp', { staged: true }),
+      ],
+    })
+    assert.equal(nextStep(record, at(1_000)).kind, 'wait')
+    const dublinHeard = new Map([beat('fe01.dublin.corp', 500), beat('fe02.dublin.corp', 500)])
+    const next = countSilent(record, dublinHeard, at(1_000), onlineWithinMs)
+    assert.ok(next)
+    assert.deepEqual(nextStep(next, at(1_000)), { kind: 'commit' })
+    assert.deepEqual(pendingSites(next), ['amsterdam'])
+    assert.deepEqual(viewOf(next).pendingSites, ['amsterdam'])
+  })
+})
+
+describe('pendingSites', () => {
+  it('given offline targets not applied, then their sites, sorted and once each; applied or online ones make no site pending', () => {
+    const record = rotation({
+      targets: [
+        target('fe01.paris.corp', { online: false }),
+        target('fe01.dublin.corp', { online: false }),
+        target('fe02.dublin.corp', { online: false }),
+        target('fe01.amsterdam.corp', { online: false, applied: true, staged: true }),
+        target('fe01.rome.corp'),
+      ],
+    })
+    assert.deepEqual(pendingSites(record), ['dublin', 'paris'])
+    assert.equal(viewOf(rotation()).pendingSites, undefined, 'no pending site: no field')
+  })
+})
+
 describe('nextStep', () => {
   describe('staging', () => {
     it('given an online target neither staged nor failed before the deadline, then it waits until the deadline', () => {
@@ -430,7 +525,7 @@ describe('nextStep', () => {
       assert.deepEqual(nextStep(record, at(1_000)), {
         kind: 'abort',
         reason:
-          'no agent staged kvno 5: offline, they catch up when they return: fe01.amsterdam.corp; failed: fe01.dublin.corp (disk full); fe02.dublin.corp (access denied)',
+          'no agent staged kvno 5: pending sites, offline (they catch up when they return): amsterdam (fe01.amsterdam.corp); failed: fe01.dublin.corp (disk full); fe02.dublin.corp (access denied)',
       })
     })
 
@@ -484,7 +579,7 @@ describe('nextStep', () => {
       assert.deepEqual(nextStep(record, at(30_000)), {
         kind: 'finish',
         reason:
-          'offline, they catch up when they return: fe01.amsterdam.corp; failed: fe02.dublin.corp (pool recycle failed)',
+          'pending sites, offline (they catch up when they return): amsterdam (fe01.amsterdam.corp); failed: fe02.dublin.corp (pool recycle failed)',
       })
     })
 
@@ -544,7 +639,7 @@ describe('describe', () => {
     })
     assert.equal(
       describeRecord(record),
-      'offline, they catch up when they return: fe01.amsterdam.corp, fe02.amsterdam.corp; failed: fe01.dublin.corp (disk full); not applied in time: fe02.dublin.corp',
+      'pending sites, offline (they catch up when they return): amsterdam (fe01.amsterdam.corp, fe02.amsterdam.corp); failed: fe01.dublin.corp (disk full); not applied in time: fe02.dublin.corp',
     )
   })
 

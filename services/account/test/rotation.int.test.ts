@@ -119,7 +119,9 @@ describe('rotation saga: phases in the credentials bucket, retirement, schedule'
     assert.equal(done.kvno, first.kvno + 1)
     assert.match(
       done.reason ?? '',
-      new RegExp(`offline, they catch up when they return: ${server.replaceAll('.', '\\.')}`),
+      new RegExp(
+        `pending sites, offline \\(they catch up when they return\\): [a-z]+ \\(${server.replaceAll('.', '\\.')}\\)`,
+      ),
     )
     await eventually(
       'active at the new kvno',

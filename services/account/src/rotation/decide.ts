@@ -103,6 +103,41 @@ export function countStatuses(
   return changed ? { ...record, targets } : null
 }
 
+/** A target the step in progress still waits for: online, no failure, not yet staged (or applied). */
+export function isAwaited(record: Pick<RotationRecord, 'state'>, target: RotationTarget): boolean {
+  return target.online && !target.failure && !(record.state === 'staging' ? target.staged : target.applied)
+}
+
+/**
+ * The record with every awaited target whose agent went silent counted offline (its last heartbeat
+ * older than `onlineWithinMs`, or none): a site whose leaf node or link went down mid-rotation stops
+ * holding the others back; its agents catch up when they return (their report still counts). Only
+ * Silence counts only while others are heard: when no target's heartbeat is within the window
+ * (the hub's JetStream electing a leader, the heartbeat path down), nobody is judged. `statuses`
+ * are therefore those of every target. Null when nothing changes.
+ */
+export function countSilent(
+  record: RotationRecord,
+  statuses: ReadonlyMap<string, AgentStatus>,
+  now: Date,
+  onlineWithinMs: number,
+): RotationRecord | null {
+  const heard = [...statuses.values()].some((s) => isOnline(s, now, onlineWithinMs))
+  if (!heard) return null
+  let changed = false
+  const targets = record.targets.map((t) => {
+    if (!isAwaited(record, t) || isOnline(statuses.get(t.server), now, onlineWithinMs)) return t
+    changed = true
+    return { ...t, online: false }
+  })
+  return changed ? { ...record, targets } : null
+}
+
+/** The sites the rotation has not reached: a target offline that has not applied its kvno. */
+export function pendingSites(record: Pick<RotationRecord, 'targets'>): string[] {
+  return [...new Set(record.targets.filter((t) => !t.online && !t.applied).map((t) => t.site))].sort()
+}
+
 export type RotationStep =
   | { kind: 'wait'; until: string }
   | { kind: 'commit' }
@@ -118,8 +153,8 @@ export type RotationStep =
  */
 export function nextStep(record: RotationRecord, now: Date): RotationStep {
   const online = record.targets.filter((t) => t.online)
+  const waiting = online.filter((t) => isAwaited(record, t))
   if (record.state === 'staging') {
-    const waiting = online.filter((t) => !t.staged && !t.failure)
     if (waiting.length > 0 && now.getTime() < Date.parse(record.stageUntil))
       return { kind: 'wait', until: record.stageUntil }
     if (online.length > 0 && !online.some((t) => t.staged)) {
@@ -131,7 +166,6 @@ export function nextStep(record: RotationRecord, now: Date): RotationStep {
     return { kind: 'commit' }
   }
   if (record.state === 'activating') {
-    const waiting = online.filter((t) => !t.applied && !t.failure)
     const until = record.applyUntil ?? record.updatedAt
     if (waiting.length > 0 && now.getTime() < Date.parse(until)) return { kind: 'wait', until }
     const reason = describe(record)
@@ -142,7 +176,10 @@ export function nextStep(record: RotationRecord, now: Date): RotationStep {
 
 /** Servers left behind, named: offline (they catch up when they return), failed, not yet applied. */
 export function describe(record: RotationRecord): string | undefined {
-  const offline = record.targets.filter((t) => !t.online && !t.applied).map((t) => t.server)
+  const offline = pendingSites(record).map((site) => {
+    const servers = record.targets.filter((t) => t.site === site && !t.online && !t.applied)
+    return `${site} (${servers.map((t) => t.server).join(', ')})`
+  })
   const failed = record.targets
     .filter((t) => t.failure && !t.applied)
     .map((t) => `${t.server} (${t.failure})`)
@@ -151,7 +188,9 @@ export function describe(record: RotationRecord): string | undefined {
     .filter((t) => t.online && !t.failure && !(staging ? t.staged : t.applied))
     .map((t) => t.server)
   const parts = [
-    offline.length > 0 ? `offline, they catch up when they return: ${offline.join(', ')}` : '',
+    offline.length > 0
+      ? `pending sites, offline (they catch up when they return): ${offline.join(', ')}`
+      : '',
     failed.length > 0 ? `failed: ${failed.join('; ')}` : '',
     behind.length > 0 ? `${staging ? 'not staged' : 'not applied'} in time: ${behind.join(', ')}` : '',
   ].filter((p) => p !== '')

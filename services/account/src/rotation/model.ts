@@ -1,5 +1,6 @@
 import { accountKey, codec, RotationView } from '@krbfleet/contracts'
 import Type, { type Static } from 'typebox'
+import { pendingSites } from './decide.ts'
 
 /**
  * A rotation as the saga keeps it (the rotations bucket, `rotation.<id>`): what `rotation.show`
@@ -29,7 +30,8 @@ export const runningKey = (account: string) => `running.${accountKey(account)}`
 /** The record as `rotation.show` answers it: the saga's deadlines are its own. */
 export function viewOf(record: RotationRecord): RotationView {
   const { stageUntil: _s, applyUntil: _a, ...view } = record
-  return view
+  const pending = pendingSites(record)
+  return pending.length > 0 ? { ...view, pendingSites: pending } : view
 }
 
 export const isFinished = (record: Pick<RotationRecord, 'state'>) =>

@@ -4,7 +4,15 @@ import type { Logger } from 'pino'
 import { accountInDomain } from '../domain/account.ts'
 import { isDefiniteRefusal } from '../domain/record.ts'
 import { reasonOf } from '../failures.ts'
-import { type AgentReport, countReport, countStatuses, nextStep, type RotationStep } from './decide.ts'
+import {
+  type AgentReport,
+  countReport,
+  countSilent,
+  countStatuses,
+  isAwaited,
+  nextStep,
+  type RotationStep,
+} from './decide.ts'
 import type { RotationRecord } from './model.ts'
 import type { RotationSagaOptions } from './saga.ts'
 
@@ -108,7 +116,38 @@ export class RotationRun {
   async #waitFor(): Promise<Exclude<RotationStep, { kind: 'wait' }> | undefined> {
     let lookedAtStatuses = false
     const touchEveryMs = Math.max(500, Math.floor(this.#o.settings.staleAfterMs / 3))
+    const { onlineWithinMs } = this.#o.settings
+    const listenEveryMs = Math.max(1000, Math.floor(onlineWithinMs / 3))
+    let listenedAt = Date.now()
     while (!this.#stopped()) {
+      if (Date.now() - listenedAt >= listenEveryMs) {
+        // An agent that went silent since (its site's leaf node down, the link cut) is offline now.
+        listenedAt = Date.now()
+        const awaited = this.record.targets.some((t) => isAwaited(this.record, t))
+        const statuses = !awaited
+          ? undefined
+          : await this.#o.agents
+              .statuses(
+                this.record.targets.map((t) => t.server),
+                { strict: true },
+              )
+              .catch((err: unknown) => {
+                this.#log.warn({ err }, 'agent statuses not read; silence is looked at again later')
+                return undefined
+              })
+        if (statuses) {
+          const silent = countSilent(this.record, statuses, this.#now(), onlineWithinMs)
+          if (silent) {
+            const gone = silent.targets.filter((t, i) => this.record.targets[i]?.online && !t.online)
+            this.#log.warn(
+              { rotationId: this.record.rotationId, servers: gone.map((t) => t.server).slice(0, 100) },
+              `${gone.length} agent(s) went silent; the rotation goes on without them (they catch up when they return)`,
+            )
+            this.record = silent
+            this.#dirty = true
+          }
+        }
+      }
       // Armed before looking, so that a report arriving from here on ends the wait below.
       this.#arm()
       const step = nextStep(this.record, this.#now())
@@ -129,7 +168,8 @@ export class RotationRun {
       }
       await this.#flush(false)
       const left = Date.parse(step.until) - this.#now().getTime()
-      await Promise.race([this.#woken, sleep(Math.max(10, Math.min(left, touchEveryMs)))])
+      const nap = Math.min(left, touchEveryMs, listenEveryMs - (Date.now() - listenedAt))
+      await Promise.race([this.#woken, sleep(Math.max(10, nap))])
       if (Date.now() - this.#lastWrite >= touchEveryMs) await this.#flush(true)
       else if (this.#dirty && Date.now() - this.#lastWrite >= flushEveryMs) await this.#flush(false)
     }

@@ -72,6 +72,8 @@ export function startCredentialReceiver(options: CredentialReceiverOptions): Cre
   let running: Promise<void> | undefined
   let again = false
   let stopped = false
+  /** Reads failed in a row (retrySoon). */
+  let failedReads = 0
 
   let looked = false
   const snapshot = async () => {
@@ -98,16 +100,21 @@ export function startCredentialReceiver(options: CredentialReceiverOptions): Cre
     ...(rotationId ? { correlationId: rotationId } : {}),
   })
 
+  /** The first failed read after a good one is a warning; the retries that follow are debug. */
+  const unread = (detail: object, message: string) =>
+    failedReads === 0 ? logger.warn(detail, message) : logger.debug(detail, message)
+
   const read = async (): Promise<{ seq: string; message: RetainedMessage } | undefined> => {
     try {
-      const reply = await bus.nc.request(subjects.agentCredentialGet(server), undefined, { timeout: 5000 })
+      // A direct get answers in milliseconds; one whose reply was lost (sent as the connection came
+      // back, before the leaf told the hub about the reply inbox) is asked again soon (retrySoon).
+      const reply = await bus.nc.request(subjects.agentCredentialGet(server, bus.jsApiPrefix), undefined, {
+        timeout: 2000,
+      })
       const code = reply.headers?.code ?? 0
       if (code === 404) return { seq: 'none', message: { kind: 'absent' } }
       if (code !== 0) {
-        logger.warn(
-          { code, description: reply.headers?.description },
-          'credential not read; the next refresh tries again',
-        )
+        unread({ code, description: reply.headers?.description }, 'credential not read; tried again soon')
         return undefined
       }
       const seq = reply.headers?.get('Nats-Sequence') ?? ''
@@ -115,10 +122,7 @@ export function startCredentialReceiver(options: CredentialReceiverOptions): Cre
       if (operation === 'DEL' || operation === 'PURGE') return { seq, message: { kind: 'revoked' } }
       return { seq, message: { kind: 'put', data: reply.data } }
     } catch (err) {
-      logger.warn(
-        { err },
-        'credential not read (is the credentials bucket there?); the next refresh tries again',
-      )
+      unread({ err }, 'credential not read (cut off from the hub? no credentials bucket?); tried again soon')
       return undefined
     }
   }
@@ -254,9 +258,30 @@ export function startCredentialReceiver(options: CredentialReceiverOptions): Cre
     return payload
   }
 
+  /**
+   * A read that failed (the leaf node back before its link to the hub, a JetStream leader
+   * election) is tried again soon, 250 ms doubling up to 1 s (or the refresh interval), not only at
+   * the next refresh: a site that returns catches up within seconds. A failed read costs one
+   * message to the server the agent is connected to.
+   */
+  let retry: NodeJS.Timeout | undefined
+  const retrySoon = () => {
+    clearTimeout(retry)
+    retry = setTimeout(
+      () => void refresh(),
+      Math.min(options.refreshIntervalMs, 1000, 250 * 2 ** failedReads++),
+    )
+    retry.unref()
+  }
+
   const runOnce = async () => {
+    // Away from NATS a request would wait in the client's buffer: the reconnect refreshes instead.
+    if (!bus.isConnected()) return
     const retained = await read()
-    if (!retained || stopped) return
+    if (stopped) return
+    if (!retained) return retrySoon()
+    failedReads = 0
+    clearTimeout(retry)
     if (retained.seq === settledSeq) {
       await snapshot().catch((err) => logger.warn({ err }, 'backend state not read'))
       return
@@ -299,7 +324,11 @@ export function startCredentialReceiver(options: CredentialReceiverOptions): Cre
   void (async () => {
     for await (const status of bus.nc.status()) {
       if (stopped) return
-      if (status.type === 'reconnect') void refresh()
+      if (status.type === 'reconnect') {
+        // Back: reads failed while away must not slow the catch-up.
+        failedReads = 0
+        void refresh()
+      }
     }
   })()
   void snapshot()
@@ -313,6 +342,7 @@ export function startCredentialReceiver(options: CredentialReceiverOptions): Cre
     async stop() {
       stopped = true
       clearInterval(timer)
+      clearTimeout(retry)
       subscription.unsubscribe()
       await running
     },

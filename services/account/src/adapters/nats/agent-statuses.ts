@@ -15,13 +15,19 @@ export class KvAgentStatuses implements AgentStatusSource {
     this.#log = logger
   }
 
-  async statuses(servers: readonly string[]): Promise<Map<string, AgentStatus>> {
+  async statuses(
+    servers: readonly string[],
+    options: { strict?: boolean } = {},
+  ): Promise<Map<string, AgentStatus>> {
     const out = new Map<string, AgentStatus>()
     // Bounded parallel reads: thousands of servers must not open thousands of requests at once.
     for (let i = 0; i < servers.length; i += 256) {
       const chunk = servers.slice(i, i + 256)
       const entries = await Promise.all(
-        chunk.map((server) => this.#kv.get(agentToken(server)).catch(() => null)),
+        chunk.map((server) => {
+          const read = this.#kv.get(agentToken(server))
+          return options.strict ? read : read.catch(() => null)
+        }),
       )
       chunk.forEach((server, j) => {
         const entry = entries[j]
