@@ -127,17 +127,22 @@ export async function fleetBenchmarks(): Promise<BenchResult[]> {
     }
     return results
   } finally {
-    await Promise.all(
-      agents.map((a) =>
-        a.agent
-          .stop()
-          .then(() => a.bus.close())
-          .catch(() => {}),
-      ),
-    )
-    await system.stop()
-    await rm(work, { recursive: true, force: true })
+    await stopFleet(system, agents, work)
   }
+}
+
+/** Stops every agent and its connection, then the system, and removes the work folder. */
+export async function stopFleet(system: System, agents: FleetAgent[], work: string): Promise<void> {
+  await Promise.all(
+    agents.map((a) =>
+      a.agent
+        .stop()
+        .then(() => a.bus.close())
+        .catch(() => {}),
+    ),
+  )
+  await system.stop()
+  await rm(work, { recursive: true, force: true })
 }
 
 async function setUp(system: System): Promise<void> {

@@ -8,7 +8,7 @@
  * `password set` on it, RUNS times: ms from the request to the last CredentialApplied of the new
  * kvno over all sites, and per site (to its last agent's report), p50 over the sites.
  */
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
@@ -22,9 +22,10 @@ import {
 import { AgentConfig, resolveAgentConfig, startAgent } from '@krbfleet/iis-agent'
 import { silentLogger } from '@krbfleet/logging'
 import { loadConfig } from '@krbfleet/runtime'
+import { sitesTopology } from '@krbfleet/testing/topology'
 import { type System, startSystem } from '../test/support/system.ts'
 import { prepareAgentFolder } from './agent-folder.ts'
-import { converged, type FleetAgent, kvnoOf } from './fleet.ts'
+import { converged, type FleetAgent, kvnoOf, stopFleet } from './fleet.ts'
 import { type BenchResult, stats } from './measure.ts'
 
 const ACCOUNT = 'CORP\\KERBGLOBAL'
@@ -44,28 +45,16 @@ const progress = (line: string) => process.stderr.write(`  global: ${line}\n`)
 
 function globalTopology(agents: number, sites: number): TopologyDocument {
   const names = Array.from({ length: sites }, (_, i) => `site${String(i + 1).padStart(2, '0')}`)
-  const poolOf = (site: string) => `web.${site}.corp.example.com`
-  return {
-    sites: names.map((name) => ({ name })),
-    pools: names.map((site) => ({
-      fqdn: poolOf(site),
+  return sitesTopology(
+    ACCOUNT,
+    names.map((site, s) => ({
       site,
-      webServices: true,
-      loadBalancerNames: [],
-      aliases: [],
-      shortNameSpns: false,
+      servers: Array.from({ length: Math.ceil((agents - s) / sites) }, (_, k) => {
+        const i = k * sites + s
+        return `fe${String(i + 1).padStart(5, '0')}.${site}.corp.example.com`
+      }),
     })),
-    servers: Array.from({ length: agents }, (_, i) => {
-      const site = names[i % sites]!
-      return {
-        fqdn: `fe${String(i + 1).padStart(5, '0')}.${site}.corp.example.com`,
-        pool: poolOf(site),
-        backend: 'keytab' as const,
-      }
-    }),
-    assignments: names.map((site) => ({ site, account: ACCOUNT })),
-    agents: [],
-  }
+  )
 }
 
 export async function globalBenchmarks(): Promise<BenchResult[]> {
@@ -168,16 +157,7 @@ export async function globalBenchmarks(): Promise<BenchResult[]> {
       },
     ]
   } finally {
-    await Promise.all(
-      agents.map((a) =>
-        a.agent
-          .stop()
-          .then(() => a.bus.close())
-          .catch(() => {}),
-      ),
-    )
-    await system.stop()
-    await rm(work, { recursive: true, force: true })
+    await stopFleet(system, agents, work)
   }
 }
 
@@ -218,10 +198,14 @@ async function rotation(
   sub.unsubscribe()
   if (at.size < siteOf.size)
     throw new Error(`${siteOf.size - at.size} of ${siteOf.size} agents never applied`)
-  await system.eventually(async () => {
-    const r = await system.api<RotationView>('GET', `/v1/rotations/${started.body.rotationId}`)
-    return r.body.state === 'done' || r.body.state === 'aborted'
-  }, 'the rotation ends')
+  await system.eventually(
+    async () => {
+      const r = await system.api<RotationView>('GET', `/v1/rotations/${started.body.rotationId}`)
+      return r.body.state === 'done' || r.body.state === 'aborted'
+    },
+    'the rotation ends',
+    180_000,
+  )
   const last = new Map<string, number>()
   for (const [server, ms] of at) {
     const site = siteOf.get(server)!

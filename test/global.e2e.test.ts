@@ -21,9 +21,9 @@ import {
   PasswordRotationStarted,
   type RotationView,
   streams,
-  type TopologyDocument,
 } from '@krbfleet/contracts'
 import { createUser, strongPassword } from '@krbfleet/testing'
+import { sitePool, sitesTopology } from '@krbfleet/testing/topology'
 import { connect } from '@nats-io/transport-node'
 import { cliBin, startSystem, type System, tail, tokens } from './support/system.ts'
 import { copyCache, login, startWebServer, type WebServer } from './support/web-servers.ts'
@@ -32,24 +32,14 @@ const ACCOUNT = 'CORP\\KERBGLOB'
 const SAM = 'KERBGLOB$'
 const SITES = ['dublin', 'paris', 'tokyo'] as const
 type Site = (typeof SITES)[number]
-const poolOf = (site: Site) => `web.${site}.corp.example.com`
+const poolOf = (site: Site) => sitePool(site)
 const serverOf = (site: Site) => `fe01.${site}.corp.example.com`
 
 /** The topology the operator builds below, as deploy/nats renders the leaves from it. */
-const topology: TopologyDocument = {
-  sites: SITES.map((name) => ({ name })),
-  pools: SITES.map((site) => ({
-    fqdn: poolOf(site),
-    site,
-    webServices: true,
-    loadBalancerNames: [],
-    aliases: [],
-    shortNameSpns: false,
-  })),
-  servers: SITES.map((site) => ({ fqdn: serverOf(site), pool: poolOf(site), backend: 'keytab' })),
-  assignments: SITES.map((site) => ({ site, account: ACCOUNT })),
-  agents: [],
-}
+const topology = sitesTopology(
+  ACCOUNT,
+  SITES.map((site) => ({ site, servers: [serverOf(site)] })),
+)
 
 /** Agents beat every 500 ms: silent for 4 s is offline. */
 const accountEnv = {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import type { Bus, KV } from '@krbfleet/bus'
 import {
+  accountKey,
   agentToken,
   buckets,
   IssuedCredential,
@@ -168,6 +169,28 @@ describe('rotation saga: phases in the credentials bucket, retirement, schedule'
       rotated.map((e) => [e.data, e.correlationId]),
       [[{ rotationId: view.rotationId, account: 'CORP\\WEBROT', kvno: first.kvno + 1 }, view.rotationId]],
     )
+    await service.stop()
+    service = undefined
+  })
+
+  it("a finished rotation's claim left behind (its run died before releasing it) does not block the next rotation", async () => {
+    registry = createMetricsRegistry({ service: 'account' })
+    service = await start({})
+    const rotations = await bus.kv(buckets.rotations)
+    const done = await caller(bus)<RotationView>('rotation.show', { account: 'CORP\\WEBROT' })
+    assert.equal(done.state, 'done')
+    await rotations.create(
+      `running.${accountKey('CORP\\WEBROT')}`,
+      JSON.stringify({ rotationId: done.rotationId }),
+    )
+    const next = await caller(bus)<RotationView>('password.set', { account: 'CORP\\WEBROT' })
+    assert.notEqual(next.rotationId, done.rotationId)
+    assert.equal(next.state, 'staging')
+    assert.match(logs.text(), /the claim of a finished rotation was left behind; released/)
+    await eventually('the next rotation finishes', async () => {
+      const now = await caller(bus)<RotationView>('rotation.show', { rotationId: next.rotationId })
+      return now.state === 'done'
+    })
     await service.stop()
     service = undefined
   })

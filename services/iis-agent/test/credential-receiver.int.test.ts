@@ -265,4 +265,26 @@ describe('credential receiver', { timeout: 120_000 }, () => {
     assert.deepEqual(receiver.held(), [{ account: accountB, kvno: 3 }])
     assert.deepEqual(await keytabKvnos(), ['KERBNEXT$@3'])
   })
+
+  it('a bell announcing a newer put than the one read makes it read again, and after ten reads it takes what it reads', async () => {
+    const revision = await bucket.put(
+      agentToken(server),
+      JSON.stringify(issue({ account: accountB, kvno: 4 })),
+    )
+    // As if a replica behind had answered: the bell names a sequence the bucket does not hold yet.
+    world.bus.nc.publish(subjects.agentCredential(server), String(revision + 5))
+    await world.bus.nc.flush()
+    await new Promise((r) => setTimeout(r, 150))
+    assert.ok(
+      !receiver.held().some((h) => h.kvno === 4),
+      'not taken at once: the read is older than the bell, it reads again (first after 250 ms)',
+    )
+    for (let i = 0; i < 300 && !receiver.held().some((h) => h.kvno === 4); i++)
+      await new Promise((r) => setTimeout(r, 50))
+    assert.deepEqual(
+      receiver.held(),
+      [{ account: accountB, kvno: 4 }],
+      'installed once the wait for the replica ended',
+    )
+  })
 })

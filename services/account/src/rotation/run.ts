@@ -17,6 +17,8 @@ import type { RotationRecord } from './model.ts'
 import type { RotationSagaOptions } from './saga.ts'
 
 const flushEveryMs = 200
+/** Attempts of one record write that NATS does not answer (250 ms doubling between them). */
+const saveAttempts = 5
 
 /**
  * One rotation this process drives, from its recorded step to its end (rotation/saga.ts starts
@@ -296,10 +298,34 @@ export class RotationRun {
     this.#o.issue()
   }
 
-  /** Writes the record now (compare-and-set); a conflict means another run took it over: stop. */
+  /**
+   * Writes the record now (compare-and-set); a conflict means another run took it over: stop. A
+   * write NATS did not answer (a busy or failing-over hub) is tried again here, up to
+   * {@link saveAttempts} times, instead of leaving the rotation to the next sweep; a conflict after
+   * such a write is our own write when the stored record is the one we wrote.
+   */
   async #save(record: RotationRecord): Promise<void> {
     this.record = { ...record, updatedAt: this.#now().toISOString() }
-    this.#revision = await this.#o.rotations.update(this.record, this.#revision)
+    for (let attempt = 1; ; attempt++) {
+      try {
+        this.#revision = await this.#o.rotations.update(this.record, this.#revision)
+        break
+      } catch (err) {
+        const unanswered =
+          err instanceof KrbfleetError &&
+          (err.code === ErrorCode.Timeout || err.code === ErrorCode.Unavailable)
+        if (attempt > 1 && err instanceof KrbfleetError && err.code === ErrorCode.Conflict) {
+          const stored = await this.#o.rotations.get(this.record.rotationId)
+          if (stored && JSON.stringify(stored.record) === JSON.stringify(this.record)) {
+            this.#revision = stored.revision
+            break
+          }
+        }
+        if (!unanswered || attempt >= saveAttempts) throw err
+        this.#log.warn({ err, attempt }, 'rotation record not written; trying again')
+        await sleep(250 * 2 ** (attempt - 1))
+      }
+    }
     this.#dirty = false
     this.#lastWrite = Date.now()
   }

@@ -94,7 +94,7 @@ export class RotationSaga {
         { field: 'account' },
       )
     }
-    const running = await rotations.running(account.id)
+    const running = await this.#runningOf(account.id)
     if (running) throw await this.#alreadyRunning(account, running)
     if (stored.record.pending) {
       throw new KrbfleetError(
@@ -135,7 +135,9 @@ export class RotationSaga {
     }
     if (record.dryRun) return viewOf(record)
 
-    const holder = await rotations.claim(account.id, rotationId)
+    let holder = await rotations.claim(account.id, rotationId)
+    if (holder !== null && (await this.#runningOf(account.id)) === null)
+      holder = await rotations.claim(account.id, rotationId)
     if (holder !== null) throw await this.#alreadyRunning(account, holder)
     const caller = { actor: ctx.actor, correlationId: rotationId }
     let revision: number
@@ -257,7 +259,7 @@ export class RotationSaga {
     let started = 0
     for (const account of dueForRotation(records, this.#now(), maxAgeDays)) {
       if (this.#stopped) break
-      if (await this.#o.rotations.running(account)) continue
+      if (await this.#runningOf(account)) continue
       try {
         await this.start({ account }, { actor: 'service:account' })
         started++
@@ -317,6 +319,21 @@ export class RotationSaga {
       { ...stored.record, state, reason, finishedAt: now, updatedAt: now },
       stored.revision,
     )
+  }
+
+  /**
+   * The rotation that holds the account's claim. A claim whose rotation is finished (its run died
+   * between recording the end and releasing the claim: a write NATS did not answer) is released
+   * here, so that it never blocks the account's next rotation.
+   */
+  async #runningOf(account: string): Promise<string | null> {
+    const rotationId = await this.#o.rotations.running(account)
+    if (rotationId === null) return null
+    const stored = await this.#o.rotations.get(rotationId)
+    if (!stored || !isFinished(stored.record)) return rotationId
+    this.#log.warn({ rotationId, account }, 'the claim of a finished rotation was left behind; released')
+    await this.#o.rotations.release(account, rotationId)
+    return null
   }
 
   async #alreadyRunning(account: AccountName, rotationId: string): Promise<KrbfleetError> {

@@ -47,6 +47,9 @@ export interface CredentialReceiver {
   stop(): Promise<void>
 }
 
+/** Reads (about 8 s at 250 ms doubling to 1 s) that wait for a replica to catch up with the bell. */
+const maxBehindReads = 10
+
 /** A reason within the event's 1024 characters. */
 const bounded = (reason: string) => (reason.length > 1000 ? `${reason.slice(0, 999)}…` : reason)
 
@@ -74,6 +77,12 @@ export function startCredentialReceiver(options: CredentialReceiverOptions): Cre
   let stopped = false
   /** Reads failed in a row (retrySoon). */
   let failedReads = 0
+  /**
+   * The newest stream sequence a bell announced, and the reads in a row that returned an older one:
+   * after {@link maxBehindReads} (a bucket recreated, its sequence reset) what is read counts.
+   */
+  let expectedSeq = 0
+  let behindReads = 0
 
   let looked = false
   const snapshot = async () => {
@@ -280,7 +289,18 @@ export function startCredentialReceiver(options: CredentialReceiverOptions): Cre
     const retained = await read()
     if (stopped) return
     if (!retained) return retrySoon()
+    const seq = Number(retained.seq)
+    if (Number.isSafeInteger(seq) && seq < expectedSeq && behindReads++ < maxBehindReads) {
+      // A replica of the R3 bucket that has not applied the put the bell rang for yet answered
+      // the direct get: ask again soon, not at the next refresh.
+      logger.debug(
+        { seq, expected: expectedSeq },
+        'credential read from a replica behind the bell; reading again',
+      )
+      return retrySoon()
+    }
     failedReads = 0
+    behindReads = 0
     clearTimeout(retry)
     if (retained.seq === settledSeq) {
       await snapshot().catch((err) => logger.warn({ err }, 'backend state not read'))
@@ -316,8 +336,16 @@ export function startCredentialReceiver(options: CredentialReceiverOptions): Cre
   }
 
   // The bell: the account service rings it after each put or delete (only the latest message counts).
+  // The bell carries the stream sequence of the put it rings for (empty for a delete).
   const subscription = bus.nc.subscribe(subjects.agentCredential(server), {
-    callback: () => void refresh(),
+    callback: (_err, msg) => {
+      const rung = Number.parseInt(msg.string(), 10)
+      if (Number.isSafeInteger(rung) && rung > expectedSeq) {
+        expectedSeq = rung
+        behindReads = 0
+      }
+      void refresh()
+    },
   })
   const timer = setInterval(() => void refresh(), options.refreshIntervalMs)
   timer.unref()

@@ -5,8 +5,9 @@ import type { CredentialBucket } from '../../ports.ts'
 
 /**
  * The credentials bucket (`buckets.credentials`): one key per server, `agentToken(server)`. After
- * each put or delete the server's credential bell rings (an empty core message): its agent reads the
- * key then. A bell lost (the service stopped in between, the agent away) costs only time: agents also
+ * each put or delete the server's credential bell rings (a core message holding the put's stream
+ * sequence, empty for a delete): its agent reads the key then, and again if a replica of the bucket
+ * answered with an older message. A bell lost (the service stopped in between, the agent away) costs only time: agents also
  * read their key at start, on reconnect and periodically.
  */
 const READS_IN_FLIGHT = 256
@@ -21,9 +22,10 @@ export class KvCredentialBucket implements CredentialBucket {
     this.#log = logger
   }
 
-  #ring(server: string): void {
+  /** Rings with the put's stream sequence: an agent that reads an older one (a replica behind) reads again. */
+  #ring(server: string, revision?: number): void {
     try {
-      this.#bus.nc.publish(subjects.agentCredential(server))
+      this.#bus.nc.publish(subjects.agentCredential(server), revision === undefined ? '' : String(revision))
     } catch (err) {
       this.#log.warn({ err, server }, 'credential bell not rung; the agent reads its key at its next refresh')
     }
@@ -54,8 +56,8 @@ export class KvCredentialBucket implements CredentialBucket {
   }
 
   async put(credential: IssuedCredential): Promise<void> {
-    await this.#kv.put(agentToken(credential.server), JSON.stringify(credential))
-    this.#ring(credential.server)
+    const revision = await this.#kv.put(agentToken(credential.server), JSON.stringify(credential))
+    this.#ring(credential.server, revision)
   }
 
   async delete(server: string): Promise<void> {
