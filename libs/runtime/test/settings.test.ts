@@ -30,6 +30,7 @@ describe('settings groups', () => {
         'KRBFLEET_NATS_CERT_FILE',
         'KRBFLEET_NATS_KEY_FILE',
         'KRBFLEET_NATS_INBOX_PREFIX',
+        'KRBFLEET_NATS_JS_DOMAIN',
         'KRBFLEET_NATS_EVENTS_MAX_BYTES',
         'KRBFLEET_NATS_EVENTS_MAX_MESSAGES',
         'KRBFLEET_LDAP_URL',
@@ -82,6 +83,11 @@ describe('settings groups', () => {
         tls: { caFile: '/ca.pem', certFile: '/c.pem', keyFile: '/k.pem' },
       },
     )
+    // An agent on a leaf node names the hub's JetStream domain.
+    assert.deepEqual(busOptionsFromSettings({ url: 'tls://leaf:4222', jsDomain: 'hub' }), {
+      servers: 'tls://leaf:4222',
+      jsDomain: 'hub',
+    })
     assert.throws(
       () => busOptionsFromSettings({ url: ['nats://n:4222'], certFile: '/c.pem' }),
       (err: unknown) => err instanceof ValidationError && err.field === 'nats.keyFile',
