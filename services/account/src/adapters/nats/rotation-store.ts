@@ -1,4 +1,4 @@
-import { toBusError, type KV } from '@krbfleet/bus'
+import { sleep, toBusError, type KV } from '@krbfleet/bus'
 import { ErrorCode, KrbfleetError } from '@krbfleet/contracts'
 import { JetStreamApiError } from '@nats-io/jetstream'
 import type { KvEntry } from '@nats-io/kv'
@@ -7,6 +7,8 @@ import type { RotationStore, StoredRotation } from '../../ports.ts'
 
 /** JetStream's "wrong last sequence" (10071): a compare-and-set lost a race. */
 const isStale = (err: unknown) => err instanceof JetStreamApiError && err.code === 10071
+/** Attempts of a claim refused while no claim is there (a replica behind, see claim()). */
+const claimAttempts = 5
 const live = (entry: KvEntry | null): entry is KvEntry => entry !== null && entry.operation === 'PUT'
 
 /**
@@ -21,14 +23,19 @@ export class KvRotationStore implements RotationStore {
 
   async claim(account: string, rotationId: string): Promise<string | null> {
     const key = runningKey(account)
-    try {
-      // create() also takes a key whose last entry is a delete (a rotation that ended).
-      await this.#kv.create(key, JSON.stringify({ rotationId }))
-      return null
-    } catch (err) {
-      const entry = await this.#kv.get(key).catch(() => null)
-      if (live(entry)) return (entry.json() as { rotationId: string }).rotationId
-      throw toBusError(err, 'claim the rotation of the account')
+    for (let attempt = 1; ; attempt++) {
+      try {
+        // create() also takes a key whose last entry is a delete (a rotation that ended).
+        await this.#kv.create(key, JSON.stringify({ rotationId }))
+        return null
+      } catch (err) {
+        const entry = await this.#kv.get(key).catch(() => null)
+        if (live(entry)) return (entry.json() as { rotationId: string }).rotationId
+        // Refused, yet no claim is there: create() read the ended claim's delete from a replica of
+        // the R3 bucket that was behind ("wrong last sequence"); it catches up in moments.
+        if (attempt >= claimAttempts) throw toBusError(err, 'claim the rotation of the account')
+        await sleep(100 * attempt)
+      }
     }
   }
 
