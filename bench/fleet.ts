@@ -271,21 +271,36 @@ async function rotation(system: System, agents: FleetAgent[]): Promise<number> {
   const before = await kvnoOf(system, ACCOUNT)
   const reports = appliedReports(system, ACCOUNT, new Set(agents.map((a) => a.server)), before)
   const t0 = performance.now()
+  const rotationId = await passwordSet(system, ACCOUNT)
+  const last = await reports.all(120_000)
+  await rotationEnded(system, rotationId)
+  return last - t0
+}
+
+/** `password set` of `account` through the console as the operator; the rotation's id. */
+export async function passwordSet(system: System, account: string): Promise<string> {
   const started = await system.api<RotationView>(
     'POST',
-    `/v1/accounts/${encodeURIComponent(ACCOUNT)}/password`,
+    `/v1/accounts/${encodeURIComponent(account)}/password`,
     {
       role: 'operator',
     },
   )
   if (started.status !== 202)
     throw new Error(`password set: ${started.status} ${JSON.stringify(started.body)}`)
-  const last = await reports.all(120_000)
-  await system.eventually(async () => {
-    const r = await system.api<RotationView>('GET', `/v1/rotations/${started.body.rotationId}`)
-    return r.body.state === 'done' || r.body.state === 'aborted'
-  }, 'the rotation ends')
-  return last - t0
+  return started.body.rotationId
+}
+
+/** Resolves once the rotation is done or aborted (bounded). */
+export async function rotationEnded(system: System, rotationId: string, timeoutMs = 60_000): Promise<void> {
+  await system.eventually(
+    async () => {
+      const r = await system.api<RotationView>('GET', `/v1/rotations/${rotationId}`)
+      return r.body.state === 'done' || r.body.state === 'aborted'
+    },
+    'the rotation ends',
+    timeoutMs,
+  )
 }
 
 /**

@@ -16,7 +16,6 @@ import { connectBus } from '@krbfleet/bus'
 import {
   CredentialApplied,
   type EventEnvelope,
-  type RotationView,
   type TopologyDocument,
 } from '@krbfleet/contracts'
 import { AgentConfig, resolveAgentConfig, startAgent } from '@krbfleet/iis-agent'
@@ -25,7 +24,7 @@ import { loadConfig } from '@krbfleet/runtime'
 import { sitesTopology } from '@krbfleet/testing/topology'
 import { type System, startSystem } from '../test/support/system.ts'
 import { prepareAgentFolder } from './agent-folder.ts'
-import { converged, type FleetAgent, kvnoOf, stopFleet } from './fleet.ts'
+import { converged, type FleetAgent, kvnoOf, passwordSet, rotationEnded, stopFleet } from './fleet.ts'
 import { type BenchResult, stats } from './measure.ts'
 
 const ACCOUNT = 'CORP\\KERBGLOBAL'
@@ -183,29 +182,14 @@ async function rotation(
   })
   await system.bus.nc.flush()
   const t0 = performance.now()
-  const started = await system.api<RotationView>(
-    'POST',
-    `/v1/accounts/${encodeURIComponent(ACCOUNT)}/password`,
-    {
-      role: 'operator',
-    },
-  )
-  if (started.status !== 202)
-    throw new Error(`password set: ${started.status} ${JSON.stringify(started.body)}`)
+  const rotationId = await passwordSet(system, ACCOUNT)
   const timer = setTimeout(done, 300_000)
   await all
   clearTimeout(timer)
   sub.unsubscribe()
   if (at.size < siteOf.size)
     throw new Error(`${siteOf.size - at.size} of ${siteOf.size} agents never applied`)
-  await system.eventually(
-    async () => {
-      const r = await system.api<RotationView>('GET', `/v1/rotations/${started.body.rotationId}`)
-      return r.body.state === 'done' || r.body.state === 'aborted'
-    },
-    'the rotation ends',
-    180_000,
-  )
+  await rotationEnded(system, rotationId, 180_000)
   const last = new Map<string, number>()
   for (const [server, ms] of at) {
     const site = siteOf.get(server)!

@@ -176,27 +176,20 @@ export async function writeLoopbackDeployment(options: LoopbackOptions): Promise
   const serverEnv: Record<string, string> = {
     KRBFLEET_NATS_PASSWORD_SYS: `kfn_${randomBytes(18).toString('base64url')}`,
   }
-  const passwords = new Map<string, string>()
+  /** Each user's password, and the 0600 file a client reads it from. */
+  const secrets = new Map<string, { password: string; file: string }>()
   for (const user of users) {
     // nats-server reads a value starting with a digit or '-' as a number: start with letters.
     const password = `kfn_${randomBytes(18).toString('base64url')}`
-    passwords.set(user.user, password)
+    const file = join(secretsDir, `nats-${user.user}.password`)
+    await writeFile(file, password, { mode: 0o600 })
+    secrets.set(user.user, { password, file })
     serverEnv[user.passwordVariable.slice(1)] = password
   }
-  const passwordOf = (user: NatsUser) => {
-    const password = passwords.get(user.user)
-    if (!password) throw new Error(`loopback deployment: no NATS user ${user.user}`)
-    return password
-  }
-  const files = new Map<string, string>()
-  for (const user of users) {
-    const file = join(secretsDir, `nats-${user.user}.password`)
-    await writeFile(file, passwordOf(user), { mode: 0o600 })
-    files.set(user.user, file)
-  }
-  const fileOf = (user: NatsUser) => {
-    passwordOf(user)
-    return files.get(user.user) as string
+  const secretOf = (user: NatsUser) => {
+    const secret = secrets.get(user.user)
+    if (!secret) throw new Error(`loopback deployment: no NATS user ${user.user}`)
+    return secret
   }
 
   const caFile = join(tlsDir, 'ca.pem')
@@ -204,13 +197,13 @@ export async function writeLoopbackDeployment(options: LoopbackOptions): Promise
     KRBFLEET_NATS_URL: url,
     KRBFLEET_NATS_CA_FILE: caFile,
     KRBFLEET_NATS_USER: user.user,
-    KRBFLEET_NATS_PASSWORD_FILE: fileOf(user),
+    KRBFLEET_NATS_PASSWORD_FILE: secretOf(user).file,
     KRBFLEET_NATS_INBOX_PREFIX: user.inboxPrefix,
   })
   const clientOptions = (user: NatsUser, url: string) => ({
     servers: url.split(','),
     user: user.user,
-    pass: passwordOf(user),
+    pass: secretOf(user).password,
     tls: { caFile },
     inboxPrefix: user.inboxPrefix,
   })

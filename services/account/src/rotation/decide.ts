@@ -111,7 +111,7 @@ export function isAwaited(record: Pick<RotationRecord, 'state'>, target: Rotatio
 /**
  * The record with every awaited target whose agent went silent counted offline (its last heartbeat
  * older than `onlineWithinMs`, or none): a site whose leaf node or link went down mid-rotation stops
- * holding the others back; its agents catch up when they return (their report still counts). Only
+ * holding the others back; its agents catch up when they return (their report still counts).
  * Silence counts only while others are heard: when no target's heartbeat is within the window
  * (the hub's JetStream electing a leader, the heartbeat path down), nobody is judged. `statuses`
  * are therefore those of every target. Null when nothing changes.

@@ -7,8 +7,8 @@ import type { CredentialBucket } from '../../ports.ts'
  * The credentials bucket (`buckets.credentials`): one key per server, `agentToken(server)`. After
  * each put or delete the server's credential bell rings (a core message holding the put's stream
  * sequence, empty for a delete): its agent reads the key then, and again if a replica of the bucket
- * answered with an older message. A bell lost (the service stopped in between, the agent away) costs only time: agents also
- * read their key at start, on reconnect and periodically.
+ * answered with an older message. A bell lost (the service stopped in between, the agent away)
+ * costs only time: agents also read their key at start, on reconnect and periodically.
  */
 const READS_IN_FLIGHT = 256
 
