@@ -32,3 +32,24 @@ test('a task that fails makes the next wait fail with its error', async () => {
   })
   await assert.rejects(window.drain(), /bucket full/)
 })
+
+test('callers that do not wait for each other still never run more than `size` at once', async () => {
+  const window = new InFlight(2)
+  let running = 0
+  let most = 0
+  let ran = 0
+  await Promise.all(
+    Array.from({ length: 20 }, (_, i) =>
+      window.run(async () => {
+        running++
+        most = Math.max(most, running)
+        for (let t = 0; t < 1 + (i % 3); t++) await tick()
+        running--
+        ran++
+      }),
+    ),
+  )
+  await window.drain()
+  assert.equal(ran, 20)
+  assert.equal(most, 2)
+})
