@@ -55,11 +55,19 @@ export function generateSignerKeyPair(): SignerKeyPair {
   return { publicKey, privateKey, keyId: keyIdOf(publicKey) }
 }
 
+/** Raw public bytes by key: an agent's own key pair and the signers' keys are asked for at every seal and open. */
+const rawOf = new WeakMap<KeyObject, Buffer>()
+
 /** The 32 raw bytes of a public key. */
 export function rawPublicKey(key: KeyObject): Buffer {
-  const publicKey = key.type === 'private' ? createPublicKey(key) : key
-  const { x } = publicKey.export({ format: 'jwk' })
-  return Buffer.from(x ?? '', 'base64url')
+  let raw = rawOf.get(key)
+  if (!raw) {
+    const publicKey = key.type === 'private' ? createPublicKey(key) : key
+    const { x } = publicKey.export({ format: 'jwk' })
+    raw = Buffer.from(x ?? '', 'base64url')
+    rawOf.set(key, raw)
+  }
+  return Buffer.from(raw)
 }
 
 /** base64url of the raw public key: what an agent sends when it enrols. */
@@ -89,7 +97,28 @@ export function keyIdOf(key: KeyObject): string {
   return createHash('sha256').update(rawPublicKey(key)).digest().subarray(0, 16).toString('base64url')
 }
 
+/**
+ * Public keys given as text, imported before: an import costs ~40 us, and the account service
+ * imports every enrolled agent's key at each credential run (and an agent its signer's at each
+ * open). Bounded; the oldest goes first.
+ */
+const imported = new Map<string, KeyObject>()
+const importedMax = 65_536
+
 export function importPublicKey(input: KeyInput, kind: KeyKind, field = 'publicKey'): KeyObject {
+  if (typeof input === 'string') {
+    const memo = `${kind} ${input}`
+    const known = imported.get(memo)
+    if (known) return known
+    const key = importPublicKeyOnce(input, kind, field)
+    if (imported.size >= importedMax) imported.delete(imported.keys().next().value as string)
+    imported.set(memo, key)
+    return key
+  }
+  return importPublicKeyOnce(input, kind, field)
+}
+
+function importPublicKeyOnce(input: KeyInput, kind: KeyKind, field: string): KeyObject {
   let key: KeyObject
   try {
     if (typeof input === 'string' && input.includes('-----BEGIN')) {
