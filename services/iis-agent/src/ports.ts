@@ -43,6 +43,11 @@ export interface BackendHealth {
 export interface CredentialBackend {
   readonly kind: 'keytab' | 'iis'
   stage(credential: AgentCredential): Promise<void>
+  /**
+   * Optional: `stage`, then `activate` when asked, then `retire` to `keep`, as one change (one read
+   * and one write of what the backend stores). Without it the receiver makes those calls in turn.
+   */
+  install?(credential: AgentCredential, change: { activate: boolean; keep: readonly number[] }): Promise<void>
   activate(account: string, kvno: number): Promise<void>
   /** Drops every kvno of `account` that is not in `keep`. */
   retire(account: string, keep: readonly number[]): Promise<void>

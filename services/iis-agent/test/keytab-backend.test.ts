@@ -168,6 +168,70 @@ describe('keytab backend', () => {
     assert.match(health.detail ?? '', /not a keytab krbfleet can read/)
   })
 
+  it('install stages, activates and retires in one write of each file; the same install again writes nothing', async () => {
+    path = join(dir, 'g.keytab')
+    checks = []
+    const b = backend()
+    const install = b.install
+    assert.ok(install, 'the keytab backend installs in one change')
+    await install(credential(2), { activate: true, keep: [2] })
+    await b.stage(credential(3))
+    assert.equal((await klist(path)).length, 4)
+    const written = async (work: () => Promise<void>) => {
+      const before = [(await stat(path)).ino, (await stat(`${path}.state/keytab-accounts.json`)).ino]
+      await work()
+      const after = [(await stat(path)).ino, (await stat(`${path}.state/keytab-accounts.json`)).ino]
+      return { keytab: before[0] !== after[0], state: before[1] !== after[1] }
+    }
+    // kvno 3 was staged: its install only switches to it and drops kvno 2 (not kept).
+    assert.deepEqual(await written(() => install(credential(3), { activate: true, keep: [3] })), {
+      keytab: true,
+      state: true,
+    })
+    assert.deepEqual(await klist(path), [
+      '3 aes256-cts-hmac-sha1-96 KERBAUTH$@CORP.EXAMPLE.COM',
+      '3 aes128-cts-hmac-sha1-96 KERBAUTH$@CORP.EXAMPLE.COM',
+    ])
+    assert.deepEqual(await b.held(), [{ account: 'CORP\\KERBAUTH', kvno: 3, active: true }])
+    assert.deepEqual(checks, ['KERBAUTH$@CORP.EXAMPLE.COM 2,2', 'KERBAUTH$@CORP.EXAMPLE.COM 3,3'])
+    assert.deepEqual(await written(() => install(credential(3), { activate: true, keep: [3] })), {
+      keytab: false,
+      state: false,
+    })
+    // A new kvno staged by install (a rotation's first phase): beside the active one, which stays.
+    await install(credential(4), { activate: false, keep: [4, 3] })
+    assert.deepEqual(await b.held(), [
+      { account: 'CORP\\KERBAUTH', kvno: 4, active: false },
+      { account: 'CORP\\KERBAUTH', kvno: 3, active: true },
+    ])
+    await assert.rejects(
+      install(credential(2), { activate: true, keep: [2] }),
+      /older than the active kvno 3/,
+    )
+  })
+
+  it('what held and health report follows the files when something else replaces them', async () => {
+    path = join(dir, 'h.keytab')
+    const b = backend()
+    await b.stage(credential(2))
+    await b.activate('CORP\\KERBAUTH', 2)
+    assert.deepEqual(await b.held(), [{ account: 'CORP\\KERBAUTH', kvno: 2, active: true }])
+    // Another tool's keytab (ktutil) with kvno 9 put in place: read again, not the remembered one.
+    const other = backend()
+    await other.stage(credential(9))
+    assert.deepEqual(
+      (await b.held()).map((h) => h.kvno),
+      [9, 2],
+    )
+    await writeFile(path, 'not a keytab', { mode: 0o600 })
+    const health = await b.health()
+    assert.equal(health.ok, false)
+    assert.match(health.detail ?? '', /not a keytab krbfleet can read/)
+    await rm(path)
+    assert.deepEqual(await b.held(), [])
+    assert.deepEqual(await b.health(), { ok: true })
+  })
+
   it('health reports a key the KDC refused', async () => {
     path = join(dir, 'f.keytab')
     const b = keytabBackend({

@@ -198,15 +198,19 @@ export function startCredentialReceiver(options: CredentialReceiverOptions): Cre
     const opened = open(credential)
     if (typeof opened === 'string') return await reject(seq, { account, kvno, reason: opened })
     try {
-      await backend.stage({
+      const installed = {
         account,
         principal: opened.principal,
         kvno,
         keys: opened.keys,
         ...(opened.password === undefined ? {} : { password: opened.password }),
-      })
-      if (!staging) await backend.activate(account, kvno)
-      await backend.retire(account, decision.keep)
+      }
+      if (backend.install) await backend.install(installed, { activate: !staging, keep: decision.keep })
+      else {
+        await backend.stage(installed)
+        if (!staging) await backend.activate(account, kvno)
+        await backend.retire(account, decision.keep)
+      }
       for (const other of decision.remove) await backend.remove(other)
     } catch (err) {
       const reason = err instanceof Error ? err.message : String(err)

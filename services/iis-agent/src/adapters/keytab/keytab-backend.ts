@@ -9,10 +9,16 @@
  *   holds that key (as `kinit -k` would); the result shows in health().
  * - retire: drops kvnos not kept (never the active one), once no valid ticket can name them.
  * - remove: drops every key of the account (revocation).
+ * - install: all of it for one credential (stage, activate when asked, retire) in one read and at
+ *   most one write of each file: what a rotation's delivery does (credentials/receiver.ts).
  * Every keytab change replaces the file atomically (write, fsync, rename; libs/kerberos), mode 0640
  * and the web server's group by default; on any failure the previous keytab stays. The account ->
- * principal map and the active kvno live in a small state file (no key in it).
+ * principal map and the active kvno live in a small state file (no key in it). What `held` and
+ * `health` need (the state, and which kvnos of which principal the keytab has: no key) is kept from
+ * the last read or write and read again only when the file's stat says it changed (inode, size,
+ * mtime): a fleet's agents on one disk otherwise spend a rotation opening the same two files.
  */
+import { statSync } from 'node:fs'
 import { access, chown, constants, mkdir, readFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { ErrorCode, KrbfleetError, parseAccountName } from '@krbfleet/contracts'
@@ -20,7 +26,7 @@ import {
   importAccountKeys,
   type KeytabEntry,
   KeytabFormatError,
-  kvnosOf,
+  type KeytabPrincipal,
   parsePrincipal,
   readKeytabFile,
   samePrincipal,
@@ -51,6 +57,11 @@ interface HeldAccount {
   principal: string
   active: number | null
 }
+/** One entry of the keytab without its key. */
+interface HeldEntry {
+  principal: KeytabPrincipal
+  kvno: number
+}
 interface KeytabState {
   version: 1
   accounts: Record<string, HeldAccount>
@@ -67,6 +78,11 @@ export function keytabBackend(options: KeytabBackendOptions): CredentialBackend 
   const logger = options.logger.child({ component: 'keytab-backend', keytab: path })
   /** The last KDC check of each account's active kvno, for health(). */
   const checks = new Map<string, { kvno: number; result: KdcCheckResult }>()
+  /** The state file as last read or written, and the keytab's kvnos per principal (no keys), by stat. */
+  let stateSeen: { stamp: string; state: KeytabState } | undefined
+  let keytabSeen: { stamp: string; kvnos: HeldEntry[] } | undefined
+  let folderReady = false
+  let stateFolderReady = false
   let queue: Promise<unknown> = Promise.resolve()
   const serial = <T>(work: () => Promise<T>): Promise<T> => {
     const next = queue.then(work, work)
@@ -76,8 +92,12 @@ export function keytabBackend(options: KeytabBackendOptions): CredentialBackend 
 
   const readEntries = async (): Promise<KeytabEntry[]> => {
     try {
-      return await readKeytabFile(path)
+      const stamp = await stampOf(path)
+      const entries = await readKeytabFile(path)
+      keytabSeen = stamp === undefined ? undefined : { stamp, kvnos: kvnoList(entries) }
+      return entries
     } catch (err) {
+      keytabSeen = undefined
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return []
       if (err instanceof KeytabFormatError) {
         throw new KrbfleetError(
@@ -91,21 +111,46 @@ export function keytabBackend(options: KeytabBackendOptions): CredentialBackend 
   }
   /** The keytab's folder, created for the web server's group when missing (0750: it may traverse). */
   const ensureFolder = async (): Promise<void> => {
+    if (folderReady) return
     const created = await mkdir(dirname(path), { recursive: true, mode: 0o750 })
     if (created !== undefined && options.gid !== undefined) await chown(dirname(path), -1, options.gid)
+    folderReady = true
   }
   const writeEntries = async (entries: KeytabEntry[]): Promise<void> => {
+    keytabSeen = undefined
     try {
       await ensureFolder()
-      await writeKeytabFile(path, sortKeytabEntries(entries), {
+      const sorted = sortKeytabEntries(entries)
+      await writeKeytabFile(path, sorted, {
         mode,
         ...(options.gid === undefined ? {} : { gid: options.gid }),
       })
+      const stamp = await stampOf(path)
+      if (stamp !== undefined) keytabSeen = { stamp, kvnos: kvnoList(sorted) }
     } catch (err) {
+      folderReady = false
       throw ioError(`${path}: cannot be replaced; the previous keytab stays`, err)
     }
   }
+  /** The keytab's kvnos per principal: from the last read or write while the file is unchanged. */
+  const keytabKvnos = async (): Promise<HeldEntry[]> => {
+    const stamp = await stampOf(path).catch((err) => {
+      throw ioError(`${path}: cannot be read`, err)
+    })
+    if (stamp === undefined) return []
+    if (keytabSeen?.stamp !== stamp) wipeKeytabEntries(await readEntries())
+    return keytabSeen?.kvnos ?? []
+  }
+  /** The state file (a copy: callers change it), read again only when its stat changed. */
   const loadState = async (): Promise<KeytabState> => {
+    const stamp = await stampOf(statePath).catch((err) => {
+      throw ioError(`${statePath}: cannot be read`, err)
+    })
+    if (stamp === undefined) {
+      stateSeen = undefined
+      return { version: 1, accounts: {} }
+    }
+    if (stateSeen?.stamp === stamp) return copyState(stateSeen.state)
     let text: string
     try {
       text = await readFile(statePath, 'utf8')
@@ -121,11 +166,22 @@ export function keytabBackend(options: KeytabBackendOptions): CredentialBackend 
         { retryable: false },
       )
     }
+    stateSeen = { stamp, state: copyState(state) }
     return state
   }
   const saveState = async (state: KeytabState): Promise<void> => {
-    await mkdir(dirname(statePath), { recursive: true, mode: 0o700 })
-    await replaceFile(statePath, Buffer.from(`${JSON.stringify(state, null, 2)}\n`), { mode: 0o600 })
+    stateSeen = undefined
+    try {
+      if (!stateFolderReady) await mkdir(dirname(statePath), { recursive: true, mode: 0o700 })
+      stateFolderReady = true
+      await replaceFile(statePath, Buffer.from(`${JSON.stringify(state, null, 2)}\n`), { mode: 0o600 })
+    } catch (err) {
+      // The folder is made again next time (it may have been removed meanwhile).
+      stateFolderReady = false
+      throw err
+    }
+    const stamp = await stampOf(statePath)
+    if (stamp !== undefined) stateSeen = { stamp, state: copyState(state) }
   }
   /** Rewrites the keytab without the entries `drop` selects; false when none matched. */
   const dropEntries = async (drop: (entry: KeytabEntry) => boolean): Promise<number[]> => {
@@ -140,53 +196,89 @@ export function keytabBackend(options: KeytabBackendOptions): CredentialBackend 
     }
   }
 
+  /**
+   * Makes `kvno` the active one (the state file) and, with a KdcCheck, asks the KDC about its keys.
+   * `keys` are the keytab's entries of that kvno.
+   */
+  const switchTo = async (state: KeytabState, account: string, kvno: number, keys: KeytabEntry[]) => {
+    const held = state.accounts[account]
+    if (!held) throw invalid(`${account} is not installed`)
+    if (held.active !== null && kvno < held.active) {
+      throw invalid(`kvno ${kvno} of ${account} is older than the active kvno ${held.active}`)
+    }
+    if (held.active !== kvno) {
+      state.accounts[account] = { ...held, active: kvno }
+      await saveState(state)
+    }
+    if (options.kdcCheck) {
+      const result = await options.kdcCheck(held.principal, keys)
+      checks.set(account, { kvno, result })
+      const log = result.outcome === 'rejected' ? logger.error.bind(logger) : logger.info.bind(logger)
+      log({ account, kvno, kdc: result }, 'checked the active key against the KDC')
+    }
+    logger.info({ account, kvno }, 'kvno active')
+  }
+
+  /**
+   * Puts the credential's keys beside the ones held (the current ones stay) and, for an install,
+   * activates its kvno and drops the kvnos not in `keep`: one read of each file, at most one write.
+   */
+  const put = async (
+    credential: AgentCredential,
+    change: { activate: boolean; keep?: readonly number[] },
+  ): Promise<void> => {
+    const { account, kvno } = credential
+    const principal = principalOf(credential)
+    const incoming = importAccountKeys({ principal: credential.principal, kvno, keys: credential.keys })
+    const state = await loadState()
+    const held = state.accounts[account]
+    const entries = await readEntries()
+    try {
+      if (held && held.principal !== credential.principal) {
+        throw invalid(`${account} is installed as ${held.principal}, not ${credential.principal}`)
+      }
+      if (held?.active != null && kvno < held.active) {
+        throw invalid(`kvno ${kvno} of ${account} is older than the active kvno ${held.active}`)
+      }
+      const same = entries.filter((e) => samePrincipal(e.principal, principal) && e.kvno === kvno)
+      const present = same.length > 0 && sameKeys(same, incoming)
+      if (same.length > 0 && !present && held?.active === kvno) {
+        throw new KrbfleetError(
+          ErrorCode.Conflict,
+          `kvno ${kvno} of ${account} is active with other keys; a kvno names one password`,
+          { retryable: false },
+        )
+      }
+      // A staged kvno of an aborted rotation is replaced: AD never confirmed it.
+      const others = entries.filter((e) => !(samePrincipal(e.principal, principal) && e.kvno === kvno))
+      const active = change.activate ? kvno : (held?.active ?? null)
+      const { keep } = change
+      const retired = (e: KeytabEntry) =>
+        keep !== undefined &&
+        samePrincipal(e.principal, principal) &&
+        e.kvno !== active &&
+        !keep.includes(e.kvno)
+      const next = [...others, ...incoming].filter((e) => !retired(e))
+      const dropped = [...new Set(others.filter(retired).map((e) => e.kvno))]
+      if (!present || dropped.length > 0) await writeEntries(next)
+      if (!present) logger.info({ account, kvno }, 'keys staged in the keytab (the current ones stay)')
+      if (dropped.length > 0) logger.info({ account, retired: dropped }, 'old kvnos retired from the keytab')
+      if (!held) state.accounts[account] = { principal: credential.principal, active: null }
+      if (change.activate) await switchTo(state, account, kvno, incoming)
+      else if (!held) await saveState(state)
+    } finally {
+      wipeKeytabEntries(entries)
+      wipeKeytabEntries(incoming)
+    }
+  }
+
   return {
     kind: 'keytab',
 
-    stage: (credential: AgentCredential) =>
-      serial(async () => {
-        const { account, kvno } = credential
-        const principal = principalOf(credential)
-        const incoming = importAccountKeys({ principal: credential.principal, kvno, keys: credential.keys })
-        const state = await loadState()
-        const held = state.accounts[account]
-        if (held && held.principal !== credential.principal) {
-          throw invalid(`${account} is installed as ${held.principal}, not ${credential.principal}`)
-        }
-        if (held?.active != null && kvno < held.active) {
-          throw invalid(`kvno ${kvno} of ${account} is older than the active kvno ${held.active}`)
-        }
-        const entries = await readEntries()
-        try {
-          const same = entries.filter((e) => samePrincipal(e.principal, principal) && e.kvno === kvno)
-          if (same.length > 0 && sameKeys(same, incoming)) {
-            if (!held)
-              await saveState({
-                ...state,
-                accounts: { ...state.accounts, [account]: { principal: credential.principal, active: null } },
-              })
-            return
-          }
-          if (same.length > 0 && held?.active === kvno) {
-            throw new KrbfleetError(
-              ErrorCode.Conflict,
-              `kvno ${kvno} of ${account} is active with other keys; a kvno names one password`,
-              { retryable: false },
-            )
-          }
-          // A staged kvno of an aborted rotation is replaced: AD never confirmed it.
-          const others = entries.filter((e) => !(samePrincipal(e.principal, principal) && e.kvno === kvno))
-          await writeEntries([...others, ...incoming])
-        } finally {
-          wipeKeytabEntries(entries)
-          wipeKeytabEntries(incoming)
-        }
-        if (!held) {
-          state.accounts[account] = { principal: credential.principal, active: null }
-          await saveState(state)
-        }
-        logger.info({ account, kvno }, 'keys staged in the keytab (the current ones stay)')
-      }),
+    stage: (credential: AgentCredential) => serial(() => put(credential, { activate: false })),
+
+    install: (credential: AgentCredential, change: { activate: boolean; keep: readonly number[] }) =>
+      serial(() => put(credential, change)),
 
     activate: (account: string, kvno: number) =>
       serial(async () => {
@@ -207,23 +299,10 @@ export function keytabBackend(options: KeytabBackendOptions): CredentialBackend 
               },
             )
           }
-          if (held.active !== null && kvno < held.active) {
-            throw invalid(`kvno ${kvno} of ${account} is older than the active kvno ${held.active}`)
-          }
-          if (held.active !== kvno) {
-            state.accounts[account] = { ...held, active: kvno }
-            await saveState(state)
-          }
-          if (options.kdcCheck) {
-            const result = await options.kdcCheck(held.principal, keys)
-            checks.set(account, { kvno, result })
-            const log = result.outcome === 'rejected' ? logger.error.bind(logger) : logger.info.bind(logger)
-            log({ account, kvno, kdc: result }, 'checked the active key against the KDC')
-          }
+          await switchTo(state, account, kvno, keys)
         } finally {
           wipeKeytabEntries(entries)
         }
-        logger.info({ account, kvno }, 'kvno active')
       }),
 
     retire: (account: string, keep: readonly number[]) =>
@@ -253,24 +332,22 @@ export function keytabBackend(options: KeytabBackendOptions): CredentialBackend 
     held: () =>
       serial(async () => {
         const state = await loadState()
-        const entries = await readEntries()
-        try {
-          const keys: HeldKey[] = []
-          for (const [account, held] of Object.entries(state.accounts)) {
-            for (const kvno of kvnosOf(entries, parsePrincipal(held.principal)))
-              keys.push({ account, kvno, active: kvno === held.active })
-          }
-          return keys.sort((a, b) => a.account.localeCompare(b.account) || b.kvno - a.kvno)
-        } finally {
-          wipeKeytabEntries(entries)
+        const kvnos = await keytabKvnos()
+        const keys: HeldKey[] = []
+        for (const [account, held] of Object.entries(state.accounts)) {
+          const principal = parsePrincipal(held.principal)
+          const mine = kvnos.filter((k) => samePrincipal(k.principal, principal))
+          for (const kvno of new Set(mine.map((k) => k.kvno)))
+            keys.push({ account, kvno, active: kvno === held.active })
         }
+        return keys.sort((a, b) => a.account.localeCompare(b.account) || b.kvno - a.kvno)
       }),
 
     health: () =>
       serial(async (): Promise<BackendHealth> => {
         try {
           await loadState()
-          wipeKeytabEntries(await readEntries())
+          await keytabKvnos()
           await writableFolder(dirname(path))
         } catch (err) {
           return { ok: false, detail: (err as Error).message }
@@ -283,6 +360,31 @@ export function keytabBackend(options: KeytabBackendOptions): CredentialBackend 
         return { ok: true }
       }),
   }
+}
+
+/**
+ * What identifies a file's content without reading it (a replace is a new inode); undefined: none.
+ * Synchronous on purpose: the kernel answers a stat from its inode cache in microseconds, while the
+ * promise form's round trip through the thread pool cost a fleet's agents more than the call itself.
+ */
+async function stampOf(file: string): Promise<string | undefined> {
+  try {
+    const s = statSync(file, { bigint: true })
+    return `${s.dev}:${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw err
+  }
+}
+
+function copyState(state: KeytabState): KeytabState {
+  const accounts: Record<string, HeldAccount> = {}
+  for (const [account, held] of Object.entries(state.accounts)) accounts[account] = { ...held }
+  return { version: 1, accounts }
+}
+
+function kvnoList(entries: readonly KeytabEntry[]): HeldEntry[] {
+  return entries.map((e) => ({ principal: e.principal, kvno: e.kvno }))
 }
 
 /**

@@ -75,15 +75,22 @@ export function startHeartbeat(options: HeartbeatOptions): Heartbeat {
   }
 
   void beat().finally(schedule)
+  /** One out-of-turn beat for the changes of one moment (an install reports its outcome and what it holds). */
+  let soon: NodeJS.Immediate | undefined
   return {
     beatNow() {
-      if (!stopped) void beat(true)
+      if (stopped || soon) return
+      soon = setImmediate(() => {
+        soon = undefined
+        void beat(true)
+      })
     },
     async stop() {
       // A publish in flight is not waited for (its retries may outlast the shutdown budget);
       // draining the connection, the next shutdown phase, ends it.
       stopped = true
       clearTimeout(timer)
+      clearImmediate(soon)
     },
   }
 }
