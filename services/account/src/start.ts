@@ -129,6 +129,7 @@ export async function startAccountService(options: {
   let servers: RpcServer[] = []
   let sweeper: NodeJS.Timeout | undefined
   let issuing: CredentialIssuing | undefined
+  let credentials: KvCredentialBucket | undefined
   let rotations: Rotations | undefined
   try {
     bus = await connectBus({ ...settings.nats, name: 'krbfleet-account', logger })
@@ -165,19 +166,22 @@ export async function startAccountService(options: {
           registers: [options.registry],
         })
       : undefined
-    const issuer = settings.signer
-      ? new CredentialIssuer({
-          topology: topologyKv,
-          store: new KvAccountStore(kv),
-          secrets: new KekSecretBox(settings.keyEncryptionKey),
-          bucket: new KvCredentialBucket(await bus.kv(buckets.credentials), bus, logger),
-          events: bus,
-          signer: settings.signer,
-          domain,
-          logger,
-          ...(derivations ? { onDerivation: () => derivations.inc() } : {}),
-        })
-      : undefined
+    const { signer } = settings
+    credentials = signer ? new KvCredentialBucket(await bus.kv(buckets.credentials), bus, logger) : undefined
+    const issuer =
+      signer && credentials
+        ? new CredentialIssuer({
+            topology: topologyKv,
+            store: new KvAccountStore(kv),
+            secrets: new KekSecretBox(settings.keyEncryptionKey),
+            bucket: credentials,
+            events: bus,
+            signer,
+            domain,
+            logger,
+            ...(derivations ? { onDerivation: () => derivations.inc() } : {}),
+          })
+        : undefined
     const grace =
       settings.pendingGraceMs ?? pendingSettleAfterMs(settings.ldap.timeoutMs ?? LDAP_TIMEOUT_MS_DEFAULT)
     const sweep = async () => {
@@ -242,10 +246,12 @@ export async function startAccountService(options: {
     const ldapDirectory = new LdapAccountDirectory(directory, domain.baseDn)
     const runningBus = bus
     const runningRotations = rotations
+    const runningCredentials = credentials
     const stopServing = async () => {
       clearInterval(sweeper)
       await runningRotations.stop()
       await issuing?.stop()
+      runningCredentials?.close()
       await Promise.all(servers.map((s) => s.stop()))
     }
     logger.info({ domain: domain.netbiosDomain, baseDn: domain.baseDn }, 'account service started')
@@ -266,6 +272,7 @@ export async function startAccountService(options: {
     clearInterval(sweeper)
     await rotations?.stop().catch(() => {})
     await issuing?.stop().catch(() => {})
+    credentials?.close()
     await Promise.all(servers.map((s) => s.stop().catch(() => {})))
     await bus?.close().catch(() => {})
     await directory.close().catch(() => {})

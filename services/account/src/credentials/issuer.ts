@@ -108,6 +108,8 @@ export class CredentialIssuer {
     // Sealing is CPU (derive once, then one seal per server); the bucket writes and announcements
     // are network round trips, kept `inFlight` at a time so that a fleet is not served one by one.
     const writes = new InFlight(this.#options.inFlight ?? DEFAULT_IN_FLIGHT)
+    // Announcing is not delivering: the events are published beside the writes, not in their places.
+    const announced: Promise<unknown>[] = []
     for (const delivery of plan.issue) {
       const secret = secrets.get(delivery.account)
       if (!secret) continue
@@ -134,18 +136,21 @@ export class CredentialIssuer {
         }
         issued++
         const { server, account, kvno, phase, keep, rotationId } = credential
-        this.#log.info({ server, account, kvno, phase, keep }, 'credential issued')
-        await this.#options.events
-          .publish(
-            CredentialIssued.create(
-              { account, server, kvno, ...(rotationId ? { rotationId } : {}) },
-              { actor: 'service:account', ...(rotationId ? { correlationId: rotationId } : {}) },
-            ),
-          )
-          .catch((err) => this.#log.warn({ err, server }, 'could not announce the credential'))
+        this.#log.debug({ server, account, kvno, phase, keep }, 'credential issued')
+        announced.push(
+          this.#options.events
+            .publish(
+              CredentialIssued.create(
+                { account, server, kvno, ...(rotationId ? { rotationId } : {}) },
+                { actor: 'service:account', ...(rotationId ? { correlationId: rotationId } : {}) },
+              ),
+            )
+            .catch((err) => this.#log.warn({ err, server }, 'could not announce the credential')),
+        )
       })
     }
     await writes.drain()
+    await Promise.all(announced)
     for (const server of plan.revoke) {
       await bucket.delete(server)
       this.#log.info({ server }, 'credential revoked')
