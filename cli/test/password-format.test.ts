@@ -59,7 +59,12 @@ describe('exitCodeOf', () => {
   it('given a done rotation with one server not applied, then 1', () => {
     const targets = [applied('fe01.dublin.corp'), target('fe02.dublin.corp', { online: false })]
     assert.equal(
-      exitCodeOf(view({ targets, reason: 'pending sites, offline (they catch up when they return): dublin (fe02.dublin.corp)' })),
+      exitCodeOf(
+        view({
+          targets,
+          reason: 'pending sites, offline (they catch up when they return): dublin (fe02.dublin.corp)',
+        }),
+      ),
       1,
     )
   })
@@ -208,5 +213,50 @@ describe('formatRotation', () => {
       'no',
       'staged, not applied yet',
     ])
+  })
+})
+
+describe('a rotation larger than its view lists', () => {
+  // The account service lists the servers still awaited first and counts all of them.
+  const listed = [target('fe01.dublin.corp', { staged: true }), applied('fe02.dublin.corp')]
+  const large = view({
+    state: 'activating',
+    finishedAt: null,
+    targets: listed,
+    counts: {
+      targets: 5000,
+      online: 5000,
+      staged: 5000,
+      applied: 4999,
+      failed: 0,
+      sites: [
+        { site: 'dublin', targets: 2500, staged: 2500, applied: 2499, offline: 0, failed: 0 },
+        { site: 'amsterdam', targets: 2500, staged: 2500, applied: 2500, offline: 0, failed: 0 },
+      ],
+    },
+  })
+
+  it('given its counts, then the progress counts all servers and every site, not the listed ones', () => {
+    assert.equal(
+      progressLine(large),
+      'activating [####################] staged 5000/5000  applied 4999/5000  (dublin 2499/2500, amsterdam 2500/2500)',
+    )
+  })
+
+  it('given its counts, then the table lists what was sent and says how many more there are; the exit code counts all', () => {
+    const text = formatRotation({ ...large, state: 'done', finishedAt: '2026-03-01T00:00:40.000Z' })
+    assert.deepEqual([...rows(text).keys()], ['fe01.dublin.corp', 'fe02.dublin.corp'])
+    const lines = text.split('\n')
+    assert.equal(
+      lines.at(-2),
+      '... and 4998 more server(s) not listed (4998 of them applied; `--json` gives the counts)',
+    )
+    assert.equal(lines.at(-1), '4999/5000 server(s) hold kvno 5')
+    assert.equal(exitCodeOf({ ...large, state: 'done' }), 1)
+    assert.equal(
+      exitCodeOf({ ...large, state: 'done', counts: { ...large.counts!, applied: 5000 } }),
+      0,
+      'every server applied, listed or not',
+    )
   })
 })

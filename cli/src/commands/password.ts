@@ -1,4 +1,9 @@
-import type { PasswordCopyResult, RotationTarget, RotationView } from '@krbfleet/contracts'
+import {
+  countsOf,
+  type PasswordCopyResult,
+  type RotationTarget,
+  type RotationView,
+} from '@krbfleet/contracts'
 import { type CommandModule, ExitCode, UsageError, type VerbContext } from '../framework.ts'
 import { table } from '../output.ts'
 import { accountPath } from './account.ts'
@@ -16,7 +21,8 @@ const finished = (view: RotationView) => view.state === 'done' || view.state ===
 /** 0 every server applied, 1 the rotation aborted or left servers behind (named in the table). */
 export function exitCodeOf(view: RotationView): number {
   if (view.state !== 'done') return ExitCode.Failed
-  return view.targets.every((t) => t.applied) ? ExitCode.Ok : ExitCode.Failed
+  const counts = countsOf(view)
+  return counts.applied === counts.targets ? ExitCode.Ok : ExitCode.Failed
 }
 
 function bar(done: number, total: number, width = 20): string {
@@ -26,14 +32,8 @@ function bar(done: number, total: number, width = 20): string {
 
 /** One line of progress: the step, staged and applied out of N, and per site. */
 export function progressLine(view: RotationView): string {
-  const n = view.targets.length
-  const staged = view.targets.filter((t) => t.staged).length
-  const applied = view.targets.filter((t) => t.applied).length
-  const sites = new Map<string, RotationTarget[]>()
-  for (const t of view.targets) sites.set(t.site, [...(sites.get(t.site) ?? []), t])
-  const perSite = [...sites]
-    .map(([site, ts]) => `${site} ${ts.filter((t) => t.applied).length}/${ts.length}`)
-    .join(', ')
+  const { targets: n, staged, applied, sites } = countsOf(view)
+  const perSite = sites.map((s) => `${s.site} ${s.applied}/${s.targets}`).join(', ')
   return `${view.state.padEnd(10)} ${bar(view.state === 'staging' ? staged : applied, n)} staged ${staged}/${n}  applied ${applied}/${n}${perSite ? `  (${perSite})` : ''}`
 }
 
@@ -55,8 +55,9 @@ export function formatRotation(view: RotationView): string {
     applied: yes(t.applied),
     note: note(t, view.dryRun),
   }))
+  const counts = countsOf(view)
   const head = view.dryRun
-    ? `would rotate the password of ${view.account} (kvno ${view.previousKvno} -> ${view.kvno}) on ${view.targets.length} server(s):`
+    ? `would rotate the password of ${view.account} (kvno ${view.previousKvno} -> ${view.kvno}) on ${counts.targets} server(s):`
     : `rotation ${view.rotationId} of ${view.account}: ${view.state}, kvno ${view.previousKvno} -> ${view.kvno}`
   const lines = [
     head,
@@ -69,12 +70,18 @@ export function formatRotation(view: RotationView): string {
       ['note', 'NOTE'],
     ]),
   ]
+  const unlisted = counts.targets - view.targets.length
+  if (unlisted > 0) {
+    const done = counts.applied - view.targets.filter((t) => t.applied).length
+    lines.push(
+      `... and ${unlisted} more server(s) not listed (${done} of them applied; \`--json\` gives the counts)`,
+    )
+  }
   if (!view.dryRun && finished(view)) {
-    const applied = view.targets.filter((t) => t.applied).length
     lines.push(
       view.state === 'aborted'
         ? `aborted: ${view.reason ?? 'unknown reason'}; AD keeps its password, the servers keep their key`
-        : `${applied}/${view.targets.length} server(s) hold kvno ${view.kvno}${view.reason ? `; ${view.reason}` : ''}`,
+        : `${counts.applied}/${counts.targets} server(s) hold kvno ${view.kvno}${view.reason ? `; ${view.reason}` : ''}`,
     )
   }
   return lines.join('\n')
@@ -145,7 +152,7 @@ export const passwordCommands: CommandModule = {
           ctx.print(started, () =>
             started.dryRun
               ? formatRotation(started)
-              : `rotation ${started.rotationId} of ${started.account} started (${started.targets.length} server(s)): \`krbfleet password show ${started.rotationId}\``,
+              : `rotation ${started.rotationId} of ${started.account} started (${countsOf(started).targets} server(s)): \`krbfleet password show ${started.rotationId}\``,
           )
           return ExitCode.Ok
         }

@@ -123,8 +123,20 @@ export const PasswordRotationStarted = defineEvent(
   'account',
   'PasswordRotationStarted',
   1,
-  obj({ rotationId: Name, account: Account, targets: Type.Array(Name) }),
+  obj({
+    rotationId: Name,
+    account: Account,
+    /** The servers it targets: all of them, or the first `rotationStartedTargetsListed` by name. */
+    targets: Type.Array(Name),
+    /** How many servers it targets, when `targets` lists only the first (a larger fleet). */
+    targetCount: Type.Optional(Type.Integer({ minimum: 0 })),
+  }),
 )
+/**
+ * The servers a PasswordRotationStarted names at most: an event must fit the events stream's
+ * 64 KiB, and a fleet's rotation may target tens of thousands (`rotation show` lists them).
+ */
+export const rotationStartedTargetsListed = 1000
 export const PasswordRotated = defineEvent(
   'account',
   'PasswordRotated',

@@ -204,6 +204,35 @@ export const RotationTarget = obj({
 })
 export type RotationTarget = Static<typeof RotationTarget>
 
+const Count = Type.Integer({ minimum: 0 })
+
+/** A rotation's targets counted, in all and per site (the view lists at most `rotationViewTargetsListed`). */
+export const RotationCounts = obj({
+  targets: Count,
+  online: Count,
+  staged: Count,
+  applied: Count,
+  failed: Count,
+  sites: Type.Array(
+    obj({
+      site: Type.String(),
+      targets: Count,
+      staged: Count,
+      applied: Count,
+      offline: Count,
+      failed: Count,
+    }),
+  ),
+})
+export type RotationCounts = Static<typeof RotationCounts>
+
+/**
+ * The targets a rotation's view lists at most (the servers still awaited, failed or offline first):
+ * an answer must fit a NATS message, and a fleet's rotation may target tens of thousands.
+ * `counts` always counts them all.
+ */
+export const rotationViewTargetsListed = 2000
+
 export const RotationView = obj({
   rotationId: Type.String(),
   account: Type.String(),
@@ -216,7 +245,10 @@ export const RotationView = obj({
   previousKvno: Type.Union([Type.Integer(), Type.Null()]),
   /** The kvno the rotation gives the account (expected until AD confirms it). */
   kvno: Type.Union([Type.Integer(), Type.Null()]),
+  /** Every target, or (more than `rotationViewTargetsListed`) the first, those still awaited first. */
   targets: Type.Array(RotationTarget),
+  /** All targets counted (absent from answers of older versions: count `targets`). */
+  counts: Type.Optional(RotationCounts),
   /** Sites with a server offline that has not applied the kvno: they catch up when they return. */
   pendingSites: Type.Optional(Type.Array(Type.String())),
   /** Why a rotation aborted, or what is left (servers offline, failed). */

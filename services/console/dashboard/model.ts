@@ -6,6 +6,7 @@ import type {
   SpnDuplicates,
   TopologyDocument,
 } from '@krbfleet/contracts'
+import { countsOf } from '@krbfleet/contracts/rotation-counts'
 
 /**
  * What the dashboard shows, computed from what the console's API answers: the fleet as sites ->
@@ -165,11 +166,9 @@ export interface Progress {
 }
 
 export function rotationProgress(view: RotationView): Progress {
-  const total = view.targets.length
-  const staged = view.targets.filter((t) => t.staged || t.applied).length
-  const applied = view.targets.filter((t) => t.applied).length
-  const failed = view.targets.filter((t) => t.failure !== undefined).length
-  const offline = view.targets.filter((t) => !t.online && !t.applied).length
+  const counts = countsOf(view)
+  const { targets: total, staged, applied, failed } = counts
+  const offline = counts.sites.reduce((n, s) => n + s.offline, 0)
   const finished = view.state === 'done' || view.state === 'aborted'
   const share = (n: number) => (total === 0 ? 1 : n / total)
   const percent =

@@ -1,4 +1,9 @@
-import type { AgentStatus, RotationTarget, TopologyDocument } from '@krbfleet/contracts'
+import {
+  type AgentStatus,
+  type RotationTarget,
+  rotationStartedTargetsListed,
+  type TopologyDocument,
+} from '@krbfleet/contracts'
 import { servedServers } from '../domain/deliveries.ts'
 import type { RotationRecord } from './model.ts'
 
@@ -27,6 +32,22 @@ export function planTargets(
       applied: false,
     }))
     .sort((a, b) => a.site.localeCompare(b.site) || a.server.localeCompare(b.server))
+}
+
+/**
+ * The servers a PasswordRotationStarted names: every target, or the first
+ * `rotationStartedTargetsListed` by name and their count (the event must fit the events stream).
+ */
+export function startedTargets(record: Pick<RotationRecord, 'targets'>): {
+  targets: string[]
+  targetCount?: number
+} {
+  const servers = record.targets.map((t) => t.server)
+  if (servers.length <= rotationStartedTargetsListed) return { targets: servers }
+  return {
+    targets: [...servers].sort().slice(0, rotationStartedTargetsListed),
+    targetCount: servers.length,
+  }
 }
 
 /** An agent is online when its last heartbeat is recent. */

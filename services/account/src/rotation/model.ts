@@ -1,4 +1,11 @@
-import { accountKey, codec, RotationView } from '@krbfleet/contracts'
+import {
+  accountKey,
+  codec,
+  countTargets,
+  type RotationTarget,
+  RotationView,
+  rotationViewTargetsListed,
+} from '@krbfleet/contracts'
 import Type, { type Static } from 'typebox'
 import { pendingSites } from './decide.ts'
 
@@ -9,10 +16,12 @@ import { pendingSites } from './decide.ts'
  * once, and deleted when the rotation ends. No secret in either: the new password is in the
  * account record, sealed at rest (a pending `rotate` secret).
  */
+const { counts: _counts, ...viewProperties } = RotationView.properties
+
 export const RotationRecord = codec(
   Type.Object(
     {
-      ...RotationView.properties,
+      ...viewProperties,
       /** Until when the saga waits for the online agents to stage (then it commits anyway). */
       stageUntil: Type.String(),
       /** Until when it waits for them to apply, once AD has the password. */
@@ -27,11 +36,21 @@ export type RotationRecord = Static<typeof RotationRecord.schema>
 export const rotationKey = (rotationId: string) => `rotation.${rotationId}`
 export const runningKey = (account: string) => `running.${accountKey(account)}`
 
-/** The record as `rotation.show` answers it: the saga's deadlines are its own. */
+/**
+ * The record as `rotation.show` answers it: the saga's deadlines are its own; the targets counted,
+ * and listed up to `rotationViewTargetsListed` (those still awaited, failed or offline first).
+ */
 export function viewOf(record: RotationRecord): RotationView {
-  const { stageUntil: _s, applyUntil: _a, ...view } = record
+  const { stageUntil: _s, applyUntil: _a, targets, ...rest } = record
   const pending = pendingSites(record)
+  const view: RotationView = { ...rest, targets: listed(targets), counts: countTargets(targets) }
   return pending.length > 0 ? { ...view, pendingSites: pending } : view
+}
+
+function listed(targets: RotationTarget[]): RotationTarget[] {
+  if (targets.length <= rotationViewTargetsListed) return targets
+  const done = (t: RotationTarget) => t.applied
+  return [...targets.filter((t) => !done(t)), ...targets.filter(done)].slice(0, rotationViewTargetsListed)
 }
 
 export const isFinished = (record: Pick<RotationRecord, 'state'>) =>

@@ -23,7 +23,7 @@ import type {
 } from '../ports.ts'
 import type { AccountOutbox } from '../saga/outbox.ts'
 import type { PendingSecrets } from '../saga/pending-secret.ts'
-import { type AgentReport, countStatuses, planTargets } from './decide.ts'
+import { type AgentReport, countStatuses, planTargets, startedTargets } from './decide.ts'
 import type { RotationObserver } from './metrics.ts'
 import { RotationRun } from './run.ts'
 import { dueForRotation } from './schedule.ts'
@@ -162,7 +162,7 @@ export class RotationSaga {
     }
     await this.#publish(
       PasswordRotationStarted.create(
-        { rotationId, account: account.id, targets: record.targets.map((t) => t.server) },
+        { rotationId, account: account.id, ...startedTargets(record) },
         { ...caller, id: `rotation-started-${rotationId}`, occurredAt: record.startedAt },
       ),
     )

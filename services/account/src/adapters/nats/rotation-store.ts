@@ -2,7 +2,8 @@ import { sleep, toBusError, type KV } from '@krbfleet/bus'
 import { ErrorCode, KrbfleetError } from '@krbfleet/contracts'
 import { JetStreamApiError } from '@nats-io/jetstream'
 import type { KvEntry } from '@nats-io/kv'
-import { RotationRecord, rotationKey, runningKey } from '../../rotation/model.ts'
+import { type RotationRecord, rotationKey, runningKey } from '../../rotation/model.ts'
+import { pack, unpack } from './rotation-packing.ts'
 import type { RotationStore, StoredRotation } from '../../ports.ts'
 
 /** JetStream's "wrong last sequence" (10071): a compare-and-set lost a race. */
@@ -55,23 +56,16 @@ export class KvRotationStore implements RotationStore {
   async get(rotationId: string): Promise<StoredRotation | null> {
     const entry = await this.#kv.get(rotationKey(rotationId))
     if (!live(entry)) return null
-    return { record: RotationRecord.decode(entry.json()), revision: entry.revision }
+    return { record: unpack(entry.json()), revision: entry.revision }
   }
 
   async create(record: RotationRecord): Promise<number> {
-    return await this.#kv.create(
-      rotationKey(record.rotationId),
-      JSON.stringify(RotationRecord.decode(record)),
-    )
+    return await this.#kv.create(rotationKey(record.rotationId), pack(record))
   }
 
   async update(record: RotationRecord, revision: number): Promise<number> {
     try {
-      return await this.#kv.update(
-        rotationKey(record.rotationId),
-        JSON.stringify(RotationRecord.decode(record)),
-        revision,
-      )
+      return await this.#kv.update(rotationKey(record.rotationId), pack(record), revision)
     } catch (err) {
       if (isStale(err)) {
         throw new KrbfleetError(
@@ -92,7 +86,7 @@ export class KvRotationStore implements RotationStore {
       const entry = await this.#kv.get(key)
       if (!live(entry)) continue
       try {
-        out.push({ record: RotationRecord.decode(entry.json()), revision: entry.revision })
+        out.push({ record: unpack(entry.json()), revision: entry.revision })
       } catch {
         // A record this version cannot read is left alone (and not resumed).
       }
