@@ -61,7 +61,18 @@ export async function globalBenchmarks(): Promise<BenchResult[]> {
   const topology = globalTopology(n, sites)
   const work = await mkdtemp(join(tmpdir(), 'krbfleet-bench-global-'))
   progress(`starting 3 hubs, ${sites} leaf nodes, the DC and the services`)
-  const system = await startSystem({ global: { topology }, accountProcess: {} })
+  // A rotation's stage and apply deadlines sized for the fleet, as its operator would set them (the
+  // defaults, 30 s and 60 s, suit hundreds of servers, not thousands on two cores).
+  const deadlineMs = String(Math.max(60_000, n * 30))
+  const system = await startSystem({
+    global: { topology },
+    accountProcess: {
+      env: {
+        KRBFLEET_ACCOUNT_ROTATION_STAGE_TIMEOUT_MS: deadlineMs,
+        KRBFLEET_ACCOUNT_ROTATION_APPLY_TIMEOUT_MS: deadlineMs,
+      },
+    },
+  })
   const agents: FleetAgent[] = []
   try {
     const ok = async (method: string, path: string, body?: unknown) => {
@@ -93,6 +104,9 @@ export async function globalBenchmarks(): Promise<BenchResult[]> {
         ...deployment.agentOptions(server),
         name: `agent-${server}`,
         logger: silentLogger(),
+        // As the agent's service manager would restart it: a leaf too busy to answer within the
+        // connect timeout (thousands of agents arriving) is tried again, not a failed benchmark.
+        waitOnFirstConnect: true,
       })
       const agent = await startAgent({
         bus,
@@ -183,13 +197,13 @@ async function rotation(
   await system.bus.nc.flush()
   const t0 = performance.now()
   const rotationId = await passwordSet(system, ACCOUNT)
-  const timer = setTimeout(done, 300_000)
+  const timer = setTimeout(done, 600_000)
   await all
   clearTimeout(timer)
   sub.unsubscribe()
   if (at.size < siteOf.size)
     throw new Error(`${siteOf.size - at.size} of ${siteOf.size} agents never applied`)
-  await rotationEnded(system, rotationId, 180_000)
+  await rotationEnded(system, rotationId, 300_000)
   const last = new Map<string, number>()
   for (const [server, ms] of at) {
     const site = siteOf.get(server)!

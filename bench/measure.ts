@@ -135,3 +135,37 @@ export function formatTable(results: readonly BenchResult[]): string {
       .trimEnd()
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n')
 }
+
+/**
+ * CPU seconds (user + system) every process has used so far, from /proc: this process as
+ * `benchmark`, the processes in `named` by their pid, every other by its command name (summed:
+ * `nats-server`, `samba`). Two readings around a run say who kept the cores busy.
+ */
+export async function cpuByProcess(
+  named: Record<string, number | undefined> = {},
+): Promise<Map<string, number>> {
+  const { readdir, readFile } = await import('node:fs/promises')
+  const labels = new Map<string, string>([[String(process.pid), 'benchmark']])
+  for (const [label, pid] of Object.entries(named)) if (pid !== undefined) labels.set(String(pid), label)
+  const out = new Map<string, number>()
+  for (const pid of await readdir('/proc')) {
+    if (!/^\d+$/.test(pid)) continue
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '')
+    const close = stat.lastIndexOf(')')
+    if (close < 0) continue
+    const fields = stat.slice(close + 2).split(' ')
+    // utime and stime, fields 14 and 15 of proc(5), in clock ticks (100 per second on Linux).
+    const seconds = (Number(fields[11]) + Number(fields[12])) / 100
+    const label = labels.get(pid) ?? stat.slice(stat.indexOf('(') + 1, close)
+    out.set(label, (out.get(label) ?? 0) + seconds)
+  }
+  return out
+}
+
+/** What each process used between two readings of cpuByProcess, largest first (over 0.05 s). */
+export function cpuUsed(before: Map<string, number>, after: Map<string, number>): Array<[string, number]> {
+  return [...after]
+    .map(([label, s]): [string, number] => [label, s - (before.get(label) ?? 0)])
+    .filter(([, s]) => s > 0.05)
+    .sort((a, b) => b[1] - a[1])
+}
