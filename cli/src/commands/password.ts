@@ -1,9 +1,6 @@
-import {
-  countsOf,
-  type PasswordCopyResult,
-  type RotationTarget,
-  type RotationView,
-} from '@krbfleet/contracts'
+import type { PasswordCopyResult, RotationTarget, RotationView } from '@krbfleet/contracts'
+// The dependency-free module, not the package: a CLI call must not load every schema to start.
+import { countsOf } from '@krbfleet/contracts/rotation-counts'
 import { type CommandModule, ExitCode, UsageError, type VerbContext } from '../framework.ts'
 import { table } from '../output.ts'
 import { accountPath } from './account.ts'
