@@ -47,7 +47,10 @@ export class InFlight {
 
   #release(): void {
     const next = this.#waiting.shift()
-    if (next) return next()
+    if (next) {
+      next()
+      return
+    }
     this.#running--
     if (this.#running === 0 && this.#idle) {
       this.#idle.resolve()

@@ -30,6 +30,9 @@ describe('credentials bucket: the watched copy', { timeout: 60_000 }, () => {
     issuedAt: new Date(0).toISOString(),
     sealed,
   })
+  /** A credential put by a writer other than the bucket under test (another replica, or before it). */
+  const write = (bucket: KV, server: string, kvno: number) =>
+    bucket.put(agentToken(server), JSON.stringify(credential(server, kvno)))
   const kvnos = (held: Map<string, IssuedCredential>) =>
     Object.fromEntries([...held].map(([server, c]) => [server, c.kvno]).sort())
 
@@ -44,14 +47,8 @@ describe('credentials bucket: the watched copy', { timeout: 60_000 }, () => {
   })
 
   it('lists what was there, its own writes at once, and another replica’s writes', async () => {
-    await kv.put(
-      agentToken('web01.corp.example.com'),
-      JSON.stringify(credential('web01.corp.example.com', 3)),
-    )
-    await kv.put(
-      agentToken('web02.corp.example.com'),
-      JSON.stringify(credential('web02.corp.example.com', 3)),
-    )
+    await write(kv, 'web01.corp.example.com', 3)
+    await write(kv, 'web02.corp.example.com', 3)
     await kv.put(agentToken('web09.corp.example.com'), 'not a credential')
     const bucket = new KvCredentialBucket(kv, world.bus, silentLogger())
     try {
@@ -65,19 +62,10 @@ describe('credentials bucket: the watched copy', { timeout: 60_000 }, () => {
       assert.deepEqual(kvnos(await bucket.list()), { 'web01.corp.example.com': 4 }, 'own writes at once')
 
       const otherKv = await other.kv(buckets.credentials)
-      await otherKv.put(
-        agentToken('web03.corp.example.com'),
-        JSON.stringify(credential('web03.corp.example.com', 7)),
-      )
-      await otherKv.put(
-        agentToken('web01.corp.example.com'),
-        JSON.stringify(credential('web01.corp.example.com', 5)),
-      )
+      await write(otherKv, 'web03.corp.example.com', 7)
+      await write(otherKv, 'web01.corp.example.com', 5)
       await otherKv.delete(agentToken('web01.corp.example.com'))
-      await otherKv.put(
-        agentToken('web02.corp.example.com'),
-        JSON.stringify(credential('web02.corp.example.com', 5)),
-      )
+      await write(otherKv, 'web02.corp.example.com', 5)
       const deadline = Date.now() + 10_000
       const wanted = { 'web02.corp.example.com': 5, 'web03.corp.example.com': 7 }
       let seen = kvnos(await bucket.list())
@@ -97,10 +85,7 @@ describe('credentials bucket: the watched copy', { timeout: 60_000 }, () => {
     bucket.close()
     await new Promise((r) => setTimeout(r, 100))
     assert.equal(bucket.watched, false)
-    await kv.put(
-      agentToken('web04.corp.example.com'),
-      JSON.stringify(credential('web04.corp.example.com', 1)),
-    )
+    await write(kv, 'web04.corp.example.com', 1)
     const deadline = Date.now() + 10_000
     let held = await bucket.list()
     while (!held.has('web04.corp.example.com') && Date.now() < deadline) {

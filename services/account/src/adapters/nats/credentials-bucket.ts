@@ -31,6 +31,7 @@ export class KvCredentialBucket implements CredentialBucket {
   readonly #held = new Map<string, Held>()
   #current = false
   #watch: Awaited<ReturnType<KV['watch']>> | undefined
+  #starting: Promise<void> | undefined
   #closed = false
   constructor(kv: KV, bus: Pick<Bus, 'nc'>, logger: Logger) {
     this.#kv = kv
@@ -67,8 +68,16 @@ export class KvCredentialBucket implements CredentialBucket {
     }
   }
 
-  /** Starts the watch (once at a time); `#current` once it delivered the bucket's last revision at its start. */
-  async #follow(): Promise<void> {
+  /** Starts the watch unless it runs (callers at once share one start). */
+  #follow(): Promise<void> {
+    this.#starting ??= this.#startWatch().finally(() => {
+      this.#starting = undefined
+    })
+    return this.#starting
+  }
+
+  /** `#current` once the watch delivered the bucket's last revision at its start. */
+  async #startWatch(): Promise<void> {
     if (this.#watch || this.#closed) return
     const { streamInfo } = await this.#kv.status()
     const startedAt = streamInfo.state.messages === 0 ? 0 : streamInfo.state.last_seq
