@@ -2,6 +2,7 @@
  * Timing helpers of the benchmarks: bounded loops, nanosecond samples, and one result row type.
  * No loop runs open-ended: every benchmark states its count.
  */
+import { readdir, readFile } from 'node:fs/promises'
 
 export interface BenchResult {
   /** Group shown as a table section: crypto, topology, spn, nats, ldap, e2e. */
@@ -144,7 +145,6 @@ export function formatTable(results: readonly BenchResult[]): string {
 export async function cpuByProcess(
   named: Record<string, number | undefined> = {},
 ): Promise<Map<string, number>> {
-  const { readdir, readFile } = await import('node:fs/promises')
   const labels = new Map<string, string>([[String(process.pid), 'benchmark']])
   for (const [label, pid] of Object.entries(named)) if (pid !== undefined) labels.set(String(pid), label)
   const out = new Map<string, number>()

@@ -253,11 +253,7 @@ export function keytabBackend(options: KeytabBackendOptions): CredentialBackend 
       const others = entries.filter((e) => !(samePrincipal(e.principal, principal) && e.kvno === kvno))
       const active = change.activate ? kvno : (held?.active ?? null)
       const { keep } = change
-      const retired = (e: KeytabEntry) =>
-        keep !== undefined &&
-        samePrincipal(e.principal, principal) &&
-        e.kvno !== active &&
-        !keep.includes(e.kvno)
+      const retired = (e: KeytabEntry) => keep !== undefined && notKept(e, principal, active, keep)
       const next = [...others, ...incoming].filter((e) => !retired(e))
       const dropped = [...new Set(others.filter(retired).map((e) => e.kvno))]
       if (!present || dropped.length > 0) await writeEntries(next)
@@ -310,9 +306,7 @@ export function keytabBackend(options: KeytabBackendOptions): CredentialBackend 
         const held = (await loadState()).accounts[account]
         if (!held) return
         const principal = parsePrincipal(held.principal)
-        const retired = await dropEntries(
-          (e) => samePrincipal(e.principal, principal) && e.kvno !== held.active && !keep.includes(e.kvno),
-        )
+        const retired = await dropEntries((e) => notKept(e, principal, held.active, keep))
         if (retired.length > 0) logger.info({ account, retired }, 'old kvnos retired from the keytab')
       }),
 
@@ -375,6 +369,16 @@ async function stampOf(file: string): Promise<string | undefined> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
     throw err
   }
+}
+
+/** An entry of `principal` that retiring drops: neither the active kvno nor one kept. */
+function notKept(
+  entry: KeytabEntry,
+  principal: KeytabPrincipal,
+  active: number | null,
+  keep: readonly number[],
+): boolean {
+  return samePrincipal(entry.principal, principal) && entry.kvno !== active && !keep.includes(entry.kvno)
 }
 
 function copyState(state: KeytabState): KeytabState {
