@@ -84,7 +84,7 @@ describe('a web server gets its pool key through its agent', { timeout: 600_000 
     const applied = await ofType(CredentialApplied.type)
     assert.deepEqual(
       applied.map((e) => [e.data, e.actor]),
-      [[{ server: SERVER, account: ACCOUNT, kvno }, `agent:${SERVER}`]],
+      [[{ server: SERVER, account: ACCOUNT, kvno, held: [{ account: ACCOUNT, kvno }] }, `agent:${SERVER}`]],
     )
     // The heartbeat shows what the server holds and that the KDC accepted the key (kinit -k).
     await system.eventually(

@@ -256,7 +256,7 @@ describe('password rotation: a two-phase saga with no 401 window', { timeout: 90
     const human = await system.cli(['events', '--since', '1h', '--type', 'CredentialStaged'], 'viewer')
     assert.match(
       human.stdout,
-      /agent\.CredentialStaged {2}server=fe01\.dublin\.corp\.example\.com account=CORP\\KERBROT kvno=\d+ {2}by agent:fe01\.dublin/,
+      /agent\.CredentialStaged {2}server=fe01\.dublin\.corp\.example\.com account=CORP\\KERBROT kvno=(\d+) held=CORP\\KERBROT:\1,\d+ {2}by agent:fe01\.dublin/,
     )
     const bad = await system.cli(['events', '--since', 'yesterday'], 'viewer')
     assert.equal(bad.code, 1)

@@ -13,10 +13,22 @@ type Logged = { seq: number } & EventEnvelope
 export function formatEvent(e: Logged): string {
   const [, domain, name] = e.type.split('.')
   const data = Object.entries((e.data ?? {}) as Record<string, unknown>)
-    .map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v)}`)
+    .map(([k, v]) => `${k}=${heldList(v) ?? (typeof v === 'object' ? JSON.stringify(v) : String(v))}`)
     .join(' ')
   const correlation = e.correlationId && e.correlationId !== e.id ? ` (${e.correlationId})` : ''
   return `${e.occurredAt}  ${domain}.${name}  ${data}  by ${e.actor}${correlation}`
+}
+
+/** Kvnos held (a heartbeat's `kvnos`, an install's `held`) as `CORP\KERBAUTH:4,3`; undefined: not such a list. */
+function heldList(value: unknown): string | undefined {
+  if (!Array.isArray(value)) return undefined
+  const byAccount = new Map<string, number[]>()
+  for (const item of value) {
+    const { account, kvno } = (item ?? {}) as { account?: unknown; kvno?: unknown }
+    if (typeof account !== 'string' || typeof kvno !== 'number') return undefined
+    byAccount.set(account, [...(byAccount.get(account) ?? []), kvno])
+  }
+  return [...byAccount].map(([account, kvnos]) => `${account}:${kvnos.join(',')}`).join(';') || '-'
 }
 
 const pollMs = 500

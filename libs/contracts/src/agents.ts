@@ -30,6 +30,11 @@ export const AgentStatus = codec(
     lastHeartbeat: Type.Optional(
       obj({ at: At, backend: Backend, kvnos: Held, health: Type.Optional(Health) }),
     ),
+    /**
+     * What the server said it holds last: its latest heartbeat, or a later install report
+     * (CredentialStaged or CredentialApplied carrying `held`).
+     */
+    held: Type.Optional(obj({ at: At, kvnos: Held })),
     lastApplied: Type.Optional(Applied),
     lastFailure: Type.Optional(Failure),
     lastRemoved: Type.Optional(obj({ at: At, account: Account })),
@@ -37,6 +42,11 @@ export const AgentStatus = codec(
   'agent status',
 )
 export type AgentStatus = Static<typeof AgentStatus.schema>
+
+/** The kvnos a status says its server holds (its latest heartbeat or install report). */
+export function heldKvnos(status: AgentStatus | null | undefined): Static<typeof Held> {
+  return status?.held?.kvnos ?? status?.lastHeartbeat?.kvnos ?? []
+}
 
 /** One row of `agent list` (the topology's half; the console adds AD's kvno of the account). */
 export const AgentRow = obj({

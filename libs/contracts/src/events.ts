@@ -181,21 +181,17 @@ export const SpnConflictDetected = defineEvent(
 // use: a consumer trusts the server of the subject (deploy/nats agentUser).
 const perServer = { perServer: true }
 
-export const CredentialApplied = defineEvent(
-  'agent',
-  'CredentialApplied',
-  1,
-  obj({ server: Name, account: Account, kvno: Kvno }),
-  perServer,
-)
+/** The kvnos a server holds, per account. */
+export const HeldKvnos = Type.Array(obj({ account: Account, kvno: Kvno }))
+/**
+ * An install's report: the kvno installed and, from agents since 2026-12, every kvno the server
+ * holds after it (`held`, what its next heartbeat would say: the report stands for that heartbeat).
+ */
+const Installed = obj({ server: Name, account: Account, kvno: Kvno, held: Type.Optional(HeldKvnos) })
+
+export const CredentialApplied = defineEvent('agent', 'CredentialApplied', 1, Installed, perServer)
 /** A rotation's next kvno is held beside the active one (not in use until AD has it). */
-export const CredentialStaged = defineEvent(
-  'agent',
-  'CredentialStaged',
-  1,
-  obj({ server: Name, account: Account, kvno: Kvno }),
-  perServer,
-)
+export const CredentialStaged = defineEvent('agent', 'CredentialStaged', 1, Installed, perServer)
 export const CredentialApplyFailed = defineEvent(
   'agent',
   'CredentialApplyFailed',
@@ -222,8 +218,6 @@ export const BackendHealthReport = obj({
   ok: Type.Boolean(),
   detail: Type.Optional(Type.String({ maxLength: 1024 })),
 })
-/** The kvnos a server holds, per account. */
-export const HeldKvnos = Type.Array(obj({ account: Account, kvno: Kvno }))
 
 export const AgentHeartbeat = defineEvent(
   'agent',

@@ -322,6 +322,38 @@ describe('countStatuses', () => {
     )
   })
 
+  it('given an install report newer than the heartbeat saying what the server holds, then it counts, not the heartbeat', () => {
+    const record = rotation()
+    const statuses = new Map<string, AgentStatus>([
+      [
+        'fe01.dublin.corp',
+        status(
+          'fe01.dublin.corp',
+          recent,
+          { held: { at: iso(1_000), kvnos: [{ account: 'CORP\\WEB', kvno: 5 }] } },
+          [{ account: 'CORP\\WEB', kvno: 4 }],
+        ),
+      ],
+      [
+        'fe02.dublin.corp',
+        status(
+          'fe02.dublin.corp',
+          recent,
+          { held: { at: iso(1_000), kvnos: [{ account: 'CORP\\WEB', kvno: 4 }] } },
+          [{ account: 'CORP\\WEB', kvno: 5 }],
+        ),
+      ],
+    ])
+    assert.deepEqual(
+      countStatuses(record, statuses, now, onlineWithinMs)?.targets.map((t) => [t.server, t.staged]),
+      [
+        ['fe01.dublin.corp', true],
+        ['fe02.dublin.corp', false],
+        ['fe01.amsterdam.corp', false],
+      ],
+    )
+  })
+
   it('given a last applied credential of the rotation kvno while staging, then it counts for nothing', () => {
     const statuses = new Map<string, AgentStatus>([
       [

@@ -95,12 +95,10 @@ export async function startAgent(options: StartAgentOptions): Promise<AgentInsta
       signer: [signer],
       backend,
       refreshIntervalMs: agent.credentialRefreshMs,
-      onOutcome: (outcome) => {
-        received.inc({ outcome })
-        // What the server holds changed (or a report went out): show it now, not at the next tick.
-        heartbeat?.beatNow()
-      },
-      // Also once the backend was first read at start: the first heartbeat may have gone out before.
+      onOutcome: (outcome) => received.inc({ outcome }),
+      // What the server holds or its health changed and no report said it: show it now, not at
+      // the next tick. Also once the backend was first read at start: the first heartbeat may have
+      // gone out before.
       onHeldChanged: () => heartbeat?.beatNow(),
     })
   }

@@ -76,6 +76,8 @@ describe('credential receiver', { timeout: 120_000 }, () => {
     const entries = await readKeytabFile(keytab).catch(() => [])
     return [...new Set(entries.map((e) => `${e.principal.components.join('/')}@${e.kvno}`))].sort()
   }
+  /** Changes of what the server holds that no report said (each one an out-of-turn heartbeat). */
+  let unreported = 0
   const agentEvents = () => storedEvents(world.bus, 'krbfleet.agent.Credential')
   const lastEvent = async () => (await agentEvents()).at(-1)
 
@@ -96,6 +98,9 @@ describe('credential receiver', { timeout: 120_000 }, () => {
         logger: silentLogger(),
       }),
       refreshIntervalMs: 3_600_000,
+      onHeldChanged: () => {
+        unreported++
+      },
     })
   })
   after(async () => {
@@ -114,7 +119,11 @@ describe('credential receiver', { timeout: 120_000 }, () => {
     assert.deepEqual(receiver.held(), [{ account: accountA, kvno: 3 }])
     const applied = await lastEvent()
     assert.equal(applied?.type, CredentialApplied.type)
-    assert.deepEqual(applied?.data, { server, account: accountA, kvno: 3 })
+    assert.deepEqual(
+      applied?.data,
+      { server, account: accountA, kvno: 3, held: [{ account: accountA, kvno: 3 }] },
+      'the report says what the server holds now (no heartbeat needs to follow it)',
+    )
     assert.equal(applied?.actor, `agent:${server}`)
 
     await retain(issue({ kvno: 4, keep: [3] }))
@@ -123,7 +132,15 @@ describe('credential receiver', { timeout: 120_000 }, () => {
       ['KERBAUTH$@3', 'KERBAUTH$@4'],
       'the previous kvno stays beside the new one while the credential keeps it',
     )
-    assert.deepEqual((await lastEvent())?.data, { server, account: accountA, kvno: 4 })
+    assert.deepEqual((await lastEvent())?.data, {
+      server,
+      account: accountA,
+      kvno: 4,
+      held: [
+        { account: accountA, kvno: 4 },
+        { account: accountA, kvno: 3 },
+      ],
+    })
 
     await retain(issue({ kvno: 5, keep: [4] }))
     assert.deepEqual(await keytabKvnos(), ['KERBAUTH$@4', 'KERBAUTH$@5'], 'kvno 3 is no longer kept: it goes')
@@ -191,6 +208,7 @@ describe('credential receiver', { timeout: 120_000 }, () => {
 
   it('two phases: a staged kvno goes beside the active one (CredentialStaged), the active one switches (CredentialApplied), an aborted one is dropped, an old one retires', async () => {
     const rotationId = 'rot-20261204T000000-0a1b2c3d'
+    const unreportedBefore = unreported
     await retain(issue({ kvno: 7, phase: 'staged', keep: [5], rotationId }))
     assert.deepEqual(
       await keytabKvnos(),
@@ -199,7 +217,16 @@ describe('credential receiver', { timeout: 120_000 }, () => {
     )
     const staged = await lastEvent()
     assert.equal(staged?.type, CredentialStaged.type)
-    assert.deepEqual(staged?.data, { server, account: accountA, kvno: 7 })
+    assert.deepEqual(staged?.data, {
+      server,
+      account: accountA,
+      kvno: 7,
+      held: [
+        { account: accountA, kvno: 7 },
+        { account: accountA, kvno: 6 },
+        { account: accountA, kvno: 5 },
+      ],
+    })
     assert.equal(staged?.correlationId, rotationId, "the rotation's id is the report's correlation id")
     assert.deepEqual(
       receiver
@@ -214,8 +241,21 @@ describe('credential receiver', { timeout: 120_000 }, () => {
     assert.deepEqual(await keytabKvnos(), ['KERBAUTH$@6', 'KERBAUTH$@7'])
     const applied = await lastEvent()
     assert.equal(applied?.type, CredentialApplied.type)
-    assert.deepEqual(applied?.data, { server, account: accountA, kvno: 7 })
+    assert.deepEqual(applied?.data, {
+      server,
+      account: accountA,
+      kvno: 7,
+      held: [
+        { account: accountA, kvno: 7 },
+        { account: accountA, kvno: 6 },
+      ],
+    })
     assert.equal(applied?.correlationId, rotationId)
+    assert.equal(
+      unreported,
+      unreportedBefore,
+      'both reports said what the server holds: no heartbeat asked for',
+    )
 
     // A next rotation staged, then aborted (AD refused): the active 7 again without 8: 8 goes.
     await retain(issue({ kvno: 8, phase: 'staged', keep: [6] }))
@@ -227,6 +267,7 @@ describe('credential receiver', { timeout: 120_000 }, () => {
     await retain(issue({ kvno: 7, phase: 'active', keep: [] }))
     assert.deepEqual(await keytabKvnos(), ['KERBAUTH$@7'], 'kvno 6 retired')
     assert.equal((await agentEvents()).length, before, 'dropping and retiring report nothing new')
+    assert.equal(unreported, unreportedBefore + 2, 'so each of them asks for a heartbeat')
 
     // A staged credential relabelled active (outer field changed) does not open.
     const forged = { ...issue({ kvno: 9, phase: 'staged', keep: [] }), phase: 'active' as const }
@@ -244,7 +285,10 @@ describe('credential receiver', { timeout: 120_000 }, () => {
     assert.deepEqual(
       moved.map((e) => [e.type, e.data]),
       [
-        [CredentialApplied.type, { server, account: accountB, kvno: 2 }],
+        [
+          CredentialApplied.type,
+          { server, account: accountB, kvno: 2, held: [{ account: accountB, kvno: 2 }] },
+        ],
         [CredentialRemoved.type, { server, account: accountA }],
       ],
     )

@@ -241,7 +241,14 @@ test('given only its own NATS rights, then the agent enrols, installs its retain
   })
   await until('no CredentialApplied', async () =>
     (await storedEvents(setupBus, CredentialApplied.type)).some(
-      (e) => JSON.stringify(e.data) === JSON.stringify({ server, account: 'CORP\\KERBAUTH', kvno: 7 }),
+      (e) =>
+        JSON.stringify(e.data) ===
+        JSON.stringify({
+          server,
+          account: 'CORP\\KERBAUTH',
+          kvno: 7,
+          held: [{ account: 'CORP\\KERBAUTH', kvno: 7 }],
+        }),
     ),
   )
   await until('no heartbeat with kvno 7 and the health', async () =>

@@ -1,5 +1,6 @@
 import {
   type AgentStatus,
+  heldKvnos,
   type RotationTarget,
   rotationStartedTargetsListed,
   type TopologyDocument,
@@ -96,8 +97,8 @@ export function countReport(record: RotationRecord, report: AgentReport): Rotati
 }
 
 /**
- * The record as the agents' last known state shows it (the agents bucket: the kvnos a heartbeat
- * said it holds, the last credential applied): what a saga resumed after a crash counts for the
+ * The record as the agents' last known state shows it (the agents bucket: the kvnos its latest
+ * heartbeat or install report said it holds, the last credential applied): what a saga resumed after a crash counts for the
  * reports it missed. Null when nothing changes.
  */
 export function countStatuses(
@@ -109,7 +110,7 @@ export function countStatuses(
   let changed = false
   const targets = record.targets.map((t) => {
     const status = statuses.get(t.server)
-    const holds = (status?.lastHeartbeat?.kvnos ?? []).some(
+    const holds = heldKvnos(status).some(
       (k) => k.account.toUpperCase() === record.account.toUpperCase() && k.kvno === record.kvno,
     )
     const applied =
@@ -124,9 +125,14 @@ export function countStatuses(
   return changed ? { ...record, targets } : null
 }
 
+/** Whether a target has done what the step in progress asks of it: staged (or applied). */
+export function hasDoneStep(record: Pick<RotationRecord, 'state'>, target: RotationTarget): boolean {
+  return record.state === 'staging' ? target.staged : target.applied
+}
+
 /** A target the step in progress still waits for: online, no failure, not yet staged (or applied). */
 export function isAwaited(record: Pick<RotationRecord, 'state'>, target: RotationTarget): boolean {
-  return target.online && !target.failure && !(record.state === 'staging' ? target.staged : target.applied)
+  return target.online && !target.failure && !hasDoneStep(record, target)
 }
 
 /**

@@ -9,6 +9,7 @@ import {
   countReport,
   countSilent,
   countStatuses,
+  hasDoneStep,
   isAwaited,
   nextStep,
   type RotationStep,
@@ -154,8 +155,9 @@ export class RotationRun {
       this.#arm()
       const step = nextStep(this.record, this.#now())
       if (step.kind !== 'wait') {
-        // Before deciding on a deadline, count what the agents bucket knows (reports missed).
-        if (!lookedAtStatuses && this.record.targets.some((t) => !t.applied)) {
+        // Before deciding with targets that did not report (a deadline, offline or failed ones),
+        // count what the agents bucket knows (reports missed); when every one reported, nothing.
+        if (!lookedAtStatuses && this.record.targets.some((t) => !hasDoneStep(this.record, t))) {
           lookedAtStatuses = true
           const statuses = await this.#o.agents.statuses(this.record.targets.map((t) => t.server))
           const counted = countStatuses(this.record, statuses, this.#now(), this.#o.settings.onlineWithinMs)

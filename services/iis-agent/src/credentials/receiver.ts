@@ -31,7 +31,10 @@ export interface CredentialReceiverOptions {
   refreshIntervalMs: number
   /** Per refresh that found something to do (metrics). */
   onOutcome?(outcome: ReceiveOutcome): void
-  /** What the backend holds changed since the last look (the first look included): report it now. */
+  /**
+   * What the backend holds or its health changed since the last look (the first look included)
+   * and no report said it (an install's report carries what the server holds): report it now.
+   */
   onHeldChanged?(): void
 }
 
@@ -85,19 +88,32 @@ export function startCredentialReceiver(options: CredentialReceiverOptions): Cre
   let behindReads = 0
 
   let looked = false
-  const snapshot = async () => {
-    const before = JSON.stringify(heldCache)
+  /** Reads what the backend holds and its health; which of them changed since the last look. */
+  const look = async (): Promise<{ held: boolean; health: boolean }> => {
+    const before = { held: JSON.stringify(heldCache), health: JSON.stringify(healthCache) }
     heldCache = await backend.held()
     healthCache = await backend.health()
-    if (!looked || JSON.stringify(heldCache) !== before) options.onHeldChanged?.()
+    const changed = {
+      held: !looked || JSON.stringify(heldCache) !== before.held,
+      health: !looked || JSON.stringify(healthCache) !== before.health,
+    }
     looked = true
+    return changed
   }
+  const snapshot = async () => {
+    const changed = await look()
+    if (changed.held || changed.health) options.onHeldChanged?.()
+  }
+  const heldKvnos = (): HeldKvno[] => heldCache.map((h) => ({ account: h.account, kvno: h.kvno }))
 
-  const publish = async (event: EventEnvelope) => {
+  /** Publishes a report; false when it did not go out (logged). */
+  const publish = async (event: EventEnvelope): Promise<boolean> => {
     try {
       await bus.publish(event)
+      return true
     } catch (err) {
       logger.warn({ err, type: event.type }, 'report not published (the heartbeat still shows the state)')
+      return false
     }
   }
   const eventId = (kind: string, seq: string, detail = '') =>
@@ -230,16 +246,26 @@ export function startCredentialReceiver(options: CredentialReceiverOptions): Cre
       return 'failed'
     }
     settledSeq = seq
+    // The report says what the server holds now, so that no heartbeat has to follow it; one does
+    // when the report did not go out, what is held could not be read, or the health changed.
+    const changed = await look().catch((err) => {
+      logger.warn({ err }, 'backend state not read')
+      return undefined
+    })
+    const held = changed ? { held: heldKvnos() } : {}
+    const data = { server, account, kvno, ...held }
+    let reported: boolean
     if (staging) {
       logger.info(
         { account, kvno, kept: decision.keep, rotationId },
         'credential staged beside the active one',
       )
-      await publish(CredentialStaged.create({ server, account, kvno }, meta('staged', seq, '', rotationId)))
+      reported = await publish(CredentialStaged.create(data, meta('staged', seq, '', rotationId)))
     } else {
       logger.info({ account, kvno, kept: decision.keep, rotationId }, 'credential installed')
-      await publish(CredentialApplied.create({ server, account, kvno }, meta('applied', seq, '', rotationId)))
+      reported = await publish(CredentialApplied.create(data, meta('applied', seq, '', rotationId)))
     }
+    if (!reported || !changed || changed.health) options.onHeldChanged?.()
     for (const other of decision.remove) {
       await publish(CredentialRemoved.create({ server, account: other }, meta('removed', seq, other)))
     }
@@ -369,7 +395,7 @@ export function startCredentialReceiver(options: CredentialReceiverOptions): Cre
 
   return {
     refresh,
-    held: () => heldCache.map((h) => ({ account: h.account, kvno: h.kvno })),
+    held: heldKvnos,
     health: () => healthCache,
     async stop() {
       stopped = true

@@ -1,4 +1,4 @@
-import type { AgentRow, TopologyOperation, TopologyRequest } from '@krbfleet/contracts'
+import { type AgentRow, heldKvnos, type TopologyOperation, type TopologyRequest } from '@krbfleet/contracts'
 import type { TopologyService } from '../service.ts'
 import type { AgentStatusStore } from './projection.ts'
 
@@ -27,7 +27,7 @@ export async function listAgents(
         enrolledAt: enrolment?.enrolledAt ?? null,
         account: topology.assignments.find((a) => a.site === s.site)?.account ?? null,
         lastHeartbeat: status?.lastHeartbeat?.at ?? null,
-        kvnos: status?.lastHeartbeat?.kvnos ?? [],
+        kvnos: heldKvnos(status),
         health: status?.lastHeartbeat?.health ?? null,
         lastApplied: status?.lastApplied ?? null,
         lastFailure: status?.lastFailure ?? null,

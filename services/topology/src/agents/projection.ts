@@ -6,6 +6,7 @@ import {
   CredentialApplied,
   CredentialApplyFailed,
   CredentialRemoved,
+  CredentialStaged,
   ErrorCode,
   KrbfleetError,
   streams,
@@ -19,9 +20,17 @@ export const agentStatusDurable = 'topology-agent-status'
 /** Its durable consumer of the agents' heartbeats, on the heartbeats stream. */
 export const agentHeartbeatDurable = 'topology-agent-heartbeats'
 
+type Known = { status: AgentStatus | null; revision: number }
+
 /** The agents bucket: one AgentStatus per server (`agentToken(server)`). */
 export class AgentStatusStore {
   readonly #kv: KV
+  /**
+   * Each server's status as this store last read or wrote it, with its revision: the next report
+   * evolves it without reading the bucket again (two fewer messages per report). The write's
+   * compare-and-set still decides: if another replica wrote since, the value is read again.
+   */
+  readonly #known = new Map<string, Known>()
   constructor(kv: KV) {
     this.#kv = kv
   }
@@ -33,15 +42,22 @@ export class AgentStatusStore {
   /** Applies one report with compare-and-set; a concurrent write makes it read and try again. */
   async apply(server: string, report: AgentReport): Promise<void> {
     for (let attempt = 1; ; attempt++) {
-      const { status, revision } = await this.#read(server)
+      const { status, revision } = this.#known.get(server) ?? (await this.#read(server))
       const next = evolveAgentStatus(server, status, report)
-      if (JSON.stringify(next) === JSON.stringify(status)) return
       const value = JSON.stringify(next)
+      if (value === JSON.stringify(status)) {
+        this.#known.set(server, { status, revision })
+        return
+      }
       try {
-        if (revision === 0) await this.#kv.create(agentToken(server), value)
-        else await this.#kv.update(agentToken(server), value, revision)
+        const written =
+          revision === 0
+            ? await this.#kv.create(agentToken(server), value)
+            : await this.#kv.update(agentToken(server), value, revision)
+        this.#known.set(server, { status: next, revision: written })
         return
       } catch (err) {
+        this.#known.delete(server)
         if (attempt >= 5) {
           throw new KrbfleetError(ErrorCode.Conflict, `agent status of ${server}: written concurrently`, {
             cause: err,
@@ -78,7 +94,7 @@ export function startAgentStatusProjection(options: {
     consumeEvents(options.bus, {
       durable: agentStatusDurable,
       filterSubject: subjects.domainEvents('agent'),
-      events: [CredentialApplied, CredentialApplyFailed, CredentialRemoved],
+      events: [CredentialStaged, CredentialApplied, CredentialApplyFailed, CredentialRemoved],
       logger,
       handle,
     }),
@@ -102,6 +118,7 @@ export function startAgentStatusProjection(options: {
 type AgentEvent = ReturnType<
   (
     | typeof AgentHeartbeat
+    | typeof CredentialStaged
     | typeof CredentialApplied
     | typeof CredentialApplyFailed
     | typeof CredentialRemoved
@@ -111,6 +128,7 @@ type AgentEvent = ReturnType<
 function reportOf(event: AgentEvent): AgentReport | null {
   const at = event.occurredAt
   if (AgentHeartbeat.is(event)) return { kind: 'heartbeat', at, ...withoutServer(event.data) }
+  if (CredentialStaged.is(event)) return { kind: 'staged', at, ...withoutServer(event.data) }
   if (CredentialApplied.is(event)) return { kind: 'applied', at, ...withoutServer(event.data) }
   if (CredentialApplyFailed.is(event)) return { kind: 'failed', at, ...withoutServer(event.data) }
   if (CredentialRemoved.is(event)) return { kind: 'removed', at, ...withoutServer(event.data) }

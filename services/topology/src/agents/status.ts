@@ -2,18 +2,22 @@ import type { AgentStatus } from '@krbfleet/contracts'
 
 /**
  * An agent's status from its reports, pure. Each part keeps the report with the latest
- * `occurredAt`: a redelivered or late event never replaces a newer one.
+ * `occurredAt`: a redelivered or late event never replaces a newer one. What the server holds
+ * (`held`) comes from its heartbeats and from its install reports that say it, whichever is latest,
+ * so an install is shown at once without a heartbeat of its own.
  */
+
+type Held = Array<{ account: string; kvno: number }>
 
 export type AgentReport =
   | {
       kind: 'heartbeat'
       at: string
       backend: 'iis' | 'keytab'
-      kvnos: Array<{ account: string; kvno: number }>
+      kvnos: Held
       health?: { ok: boolean; detail?: string }
     }
-  | { kind: 'applied'; at: string; account: string; kvno: number }
+  | { kind: 'staged' | 'applied'; at: string; account: string; kvno: number; held?: Held }
   | { kind: 'failed'; at: string; account?: string; kvno?: number; reason: string }
   | { kind: 'removed'; at: string; account: string }
 
@@ -35,11 +39,16 @@ export function evolveAgentStatus(
           ...(report.health ? { health: report.health } : {}),
         }
       }
+      holding(next, report.at, report.kvnos)
+      break
+    case 'staged':
+      if (report.held) holding(next, report.at, report.held)
       break
     case 'applied':
       if (newer(report.at, next.lastApplied)) {
         next.lastApplied = { at: report.at, account: report.account, kvno: report.kvno }
       }
+      if (report.held) holding(next, report.at, report.held)
       break
     case 'failed':
       if (newer(report.at, next.lastFailure)) {
@@ -52,4 +61,8 @@ export function evolveAgentStatus(
       break
   }
   return next
+}
+
+function holding(status: AgentStatus, at: string, kvnos: Held): void {
+  if (newer(at, status.held)) status.held = { at, kvnos }
 }
