@@ -105,6 +105,8 @@ export function startCredentialReceiver(options: CredentialReceiverOptions): Cre
     if (changed.held || changed.health) options.onHeldChanged?.()
   }
   const heldKvnos = (): HeldKvno[] => heldCache.map((h) => ({ account: h.account, kvno: h.kvno }))
+  /** The install of this run looked at the backend after it (no second look needed). */
+  let lookedAfterInstall = false
 
   /** Publishes a report; false when it did not go out (logged). */
   const publish = async (event: EventEnvelope): Promise<boolean> => {
@@ -252,6 +254,7 @@ export function startCredentialReceiver(options: CredentialReceiverOptions): Cre
       logger.warn({ err }, 'backend state not read')
       return undefined
     })
+    lookedAfterInstall = changed !== undefined
     const held = changed ? { held: heldKvnos() } : {}
     const data = { server, account, kvno, ...held }
     let reported: boolean
@@ -337,6 +340,7 @@ export function startCredentialReceiver(options: CredentialReceiverOptions): Cre
       return
     }
     let outcome: ReceiveOutcome | undefined
+    lookedAfterInstall = false
     try {
       const held = await backend.held()
       outcome = await act(retained.seq, decideDelivery(self, held, retained.message))
@@ -344,7 +348,7 @@ export function startCredentialReceiver(options: CredentialReceiverOptions): Cre
       logger.error({ err }, 'credential not applied; the next refresh tries again')
       outcome = 'failed'
     }
-    await snapshot().catch((err) => logger.warn({ err }, 'backend state not read'))
+    if (!lookedAfterInstall) await snapshot().catch((err) => logger.warn({ err }, 'backend state not read'))
     if (outcome) options.onOutcome?.(outcome)
   }
 
