@@ -69,6 +69,12 @@ export interface ConsumeEventsOptions<E extends readonly AnyEventDefinition[]> {
   redeliveryBackoffMs?: number[]
   /** Messages pulled ahead (default 64). */
   prefetch?: number
+  /**
+   * Wait for the server to confirm each ack before the next event (default true). A consumer of a
+   * high rate whose handler may safely see an event twice (a projection keeping the latest)
+   * sets false: one message and one round trip less per event.
+   */
+  confirmAcks?: boolean
 }
 
 export interface EventConsumer {
@@ -241,6 +247,10 @@ export function consumeEvents<const E extends readonly AnyEventDefinition[]>(
       return settleFailure(m, err, ctx)
     }
     clearInterval(heartbeat)
+    if (options.confirmAcks === false) {
+      m.ack()
+      return
+    }
     try {
       if (!(await m.ackAck())) ctx.logger.warn('ack was not confirmed; the event may be redelivered')
     } catch (err) {

@@ -92,6 +92,40 @@ describe('consumeEvents against a real nats-server', () => {
     assert.deepEqual(seenLater, [`${site}-3`])
   })
 
+  test('with acks not confirmed, every event is handled once and acked all the same', async () => {
+    const seen: string[] = []
+    const got = signal()
+    const site = `s${n}`
+    const consumer = consumeEvents(bus, {
+      durable,
+      filterSubject: streams.events.subjects[0],
+      events: [SiteAdded],
+      logger: captureLogs().logger,
+      confirmAcks: false,
+      async handle(event) {
+        seen.push(event.data.site)
+        if (seen.length === 50) got.resolve()
+      },
+    })
+    for (let i = 0; i < 50; i++)
+      await bus.publish(SiteAdded.create({ site: `${site}-${i}` }, { actor: 'user:t' }))
+    await got.promise
+    // The last ack was sent without waiting: give it the time of a round trip.
+    for (let i = 0; i < 100; i++) {
+      const info = await bus.jsm.consumers.info(streams.events.name, durable)
+      if (info.num_ack_pending === 0 && info.num_pending === 0) break
+      await new Promise((r) => setTimeout(r, 20))
+    }
+    await consumer.stop()
+    const info = await bus.jsm.consumers.info(streams.events.name, durable)
+    assert.equal(info.num_ack_pending, 0, 'every event acked')
+    assert.equal(info.num_redelivered, 0)
+    assert.deepEqual(
+      seen,
+      Array.from({ length: 50 }, (_, i) => `${site}-${i}`),
+    )
+  })
+
   test('a malformed message is terminated and logged, and the loop keeps going', async () => {
     const logs = captureLogs()
     const handled: string[] = []

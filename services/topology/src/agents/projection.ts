@@ -78,7 +78,9 @@ export class AgentStatusStore {
  * Keeps each agent's status from its reports (`krbfleet.events.agent.>`) and its heartbeats (the
  * heartbeats stream, `krbfleet.heartbeats.>`): two durable consumers. The server is the subject's
  * (libs/bus consumeEvents refuses an event whose data names another server than its subject, and
- * each agent may publish only on its own), so one agent cannot write another's status.
+ * each agent may publish only on its own), so one agent cannot write another's status. Acks are
+ * not confirmed (every agent reports twice per rotation and beats every interval): an event
+ * redelivered after a lost ack changes nothing (the latest report wins).
  */
 export function startAgentStatusProjection(options: {
   bus: Bus
@@ -97,6 +99,7 @@ export function startAgentStatusProjection(options: {
       events: [CredentialStaged, CredentialApplied, CredentialApplyFailed, CredentialRemoved],
       logger,
       handle,
+      confirmAcks: false,
     }),
     consumeEvents(options.bus, {
       durable: agentHeartbeatDurable,
@@ -105,6 +108,7 @@ export function startAgentStatusProjection(options: {
       events: [AgentHeartbeat],
       logger,
       handle,
+      confirmAcks: false,
     }),
   ]
   return {
