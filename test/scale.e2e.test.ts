@@ -46,4 +46,30 @@ describe('the topology at 20,000 servers, end to end', () => {
     assert.ok(event, 'TopologyEnabled published')
     assert.equal(TopologyEnabled.decode(event).data.summary.omitted?.serversAdded, 20_000 - 100)
   })
+
+  it('the operator lists all 20,000 servers and their agents: answers of megabytes come in parts', async () => {
+    const servers = await system.cli(['server', 'list', '--json'])
+    assert.equal(servers.code, 0, servers.stderr)
+    const listed = (JSON.parse(servers.stdout) as { servers: Array<{ fqdn: string }> }).servers
+    assert.equal(listed.length, 20_000)
+    assert.equal(new Set(listed.map((s) => s.fqdn)).size, 20_000)
+
+    const agents = await system.cli(['agent', 'list', '--json'])
+    assert.equal(agents.code, 0, agents.stderr)
+    assert.ok(agents.stdout.length > 4 * 1024 * 1024, `${agents.stdout.length} bytes: several NATS messages`)
+    const rows = (
+      JSON.parse(agents.stdout) as { agents: Array<{ server: string; enrolled: boolean; site: string }> }
+    ).agents
+    assert.equal(rows.length, 20_000)
+    assert.ok(rows.every((r) => r.site !== '' && typeof r.enrolled === 'boolean'))
+
+    // The dashboard's and the API's route (the same answer, over HTTP).
+    const site = rows[0]?.site ?? ''
+    const ofSite = await system.api<{ agents: unknown[] }>(
+      'GET',
+      `/v1/agents?site=${encodeURIComponent(site)}`,
+    )
+    assert.equal(ofSite.status, 200)
+    assert.equal(ofSite.body.agents.length, 1_000)
+  })
 })

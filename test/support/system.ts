@@ -500,6 +500,8 @@ export async function startSystem(options: StartSystemOptions = {}): Promise<Sys
             {
               env: { ...process.env, ...env, KRBFLEET_URL: consoleUrl, KRBFLEET_TOKEN: tokens[role].secret },
               timeout: 60_000,
+              // A fleet's `agent list --json` is megabytes (execFile keeps 1 MiB by default).
+              maxBuffer: 256 * 1024 * 1024,
             },
             (error, stdout, stderr) => {
               const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0

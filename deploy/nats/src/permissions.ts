@@ -1,3 +1,4 @@
+import { MAX_REPLY_PARTS } from '@krbfleet/bus'
 import {
   AgentHeartbeat,
   accountOperations,
@@ -35,7 +36,8 @@ import {
  *  - only the bootstrap identity may create or update streams (the events stream and the buckets'
  *    KV_ streams); services verify them at start (libs/bus ensureStreams and kv() only read the
  *    stream info of what exists) and fail clearly when they are missing or out of date.
- * Replies to RPC requests go through `allow_responses` (only to a request actually received).
+ * Replies to RPC requests go through `allow_responses` (only to a request actually received, at
+ * most MAX_REPLY_PARTS messages: the parts of one large answer).
  */
 export interface NatsPermissions {
   publish: { allow: string[]; deny?: string[] }
@@ -422,7 +424,8 @@ export function renderUsers(users: NatsUser[], indent = '  '): string {
             ? `, deny: ${renderList(p.subscribe.deny, `${inner}  `)}`
             : ''
         } }`,
-        ...(p.allowResponses ? [`${inner}  allow_responses: true`] : []),
+        // An answer larger than one message goes in parts (libs/bus serveRpc): as many responses.
+        ...(p.allowResponses ? [`${inner}  allow_responses: { max: ${MAX_REPLY_PARTS} }`] : []),
         `${inner}}`,
         `${indent}}`,
       ]

@@ -269,7 +269,15 @@ test('services verify streams the bootstrap identity created, manage only their 
     service: ServiceName.SpnSync,
     operation: spnOperations.desired,
     request: SpnDesiredRequest,
-    handle: (body) => ({ spns: [`HTTP/${body.account.toLowerCase()}.corp.example.com`] }),
+    handle: (body) =>
+      body.account === 'CORP\\LARGE'
+        ? {
+            spns: Array.from(
+              { length: 40_000 },
+              (_, i) => `HTTP/web${i}.pool${'x'.repeat(60)}.corp.example.com`,
+            ),
+          }
+        : { spns: [`HTTP/${body.account.toLowerCase()}.corp.example.com`] },
   })
   t.after(() => desired.stop())
   await desired.ready
@@ -279,6 +287,16 @@ test('services verify streams the bootstrap identity created, manage only their 
     await new RpcDesiredSpnSource(account, silentLogger(), 2000).desiredSpns('CORP\\WEBPOOL', 'user:test'),
     ['HTTP/corp\\webpool.corp.example.com'],
   )
+  // An answer larger than one message (3.6 MB) comes in parts: responses its NATS user may send.
+  const large = await callRpc<{ spns: string[] }>(
+    account,
+    ServiceName.SpnSync,
+    spnOperations.desired,
+    { account: 'CORP\\LARGE' },
+    actor,
+  )
+  assert.equal(large.spns.length, 40_000)
+  assert.equal(large.spns[39_999], `HTTP/web39999.pool${'x'.repeat(60)}.corp.example.com`)
   const refused = { code: 'forbidden', retryable: false, message: /may not publish on krbfleet\.rpc\./ }
   await assert.rejects(
     callRpc(account, ServiceName.SpnSync, spnOperations.reconcile, {}, actor),

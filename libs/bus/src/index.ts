@@ -41,6 +41,8 @@ export {
   type CallRpcOptions,
   CorrelationIdHeader,
   callRpc,
+  MAX_REPLY_PARTS,
+  PartHeader,
   type RpcContext,
   type RpcReply,
   type RpcServer,

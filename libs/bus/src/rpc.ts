@@ -28,6 +28,16 @@ import { toBusError } from './errors.ts'
 export const ActorHeader = 'krbfleet-actor'
 /** Header carrying the correlation id shared by all events of one operator action. */
 export const CorrelationIdHeader = 'krbfleet-correlation-id'
+/** On each part of an answer larger than one NATS message: `<part>/<parts>` (1-based). */
+export const PartHeader = 'krbfleet-part'
+/**
+ * The parts one answer may have: an answer beyond them (16 of nearly 1 MiB with nats-server's
+ * default max_payload) is refused by name. deploy/nats lets a service answer one request this
+ * many times (`allow_responses`).
+ */
+export const MAX_REPLY_PARTS = 16
+/** Room left in each part for the headers and the protocol line. */
+const PART_MARGIN = 8 * 1024
 
 export type RpcReply<R = unknown> = { ok: true; result: R } | { ok: false; error: WireError }
 
@@ -136,7 +146,37 @@ export function serveRpc<S extends TSchema, R>(bus: Bus, options: ServeRpcOption
       ctxLogger.error({ err }, 'result could not be serialised')
       payload = encoder.encode(JSON.stringify({ ok: false, error: asKrbfleetError(err).toWire() }))
     }
-    m.respond(payload)
+    respond(m, payload, ctxLogger)
+  }
+
+  /**
+   * One message, or, when the answer is larger than the server takes in one (max_payload: 1 MiB
+   * by default; `agent list` of 2,500 servers is), consecutive parts on the reply subject, each
+   * saying which it is (callRpc joins them). Beyond MAX_REPLY_PARTS the caller is told so.
+   */
+  function respond(m: Msg, payload: Uint8Array, ctxLogger: Logger): void {
+    const partBytes = Math.max(64 * 1024, (bus.nc.info?.max_payload ?? 1024 * 1024) - PART_MARGIN)
+    if (payload.length <= partBytes) {
+      m.respond(payload)
+      return
+    }
+    const parts = Math.ceil(payload.length / partBytes)
+    if (parts > MAX_REPLY_PARTS) {
+      const mb = (n: number) => (n / (1024 * 1024)).toFixed(1)
+      const error = new KrbfleetError(
+        ErrorCode.Invalid,
+        `the answer of ${options.operation} is ${mb(payload.length)} MiB, over the ${mb(MAX_REPLY_PARTS * partBytes)} MiB an answer may have: ask for less (a site or a pool)`,
+        { retryable: false },
+      )
+      ctxLogger.warn({ bytes: payload.length }, `refused: ${error.message}`)
+      m.respond(encoder.encode(JSON.stringify({ ok: false, error: error.toWire() } satisfies RpcReply)))
+      return
+    }
+    for (let part = 0; part < parts; part++) {
+      const h = natsHeaders()
+      h.set(PartHeader, `${part + 1}/${parts}`)
+      m.respond(payload.subarray(part * partBytes, (part + 1) * partBytes), { headers: h })
+    }
   }
 
   const loop = (async () => {
@@ -228,12 +268,9 @@ export async function callRpc<T = unknown>(
   h.set(ActorHeader, options.actor)
   if (options.correlationId) h.set(CorrelationIdHeader, options.correlationId)
   const timeoutMs = options.timeoutMs ?? 10_000
-  let m: Msg
+  let data: Uint8Array
   try {
-    m = await bus.nc.request(subject, encoder.encode(JSON.stringify(body ?? null)), {
-      timeout: timeoutMs,
-      headers: h,
-    })
+    data = await answerOf(bus, subject, encoder.encode(JSON.stringify(body ?? null)), h, timeoutMs)
   } catch (err) {
     if (isNoResponders(err)) {
       throw new KrbfleetError(ErrorCode.Unavailable, `the ${service} service is not answering ${operation}`, {
@@ -251,7 +288,7 @@ export async function callRpc<T = unknown>(
   }
   let reply: RpcReply
   try {
-    reply = JSON.parse(new TextDecoder().decode(m.data)) as RpcReply
+    reply = JSON.parse(new TextDecoder().decode(data)) as RpcReply
   } catch (err) {
     throw new KrbfleetError(ErrorCode.Internal, `the ${service} service sent a reply that is not JSON`, {
       cause: err,
@@ -267,6 +304,43 @@ export async function callRpc<T = unknown>(
   throw new KrbfleetError(ErrorCode.Internal, `the ${service} service sent a malformed reply`, {
     retryable: false,
   })
+}
+
+/**
+ * The answer's bytes: its one message, or its parts joined (serveRpc's `respond`). A part missing
+ * or out of order, or the parts not all there within `timeoutMs`, is an error, never half an answer.
+ */
+async function answerOf(
+  bus: Bus,
+  subject: string,
+  data: Uint8Array,
+  headers: ReturnType<typeof natsHeaders>,
+  timeoutMs: number,
+): Promise<Uint8Array> {
+  const replies = await bus.nc.requestMany(subject, data, {
+    maxWait: timeoutMs,
+    strategy: 'count',
+    maxMessages: MAX_REPLY_PARTS,
+    headers,
+  })
+  const parts: Uint8Array[] = []
+  for await (const m of replies) {
+    const label = m.headers?.get(PartHeader)
+    if (!label) return m.data
+    const [part, of] = label.split('/').map(Number)
+    if (part !== parts.length + 1 || !Number.isSafeInteger(of) || of! > MAX_REPLY_PARTS) {
+      throw new KrbfleetError(
+        ErrorCode.Internal,
+        `the answer came with part ${label} after ${parts.length}`,
+        {
+          retryable: true,
+        },
+      )
+    }
+    parts.push(m.data)
+    if (part === of) return Buffer.concat(parts)
+  }
+  throw new TimeoutError()
 }
 
 function isNoResponders(err: unknown): boolean {

@@ -9,6 +9,7 @@ import {
   type Bus,
   CorrelationIdHeader,
   callRpc,
+  PartHeader,
   connectBus,
   type RpcContext,
   serveRpc,
@@ -264,6 +265,76 @@ describe('serveRpc / callRpc against a real nats-server', () => {
       )
     } finally {
       gate.resolve()
+      await rpc.stop()
+    }
+  })
+
+  test('an answer larger than one NATS message comes in parts and is joined; one beyond the parts allowed is refused by name', async () => {
+    const List = codec(
+      Type.Object({ rows: Type.Integer({ minimum: 0, maximum: 100_000 }) }, { additionalProperties: false }),
+      'row.list request',
+    )
+    const rpc = serveRpc(server, {
+      service: ServiceName.Topology,
+      operation: 'row.list',
+      request: List,
+      handle: ({ rows }) => ({
+        rows: Array.from({ length: rows }, (_, i) => ({
+          server: `fe${String(i).padStart(6, '0')}.corp`,
+          note: 'x'.repeat(400),
+        })),
+      }),
+    })
+    await rpc.ready
+    const parts: string[] = []
+    const spy = client.nc.subscribe('_INBOX.>', {
+      callback: (_err, m) => {
+        const part = m.headers?.get(PartHeader)
+        if (part) parts.push(part)
+      },
+    })
+    try {
+      const maxPayload = client.nc.info?.max_payload ?? 0
+      const answer = await callRpc<{ rows: Array<{ server: string; note: string }> }>(
+        client,
+        ServiceName.Topology,
+        'row.list',
+        { rows: 10_000 },
+        { actor: 'user:alice' },
+      )
+      assert.equal(answer.rows.length, 10_000)
+      assert.equal(answer.rows[9_999]?.server, 'fe009999.corp')
+      assert.ok(JSON.stringify(answer).length > 3 * maxPayload, 'the answer is several messages long')
+      await client.nc.flush()
+      assert.deepEqual(parts, ['1/5', '2/5', '3/5', '4/5', '5/5'])
+
+      await assert.rejects(
+        callRpc(client, ServiceName.Topology, 'row.list', { rows: 45_000 }, { actor: 'user:alice' }),
+        (err: unknown) =>
+          err instanceof KrbfleetError &&
+          err.code === ErrorCode.Invalid &&
+          /^the answer of row\.list is 18\.8 MiB, over the 15\.9 MiB an answer may have: ask for less/.test(
+            err.message,
+          ),
+      )
+      // Small answers stay one message without a part header.
+      parts.length = 0
+      assert.equal(
+        (
+          await callRpc<{ rows: unknown[] }>(
+            client,
+            ServiceName.Topology,
+            'row.list',
+            { rows: 2 },
+            { actor: 'user:alice' },
+          )
+        ).rows.length,
+        2,
+      )
+      await client.nc.flush()
+      assert.deepEqual(parts, [])
+    } finally {
+      spy.unsubscribe()
       await rpc.stop()
     }
   })

@@ -39,6 +39,15 @@ export class AgentStatusStore {
     return (await this.#read(server)).status
   }
 
+  /** The statuses of `servers`, in their order, read 256 at a time (a fleet's list is thousands). */
+  async getMany(servers: readonly string[]): Promise<Array<AgentStatus | null>> {
+    const statuses: Array<AgentStatus | null> = []
+    for (let i = 0; i < servers.length; i += 256) {
+      statuses.push(...(await Promise.all(servers.slice(i, i + 256).map((server) => this.get(server)))))
+    }
+    return statuses
+  }
+
   /** Applies one report with compare-and-set; a concurrent write makes it read and try again. */
   async apply(server: string, report: AgentReport): Promise<void> {
     for (let attempt = 1; ; attempt++) {
