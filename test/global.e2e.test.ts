@@ -309,6 +309,9 @@ describe('global deployment: a hub cluster, a leaf node per site, faults', { tim
       async () => (await agentStatus(serverOf('tokyo')))?.lastApplied?.kvno === previous + 1,
       "tokyo's CredentialApplied reached the hub",
     )
+    const after = await latest()
+    assert.equal(after.pendingSites, undefined, 'the done rotation no longer names tokyo pending')
+    assert.equal(after.counts?.applied, after.counts?.targets)
   })
 
   it('a leaf node restarted with its agent: the agent reconnects, resumes from its state and takes the next rotation', async () => {

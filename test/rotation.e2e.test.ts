@@ -326,8 +326,20 @@ describe('password rotation: a two-phase saga with no 401 window', { timeout: 90
     assert.match(result.stdout, /3\/4 server\(s\) hold kvno/)
     assert.equal(await system.kvnoOf(SAM), previous + 1, 'AD was rotated without waiting for it')
     for (const w of web.slice(0, 3)) assert.ok((await w.kvnos()).includes(previous + 1))
+    assert.deepEqual((await latest()).pendingSites, ['dublin'])
     await offline.start()
     await converged('the offline server returned')
+    // The done rotation no longer names the site that caught up (its record stays as it ended).
+    await system.eventually(
+      async () => (await latest()).pendingSites === undefined,
+      'the rotation shows dublin caught up',
+    )
+    const view = await latest()
+    assert.equal(view.state, 'done')
+    assert.equal(view.counts?.applied, 4)
+    const shown = await system.cli(['password', 'show', view.rotationId])
+    assert.equal(shown.code, 0, `${shown.stdout}\n${shown.stderr}`)
+    assert.match(shown.stdout, /4\/4 server\(s\) hold kvno/)
   })
 
   it('a failed AD write aborts the saga: AD keeps its password and the agents drop the staged key', async () => {

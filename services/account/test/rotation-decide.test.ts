@@ -5,7 +5,9 @@ import {
   type AgentReport,
   countReport,
   countSilent,
+  caughtUp,
   countStatuses,
+  describe as describeBehind,
   describe as describeRecord,
   nextStep,
   pendingSites,
@@ -689,5 +691,89 @@ describe('describe', () => {
     const text = describeRecord(rotation({ state: 'activating', targets }))
     assert.equal(text?.length, 2048)
     assert.ok(text?.startsWith('failed: fe00.dublin.corp (yyy'))
+  })
+})
+
+describe('caughtUp', () => {
+  const done = (targets: RotationTarget[]) => {
+    const record = rotation({ state: 'done', targets })
+    return { ...record, reason: describeBehind(record) }
+  }
+
+  it('given a done rotation whose offline agents applied its kvno (or a later one) since, then they count applied and their sites are no longer pending', () => {
+    const record = done([
+      target('fe01.dublin.corp', { online: false }),
+      target('fe02.dublin.corp', { online: false }),
+      target('fe01.paris.corp', { online: false }),
+      target('fe01.rome.corp', { online: false }),
+      target('fe01.amsterdam.corp', { staged: true, applied: true }),
+    ])
+    const statuses = new Map<string, AgentStatus>([
+      [
+        'fe01.dublin.corp',
+        status('fe01.dublin.corp', iso(0), { lastApplied: { at: iso(0), account: 'corp\\web', kvno: 5 } }),
+      ],
+      [
+        'fe02.dublin.corp',
+        status('fe02.dublin.corp', iso(0), {
+          held: { at: iso(0), kvnos: [{ account: 'CORP\\WEB', kvno: 5 }] },
+        }),
+      ],
+      // A later rotation reached it: it is past this one.
+      [
+        'fe01.paris.corp',
+        status('fe01.paris.corp', iso(0), { lastApplied: { at: iso(0), account: 'CORP\\WEB', kvno: 6 } }),
+      ],
+      // Still behind, or another account's kvno.
+      [
+        'fe01.rome.corp',
+        status('fe01.rome.corp', iso(0), { lastApplied: { at: iso(0), account: 'CORP\\OTHER', kvno: 5 } }),
+      ],
+    ])
+    assert.deepEqual(pendingSites(record), ['dublin', 'paris', 'rome'])
+    const next = caughtUp(record, statuses)
+    assert.ok(next)
+    assert.deepEqual(pendingSites(next), ['rome'])
+    assert.equal(
+      next.reason,
+      'pending sites, offline (they catch up when they return): rome (fe01.rome.corp)',
+    )
+    const all = caughtUp(next, new Map([...statuses, ['fe01.rome.corp', statuses.get('fe01.dublin.corp')!]]))
+    assert.ok(all)
+    assert.equal(all.reason, undefined, 'nobody left behind: no reason')
+    assert.deepEqual(
+      next.targets.map((t) => [t.server, t.online, t.applied]),
+      [
+        ['fe01.dublin.corp', false, true],
+        ['fe02.dublin.corp', false, true],
+        ['fe01.paris.corp', false, true],
+        ['fe01.rome.corp', false, false],
+        ['fe01.amsterdam.corp', true, true],
+      ],
+    )
+    assert.deepEqual(
+      viewOf(next).counts?.sites.find((c) => c.site === 'dublin'),
+      {
+        site: 'dublin',
+        targets: 2,
+        staged: 2,
+        applied: 2,
+        offline: 0,
+        failed: 0,
+      },
+    )
+  })
+
+  it('given a rotation not done (running, aborted) or no agent caught up, then nothing changes', () => {
+    const offline = [target('fe01.dublin.corp', { online: false })]
+    const applied = new Map<string, AgentStatus>([
+      [
+        'fe01.dublin.corp',
+        status('fe01.dublin.corp', iso(0), { lastApplied: { at: iso(0), account: 'CORP\\WEB', kvno: 5 } }),
+      ],
+    ])
+    assert.equal(caughtUp(rotation({ targets: offline }), applied), null)
+    assert.equal(caughtUp(rotation({ state: 'aborted', targets: offline }), applied), null)
+    assert.equal(caughtUp(done(offline), new Map()), null)
   })
 })

@@ -160,6 +160,38 @@ export function countSilent(
   return changed ? { ...record, targets } : null
 }
 
+/**
+ * A done rotation as its agents stand now: a target it finished without (offline) whose agent has
+ * since applied the rotation's kvno or a later one of the account (its site came back and caught
+ * up) counts applied, so its site is no longer pending, nor named in the reason. For the view:
+ * the record stays as the rotation left it. Null when nothing changes.
+ */
+export function caughtUp(
+  record: RotationRecord,
+  statuses: ReadonlyMap<string, AgentStatus>,
+): RotationRecord | null {
+  const { kvno } = record
+  if (record.state !== 'done' || kvno === null) return null
+  const account = record.account.toUpperCase()
+  let changed = false
+  const targets = record.targets.map((t) => {
+    if (t.online || t.applied) return t
+    const status = statuses.get(t.server)
+    const applied = status?.lastApplied
+    const caught =
+      (applied !== undefined && applied.account.toUpperCase() === account && applied.kvno >= kvno) ||
+      heldKvnos(status).some((k) => k.account.toUpperCase() === account && k.kvno === kvno)
+    if (!caught) return t
+    changed = true
+    return { ...t, staged: true, applied: true }
+  })
+  if (!changed) return null
+  // The reason named who was left behind: now only those still behind.
+  const { reason: _recorded, ...rest } = record
+  const reason = describe({ ...rest, targets })
+  return reason ? { ...rest, targets, reason } : { ...rest, targets }
+}
+
 /** The sites the rotation has not reached: a target offline that has not applied its kvno. */
 export function pendingSites(record: Pick<RotationRecord, 'targets'>): string[] {
   return [...new Set(record.targets.filter((t) => !t.online && !t.applied).map((t) => t.site))].sort()

@@ -23,7 +23,14 @@ import type {
 } from '../ports.ts'
 import type { AccountOutbox } from '../saga/outbox.ts'
 import type { PendingSecrets } from '../saga/pending-secret.ts'
-import { type AgentReport, countStatuses, planTargets, startedTargets } from './decide.ts'
+import {
+  type AgentReport,
+  caughtUp,
+  countStatuses,
+  pendingSites,
+  planTargets,
+  startedTargets,
+} from './decide.ts'
 import type { RotationObserver } from './metrics.ts'
 import { RotationRun } from './run.ts'
 import { dueForRotation } from './schedule.ts'
@@ -210,7 +217,24 @@ export class RotationSaga {
         field: 'rotationId',
       })
     }
-    return viewOf(stored.record)
+    return viewOf(await this.#asAgentsStand(stored.record))
+  }
+
+  /**
+   * A done rotation that left sites pending, with the targets whose agents have caught up since
+   * counted applied (the agents bucket; decide.ts caughtUp). As recorded when the bucket cannot be read.
+   */
+  async #asAgentsStand(record: RotationRecord): Promise<RotationRecord> {
+    if (record.state !== 'done' || pendingSites(record).length === 0) return record
+    const servers = record.targets.filter((t) => !t.online && !t.applied).map((t) => t.server)
+    const statuses = await this.#o.agents.statuses(servers).catch((err: unknown) => {
+      this.#log.warn(
+        { err, rotationId: record.rotationId },
+        'agent statuses not read; pending sites as recorded',
+      )
+      return null
+    })
+    return (statuses && caughtUp(record, statuses)) ?? record
   }
 
   /** An agent's report, counted by the rotation of its account that this process drives; true when one counted it. */
