@@ -76,6 +76,13 @@ describe('credential receiver', { timeout: 120_000 }, () => {
     const entries = await readKeytabFile(keytab).catch(() => [])
     return [...new Set(entries.map((e) => `${e.principal.components.join('/')}@${e.kvno}`))].sort()
   }
+  /** An install report's data: the kvno installed and every kvno the server then holds (newest first). */
+  const installed = (account: string, kvno: number, held: number[]) => ({
+    server,
+    account,
+    kvno,
+    held: held.map((k) => ({ account, kvno: k })),
+  })
   /** Changes of what the server holds that no report said (each one an out-of-turn heartbeat). */
   let unreported = 0
   const agentEvents = () => storedEvents(world.bus, 'krbfleet.agent.Credential')
@@ -121,7 +128,7 @@ describe('credential receiver', { timeout: 120_000 }, () => {
     assert.equal(applied?.type, CredentialApplied.type)
     assert.deepEqual(
       applied?.data,
-      { server, account: accountA, kvno: 3, held: [{ account: accountA, kvno: 3 }] },
+      installed(accountA, 3, [3]),
       'the report says what the server holds now (no heartbeat needs to follow it)',
     )
     assert.equal(applied?.actor, `agent:${server}`)
@@ -132,15 +139,7 @@ describe('credential receiver', { timeout: 120_000 }, () => {
       ['KERBAUTH$@3', 'KERBAUTH$@4'],
       'the previous kvno stays beside the new one while the credential keeps it',
     )
-    assert.deepEqual((await lastEvent())?.data, {
-      server,
-      account: accountA,
-      kvno: 4,
-      held: [
-        { account: accountA, kvno: 4 },
-        { account: accountA, kvno: 3 },
-      ],
-    })
+    assert.deepEqual((await lastEvent())?.data, installed(accountA, 4, [4, 3]))
 
     await retain(issue({ kvno: 5, keep: [4] }))
     assert.deepEqual(await keytabKvnos(), ['KERBAUTH$@4', 'KERBAUTH$@5'], 'kvno 3 is no longer kept: it goes')
@@ -217,16 +216,7 @@ describe('credential receiver', { timeout: 120_000 }, () => {
     )
     const staged = await lastEvent()
     assert.equal(staged?.type, CredentialStaged.type)
-    assert.deepEqual(staged?.data, {
-      server,
-      account: accountA,
-      kvno: 7,
-      held: [
-        { account: accountA, kvno: 7 },
-        { account: accountA, kvno: 6 },
-        { account: accountA, kvno: 5 },
-      ],
-    })
+    assert.deepEqual(staged?.data, installed(accountA, 7, [7, 6, 5]))
     assert.equal(staged?.correlationId, rotationId, "the rotation's id is the report's correlation id")
     assert.deepEqual(
       receiver
@@ -241,15 +231,7 @@ describe('credential receiver', { timeout: 120_000 }, () => {
     assert.deepEqual(await keytabKvnos(), ['KERBAUTH$@6', 'KERBAUTH$@7'])
     const applied = await lastEvent()
     assert.equal(applied?.type, CredentialApplied.type)
-    assert.deepEqual(applied?.data, {
-      server,
-      account: accountA,
-      kvno: 7,
-      held: [
-        { account: accountA, kvno: 7 },
-        { account: accountA, kvno: 6 },
-      ],
-    })
+    assert.deepEqual(applied?.data, installed(accountA, 7, [7, 6]))
     assert.equal(applied?.correlationId, rotationId)
     assert.equal(
       unreported,
@@ -285,10 +267,7 @@ describe('credential receiver', { timeout: 120_000 }, () => {
     assert.deepEqual(
       moved.map((e) => [e.type, e.data]),
       [
-        [
-          CredentialApplied.type,
-          { server, account: accountB, kvno: 2, held: [{ account: accountB, kvno: 2 }] },
-        ],
+        [CredentialApplied.type, installed(accountB, 2, [2])],
         [CredentialRemoved.type, { server, account: accountA }],
       ],
     )
