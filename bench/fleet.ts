@@ -57,7 +57,8 @@ export interface FleetAgent {
 export async function fleetBenchmarks(): Promise<BenchResult[]> {
   const sizes = fleetSizes()
   const work = await mkdtemp(join(tmpdir(), 'krbfleet-bench-fleet-'))
-  const system = await startSystem({ accountProcess: {} })
+  const monitorPort = await freePort()
+  const system = await startSystem({ accountProcess: {}, natsArgs: ['-m', String(monitorPort)] })
   const agents: FleetAgent[] = []
   const results: BenchResult[] = []
   try {
@@ -72,12 +73,14 @@ export async function fleetBenchmarks(): Promise<BenchResult[]> {
       const derivations: number[] = []
       let rss = 0
       let cpu: Array<[string, number]> = []
+      let messages: NatsMessages = { in: 0, out: 0 }
       for (let run = 0; run < RUNS; run++) {
         const before = await derivedSoFar(system)
         const sampler = run === RUNS - 1 ? rssSampler(system) : undefined
-        const rotated = await rotation(system, agents)
+        const rotated = await rotation(system, agents, monitorPort)
         samples.push(rotated.ms)
         cpu = rotated.cpu
+        messages = rotated.messages
         progress(`rotation ${run + 1}/${RUNS} of ${n} agents: ${rotated.ms.toFixed(0)} ms`)
         if (sampler) rss = await sampler.stop()
         derivations.push((await derivedSoFar(system)) - before)
@@ -103,6 +106,14 @@ export async function fleetBenchmarks(): Promise<BenchResult[]> {
         value: Math.round(busy * 100) / 100,
         unit: 's',
         note: `${cpu.map(([label, seconds]) => `${label === 'benchmark' ? 'benchmark (the agents, topology, console)' : label} ${seconds.toFixed(2)} s`).join(', ')}; over ${wall.toFixed(2)} s: ${(busy / wall).toFixed(2)} of ${availableParallelism()} cores`,
+      })
+      results.push({
+        group: 'fleet',
+        name: `NATS messages per agent in a ${n}-agent rotation (the last run)`,
+        n: 1,
+        value: Math.round((messages.in / n) * 10) / 10,
+        unit: 'msgs',
+        note: `received by nats-server (publishes, requests, replies, acks) from the request until the rotation is done: ${messages.in}; delivered to subscribers: ${messages.out} (${(messages.out / n).toFixed(1)} per agent); from its /varz`,
       })
       if (derivations.some((d) => d !== 1))
         throw new Error(`keys derived ${derivations.join(', ')} times per rotation, not once`)
@@ -286,16 +297,39 @@ export async function kvnoOf(system: System, account: string): Promise<number> {
 async function rotation(
   system: System,
   agents: FleetAgent[],
-): Promise<{ ms: number; cpu: Array<[string, number]> }> {
+  monitorPort: number,
+): Promise<{ ms: number; cpu: Array<[string, number]>; messages: NatsMessages }> {
   const before = await kvnoOf(system, ACCOUNT)
   const reports = appliedReports(system, ACCOUNT, new Set(agents.map((a) => a.server)), before)
   const cpuBefore = await cpuByProcess({ 'account service': system.accountProcess?.pid })
+  const messagesBefore = await natsMessages(monitorPort)
   const t0 = performance.now()
   const rotationId = await passwordSet(system, ACCOUNT)
   const last = await reports.all(120_000)
   const cpu = cpuUsed(cpuBefore, await cpuByProcess({ 'account service': system.accountProcess?.pid }))
   await rotationEnded(system, rotationId)
-  return { ms: last - t0, cpu }
+  const messagesAfter = await natsMessages(monitorPort)
+  const messages = {
+    in: messagesAfter.in - messagesBefore.in,
+    out: messagesAfter.out - messagesBefore.out,
+  }
+  return { ms: last - t0, cpu, messages }
+}
+
+interface NatsMessages {
+  /** Messages the server received from its clients (every publish, request, reply and ack). */
+  in: number
+  /** Messages it delivered to subscribers. */
+  out: number
+}
+
+/** nats-server's message counters (its monitoring endpoint, /varz). */
+async function natsMessages(monitorPort: number): Promise<NatsMessages> {
+  const varz = (await (await fetch(`http://127.0.0.1:${monitorPort}/varz`)).json()) as {
+    in_msgs: number
+    out_msgs: number
+  }
+  return { in: varz.in_msgs, out: varz.out_msgs }
 }
 
 /** `password set` of `account` through the console as the operator; the rotation's id. */

@@ -13,11 +13,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { connectBus } from '@krbfleet/bus'
-import {
-  CredentialApplied,
-  type EventEnvelope,
-  type TopologyDocument,
-} from '@krbfleet/contracts'
+import { CredentialApplied, type EventEnvelope, type TopologyDocument } from '@krbfleet/contracts'
 import { AgentConfig, resolveAgentConfig, startAgent } from '@krbfleet/iis-agent'
 import { silentLogger } from '@krbfleet/logging'
 import { loadConfig } from '@krbfleet/runtime'

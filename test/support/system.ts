@@ -302,6 +302,8 @@ export interface StartSystemOptions {
    * their own users, each agent (`agentNatsEnv`) to its site's leaf. Default: one nats-server.
    */
   global?: { topology: TopologyDocument }
+  /** Extra arguments of the one nats-server (not the global deployment), e.g. a monitoring port. */
+  natsArgs?: string[]
 }
 
 /** How the system's clients reach NATS: connectBus options and KRBFLEET_NATS_* settings per user. */
@@ -337,7 +339,7 @@ function globalAccess(global: GlobalNats): NatsAccess {
 export async function startSystem(options: StartSystemOptions = {}): Promise<System> {
   const work = await mkdtemp(join(tmpdir(), 'krbfleet-e2e-'))
   const startBus = async (): Promise<{ nats: NatsServer; global?: GlobalNats }> => {
-    if (!options.global) return { nats: await startNats({ dir: work }) }
+    if (!options.global) return { nats: await startNats({ dir: work, args: options.natsArgs ?? [] }) }
     const global = await startGlobalNats({ dir: join(work, 'nats'), topology: options.global.topology })
     return { nats: global.hubs[0]!, global }
   }
