@@ -409,6 +409,14 @@ describe('global deployment: a hub cluster, a leaf node per site, faults', { tim
     const id = rotation.rotationId
     const count = async (type: string) => (await ofType(type, id)).length
     assert.equal(await count(PasswordRotationStarted.type), 1)
+    // PasswordRotated is owed by the account's record from the AD write on (its outbox): published
+    // at once, or, when that publish fell into the stream's election, by the next sweep (15 s),
+    // with the same id.
+    await system.eventually(
+      async () => (await count(PasswordRotated.type)) >= 1,
+      'PasswordRotated published, at once or by the sweep',
+      60_000,
+    )
     assert.equal(await count(PasswordRotated.type), 1)
     // One report per server at most (a retried publish is stored once).
     for (const type of [CredentialStaged.type, CredentialApplied.type]) {
