@@ -33,7 +33,7 @@ export interface Heartbeat {
 }
 
 /**
- * Publishes AgentHeartbeat once per tick: one at once, then at every following heartbeat time (the
+ * Publishes AgentHeartbeat once per tick: one at once (stamped with its own time), then at every following heartbeat time (the
  * tick's start plus this server's phase, so that a fleet's heartbeats spread over the interval), on
  * the heartbeats stream. A failed publish is logged and the next tick tries again (a heartbeat is a
  * report, not a task).
@@ -74,7 +74,9 @@ export function startHeartbeat(options: HeartbeatOptions): Heartbeat {
     timer = setTimeout(() => void beat().finally(schedule), delay)
   }
 
-  void beat().finally(schedule)
+  // The first one goes at once, between two heartbeat times: stamped with its own time, not the
+  // last heartbeat time (up to an interval before the agent even started).
+  void beat(true).finally(schedule)
   /** One out-of-turn beat for the changes of one moment (an install reports its outcome and what it holds). */
   let soon: NodeJS.Immediate | undefined
   return {
