@@ -98,8 +98,8 @@ export function countReport(record: RotationRecord, report: AgentReport): Rotati
 
 /**
  * The record as the agents' last known state shows it (the agents bucket: the kvnos its latest
- * heartbeat or install report said it holds, the last credential applied): what a saga resumed after a crash counts for the
- * reports it missed. Null when nothing changes.
+ * heartbeat or install report said it holds, the last credential applied): what a saga resumed
+ * after a crash counts for the reports it missed. Null when nothing changes.
  */
 export function countStatuses(
   record: RotationRecord,
@@ -110,19 +110,27 @@ export function countStatuses(
   let changed = false
   const targets = record.targets.map((t) => {
     const status = statuses.get(t.server)
-    const holds = heldKvnos(status).some(
-      (k) => k.account.toUpperCase() === record.account.toUpperCase() && k.kvno === record.kvno,
-    )
+    const holds = holdsKvno(status, record)
     const applied =
       record.state === 'activating' &&
       status?.lastApplied?.kvno === record.kvno &&
-      status.lastApplied.account.toUpperCase() === record.account.toUpperCase()
+      sameAccount(status.lastApplied.account, record.account)
     const online = t.online || isOnline(status, now, onlineWithinMs)
     const next = { ...t, online, staged: t.staged || holds || applied, applied: t.applied || applied }
     if (next.online !== t.online || next.staged !== t.staged || next.applied !== t.applied) changed = true
     return next
   })
   return changed ? { ...record, targets } : null
+}
+
+const sameAccount = (a: string, b: string) => a.toUpperCase() === b.toUpperCase()
+
+/** The status says its server holds the rotation's kvno of the rotation's account. */
+function holdsKvno(
+  status: AgentStatus | undefined,
+  record: Pick<RotationRecord, 'account' | 'kvno'>,
+): boolean {
+  return heldKvnos(status).some((k) => sameAccount(k.account, record.account) && k.kvno === record.kvno)
 }
 
 /** Whether a target has done what the step in progress asks of it: staged (or applied). */
@@ -172,15 +180,14 @@ export function caughtUp(
 ): RotationRecord | null {
   const { kvno } = record
   if (record.state !== 'done' || kvno === null) return null
-  const account = record.account.toUpperCase()
   let changed = false
   const targets = record.targets.map((t) => {
     if (t.online || t.applied) return t
     const status = statuses.get(t.server)
     const applied = status?.lastApplied
     const caught =
-      (applied !== undefined && applied.account.toUpperCase() === account && applied.kvno >= kvno) ||
-      heldKvnos(status).some((k) => k.account.toUpperCase() === account && k.kvno === kvno)
+      (applied !== undefined && sameAccount(applied.account, record.account) && applied.kvno >= kvno) ||
+      holdsKvno(status, record)
     if (!caught) return t
     changed = true
     return { ...t, staged: true, applied: true }

@@ -23,14 +23,7 @@ import type {
 } from '../ports.ts'
 import type { AccountOutbox } from '../saga/outbox.ts'
 import type { PendingSecrets } from '../saga/pending-secret.ts'
-import {
-  type AgentReport,
-  caughtUp,
-  countStatuses,
-  pendingSites,
-  planTargets,
-  startedTargets,
-} from './decide.ts'
+import { type AgentReport, caughtUp, countStatuses, planTargets, startedTargets } from './decide.ts'
 import type { RotationObserver } from './metrics.ts'
 import { RotationRun } from './run.ts'
 import { dueForRotation } from './schedule.ts'
@@ -225,8 +218,8 @@ export class RotationSaga {
    * counted applied (the agents bucket; decide.ts caughtUp). As recorded when the bucket cannot be read.
    */
   async #asAgentsStand(record: RotationRecord): Promise<RotationRecord> {
-    if (record.state !== 'done' || pendingSites(record).length === 0) return record
     const servers = record.targets.filter((t) => !t.online && !t.applied).map((t) => t.server)
+    if (record.state !== 'done' || servers.length === 0) return record
     const statuses = await this.#o.agents.statuses(servers).catch((err: unknown) => {
       this.#log.warn(
         { err, rotationId: record.rotationId },
